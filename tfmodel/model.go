@@ -1,0 +1,295 @@
+package tfmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// DefaultPredictSignature is the signature Predict uses when the exporter's
+// metadata names none.
+const DefaultPredictSignature = "serving_default"
+
+// Options configure Load. The zero value is not valid: start from DefaultOptions.
+type Options struct {
+	// Tags select the MetaGraph to load. Default: {"serve"}.
+	Tags []string
+	// BatchSize is the most rows Predict sends to TensorFlow in one session run;
+	// larger inputs are split into chunks of this size. Default: 512.
+	BatchSize int
+	// IntraOpThreads and InterOpThreads size TensorFlow's thread pools;
+	// 0 leaves TensorFlow's default (the number of cores).
+	IntraOpThreads int
+	InterOpThreads int
+	// AllowNonFinite passes NaN and ±Inf inputs to the model unchecked (the
+	// outputs are then usually NaN). By default such inputs are rejected with
+	// an *InputError wrapping ErrNonFinite.
+	AllowNonFinite bool
+}
+
+// DefaultOptions returns the options Load uses for a model unless told otherwise.
+func DefaultOptions() Options {
+	return Options{Tags: []string{"serve"}, BatchSize: 512}
+}
+
+func (o Options) validate() error {
+	if len(o.Tags) == 0 {
+		return errors.New("options: no tags")
+	}
+	if o.BatchSize <= 0 {
+		return fmt.Errorf("options: batch size %d, want > 0", o.BatchSize)
+	}
+	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
+		return errors.New("options: negative thread count")
+	}
+	return nil
+}
+
+// Model is a SavedModel loaded into a TensorFlow session. It is safe for
+// concurrent use; see the package documentation for the contract.
+type Model struct {
+	dir       string
+	opts      Options
+	metaGraph *corepb.MetaGraphDef
+	meta      *Metadata
+	sigs      map[string]Signature
+
+	// mu guards session and graph: readers (predictions) hold it shared for
+	// the whole session run, writers (training, saving, Close) exclusively.
+	mu      sync.RWMutex
+	session *tf.Session
+	graph   *tf.Graph
+
+	predict predictPlan
+}
+
+// predictPlan is the resolved feed and fetch of Predict, or why there is none.
+type predictPlan struct {
+	signature string
+	input     string
+	output    string
+	err       error
+}
+
+// Load reads the SavedModel in dir, restores its variables into a new
+// TensorFlow session and reads its signatures and exporter metadata.
+//
+// The context is checked before TensorFlow starts loading; the load itself is
+// not interruptible.
+func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("loading saved model %q: %w", dir, err)
+	}
+	opts.Tags = append([]string(nil), opts.Tags...)
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("loading saved model: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("loading saved model %q: not a directory: %w", dir, ErrNotSavedModel)
+	}
+	mg, err := readMetaGraph(dir, opts.Tags)
+	if err != nil {
+		return nil, fmt.Errorf("loading saved model: %w", err)
+	}
+	meta, err := readMetadata(dir)
+	if err != nil {
+		return nil, fmt.Errorf("loading saved model %q: %w", dir, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("loading saved model %q: %w", dir, err)
+	}
+	sessOpts, err := sessionOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("loading saved model %q: %w", dir, err)
+	}
+	sm, err := tf.LoadSavedModel(dir, opts.Tags, sessOpts)
+	if err != nil {
+		return nil, fmt.Errorf("loading saved model %q: %v: %w", dir, err, classifyLoadError(dir))
+	}
+	m := &Model{
+		dir:       dir,
+		opts:      opts,
+		metaGraph: mg,
+		meta:      meta,
+		sigs:      signaturesFromMetaGraph(mg),
+		session:   sm.Session,
+		graph:     sm.Graph,
+	}
+	m.predict = m.planPredict()
+	return m, nil
+}
+
+// classifyLoadError tells a load that failed on missing variables from other
+// restore failures; both are ErrCorrupt, the message says which.
+func classifyLoadError(dir string) error {
+	if _, err := os.Stat(dir + "/variables/variables.index"); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("variables/variables.index is missing: %w", ErrCorrupt)
+	}
+	return ErrCorrupt
+}
+
+func sessionOptions(o Options) (*tf.SessionOptions, error) {
+	if o.IntraOpThreads == 0 && o.InterOpThreads == 0 {
+		return nil, nil
+	}
+	cfg := &corepb.ConfigProto{
+		IntraOpParallelismThreads: int32(o.IntraOpThreads),
+		InterOpParallelismThreads: int32(o.InterOpThreads),
+	}
+	b, err := proto.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding session config: %w", err)
+	}
+	return &tf.SessionOptions{Config: b}, nil
+}
+
+func (m *Model) planPredict() predictPlan {
+	p := predictPlan{signature: DefaultPredictSignature}
+	if m.meta != nil {
+		if s := m.meta.Signatures["predict"]; s != "" {
+			p.signature = s
+		}
+	}
+	sig, ok := m.sigs[p.signature]
+	if !ok {
+		p.err = fmt.Errorf("signature %q: %w (have %s)", p.signature, ErrUnknownSignature, strings.Join(m.SignatureKeys(), ", "))
+		return p
+	}
+	p.input, p.err = pickKey(sig.Inputs, m.metaKey(func(md *Metadata) string { return md.InputKey }), "input", p.signature)
+	if p.err != nil {
+		return p
+	}
+	p.output, p.err = pickKey(sig.Outputs, m.metaKey(func(md *Metadata) string { return md.OutputKey }), "output", p.signature)
+	if p.err != nil {
+		return p
+	}
+	if dt := sig.Inputs[p.input].DType; dt != Float32 {
+		p.err = fmt.Errorf("signature %q input %q is %s; Predict feeds float32 (use Run): %w", p.signature, p.input, dt, ErrUnsupportedDType)
+	} else if dt := sig.Outputs[p.output].DType; dt != Float32 {
+		p.err = fmt.Errorf("signature %q output %q is %s; Predict reads float32 (use Run): %w", p.signature, p.output, dt, ErrUnsupportedDType)
+	}
+	return p
+}
+
+func (m *Model) metaKey(f func(*Metadata) string) string {
+	if m.meta == nil {
+		return ""
+	}
+	return f(m.meta)
+}
+
+// pickKey chooses the named key, or the only key when none is named.
+func pickKey(specs map[string]TensorSpec, named, what, sig string) (string, error) {
+	if named != "" {
+		if _, ok := specs[named]; !ok {
+			return "", fmt.Errorf("signature %q has no %s %q: %w", sig, what, named, ErrUnknownSignature)
+		}
+		return named, nil
+	}
+	if len(specs) != 1 {
+		return "", fmt.Errorf("signature %q has %d %ss (%s); Predict needs exactly one (use Run): %w",
+			sig, len(specs), what, strings.Join(sortedKeys(specs), ", "), ErrShape)
+	}
+	for k := range specs {
+		return k, nil
+	}
+	panic("unreachable")
+}
+
+// Dir returns the directory the model was loaded from.
+func (m *Model) Dir() string { return m.dir }
+
+// Metadata returns the exporter's metadata, or nil for a model kerasgo's
+// exporter did not make. The result must not be modified.
+func (m *Model) Metadata() *Metadata { return m.meta }
+
+// Signatures returns the model's signatures by key, without the internal
+// __saved_model_init_op. The result must not be modified.
+func (m *Model) Signatures() map[string]Signature { return m.sigs }
+
+// SignatureKeys returns the signature keys in sorted order.
+func (m *Model) SignatureKeys() []string {
+	return slices.Sorted(maps.Keys(m.sigs))
+}
+
+// Tags returns the tags of the loaded MetaGraph.
+func (m *Model) Tags() []string { return append([]string(nil), m.opts.Tags...) }
+
+// TensorFlowVersion returns the TensorFlow version recorded in the MetaGraph
+// by whatever wrote the SavedModel.
+func (m *Model) TensorFlowVersion() string {
+	return m.metaGraph.GetMetaInfoDef().GetTensorflowVersion()
+}
+
+// InputDim returns the number of features Predict expects per row, or -1
+// when the signature leaves it unknown.
+func (m *Model) InputDim() int {
+	if m.predict.err != nil {
+		return -1
+	}
+	return lastDim(m.sigs[m.predict.signature].Inputs[m.predict.input])
+}
+
+// OutputDim returns the number of values Predict returns per row, or -1
+// when the signature leaves it unknown.
+func (m *Model) OutputDim() int {
+	if m.predict.err != nil {
+		return -1
+	}
+	return lastDim(m.sigs[m.predict.signature].Outputs[m.predict.output])
+}
+
+func lastDim(s TensorSpec) int {
+	if len(s.Shape) == 0 {
+		return -1
+	}
+	return int(s.Shape[len(s.Shape)-1])
+}
+
+// Close frees the TensorFlow session. It waits for in-flight calls to
+// return, is idempotent and safe to call from several goroutines.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.session == nil {
+		return nil
+	}
+	err := m.session.Close()
+	m.session = nil
+	m.graph = nil
+	if err != nil {
+		return fmt.Errorf("closing model %q: %w", m.dir, err)
+	}
+	return nil
+}
+
+// output resolves a signature tensor name ("op:index") in the graph.
+// The caller holds m.mu.
+func (m *Model) output(tensor string) (tf.Output, error) {
+	name, idx := tensor, 0
+	if i := strings.LastIndexByte(tensor, ':'); i >= 0 {
+		n, err := strconv.Atoi(tensor[i+1:])
+		if err != nil {
+			return tf.Output{}, fmt.Errorf("tensor name %q: %w", tensor, ErrCorrupt)
+		}
+		name, idx = tensor[:i], n
+	}
+	op := m.graph.Operation(name)
+	if op == nil {
+		return tf.Output{}, fmt.Errorf("graph has no operation %q: %w", name, ErrCorrupt)
+	}
+	if idx >= op.NumOutputs() {
+		return tf.Output{}, fmt.Errorf("operation %q has no output %d: %w", name, idx, ErrCorrupt)
+	}
+	return op.Output(idx), nil
+}

@@ -1,0 +1,88 @@
+package tfmodel
+
+import (
+	"bytes"
+	"fmt"
+	"unsafe"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// float32Tensor copies data into a new TensorFlow-allocated tensor, so C never
+// holds a pointer into Go memory.
+func float32Tensor(data []float32, shape ...int64) (*tf.Tensor, error) {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*4)
+	t, err := tf.ReadTensor(tf.Float, shape, bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("making float32 tensor %v: %w", shape, err)
+	}
+	return t, nil
+}
+
+// int64Tensor is float32Tensor for int64 values.
+func int64Tensor(data []int64, shape ...int64) (*tf.Tensor, error) {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*8)
+	t, err := tf.ReadTensor(tf.Int64, shape, bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("making int64 tensor %v: %w", shape, err)
+	}
+	return t, nil
+}
+
+// byteSink copies written bytes into a fixed buffer.
+type byteSink struct {
+	buf []byte
+	n   int
+}
+
+func (s *byteSink) Write(p []byte) (int, error) {
+	if len(p) > len(s.buf)-s.n {
+		return 0, fmt.Errorf("tensor has more data than expected: %w", ErrShape)
+	}
+	s.n += copy(s.buf[s.n:], p)
+	return len(p), nil
+}
+
+// readMatrix copies a rank-2 float32 tensor into dst starting at row offset;
+// dst must have the tensor's column count. With dst.Data nil it allocates a
+// matrix of rows×(tensor columns) first. It returns the (possibly new) matrix.
+func readMatrix(t *tf.Tensor, dst dense.Matrix, offset int) (dense.Matrix, error) {
+	if t.DataType() != tf.Float {
+		return dst, fmt.Errorf("output is %v, want float32: %w", t.DataType(), ErrUnsupportedDType)
+	}
+	shape := t.Shape()
+	var rows, cols int
+	switch len(shape) {
+	case 1:
+		rows, cols = int(shape[0]), 1
+	case 2:
+		rows, cols = int(shape[0]), int(shape[1])
+	default:
+		return dst, fmt.Errorf("output has shape %v, want rank 2: %w", shape, ErrShape)
+	}
+	if dst.Data == nil {
+		dst = dense.New(offset+rows, cols)
+	}
+	if cols != dst.Cols || offset+rows > dst.Rows {
+		return dst, fmt.Errorf("output chunk %v does not fit rows %d.. of a %d×%d result: %w", shape, offset, dst.Rows, dst.Cols, ErrShape)
+	}
+	part := dst.Data[offset*cols : (offset+rows)*cols]
+	sink := &byteSink{buf: unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(part))), len(part)*4)}
+	if _, err := t.WriteContentsTo(sink); err != nil {
+		return dst, fmt.Errorf("reading output: %w", err)
+	}
+	return dst, nil
+}
+
+// scalar reads a float32 or float64 scalar tensor.
+func scalar(t *tf.Tensor) (float64, error) {
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v), nil
+	case float64:
+		return v, nil
+	}
+	return 0, fmt.Errorf("want a float scalar, got %v %v: %w", t.DataType(), t.Shape(), ErrUnsupportedDType)
+}
