@@ -17,6 +17,9 @@ import (
 // npyMagic opens every .npy file.
 const npyMagic = "\x93NUMPY"
 
+// maxNPYRowBytes bounds one row (256 Mi float32 values), which is held in memory.
+const maxNPYRowBytes = 1 << 30
+
 // maxNPYHeader bounds the header we are willing to read (NumPy writes < 1 KiB).
 const maxNPYHeader = 1 << 20
 
@@ -99,7 +102,7 @@ func NewNPYReader(r io.Reader, path string) (*NPYReader, error) {
 	if f := npyFortran.FindStringSubmatch(h); f == nil {
 		return nil, fail("no fortran_order in %q", h)
 	} else if f[1] == "True" {
-		return nil, &ParseError{Path: path, Field: "fortran_order", Err: fmt.Errorf("Fortran-ordered arrays cannot be streamed by row: %w", ErrUnsupported)}
+		return nil, &ParseError{Path: path, Field: "fortran_order", Err: fmt.Errorf("fortran-ordered arrays cannot be streamed by row: %w", ErrUnsupported)}
 	}
 	s := npyShape.FindStringSubmatch(h)
 	if s == nil {
@@ -124,6 +127,10 @@ func NewNPYReader(r io.Reader, path string) (*NPYReader, error) {
 		n.rows, n.cols = dims[0], dims[1]
 	default:
 		return nil, &ParseError{Path: path, Field: "shape", Err: fmt.Errorf("%d-D array, want 1-D or 2-D: %w", len(dims), ErrUnsupported)}
+	}
+	// Rows are read whole: bound their size before allocating one.
+	if n.cols > maxNPYRowBytes/n.elem {
+		return nil, &ParseError{Path: path, Field: "shape", Err: fmt.Errorf("rows of %d values exceed %d bytes: %w", n.cols, maxNPYRowBytes, ErrUnsupported)}
 	}
 	if n.cols > 0 && n.rows > math.MaxInt/(n.cols*n.elem) {
 		return nil, fail("shape %v overflows", dims)
@@ -188,4 +195,25 @@ func readNPY(r io.Reader, path string) (dense.Matrix, error) {
 		}
 		m.Data = append(m.Data, row...)
 	}
+}
+
+// npyRows adapts NPYReader to RowReader.
+type npyRows struct{ *NPYReader }
+
+// NewNPYRowReader returns a RowReader over the rows of a .npy stream.
+func NewNPYRowReader(r io.Reader, path string) (RowReader, error) {
+	n, err := NewNPYReader(r, path)
+	if err != nil {
+		return nil, err
+	}
+	return npyRows{n}, nil
+}
+
+func (n npyRows) Read(row *Row) error {
+	f, err := n.NPYReader.Read(row.Features)
+	if err != nil {
+		return err
+	}
+	row.Features, row.Line, row.ID = f, n.next, ""
+	return nil
 }

@@ -74,13 +74,27 @@ def _loss_object(loss) -> keras.losses.Loss:
         raise ValueError("model has no compiled loss; pass --loss")
     if isinstance(loss, keras.losses.Loss):
         return loss
-    if isinstance(loss, str):
-        obj = keras.losses.get({"class_name": _loss_class_name(loss), "config": {}})
-        if isinstance(obj, keras.losses.Loss):
-            return obj
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", "")
+    try:
+        obj = keras.losses.get({"class_name": _loss_class_name(name), "config": {}})
+    except (ValueError, TypeError):
+        obj = None
+    if isinstance(obj, keras.losses.Loss):
+        return obj
     if callable(loss):
-        return keras.losses.LossFunctionWrapper(loss, name=getattr(loss, "__name__", "loss"))
+        return _FunctionLoss(loss)
     raise ValueError(f"unsupported loss {loss!r}")
+
+
+class _FunctionLoss(keras.losses.Loss):
+    """A plain loss function with Keras' default reduction (mean over the batch)."""
+
+    def __init__(self, fn):
+        super().__init__(name=getattr(fn, "__name__", "loss"))
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
 
 
 def _loss_class_name(name: str) -> str:
@@ -96,9 +110,8 @@ def _loss_class_name(name: str) -> str:
 
 
 def _label_mode(loss: keras.losses.Loss, multi_label: bool | None) -> str:
-    name = type(loss).__name__
     fn = getattr(loss, "fn", None)
-    if name == "SparseCategoricalCrossentropy" or getattr(fn, "__name__", "") == "sparse_categorical_crossentropy":
+    if type(loss).__name__ == "SparseCategoricalCrossentropy" or getattr(fn, "__name__", "") == "sparse_categorical_crossentropy":
         return "sparse"
     if multi_label:
         return "multilabel"
@@ -302,6 +315,11 @@ def load_source(args) -> tuple[keras.Model, str]:
         return question_model(args.input_dim, args.classes, args.seed), "arch:question"
     keras.utils.set_random_seed(args.seed)
     model = keras.saving.load_model(args.from_file, compile=True)
+    if args.from_file.endswith((".h5", ".hdf5")) and model.optimizer is not None:
+        # Keras 3 reads a legacy .h5 optimizer's config but binds it to other
+        # variables; start it afresh from that config (its moments are not kept).
+        fresh = type(model.optimizer).from_config(model.optimizer.get_config())
+        model.compile(optimizer=fresh, loss=model.loss)
     return model, f"file:{os.path.basename(args.from_file)}"
 
 

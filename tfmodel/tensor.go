@@ -21,16 +21,6 @@ func float32Tensor(data []float32, shape ...int64) (*tf.Tensor, error) {
 	return t, nil
 }
 
-// int64Tensor is float32Tensor for int64 values.
-func int64Tensor(data []int64, shape ...int64) (*tf.Tensor, error) {
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*8)
-	t, err := tf.ReadTensor(tf.Int64, shape, bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("making int64 tensor %v: %w", shape, err)
-	}
-	return t, nil
-}
-
 // byteSink copies written bytes into a fixed buffer.
 type byteSink struct {
 	buf []byte
@@ -74,15 +64,4 @@ func readMatrix(t *tf.Tensor, dst dense.Matrix, offset int) (dense.Matrix, error
 		return dst, fmt.Errorf("reading output: %w", err)
 	}
 	return dst, nil
-}
-
-// scalar reads a float32 or float64 scalar tensor.
-func scalar(t *tf.Tensor) (float64, error) {
-	switch v := t.Value().(type) {
-	case float32:
-		return float64(v), nil
-	case float64:
-		return v, nil
-	}
-	return 0, fmt.Errorf("want a float scalar, got %v %v: %w", t.DataType(), t.Shape(), ErrUnsupportedDType)
 }

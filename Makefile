@@ -1,0 +1,54 @@
+# kerasgo: `make demo` runs the main job on the bundled model and data,
+# `make test` runs every check. Both set up the TensorFlow C library first
+# (scripts/setup_tf.sh: a cached virtualenv under $KERASGO_CACHE, default
+# ~/.cache/kerasgo; minutes on the first run, a second or two afterwards).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# Every recipe line that builds or runs Go code evaluates the environment
+# setup_tf.sh prints (CGO flags, rpath, the venv's interpreter).
+TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
+OUT := out/demo
+
+.PHONY: setup build test demo bench testdata lint gotest pytest clean
+
+setup:
+	bash scripts/setup_tf.sh >/dev/null
+
+build: setup
+	$(TFENV); go build -o bin/kerasgo ./cmd/kerasgo
+
+lint: setup
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(TFENV); go vet ./... && go tool staticcheck ./...
+
+gotest: setup
+	$(TFENV); go test -race -count=1 ./...
+
+pytest: setup
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q scripts/tests
+
+test: lint gotest pytest
+
+demo: build
+	@mkdir -p $(OUT)
+	@echo "== 1. the bundled model (the question's architecture, trained by Keras on 20 fortune categories)"
+	./bin/kerasgo inspect testdata/models/fortunes
+	@echo
+	@echo "== 2. score a file: $$(($$(wc -l < testdata/features/fortunes/test.csv) - 1)) rows of bag-of-words features"
+	./bin/kerasgo predict testdata/models/fortunes --input testdata/features/fortunes/test.csv --output $(OUT)/predictions.csv
+	@head -5 $(OUT)/predictions.csv | cut -d, -f1-3
+	@echo "   (full rows, with one probability per class, in $(OUT)/predictions.csv)"
+
+bench: build
+	@echo "benchmarks arrive with the runtime issue"
+
+# Regenerate the real datasets (Debian packages) and the Keras-made models and goldens.
+testdata: setup
+	$(TFENV); "$$KERASGO_PYTHON" scripts/make_dataset.py && "$$KERASGO_PYTHON" scripts/make_testdata.py
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,17 @@
+package convert
+
+// Row is one example read from a data file.
+type Row struct {
+	// Line is the 1-based line (for binary formats, the row) the example came from.
+	Line int
+	// ID is the example's id column or field; empty when the file has none.
+	ID string
+	// Features holds the dense feature values.
+	Features []float32
+}
+
+// RowReader is implemented by every reader in this package. Read fills row
+// with the next example, reusing its slices, and returns io.EOF after the last.
+type RowReader interface {
+	Read(row *Row) error
+}

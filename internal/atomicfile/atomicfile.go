@@ -1,0 +1,143 @@
+// Package atomicfile writes files and directories that appear complete or
+// not at all: everything goes to a temporary name beside the target, is
+// synced, and is renamed into place only when the writer commits.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// File is a file being written under a temporary name.
+type File struct {
+	*os.File
+	target string
+	done   bool
+}
+
+// Create starts writing path. Nothing appears at path until Commit.
+func Create(path string) (*File, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", path, err)
+	}
+	return &File{File: f, target: path}, nil
+}
+
+// Commit syncs the file and renames it to its target, replacing any file there.
+func (f *File) Commit() error {
+	if f.done {
+		return errors.New("atomicfile: already committed or aborted")
+	}
+	f.done = true
+	tmp := f.Name()
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("syncing %s: %w", f.target, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("closing %s: %w", f.target, err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("setting mode of %s: %w", f.target, err)
+	}
+	if err := os.Rename(tmp, f.target); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("renaming into %s: %w", f.target, err)
+	}
+	return SyncDir(filepath.Dir(f.target))
+}
+
+// Abort discards the file. It is safe to call after Commit (it then does nothing),
+// so `defer f.Abort()` cleans up every failed path.
+func (f *File) Abort() {
+	if f.done {
+		return
+	}
+	f.done = true
+	f.Close()
+	os.Remove(f.Name())
+}
+
+// SyncDir fsyncs a directory so that renames inside it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// TempDir creates an empty directory beside target for a directory that will
+// replace target through ReplaceDir.
+func TempDir(target string) (string, error) {
+	parent := filepath.Dir(filepath.Clean(target))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", fmt.Errorf("creating %s: %w", parent, err)
+	}
+	dir, err := os.MkdirTemp(parent, "."+filepath.Base(target)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("creating a directory beside %s: %w", target, err)
+	}
+	return dir, nil
+}
+
+// ReplaceDir moves the complete directory tmp to target. An existing target
+// is moved aside first and removed only after tmp is in place, so at every
+// moment target is either the old directory or the new one (between the two
+// renames it is briefly absent, never half-written).
+func ReplaceDir(tmp, target string) error {
+	target = filepath.Clean(target)
+	if err := syncTree(tmp); err != nil {
+		return err
+	}
+	old := ""
+	if _, err := os.Lstat(target); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(target, old); err != nil {
+			return fmt.Errorf("moving old %s aside: %w", target, err)
+		}
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		if old != "" {
+			_ = os.Rename(old, target)
+		}
+		return fmt.Errorf("renaming into %s: %w", target, err)
+	}
+	if err := SyncDir(filepath.Dir(target)); err != nil {
+		return err
+	}
+	if old != "" {
+		if err := os.RemoveAll(old); err != nil {
+			return fmt.Errorf("removing old %s: %w", target, err)
+		}
+	}
+	return nil
+}
+
+// syncTree fsyncs every file and directory under root.
+func syncTree(root string) error {
+	return filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("syncing %s: %w", path, err)
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("syncing %s: %w", path, err)
+		}
+		return nil
+	})
+}

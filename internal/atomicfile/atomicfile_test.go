@@ -1,0 +1,309 @@
+package atomicfile_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kerasgo/kerasgo/internal/atomicfile"
+)
+
+// tree returns every file and directory under root by slash-separated
+// relative path: a file maps to its content, a directory to "/".
+func tree(tb testing.TB, root string) map[string]string {
+	tb.Helper()
+	got := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == root {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			got[filepath.ToSlash(rel)] = "/"
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		got[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
+// writeTree creates files (content) and directories ("/") under root.
+func writeTree(tb testing.TB, root string, files map[string]string) {
+	tb.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if content == "/" {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func TestCommit(t *testing.T) {
+	tests := map[string]struct {
+		existing map[string]string // in the directory before Create
+	}{
+		"new file":                  {},
+		"replaces a file":           {existing: map[string]string{"out.csv": "old content\n"}},
+		"beside other files":        {existing: map[string]string{"other.txt": "keep", "sub/x": "y"}},
+		"replaces and keeps others": {existing: map[string]string{"out.csv": "old", "other.txt": "keep"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, tc.existing)
+			before := tree(t, dir)
+			target := filepath.Join(dir, "out.csv")
+
+			f, err := atomicfile.Create(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Abort()
+			if _, err := f.WriteString("id,label\nx,1\n"); err != nil {
+				t.Fatal(err)
+			}
+
+			// Before Commit, the target is untouched; only a temp file is new.
+			during := tree(t, dir)
+			for name, content := range before {
+				if during[name] != content {
+					t.Errorf("before Commit, %s = %q, want %q", name, during[name], content)
+				}
+			}
+			if _, ok := before["out.csv"]; !ok {
+				if _, err := os.Stat(target); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("before Commit, Stat(target) = %v, want fs.ErrNotExist", err)
+				}
+			}
+			if len(during) != len(before)+1 {
+				t.Errorf("before Commit the directory holds %v, want %v plus one temp file", during, before)
+			}
+			if !strings.HasPrefix(filepath.Base(f.Name()), ".out.csv.tmp-") || filepath.Dir(f.Name()) != dir {
+				t.Errorf("temp file %s, want .out.csv.tmp-* in %s", f.Name(), dir)
+			}
+
+			if err := f.Commit(); err != nil {
+				t.Fatalf("Commit: %v", err)
+			}
+			want := map[string]string{}
+			for name, content := range before {
+				want[name] = content
+			}
+			want["out.csv"] = "id,label\nx,1\n"
+			if got := tree(t, dir); !reflect.DeepEqual(got, want) {
+				t.Errorf("after Commit the directory holds %v, want %v", got, want)
+			}
+			fi, err := os.Stat(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+			}
+
+			// A second Commit fails; Abort after Commit keeps the file.
+			if err := f.Commit(); err == nil {
+				t.Error("second Commit succeeded")
+			}
+			f.Abort()
+			if got := tree(t, dir); !reflect.DeepEqual(got, want) {
+				t.Errorf("after Abort following Commit the directory holds %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestAbort(t *testing.T) {
+	tests := map[string]struct {
+		existing map[string]string
+	}{
+		"new file":         {},
+		"existing target":  {existing: map[string]string{"out.csv": "old content\n"}},
+		"with other files": {existing: map[string]string{"out.csv": "old", "a/b": "c"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, tc.existing)
+			before := tree(t, dir)
+
+			f, err := atomicfile.Create(filepath.Join(dir, "out.csv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("half-written"); err != nil {
+				t.Fatal(err)
+			}
+			f.Abort()
+			f.Abort() // idempotent
+			if got := tree(t, dir); !reflect.DeepEqual(got, before) {
+				t.Errorf("after Abort the directory holds %v, want %v", got, before)
+			}
+			if err := f.Commit(); err == nil {
+				t.Error("Commit after Abort succeeded")
+			}
+			if got := tree(t, dir); !reflect.DeepEqual(got, before) {
+				t.Errorf("after Commit following Abort the directory holds %v, want %v", got, before)
+			}
+		})
+	}
+}
+
+func TestCreateInMissingDir(t *testing.T) {
+	_, err := atomicfile.Create(filepath.Join(t.TempDir(), "no", "such", "out.csv"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Create error = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestReplaceDir(t *testing.T) {
+	newTree := map[string]string{
+		"saved_model.pb":                        "graph",
+		"variables":                             "/",
+		"variables/variables.index":             "index",
+		"variables/variables.data-00000-of-001": "data",
+		"assets":                                "/",
+	}
+	tests := map[string]struct {
+		target   string            // relative to the test's directory
+		existing map[string]string // at the test's directory before
+	}{
+		"new path": {
+			target: "model",
+		},
+		"new path in a missing parent": {
+			target: "out/models/model",
+		},
+		"replaces an existing directory whole": {
+			target: "model",
+			existing: map[string]string{
+				"model/saved_model.pb":            "old graph",
+				"model/stale.txt":                 "must vanish",
+				"model/variables/variables.index": "old index",
+				"model/extra/deep/file":           "must vanish",
+				"sibling/keep":                    "keep",
+			},
+		},
+		"replaces an existing file": {
+			target:   "model",
+			existing: map[string]string{"model": "a file, not a directory"},
+		},
+		"replaces an empty directory": {
+			target:   "model",
+			existing: map[string]string{"model": "/"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			writeTree(t, root, tc.existing)
+			target := filepath.Join(root, filepath.FromSlash(tc.target))
+
+			tmp, err := atomicfile.TempDir(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if filepath.Dir(tmp) != filepath.Dir(target) || !strings.HasPrefix(filepath.Base(tmp), "."+filepath.Base(target)+".tmp-") {
+				t.Errorf("TempDir(%s) = %s, want a hidden sibling", target, tmp)
+			}
+			if got := tree(t, tmp); len(got) != 0 {
+				t.Errorf("TempDir is not empty: %v", got)
+			}
+			writeTree(t, tmp, newTree)
+
+			// Before ReplaceDir, the old tree is still there.
+			for name, content := range tc.existing {
+				if got := tree(t, root)[name]; got != content {
+					t.Errorf("before ReplaceDir, %s = %q, want %q", name, got, content)
+				}
+			}
+
+			if err := atomicfile.ReplaceDir(tmp, target); err != nil {
+				t.Fatalf("ReplaceDir: %v", err)
+			}
+			if got := tree(t, target); !reflect.DeepEqual(got, newTree) {
+				t.Errorf("target holds %v, want %v", got, newTree)
+			}
+			// Nothing else changed beside the target: no .tmp- or .old leftovers.
+			parent := filepath.Dir(target)
+			entries, err := os.ReadDir(parent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{filepath.Base(target): true}
+			if parent == root {
+				for name := range tc.existing {
+					if top, _, _ := strings.Cut(name, "/"); top != filepath.Base(target) {
+						want[top] = true
+					}
+				}
+			}
+			got := map[string]bool{}
+			for _, e := range entries {
+				got[e.Name()] = true
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s holds %v, want %v", parent, got, want)
+			}
+			if content, ok := tc.existing["sibling/keep"]; ok {
+				if b, err := os.ReadFile(filepath.Join(root, "sibling", "keep")); err != nil || string(b) != content {
+					t.Errorf("sibling/keep = %q, %v; want %q", b, err, content)
+				}
+			}
+		})
+	}
+}
+
+func TestReplaceDirMissingSourceKeepsTarget(t *testing.T) {
+	root := t.TempDir()
+	old := map[string]string{"model/saved_model.pb": "old graph"}
+	writeTree(t, root, old)
+	err := atomicfile.ReplaceDir(filepath.Join(root, ".model.tmp-missing"), filepath.Join(root, "model"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReplaceDir error = %v, want fs.ErrNotExist", err)
+	}
+	want := map[string]string{"model": "/", "model/saved_model.pb": "old graph"}
+	if got := tree(t, root); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a failed ReplaceDir the directory holds %v, want %v", got, want)
+	}
+}
+
+func TestReplaceDirTwice(t *testing.T) {
+	root := t.TempDir()
+	target := filepath.Join(root, "model")
+	for i, content := range []string{"first", "second"} {
+		tmp, err := atomicfile.TempDir(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeTree(t, tmp, map[string]string{"v": content})
+		if err := atomicfile.ReplaceDir(tmp, target+string(filepath.Separator)); err != nil {
+			t.Fatalf("ReplaceDir %d: %v", i, err)
+		}
+		want := map[string]string{"model": "/", "model/v": content}
+		if got := tree(t, root); !reflect.DeepEqual(got, want) {
+			t.Errorf("after ReplaceDir %d the directory holds %v, want %v", i, got, want)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kerasgo/kerasgo/scripts"
+)
+
+type exportFlags struct {
+	arch, from, out, classNames, loss, optimizer, python string
+	inputDim, classes, seed                              int
+	multiLabel                                           bool
+	learningRate                                         float64
+}
+
+func exportCommand() *Command {
+	return &Command{
+		Name:      "export",
+		UsageLine: "kerasgo export (--arch question --input-dim D --classes C | --from FILE) --out DIR [flags]",
+		Short:     "turn a Keras model into a SavedModel kerasgo can predict with and train",
+		Long: `Export runs kerasgo's Keras exporter (scripts/export_keras.py, built into
+this binary) with the Python interpreter of the cached TensorFlow virtualenv
+that scripts/setup_tf.sh made. It writes a SavedModel with the signatures
+serving_default, train_step, evaluate_step, set_learning_rate and get_weights,
+plus assets/kerasgo.json (input and output keys, classes, label mode, loss,
+optimizer, versions).
+
+--arch question builds the model of the question kerasgo started from:
+Input(D) -> Dense(500, relu) -> Dense(250, relu) -> Dense(C, sigmoid), binary
+cross-entropy, Adam. --from ports a .keras or legacy .h5 file, keeping its
+compiled loss and optimizer unless --loss/--optimizer/--learning-rate say otherwise.
+
+The interpreter is --python, else $KERASGO_PYTHON, else the virtualenv under
+$KERASGO_CACHE (default ~/.cache/kerasgo).`,
+		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
+			f := &exportFlags{}
+			fs.StringVar(&f.arch, "arch", "", "build a known architecture: question")
+			fs.StringVar(&f.from, "from", "", "a .keras or legacy .h5 model file to port")
+			fs.IntVar(&f.inputDim, "input-dim", 0, "features per row (with --arch)")
+			fs.IntVar(&f.classes, "classes", 0, "number of classes (with --arch)")
+			fs.BoolVar(&f.multiLabel, "multi-label", false, "labels are multi-hot: several classes per row")
+			fs.StringVar(&f.out, "out", "", "directory to write the SavedModel to (required)")
+			fs.IntVar(&f.seed, "seed", 0, "random seed; the export is deterministic given it")
+			fs.StringVar(&f.classNames, "class-names", "", "file with one class name a line")
+			fs.StringVar(&f.loss, "loss", "", "override the loss (a Keras loss name)")
+			fs.StringVar(&f.optimizer, "optimizer", "", "override the optimizer (a Keras optimizer name)")
+			fs.Float64Var(&f.learningRate, "learning-rate", 0, "override the learning rate")
+			fs.StringVar(&f.python, "python", "", "Python interpreter with TensorFlow and Keras")
+			return f.run
+		},
+	}
+}
+
+func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected arguments %q", args)
+	}
+	if (f.arch == "") == (f.from == "") {
+		return usagef("give exactly one of --arch and --from")
+	}
+	if f.out == "" {
+		return usagef("--out is required")
+	}
+	python, err := findPython(env, f.python)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "kerasgo-export-")
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	script := filepath.Join(tmp, "export_keras.py")
+	if err := os.WriteFile(script, scripts.ExportKeras, 0o600); err != nil {
+		return fmt.Errorf("export: writing the exporter: %w", err)
+	}
+	argv := []string{script, "--out", f.out, "--seed", strconv.Itoa(f.seed)}
+	if f.arch != "" {
+		argv = append(argv, "--arch", f.arch, "--input-dim", strconv.Itoa(f.inputDim), "--classes", strconv.Itoa(f.classes))
+	} else {
+		argv = append(argv, "--from", f.from)
+	}
+	if f.multiLabel {
+		argv = append(argv, "--multi-label")
+	}
+	for flag, v := range map[string]string{"--class-names": f.classNames, "--loss": f.loss, "--optimizer": f.optimizer} {
+		if v != "" {
+			argv = append(argv, flag, v)
+		}
+	}
+	if f.learningRate != 0 {
+		argv = append(argv, "--learning-rate", strconv.FormatFloat(f.learningRate, 'g', -1, 64))
+	}
+	cmd := exec.CommandContext(ctx, python, argv...)
+	cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("export: %s failed: %w", python, err)
+	}
+	return nil
+}
+
+// findPython locates the interpreter of the TensorFlow virtualenv.
+func findPython(env *Env, flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if p := env.Getenv("KERASGO_PYTHON"); p != "" {
+		return p, nil
+	}
+	cache := env.Getenv("KERASGO_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the Python virtualenv: %w", err)
+		}
+		cache = filepath.Join(home, ".cache", "kerasgo")
+	}
+	p := filepath.Join(cache, "venv-tf"+scripts.TensorFlowVersion(), "bin", "python")
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("no Python virtualenv at %s: run scripts/setup_tf.sh (or `make build`), or pass --python", p)
+	}
+	return p, nil
+}

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+type inspectFlags struct {
+	json bool
+}
+
+func inspectCommand() *Command {
+	return &Command{
+		Name:      "inspect",
+		UsageLine: "kerasgo inspect MODEL_DIR [--json]",
+		Short:     "show a SavedModel's signatures, classes and exporter metadata",
+		Long: `Inspect loads a SavedModel through the TensorFlow C API and prints its
+signatures (inputs and outputs with dtypes and shapes), the exporter's
+metadata when the model has it, and the TensorFlow version that wrote it.`,
+		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
+			f := &inspectFlags{}
+			fs.BoolVar(&f.json, "json", false, "print JSON instead of text")
+			return f.run
+		},
+	}
+}
+
+// inspectReport is the JSON form of `kerasgo inspect`.
+type inspectReport struct {
+	Dir               string                       `json:"dir"`
+	Tags              []string                     `json:"tags"`
+	TensorFlowVersion string                       `json:"tensorflow_version"`
+	Signatures        map[string]tfmodel.Signature `json:"signatures"`
+	Metadata          *tfmodel.Metadata            `json:"metadata,omitempty"`
+}
+
+func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return usagef("want one MODEL_DIR, got %d arguments", len(args))
+	}
+	m, err := tfmodel.Load(ctx, args[0], tfmodel.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rep := inspectReport{Dir: m.Dir(), Tags: m.Tags(), TensorFlowVersion: m.TensorFlowVersion(), Signatures: m.Signatures(), Metadata: m.Metadata()}
+	if f.json {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "SavedModel %s (tags %s, written by TensorFlow %s)\n", rep.Dir, strings.Join(rep.Tags, ","), rep.TensorFlowVersion)
+	for _, key := range m.SignatureKeys() {
+		s := rep.Signatures[key]
+		fmt.Fprintf(w, "\nsignature %q (%s)\n", key, s.MethodName)
+		for _, name := range s.InputNames() {
+			fmt.Fprintf(w, "  input  %-16s %s\n", name, s.Inputs[name])
+		}
+		for _, name := range s.OutputNames() {
+			fmt.Fprintf(w, "  output %-16s %s\n", name, s.Outputs[name])
+		}
+	}
+	if md := rep.Metadata; md != nil {
+		fmt.Fprintf(w, "\nexported by kerasgo from %s (Keras %s, TensorFlow %s)\n", md.Source, md.KerasVersion, md.TensorFlowVer)
+		fmt.Fprintf(w, "  %d features -> %d classes, label mode %s, %d parameters\n", md.InputDim, len(md.Classes), md.LabelMode, md.Parameters)
+		fmt.Fprintf(w, "  loss %s, optimizer %s\n", md.Loss.ClassName, md.Optimizer.ClassName)
+		fmt.Fprintf(w, "  classes: %s\n", strings.Join(md.Classes, ", "))
+	} else {
+		fmt.Fprintln(w, "\nno kerasgo metadata (not made by kerasgo export)")
+	}
+	return nil
+}

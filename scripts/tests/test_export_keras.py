@@ -1,0 +1,152 @@
+"""Checks of the Keras exporter, run by `make test` with the cached interpreter.
+
+The Go tests prove that the C API loads the exports and matches Keras; these
+check the exporter's own promises on the Python side.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export_keras
+
+
+def export_question(tmp_path, name="m", seed=1, multi=False, dim=8, classes=3):
+    out = str(tmp_path / name)
+    rc = export_keras.main(["--arch", "question", "--input-dim", str(dim), "--classes", str(classes),
+                            "--out", out, "--seed", str(seed)] + (["--multi-label"] if multi else []))
+    assert rc == 0
+    return out
+
+
+def metadata(out):
+    with open(os.path.join(out, "assets", export_keras.METADATA_FILE), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def test_question_architecture_and_metadata(tmp_path):
+    out = export_question(tmp_path, dim=8, classes=3)
+    meta = metadata(out)
+    assert meta["input_dim"] == 8 and meta["input_key"] == "features"
+    assert meta["classes"] == ["class_0", "class_1", "class_2"]
+    assert meta["label_mode"] == "onehot"
+    assert meta["loss"]["class_name"] == "BinaryCrossentropy"
+    assert meta["optimizer"]["class_name"] == "Adam"
+    assert meta["output_activation"] == "sigmoid"
+    # Input(8) -> Dense(500) -> Dense(250) -> Dense(3)
+    assert meta["parameters"] == 8 * 500 + 500 + 500 * 250 + 250 + 250 * 3 + 3
+    assert meta["tensorflow_version"] == tf.__version__
+    assert meta["keras_version"] == keras.__version__
+
+    loaded = tf.saved_model.load(out)
+    assert set(loaded.signatures) >= {"serving_default", "train_step", "evaluate_step",
+                                      "set_learning_rate", "get_weights"}
+    shapes = {k: tuple(v.shape) for k, v in loaded.signatures["get_weights"]().items()}
+    assert shapes["dense_500__kernel"] == (8, 500)
+    assert shapes["probabilities__kernel"] == (250, 3)
+
+
+def test_multi_label_flag(tmp_path):
+    assert metadata(export_question(tmp_path, multi=True))["label_mode"] == "multilabel"
+
+
+def test_deterministic_given_seed(tmp_path):
+    a = tf.saved_model.load(export_question(tmp_path, "a", seed=7)).signatures["get_weights"]()
+    b = tf.saved_model.load(export_question(tmp_path, "b", seed=7)).signatures["get_weights"]()
+    c = tf.saved_model.load(export_question(tmp_path, "c", seed=8)).signatures["get_weights"]()
+    for k in a:
+        np.testing.assert_array_equal(a[k].numpy(), b[k].numpy())
+    assert any(not np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+
+
+def test_train_step_matches_keras_train_on_batch(tmp_path):
+    """The exported train_step is Keras' own step: same loss and weights."""
+    model = export_keras.question_model(8, 3, seed=3)
+    out = str(tmp_path / "m")
+    export_keras.export(model, out)
+    loaded = tf.saved_model.load(out)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.random((16, 8), dtype=np.float32)
+        y = (rng.random((16, 3)) > 0.7).astype(np.float32)
+        want = model.train_on_batch(x, y)
+        got = loaded.signatures["train_step"](features=x, labels=y, sample_weight=np.ones(16, np.float32))
+        assert abs(float(got["loss"]) - float(want)) < 1e-5
+    weights = loaded.signatures["get_weights"]()
+    for v in model.variables:
+        np.testing.assert_allclose(weights[export_keras.weight_key(v)].numpy(), np.asarray(v.value), atol=1e-5)
+
+
+def test_evaluate_step_updates_nothing(tmp_path):
+    loaded = tf.saved_model.load(export_question(tmp_path))
+    before = {k: v.numpy() for k, v in loaded.signatures["get_weights"]().items()}
+    x = np.ones((4, 8), np.float32)
+    y = np.zeros((4, 3), np.float32)
+    r = loaded.signatures["evaluate_step"](features=x, labels=y, sample_weight=np.ones(4, np.float32))
+    assert r["probabilities"].shape == (4, 3) and float(r["loss"]) > 0
+    after = loaded.signatures["get_weights"]()
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k].numpy())
+
+
+def test_set_learning_rate(tmp_path):
+    loaded = tf.saved_model.load(export_question(tmp_path))
+    got = loaded.signatures["set_learning_rate"](learning_rate=tf.constant(0.25))
+    assert abs(float(got["learning_rate"]) - 0.25) < 1e-7
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_from_file_keeps_compiled_loss_and_optimizer(tmp_path, suffix):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy")
+    path = str(tmp_path / ("user" + suffix))
+    model.save(path)
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\nbird\n")
+    out = str(tmp_path / "exported")
+    assert export_keras.main(["--from", path, "--out", out, "--class-names", str(names)]) == 0
+    meta = metadata(out)
+    assert meta["optimizer"]["class_name"] == "SGD"
+    assert abs(meta["optimizer"]["config"]["learning_rate"] - 0.05) < 1e-7
+    assert meta["loss"]["class_name"] == "SparseCategoricalCrossentropy"
+    assert meta["label_mode"] == "sparse" and meta["labels_dtype"] == "int64"
+    assert meta["classes"] == ["cat", "dog", "bird"]
+    x = np.random.default_rng(1).random((6, 5), dtype=np.float32)
+    got = tf.saved_model.load(out).signatures["serving_default"](features=x)["probabilities"].numpy()
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_flags_override_compiled_optimizer(tmp_path):
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    path = str(tmp_path / "user.keras")
+    model.save(path)
+    out = str(tmp_path / "exported")
+    assert export_keras.main(["--from", path, "--out", out, "--optimizer", "rmsprop", "--learning-rate", "0.01"]) == 0
+    meta = metadata(out)
+    assert meta["optimizer"]["class_name"] == "RMSprop"
+    assert abs(meta["optimizer"]["config"]["learning_rate"] - 0.01) < 1e-7
+
+
+def test_rejects_multi_input_models(tmp_path, capsys):
+    a, b = keras.Input((3,)), keras.Input((2,))
+    model = keras.Model([a, b], keras.layers.Dense(1)(keras.layers.Concatenate()([a, b])))
+    model.compile(optimizer="adam", loss="mse")
+    path = str(tmp_path / "two.keras")
+    model.save(path)
+    assert export_keras.main(["--from", path, "--out", str(tmp_path / "x")]) == 1
+    assert "2 inputs" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x")
+
+
+def test_existing_export_is_replaced_whole(tmp_path):
+    out = export_question(tmp_path, "m", seed=1)
+    export_question(tmp_path, "m", seed=2)
+    assert sorted(os.listdir(tmp_path)) == ["m"]
+    assert metadata(out)["seed"] == 2
