@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const testdata = "../../testdata"
+
+// runCLI runs kerasgo with args and returns the exit code, stdout and stderr.
+func runCLI(tb testing.TB, stdin string, args ...string) (int, string, string) {
+	tb.Helper()
+	var out, errOut bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	code := run(context.Background(), env, args)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := map[string]struct {
+		args     []string
+		wantCode int
+		wantOut  string
+		wantErr  string
+	}{
+		"no args":         {args: nil, wantCode: ExitOK, wantOut: "Commands:"},
+		"help predict":    {args: []string{"help", "predict"}, wantCode: ExitOK, wantOut: "--batch-size"},
+		"unknown command": {args: []string{"frobnicate"}, wantCode: ExitUsage, wantErr: `unknown command "frobnicate"`},
+		"unknown flag":    {args: []string{"predict", "--nope"}, wantCode: ExitUsage, wantErr: "unknown flag"},
+		"predict no dir":  {args: []string{"predict", "--input", "x.csv"}, wantCode: ExitUsage, wantErr: "MODEL_DIR"},
+		"predict no input": {args: []string{"predict", filepath.Join(testdata, "models", "fortunes")}, wantCode: ExitUsage,
+			wantErr: "--input is required"},
+		"export no source": {args: []string{"export", "--out", "x"}, wantCode: ExitUsage, wantErr: "--arch and --from"},
+		"missing model":    {args: []string{"inspect", "/nonexistent/model"}, wantCode: ExitFailure, wantErr: "/nonexistent/model"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, "", tc.args...)
+			if code != tc.wantCode || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, tc.wantErr) {
+				t.Fatalf("code %d, stdout %q, stderr %q; want code %d, stdout containing %q, stderr containing %q",
+					code, out, errOut, tc.wantCode, tc.wantOut, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestInspect(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "inspect", filepath.Join(testdata, "models", "fortunes"))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{`signature "train_step"`, "float32[?,256]", "label mode onehot", "zippy"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "", "inspect", "--json", filepath.Join(testdata, "models", "fortunes_export"))
+	if code != ExitOK || !strings.Contains(out, `"serving_default"`) || strings.Contains(out, `"metadata"`) {
+		t.Fatalf("inspect --json of a plain Keras export: code %d\n%s", code, out)
+	}
+}
+
+func TestPredictCSV(t *testing.T) {
+	dir := t.TempDir()
+	outPath := filepath.Join(dir, "pred.csv")
+	in := filepath.Join(testdata, "features", "fortunes", "test.csv")
+	code, _, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", in, "--output", outPath, "--batch-size", "100")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	f, err := os.Open(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1256 || len(recs[0]) != 3+20 || recs[0][0] != "id" || recs[0][3] != "p_art" {
+		t.Fatalf("got %d lines, header %v", len(recs), recs[0])
+	}
+	if recs[1][0] == "" || recs[1][1] == "" {
+		t.Fatalf("first prediction %v lacks id or label", recs[1])
+	}
+}
+
+func TestPredictBadInputLeavesNoOutput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "bad.csv")
+	row := strings.Repeat("0,", 255) + "0\n"
+	if err := os.WriteFile(in, []byte(row+row+strings.Repeat("0,", 254)+"x,0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outPath := filepath.Join(dir, "pred.csv")
+	code, _, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", in, "--output", outPath)
+	if code != ExitFailure {
+		t.Fatalf("exit %d, want %d", code, ExitFailure)
+	}
+	if !strings.Contains(errOut, in+":3: field 255") {
+		t.Errorf("error %q does not name file, line and field", errOut)
+	}
+	if _, err := os.Stat(outPath); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("output exists after a failed run: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("leftover files: %v", entries)
+	}
+}
+
+func TestPredictWrongWidth(t *testing.T) {
+	code, _, errOut := runCLI(t, "1,2,3\n", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", "-")
+	if code != ExitFailure || !strings.Contains(errOut, "-:1: 3 features, the model takes 256") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
