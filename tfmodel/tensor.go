@@ -65,3 +65,13 @@ func readMatrix(t *tf.Tensor, dst dense.Matrix, offset int) (dense.Matrix, error
 	}
 	return dst, nil
 }
+
+// int64Tensor is float32Tensor for int64 values.
+func int64Tensor(data []int64, shape ...int64) (*tf.Tensor, error) {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*8)
+	t, err := tf.ReadTensor(tf.Int64, shape, bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("making int64 tensor %v: %w", shape, err)
+	}
+	return t, nil
+}

@@ -1,0 +1,148 @@
+package tfmodel
+
+import (
+	"context"
+	"fmt"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	attrpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
+)
+
+// Run calls any signature by key with named inputs, for models with several
+// inputs or outputs, or inputs that are not float32 (strings, ids).
+//
+// Input values are what the TensorFlow Go bindings turn into tensors: Go
+// scalars, slices and nested slices of float32, float64, int32, int64, bool
+// and string (e.g. [][]float32 for a batch of feature rows, []string for a
+// batch of texts). Every input of the signature must be given. The result has
+// every output of the signature, as Go values of the same kinds.
+//
+// Signatures that the exporter's metadata marks as changing the model
+// (training, learning rate) take the model exclusively, like TrainStep.
+func (m *Model) Run(ctx context.Context, key string, inputs map[string]any) (map[string]any, error) {
+	sig, ok := m.sigs[key]
+	if !ok {
+		return nil, fmt.Errorf("run: signature %q: %w", key, ErrUnknownSignature)
+	}
+	feeds := make(map[string]*tf.Tensor, len(inputs))
+	for _, name := range sig.InputNames() {
+		v, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("run %q: input %q (%s) not given: %w", key, name, sig.Inputs[name], ErrShape)
+		}
+		t, err := tf.NewTensor(v)
+		if err != nil {
+			return nil, fmt.Errorf("run %q: input %q: %v: %w", key, name, err, ErrUnsupportedDType)
+		}
+		if err := checkSpec(sig.Inputs[name], t); err != nil {
+			return nil, fmt.Errorf("run %q: input %q: %w", key, name, err)
+		}
+		feeds[name] = t
+	}
+	for name := range inputs {
+		if _, ok := sig.Inputs[name]; !ok {
+			return nil, fmt.Errorf("run %q: signature has no input %q (have %v): %w", key, name, sig.InputNames(), ErrShape)
+		}
+	}
+	if m.changesModel(key) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+	} else {
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+	}
+	if m.session == nil {
+		return nil, fmt.Errorf("run %q: %w", key, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("run %q: %w", key, err)
+	}
+	names := sig.OutputNames()
+	res, err := m.runLocked(sig, feeds, names)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	out := make(map[string]any, len(names))
+	for i, name := range names {
+		out[name] = res[i].Value()
+	}
+	return out, nil
+}
+
+func (m *Model) changesModel(key string) bool {
+	if m.meta == nil {
+		return false
+	}
+	return key == m.meta.Signatures["train"] || key == m.meta.Signatures["set_learning_rate"]
+}
+
+// checkSpec compares a tensor with the signature's declared dtype and shape.
+func checkSpec(spec TensorSpec, t *tf.Tensor) error {
+	if got := dtypeFromTF(t.DataType()); got != spec.DType {
+		return fmt.Errorf("dtype %s, want %s: %w", got, spec.DType, ErrUnsupportedDType)
+	}
+	if spec.Shape == nil {
+		return nil
+	}
+	shape := t.Shape()
+	if len(shape) != len(spec.Shape) {
+		return fmt.Errorf("shape %v, want %s: %w", shape, spec, ErrShape)
+	}
+	for i, d := range spec.Shape {
+		if d >= 0 && shape[i] != d {
+			return fmt.Errorf("shape %v, want %s: %w", shape, spec, ErrShape)
+		}
+	}
+	return nil
+}
+
+func dtypeFromTF(t tf.DataType) DType {
+	switch t {
+	case tf.Float:
+		return Float32
+	case tf.Double:
+		return Float64
+	case tf.Int32:
+		return Int32
+	case tf.Int64:
+		return Int64
+	case tf.String:
+		return String
+	case tf.Bool:
+		return Bool
+	}
+	return DType(fmt.Sprintf("dtype(%d)", t))
+}
+
+// ParameterCount returns the number of values held in the model's variables:
+// from the exporter's metadata (model weights only) when present, else the
+// sum over every variable in the graph (which includes optimizer slots, if
+// the SavedModel saved any).
+func (m *Model) ParameterCount() int64 {
+	if m.meta != nil && m.meta.Parameters > 0 {
+		return m.meta.Parameters
+	}
+	var total int64
+	for _, n := range m.metaGraph.GetGraphDef().GetNode() {
+		if n.GetOp() != "VarHandleOp" {
+			continue
+		}
+		total += shapeElements(n.GetAttr()["shape"])
+	}
+	return total
+}
+
+func shapeElements(a *attrpb.AttrValue) int64 {
+	shape := a.GetShape()
+	if shape == nil || shape.GetUnknownRank() {
+		return 0
+	}
+	n := int64(1)
+	for _, d := range shape.GetDim() {
+		if d.GetSize() < 0 {
+			return 0
+		}
+		n *= d.GetSize()
+	}
+	return n
+}

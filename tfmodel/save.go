@@ -1,0 +1,140 @@
+package tfmodel
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/kerasgo/kerasgo/internal/atomicfile"
+)
+
+// Files of the source SavedModel that Save does not copy: the variables are
+// written anew, and fingerprint.pb hashes the old variables' index, so a copy
+// would be stale (TensorFlow loads SavedModels without one).
+var skipOnSave = map[string]bool{"variables": true, "fingerprint.pb": true}
+
+// Save writes the model's current weights and optimizer state as a new
+// SavedModel in dir, using the graph's own saver (MetaGraphDef.saver_def),
+// with the source's saved_model.pb and assets. TensorFlow loads the result
+// with tf.saved_model.load, and kerasgo with Load.
+//
+// Save is atomic: the model is written to a temporary directory beside dir,
+// synced, and renamed into place; an existing model at dir is replaced only
+// when the new one is complete. Predictions and training steps wait while
+// the weights are written.
+func (m *Model) Save(ctx context.Context, dir string) error {
+	sd := m.metaGraph.GetSaverDef()
+	if sd.GetFilenameTensorName() == "" || sd.GetSaveTensorName() == "" {
+		return fmt.Errorf("saving model to %q: the MetaGraph has no saver_def", dir)
+	}
+	tmp, err := atomicfile.TempDir(dir)
+	if err != nil {
+		return fmt.Errorf("saving model: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := copyModelFiles(m.dir, tmp); err != nil {
+		return fmt.Errorf("saving model to %q: %w", dir, err)
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "variables"), 0o755); err != nil {
+		return fmt.Errorf("saving model to %q: %w", dir, err)
+	}
+	prefix, err := tf.NewTensor(filepath.Join(tmp, "variables", "variables"))
+	if err != nil {
+		return fmt.Errorf("saving model to %q: %w", dir, err)
+	}
+	if err := m.writeVariables(ctx, sd.GetFilenameTensorName(), sd.GetSaveTensorName(), prefix); err != nil {
+		return fmt.Errorf("saving model to %q: %w", dir, err)
+	}
+	if err := atomicfile.ReplaceDir(tmp, dir); err != nil {
+		return fmt.Errorf("saving model: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// writeVariables runs the graph's saver with the checkpoint prefix fed.
+func (m *Model) writeVariables(ctx context.Context, filenameTensor, saveTensor string, prefix *tf.Tensor) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.session == nil {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	in, err := m.output(filenameTensor)
+	if err != nil {
+		return err
+	}
+	out, err := m.output(saveTensor)
+	if err != nil {
+		return err
+	}
+	if _, err := m.session.Run(map[tf.Output]*tf.Tensor{in: prefix}, []tf.Output{out}, nil); err != nil {
+		return fmt.Errorf("writing variables: %w", err)
+	}
+	return nil
+}
+
+// copyModelFiles copies everything of a SavedModel but its variables and
+// fingerprint from src to dst.
+func copyModelFiles(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		if skipOnSave[rel] {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", path)
+		}
+		return copyFile(path, target)
+	})
+}
+
+func copyFile(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	return nil
+}
+

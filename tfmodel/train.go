@@ -1,0 +1,284 @@
+package tfmodel
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// Labels are the targets of a training or evaluation batch. Set exactly one
+// field; either form is converted to what the model's label mode needs.
+type Labels struct {
+	// Classes holds one class index per row (single-label data).
+	Classes []int64
+	// Matrix holds one row per example and one column per class: one-hot for
+	// single-label data, multi-hot for multi-label data.
+	Matrix dense.Matrix
+}
+
+// StepResult is what a training or evaluation step returns.
+type StepResult struct {
+	// Loss is the batch's loss as Keras computes it (the sample-weighted mean,
+	// plus any regularisation losses when training).
+	Loss float64
+	// Probabilities are the model's outputs for the batch: for a training
+	// step, the training-mode forward pass before the weights were updated.
+	Probabilities dense.Matrix
+}
+
+// Trainable reports whether the model can be trained from Go and, when it
+// cannot, why.
+func (m *Model) Trainable() (bool, string) {
+	if m.meta == nil {
+		return false, "the model has no kerasgo metadata (export it with `kerasgo export` to add training signatures)"
+	}
+	for _, role := range []string{"train", "evaluate"} {
+		key := m.meta.Signatures[role]
+		if _, ok := m.sigs[key]; key == "" || !ok {
+			return false, fmt.Sprintf("the model has no %s signature %q", role, key)
+		}
+	}
+	return true, ""
+}
+
+// TrainStep runs one optimizer step on a batch: it updates the weights and
+// the optimizer's state, exactly as Keras' train_on_batch would. Steps are
+// serialised, and predictions wait while a step runs. sampleWeight may be
+// nil (every row weighs 1).
+func (m *Model) TrainStep(ctx context.Context, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
+	r, err := m.step(ctx, "train", x, y, sampleWeight)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("train step: %w", err)
+	}
+	return r, nil
+}
+
+// EvaluateStep computes the loss and probabilities of a batch without
+// changing the model. It may run concurrently with predictions.
+func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
+	r, err := m.step(ctx, "evaluate", x, y, sampleWeight)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("evaluate step: %w", err)
+	}
+	return r, nil
+}
+
+func (m *Model) step(ctx context.Context, role string, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
+	if ok, why := m.Trainable(); !ok {
+		return StepResult{}, fmt.Errorf("%s: %w", why, ErrNotTrainable)
+	}
+	if err := m.checkFeatures(x); err != nil {
+		return StepResult{}, err
+	}
+	labels, err := m.labelTensor(y, x.Rows)
+	if err != nil {
+		return StepResult{}, err
+	}
+	if sampleWeight == nil {
+		sampleWeight = make([]float32, x.Rows)
+		for i := range sampleWeight {
+			sampleWeight[i] = 1
+		}
+	}
+	if len(sampleWeight) != x.Rows {
+		return StepResult{}, fmt.Errorf("%d sample weights for %d rows: %w", len(sampleWeight), x.Rows, ErrShape)
+	}
+	features, err := float32Tensor(x.Data, int64(x.Rows), int64(x.Cols))
+	if err != nil {
+		return StepResult{}, err
+	}
+	weights, err := float32Tensor(sampleWeight, int64(len(sampleWeight)))
+	if err != nil {
+		return StepResult{}, err
+	}
+	if role == "train" {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+	} else {
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+	}
+	if m.session == nil {
+		return StepResult{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return StepResult{}, err
+	}
+	md := m.meta
+	sig := m.sigs[md.Signatures[role]]
+	feeds := map[string]*tf.Tensor{md.InputKey: features, md.LabelsKey: labels, md.SampleWeightKey: weights}
+	res, err := m.runLocked(sig, feeds, []string{"loss", "probabilities"})
+	if err != nil {
+		return StepResult{}, err
+	}
+	loss, ok := res[0].Value().(float32)
+	if !ok {
+		return StepResult{}, fmt.Errorf("loss is %v %v, want a float32 scalar: %w", res[0].DataType(), res[0].Shape(), ErrUnsupportedDType)
+	}
+	probs, err := readMatrix(res[1], dense.Matrix{}, 0)
+	if err != nil {
+		return StepResult{}, err
+	}
+	return StepResult{Loss: float64(loss), Probabilities: probs}, nil
+}
+
+// runLocked feeds and fetches a signature by key names. The caller holds m.mu.
+func (m *Model) runLocked(sig Signature, feeds map[string]*tf.Tensor, fetches []string) ([]*tf.Tensor, error) {
+	in := make(map[tf.Output]*tf.Tensor, len(feeds))
+	for key, t := range feeds {
+		spec, ok := sig.Inputs[key]
+		if !ok {
+			return nil, fmt.Errorf("signature %q has no input %q: %w", sig.Key, key, ErrUnknownSignature)
+		}
+		o, err := m.output(spec.Tensor)
+		if err != nil {
+			return nil, err
+		}
+		in[o] = t
+	}
+	out := make([]tf.Output, len(fetches))
+	for i, key := range fetches {
+		spec, ok := sig.Outputs[key]
+		if !ok {
+			return nil, fmt.Errorf("signature %q has no output %q: %w", sig.Key, key, ErrUnknownSignature)
+		}
+		o, err := m.output(spec.Tensor)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = o
+	}
+	res, err := m.session.Run(in, out, nil)
+	if err != nil {
+		return nil, fmt.Errorf("running signature %q: %w", sig.Key, err)
+	}
+	return res, nil
+}
+
+// labelTensor converts labels to the tensor the model's label mode needs.
+func (m *Model) labelTensor(y Labels, rows int) (*tf.Tensor, error) {
+	classes := len(m.meta.Classes)
+	if (y.Classes == nil) == (y.Matrix.Data == nil) {
+		return nil, fmt.Errorf("set exactly one of Labels.Classes and Labels.Matrix: %w", ErrLabels)
+	}
+	if y.Classes != nil {
+		if len(y.Classes) != rows {
+			return nil, fmt.Errorf("%d labels for %d rows: %w", len(y.Classes), rows, ErrLabels)
+		}
+		for i, c := range y.Classes {
+			if c < 0 || int(c) >= classes {
+				return nil, &InputError{Row: i, Col: -1, Err: fmt.Errorf("class %d outside 0..%d: %w", c, classes-1, ErrLabels)}
+			}
+		}
+		if m.meta.LabelMode == LabelSparse {
+			return int64Tensor(y.Classes, int64(rows))
+		}
+		onehot := dense.New(rows, classes)
+		for i, c := range y.Classes {
+			onehot.Row(i)[c] = 1
+		}
+		return float32Tensor(onehot.Data, int64(rows), int64(classes))
+	}
+	if err := y.Matrix.Validate(); err != nil {
+		return nil, fmt.Errorf("labels: %w: %w", ErrLabels, err)
+	}
+	if y.Matrix.Rows != rows || y.Matrix.Cols != classes {
+		return nil, fmt.Errorf("labels are %d×%d, want %d×%d (rows × classes): %w", y.Matrix.Rows, y.Matrix.Cols, rows, classes, ErrLabels)
+	}
+	for i, v := range y.Matrix.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return nil, &InputError{Row: i / classes, Col: i % classes, Err: fmt.Errorf("label %v: %w", v, ErrNonFinite)}
+		}
+	}
+	if m.meta.LabelMode != LabelSparse {
+		return float32Tensor(y.Matrix.Data, int64(rows), int64(classes))
+	}
+	idx := make([]int64, rows)
+	for i := range rows {
+		row, hot := y.Matrix.Row(i), -1
+		for j, v := range row {
+			switch {
+			case v == 1 && hot < 0:
+				hot = j
+			case v != 0:
+				hot = -2
+			}
+		}
+		if hot < 0 {
+			return nil, &InputError{Row: i, Col: -1, Err: fmt.Errorf("not a one-hot row: %w", ErrLabels)}
+		}
+		idx[i] = int64(hot)
+	}
+	return int64Tensor(idx, int64(rows))
+}
+
+// SetLearningRate sets the optimizer's learning rate for the following
+// training steps (and for a model saved afterwards).
+func (m *Model) SetLearningRate(ctx context.Context, rate float64) error {
+	if ok, why := m.Trainable(); !ok {
+		return fmt.Errorf("set learning rate: %s: %w", why, ErrNotTrainable)
+	}
+	key := m.meta.Signatures["set_learning_rate"]
+	sig, ok := m.sigs[key]
+	if !ok {
+		return fmt.Errorf("set learning rate: no signature %q: %w", key, ErrUnknownSignature)
+	}
+	if rate <= 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return fmt.Errorf("set learning rate: %v is not a positive number", rate)
+	}
+	t, err := tf.NewTensor(float32(rate))
+	if err != nil {
+		return fmt.Errorf("set learning rate: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.session == nil {
+		return fmt.Errorf("set learning rate: %w", ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("set learning rate: %w", err)
+	}
+	if _, err := m.runLocked(sig, map[string]*tf.Tensor{"learning_rate": t}, []string{"learning_rate"}); err != nil {
+		return fmt.Errorf("set learning rate: %w", err)
+	}
+	return nil
+}
+
+// Weights returns the model's weights by name (the Keras variable path with
+// "/" as "__"), read through the exporter's get_weights signature. Vectors
+// (biases) come back as single-column matrices.
+func (m *Model) Weights(ctx context.Context) (map[string]dense.Matrix, error) {
+	if m.meta == nil || m.meta.Signatures["weights"] == "" {
+		return nil, fmt.Errorf("weights: the model has no get_weights signature: %w", ErrUnknownSignature)
+	}
+	sig, ok := m.sigs[m.meta.Signatures["weights"]]
+	if !ok {
+		return nil, fmt.Errorf("weights: no signature %q: %w", m.meta.Signatures["weights"], ErrUnknownSignature)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.session == nil {
+		return nil, fmt.Errorf("weights: %w", ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	names := sig.OutputNames()
+	res, err := m.runLocked(sig, nil, names)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	out := make(map[string]dense.Matrix, len(names))
+	for i, name := range names {
+		w, err := readMatrix(res[i], dense.Matrix{}, 0)
+		if err != nil {
+			return nil, fmt.Errorf("weights: %s: %w", name, err)
+		}
+		out[name] = w
+	}
+	return out, nil
+}
