@@ -250,4 +250,3 @@ func TestSaveFailureKeepsExistingModel(t *testing.T) {
 		t.Fatalf("kept model scores differently from Keras: %g", d)
 	}
 }
-
