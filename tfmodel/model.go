@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
@@ -72,6 +74,27 @@ type Model struct {
 	graph   *tf.Graph
 
 	predict predictPlan
+
+	// cGarbage counts bytes of TensorFlow tensors this model made that only a
+	// Go finalizer frees; see noteTensorBytes.
+	cGarbage atomic.Int64
+}
+
+// cGarbageLimit is how many bytes of finalizer-freed tensor memory may pile
+// up before the model forces a garbage collection. The Go bindings free
+// tensors only in finalizers, and the Go collector paces itself by the Go
+// heap, which does not see C memory: without this, RSS grows by up to several
+// GC cycles' worth of input batches (20 MB each at 500×10,000) before any is
+// freed.
+const cGarbageLimit = 64 << 20
+
+// noteTensorBytes records n bytes of tensors that are now garbage, and runs
+// the collector (which queues their finalizers) once cGarbageLimit is reached.
+func (m *Model) noteTensorBytes(n int) {
+	if m.cGarbage.Add(int64(n)) >= cGarbageLimit {
+		m.cGarbage.Store(0)
+		runtime.GC()
+	}
 }
 
 // predictPlan is the resolved feed and fetch of Predict, or why there is none.
@@ -101,6 +124,13 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading saved model: %w", err)
 	}
+	// TensorFlow loads a graph whose variables directory is gone and fails
+	// only at the first run; catch that here.
+	if mg.GetSaverDef().GetFilenameTensorName() != "" {
+		if _, err := os.Stat(filepath.Join(dir, "variables", "variables.index")); err != nil {
+			return nil, fmt.Errorf("loading saved model %q: variables/variables.index: %v: %w", dir, err, ErrCorrupt)
+		}
+	}
 	meta, err := readMetadata(dir)
 	if err != nil {
 		return nil, fmt.Errorf("loading saved model %q: %w", dir, err)
@@ -114,7 +144,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	}
 	sm, err := tf.LoadSavedModel(dir, opts.Tags, sessOpts)
 	if err != nil {
-		return nil, fmt.Errorf("loading saved model %q: %v: %w", dir, err, classifyLoadError(dir))
+		return nil, fmt.Errorf("loading saved model %q: %v: %w", dir, err, ErrCorrupt)
 	}
 	m := &Model{
 		dir:       dir,
@@ -127,15 +157,6 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	}
 	m.predict = m.planPredict()
 	return m, nil
-}
-
-// classifyLoadError tells a load that failed on missing variables from other
-// restore failures; both are ErrCorrupt, the message says which.
-func classifyLoadError(dir string) error {
-	if _, err := os.Stat(dir + "/variables/variables.index"); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("variables/variables.index is missing: %w", ErrCorrupt)
-	}
-	return ErrCorrupt
 }
 
 func sessionOptions(o Options) (*tf.SessionOptions, error) {

@@ -50,6 +50,7 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 			return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 		}
 		res, err := m.session.Run(map[tf.Output]*tf.Tensor{in: t}, []tf.Output{out}, nil)
+		m.noteTensorBytes(len(chunk.Data) * 4)
 		if err != nil {
 			return dense.Matrix{}, fmt.Errorf("predict rows %d..%d: %w", from, to-1, err)
 		}
@@ -70,6 +71,7 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 		if err != nil {
 			return dense.Matrix{}, fmt.Errorf("predict rows %d..%d: %w", from, to-1, err)
 		}
+		m.noteTensorBytes(chunk.Rows * result.Cols * 4)
 	}
 	return result, nil
 }

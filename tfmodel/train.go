@@ -112,6 +112,7 @@ func (m *Model) step(ctx context.Context, role string, x dense.Matrix, y Labels,
 	sig := m.sigs[md.Signatures[role]]
 	feeds := map[string]*tf.Tensor{md.InputKey: features, md.LabelsKey: labels, md.SampleWeightKey: weights}
 	res, err := m.runLocked(sig, feeds, []string{"loss", "probabilities"})
+	m.noteTensorBytes(len(x.Data)*4*2 + len(sampleWeight)*4)
 	if err != nil {
 		return StepResult{}, err
 	}

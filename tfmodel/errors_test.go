@@ -1,0 +1,261 @@
+package tfmodel_test
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+// copyDir copies a SavedModel so a test can damage it.
+func copyDir(tb testing.TB, src string) string {
+	tb.Helper()
+	dst := filepath.Join(tb.TempDir(), filepath.Base(src))
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dst
+}
+
+func TestLoadErrors(t *testing.T) {
+	fortunes := filepath.Join(testdata, "models", "fortunes")
+	tests := map[string]struct {
+		dir     func(testing.TB) string
+		tags    []string
+		wantErr error
+	}{
+		"missing dir": {dir: func(testing.TB) string { return "/nonexistent/model" }, wantErr: fs.ErrNotExist},
+		"empty dir":   {dir: func(tb testing.TB) string { return tb.TempDir() }, wantErr: tfmodel.ErrNotSavedModel},
+		"garbage saved_model.pb": {dir: func(tb testing.TB) string {
+			d := copyDir(tb, fortunes)
+			if err := os.WriteFile(filepath.Join(d, "saved_model.pb"), []byte("\xff\xfenot a protobuf"), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+			return d
+		}, wantErr: tfmodel.ErrNotSavedModel},
+		"unknown tag": {dir: func(testing.TB) string { return fortunes }, tags: []string{"gpu"}, wantErr: tfmodel.ErrUnknownTag},
+		"missing variables": {dir: func(tb testing.TB) string {
+			d := copyDir(tb, fortunes)
+			if err := os.RemoveAll(filepath.Join(d, "variables")); err != nil {
+				tb.Fatal(err)
+			}
+			return d
+		}, wantErr: tfmodel.ErrCorrupt},
+		"truncated variables": {dir: func(tb testing.TB) string {
+			d := copyDir(tb, fortunes)
+			if err := os.Truncate(filepath.Join(d, "variables", "variables.data-00000-of-00001"), 1000); err != nil {
+				tb.Fatal(err)
+			}
+			return d
+		}, wantErr: tfmodel.ErrCorrupt},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			opts := tfmodel.DefaultOptions()
+			if tc.tags != nil {
+				opts.Tags = tc.tags
+			}
+			m, err := tfmodel.Load(context.Background(), tc.dir(t), opts)
+			if err == nil {
+				m.Close()
+				t.Fatal("Load succeeded")
+			}
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Load error %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	g := readGolden(t)
+	e := g.Models["fortunes"]
+	m := loadModel(t, filepath.Join(testdata, e.Model), tfmodel.DefaultOptions())
+	plain := loadModel(t, filepath.Join(testdata, "models", "fortunes_export"), tfmodel.DefaultOptions())
+	ctx := context.Background()
+	good := readNPY(t, e.Inputs).Slice(0, 4)
+	nan := dense.New(2, 256)
+	nan.Row(1)[7] = float32(math.NaN())
+	onehot := readNPY(t, e.TrainY).Slice(0, 4)
+
+	tests := map[string]struct {
+		call    func() error
+		wantErr error
+		wantRow int
+	}{
+		"wrong feature count": {call: func() error { _, err := m.Predict(ctx, dense.New(2, 255)); return err }, wantErr: tfmodel.ErrShape},
+		"inconsistent matrix": {call: func() error {
+			_, err := m.Predict(ctx, dense.Matrix{Rows: 2, Cols: 256, Data: make([]float32, 10)})
+			return err
+		}, wantErr: tfmodel.ErrShape},
+		"empty batch": {call: func() error { _, err := m.Predict(ctx, dense.New(0, 256)); return err }, wantErr: tfmodel.ErrEmptyBatch},
+		"NaN feature": {call: func() error { _, err := m.Predict(ctx, nan); return err }, wantErr: tfmodel.ErrNonFinite, wantRow: 1},
+		"label rows": {call: func() error {
+			_, err := m.TrainStep(ctx, good, tfmodel.Labels{Matrix: onehot.Slice(0, 3)}, nil)
+			return err
+		}, wantErr: tfmodel.ErrLabels},
+		"label classes": {call: func() error {
+			_, err := m.TrainStep(ctx, good, tfmodel.Labels{Classes: []int64{0, 1, 2, 20}}, nil)
+			return err
+		}, wantErr: tfmodel.ErrLabels, wantRow: 3},
+		"no labels": {call: func() error { _, err := m.TrainStep(ctx, good, tfmodel.Labels{}, nil); return err }, wantErr: tfmodel.ErrLabels},
+		"sample weights": {call: func() error {
+			_, err := m.TrainStep(ctx, good, tfmodel.Labels{Matrix: onehot}, []float32{1})
+			return err
+		}, wantErr: tfmodel.ErrShape},
+		"train without training signature": {call: func() error {
+			_, err := plain.TrainStep(ctx, good, tfmodel.Labels{Matrix: onehot}, nil)
+			return err
+		}, wantErr: tfmodel.ErrNotTrainable},
+		"unknown signature": {call: func() error { _, err := m.Run(ctx, "nope", nil); return err }, wantErr: tfmodel.ErrUnknownSignature},
+		"run wrong dtype": {call: func() error {
+			_, err := m.Run(ctx, "serving_default", map[string]any{"features": [][]int64{{1}}})
+			return err
+		}, wantErr: tfmodel.ErrUnsupportedDType},
+		"canceled context": {call: func() error {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := m.Predict(c, good)
+			return err
+		}, wantErr: context.Canceled},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := tc.call()
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			var ie *tfmodel.InputError
+			if tc.wantRow > 0 && (!errors.As(err, &ie) || ie.Row != tc.wantRow) {
+				t.Fatalf("error %v does not locate row %d", err, tc.wantRow)
+			}
+		})
+	}
+	if ok, why := plain.Trainable(); ok || why == "" {
+		t.Errorf("plain export Trainable() = %v, %q; want false with a reason", ok, why)
+	}
+}
+
+func TestAllowNonFinite(t *testing.T) {
+	opts := tfmodel.DefaultOptions()
+	opts.AllowNonFinite = true
+	m := loadModel(t, filepath.Join(testdata, "models", "fortunes"), opts)
+	x := dense.New(2, 256)
+	x.Row(1)[0] = float32(math.Inf(1))
+	got, err := m.Predict(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.IsNaN(float64(got.At(0, 0))) || !math.IsNaN(float64(got.At(1, 0))) {
+		t.Fatalf("want finite row 0 and NaN row 1, got %v / %v", got.At(0, 0), got.At(1, 0))
+	}
+}
+
+func TestClose(t *testing.T) {
+	g := readGolden(t)
+	e := g.Models["fortunes"]
+	m, err := tfmodel.Load(context.Background(), filepath.Join(testdata, e.Model), tfmodel.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := readNPY(t, e.Inputs)
+	// 100 predictions in flight while Close runs: each succeeds or sees ErrClosed.
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Go(func() {
+			_, err := m.Predict(context.Background(), x)
+			errs <- err
+		})
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("second Close = %v", err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil && !errors.Is(err, tfmodel.ErrClosed) {
+			t.Fatalf("prediction during Close: %v", err)
+		}
+	}
+	if _, err := m.Predict(context.Background(), x); !errors.Is(err, tfmodel.ErrClosed) {
+		t.Fatalf("Predict after Close = %v, want ErrClosed", err)
+	}
+	if err := m.Save(context.Background(), t.TempDir()+"/m"); !errors.Is(err, tfmodel.ErrClosed) {
+		t.Fatalf("Save after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestConcurrentUse runs predictions from 128 goroutines, interleaved with
+// training steps, under -race: every prediction matches the answer computed
+// alone for the weights it saw (before or after each step).
+func TestConcurrentUse(t *testing.T) {
+	g := readGolden(t)
+	e := g.Models["fortunes"]
+	m := loadModel(t, filepath.Join(testdata, e.Model), tfmodel.DefaultOptions())
+	ctx := context.Background()
+	x := readNPY(t, e.Inputs)
+	want, err := m.Predict(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 128 {
+		wg.Go(func() {
+			row := i % x.Rows
+			got, err := m.Predict(ctx, x.Slice(row, row+1))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for j, v := range got.Row(0) {
+				if math.Abs(float64(v-want.At(row, j))) > 1e-6 {
+					t.Errorf("goroutine %d: row %d class %d = %v, alone %v", i, row, j, v, want.At(row, j))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// Training and predicting at once: no race, no error.
+	tx, ty := readNPY(t, e.TrainX), readNPY(t, e.TrainY)
+	for i := range 16 {
+		wg.Go(func() {
+			var err error
+			if i%4 == 0 {
+				_, err = m.TrainStep(ctx, tx.Slice(0, 32), tfmodel.Labels{Matrix: ty.Slice(0, 32)}, nil)
+			} else {
+				_, err = m.Predict(ctx, x)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
