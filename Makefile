@@ -9,6 +9,9 @@ SHELL := bash
 
 # Every recipe line that builds or runs Go code evaluates the environment
 # setup_tf.sh prints (CGO flags, rpath, the venv's interpreter).
+# TensorFlow's C++ start-up logging reads this before main runs.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
 TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
 OUT := out/demo
 
@@ -27,6 +30,8 @@ lint: setup
 
 gotest: setup
 	$(TFENV); go test -race -count=1 ./...
+	@# RSS checks cannot run under the race detector's shadow memory.
+	$(TFENV); go test -count=1 -run TestNoLeak -v ./tfmodel
 
 pytest: setup
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q scripts/tests
