@@ -48,8 +48,14 @@ demo: build
 	@head -5 $(OUT)/predictions.csv | cut -d, -f1-3
 	@echo "   (full rows, with one probability per class, in $(OUT)/predictions.csv)"
 
+BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
+
+# Benchmarks: Go (tfmodel) against Keras on the same model shape, inputs and
+# machine. Figures and ratios are kept in docs/benchmarks.md.
 bench: build
-	@echo "benchmarks arrive with the runtime issue"
+	$(TFENV); [ -d "$(BENCH_MODEL)" ] || ./bin/kerasgo export --arch question --input-dim 10000 --classes 20 --seed 0 --out "$(BENCH_MODEL)"
+	$(TFENV); KERASGO_BENCH_MODEL="$(BENCH_MODEL)" go test -run '^$$' -bench . -benchtime 3s -count 1 ./tfmodel
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_keras.py --seconds 3
 
 # Regenerate the real datasets (Debian packages) and the Keras-made models and goldens.
 testdata: setup

@@ -1,0 +1,71 @@
+package tfmodel_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+// benchModel loads the model `make bench` exports: the question's
+// architecture at D=10,000, C=20 (KERASGO_BENCH_MODEL names its directory).
+func benchModel(b *testing.B) *tfmodel.Model {
+	b.Helper()
+	dir := os.Getenv("KERASGO_BENCH_MODEL")
+	if dir == "" {
+		b.Skip("KERASGO_BENCH_MODEL is not set: run `make bench`, which exports the D=10,000 model first")
+	}
+	return loadModel(b, dir, tfmodel.DefaultOptions())
+}
+
+// bagOfWords makes rows×dim binary features with about 1% of them set, the
+// density of a 10,000-word bag-of-words vector of a short text.
+func bagOfWords(rows, dim int, seed uint64) dense.Matrix {
+	r := rand.New(rand.NewPCG(seed, 0))
+	m := dense.New(rows, dim)
+	for i := range m.Data {
+		if r.IntN(100) == 0 {
+			m.Data[i] = 1
+		}
+	}
+	return m
+}
+
+// BenchmarkPredict times one Predict call per iteration at each batch size.
+func BenchmarkPredict(b *testing.B) {
+	m := benchModel(b)
+	ctx := context.Background()
+	for _, batch := range []int{1, 32, 500} {
+		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
+			x := bagOfWords(batch, m.InputDim(), 1)
+			for b.Loop() {
+				if _, err := m.Predict(ctx, x); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkTrainStep times one optimizer step on 500 rows per iteration.
+func BenchmarkTrainStep(b *testing.B) {
+	m := benchModel(b)
+	ctx := context.Background()
+	const batch = 500
+	x := bagOfWords(batch, m.InputDim(), 2)
+	classes := make([]int64, batch)
+	for i := range classes {
+		classes[i] = int64(i % len(m.Metadata().Classes))
+	}
+	for b.Loop() {
+		if _, err := m.TrainStep(ctx, x, tfmodel.Labels{Classes: classes}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
