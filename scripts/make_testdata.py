@@ -12,6 +12,9 @@ Writes:
   testdata/models/debtags/          question arch, multi-label (exporter)
   testdata/models/fortunes_export/  the fortunes model via plain Keras model.export()
                                     (serving only, no kerasgo metadata)
+  testdata/models/tf1_softmax/      a TF1-style export (tf.compat.v1 SavedModelBuilder,
+                                    placeholders, no Keras): logistic regression on
+                                    the fortunes features
   testdata/features/<set>/  vocabulary.txt, classes.txt, {train,test}.libsvm, test.csv
   testdata/golden/*.npy, *.npz, golden.json
 
@@ -127,6 +130,37 @@ def build_set(repo, name, multi_label):
     return classes, (x_train, y_train), (x_test, y_test)
 
 
+def tf1_export(repo, index):
+    """A SavedModel the TF1 way: a graph, a session and SavedModelBuilder.
+
+    Its weights are random (seeded); what matters is that the C API loads an
+    export made without Keras or tf.function, and scores as TF1 did.
+    """
+    feats = os.path.join(repo, "testdata", "golden", "fortunes_inputs.npy")
+    x_gold = np.load(feats)
+    out = os.path.join(repo, "testdata", "models", "tf1_softmax")
+    shutil.rmtree(out, ignore_errors=True)
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(SEED)
+        x = tf1.placeholder(tf.float32, [None, INPUT_DIM], name="x")
+        w = tf1.get_variable("w", [INPUT_DIM, 20], initializer=tf1.random_normal_initializer(stddev=0.05, seed=SEED))
+        b = tf1.get_variable("b", [20], initializer=tf1.zeros_initializer())
+        probs = tf.nn.softmax(tf.matmul(x, w) + b, name="probs")
+        with tf1.Session(graph=graph) as sess:
+            sess.run(tf1.global_variables_initializer())
+            want = sess.run(probs, {x: x_gold})
+            builder = tf1.saved_model.Builder(out)
+            sig = tf1.saved_model.predict_signature_def(inputs={"x": x}, outputs={"probs": probs})
+            builder.add_meta_graph_and_variables(sess, [tf1.saved_model.SERVING],
+                                                 signature_def_map={"serving_default": sig})
+            builder.save()
+    np.save(os.path.join(repo, "testdata", "golden", "tf1_softmax_probabilities.npy"), want.astype(np.float32))
+    index["models"]["tf1_softmax"] = {"model": "models/tf1_softmax", "inputs": "fortunes_inputs.npy",
+                                      "probabilities": "tf1_softmax_probabilities.npy", "classes": 20}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -186,6 +220,7 @@ def main(argv=None) -> int:
                       "train_steps": TRAIN_STEPS, "train_batch": TRAIN_BATCH})
         index["models"][name] = entry
 
+    tf1_export(repo, index)
     with open(os.path.join(golden, "golden.json"), "w", encoding="utf-8") as f:
         json.dump(index, f, indent=2, sort_keys=True)
         f.write("\n")

@@ -250,3 +250,27 @@ func TestSaveFailureKeepsExistingModel(t *testing.T) {
 		t.Fatalf("kept model scores differently from Keras: %g", d)
 	}
 }
+
+// TestSaveModelWithoutMetadata saves a TF1-era export (a tf.compat.v1 Saver's
+// saver_def) and a plain Keras export, and loads both back.
+func TestSaveModelWithoutMetadata(t *testing.T) {
+	g := readGolden(t)
+	for _, name := range []string{"tf1_softmax", "fortunes_export"} {
+		t.Run(name, func(t *testing.T) {
+			e := g.Models[name]
+			m := loadModel(t, filepath.Join(testdata, e.Model), tfmodel.DefaultOptions())
+			out := filepath.Join(t.TempDir(), name)
+			if err := m.Save(context.Background(), out); err != nil {
+				t.Fatal(err)
+			}
+			m2 := loadModel(t, out, tfmodel.DefaultOptions())
+			got, err := m2.Predict(context.Background(), readNPY(t, e.Inputs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(t, got, readNPY(t, e.Probabilities)); d > 1e-5 {
+				t.Fatalf("saved copy scores %g away from the original's golden outputs", d)
+			}
+		})
+	}
+}

@@ -55,7 +55,7 @@ func TestInspect(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{`signature "train_step"`, "float32[?,256]", "label mode onehot", "zippy"} {
+	for _, want := range []string{`signature "train_step"`, "float32[?,256]", "label mode onehot", "zippy", "trainable from Go: yes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out)
 		}

@@ -38,6 +38,9 @@ type inspectReport struct {
 	TensorFlowVersion string                       `json:"tensorflow_version"`
 	Signatures        map[string]tfmodel.Signature `json:"signatures"`
 	Metadata          *tfmodel.Metadata            `json:"metadata,omitempty"`
+	Parameters        int64                        `json:"parameters"`
+	Trainable         bool                         `json:"trainable_from_go"`
+	NotTrainableWhy   string                       `json:"not_trainable_reason,omitempty"`
 }
 
 func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
@@ -49,7 +52,9 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer m.Close()
-	rep := inspectReport{Dir: m.Dir(), Tags: m.Tags(), TensorFlowVersion: m.TensorFlowVersion(), Signatures: m.Signatures(), Metadata: m.Metadata()}
+	rep := inspectReport{Dir: m.Dir(), Tags: m.Tags(), TensorFlowVersion: m.TensorFlowVersion(),
+		Signatures: m.Signatures(), Metadata: m.Metadata(), Parameters: m.ParameterCount()}
+	rep.Trainable, rep.NotTrainableWhy = m.Trainable()
 	if f.json {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -73,7 +78,12 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "  loss %s, optimizer %s\n", md.Loss.ClassName, md.Optimizer.ClassName)
 		fmt.Fprintf(w, "  classes: %s\n", strings.Join(md.Classes, ", "))
 	} else {
-		fmt.Fprintln(w, "\nno kerasgo metadata (not made by kerasgo export)")
+		fmt.Fprintf(w, "\nno kerasgo metadata (not made by kerasgo export); %d values in the graph's variables\n", rep.Parameters)
+	}
+	if rep.Trainable {
+		fmt.Fprintln(w, "trainable from Go: yes")
+	} else {
+		fmt.Fprintf(w, "trainable from Go: no: %s\n", rep.NotTrainableWhy)
 	}
 	return nil
 }
