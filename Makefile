@@ -31,7 +31,7 @@ lint: setup
 gotest: setup
 	$(TFENV); go test -race -count=1 ./...
 	@# RSS checks cannot run under the race detector's shadow memory.
-	$(TFENV); go test -count=1 -run TestNoLeak -v ./tfmodel
+	$(TFENV); MALLOC_ARENA_MAX=2 go test -count=1 -run TestNoLeak -v ./tfmodel
 
 pytest: setup
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q scripts/tests

@@ -38,7 +38,9 @@ func rssMiB(tb testing.TB) float64 {
 // cycle (its variables and optimizer state), and a leaked input tensor 64 KiB
 // per call. glibc's per-thread arenas grow to a plateau first (about +60 MiB
 // over the first 10,000 calls, then flat), so the measurement starts after a
-// warm-up; the bounds sit well below what either leak would add.
+// warm-up (and `make test` caps the arenas with MALLOC_ARENA_MAX=2); the
+// bounds sit well below what either leak would add. Measured runs: +9..+35 MiB
+// over 5,000 predictions, -9..+10 MiB over 40 load/close cycles.
 func TestNoLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the leak check takes ~15 s")
@@ -68,8 +70,8 @@ func TestNoLeak(t *testing.T) {
 	runtime.GC()
 	grew := rssMiB(t) - start
 	t.Logf("RSS over 5,000 predictions: %.1f MiB -> %.1f MiB (%+.1f MiB)", start, start+grew, grew)
-	if grew > 24 {
-		t.Errorf("RSS grew %.1f MiB over 5,000 predictions of 64 rows (leaked inputs would add 320 MiB)", grew)
+	if grew > 64 {
+		t.Errorf("RSS grew %.1f MiB over 5,000 predictions of 64 rows (leaked inputs would add 320 MiB; the allocator alone stays under 64)", grew)
 	}
 
 	cycle := func() {
