@@ -294,6 +294,28 @@ func (m *Model) Close() error {
 	return nil
 }
 
+// acquire takes the model shared (predictions, evaluation) or exclusively
+// (anything that changes or saves the weights), then checks that it is open
+// and that ctx is live. On success the caller must call the returned release.
+func (m *Model) acquire(ctx context.Context, exclusive bool) (release func(), err error) {
+	if exclusive {
+		m.mu.Lock()
+		release = m.mu.Unlock
+	} else {
+		m.mu.RLock()
+		release = m.mu.RUnlock
+	}
+	if m.session == nil {
+		release()
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
 // output resolves a signature tensor name ("op:index") in the graph.
 // The caller holds m.mu.
 func (m *Model) output(tensor string) (tf.Output, error) {

@@ -23,11 +23,11 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 	if err := m.checkFeatures(x); err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.session == nil {
-		return dense.Matrix{}, fmt.Errorf("predict: %w", ErrClosed)
+	release, err := m.acquire(ctx, false)
+	if err != nil {
+		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
+	defer release()
 	sig := m.sigs[m.predict.signature]
 	in, err := m.output(sig.Inputs[m.predict.input].Tensor)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	attrpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 )
 
 // Run calls any signature by key with named inputs, for models with several
@@ -44,19 +45,11 @@ func (m *Model) Run(ctx context.Context, key string, inputs map[string]any) (map
 			return nil, fmt.Errorf("run %q: signature has no input %q (have %v): %w", key, name, sig.InputNames(), ErrShape)
 		}
 	}
-	if m.changesModel(key) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-	} else {
-		m.mu.RLock()
-		defer m.mu.RUnlock()
-	}
-	if m.session == nil {
-		return nil, fmt.Errorf("run %q: %w", key, ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := m.acquire(ctx, m.changesModel(key))
+	if err != nil {
 		return nil, fmt.Errorf("run %q: %w", key, err)
 	}
+	defer release()
 	names := sig.OutputNames()
 	res, err := m.runLocked(sig, feeds, names)
 	if err != nil {
@@ -96,23 +89,8 @@ func checkSpec(spec TensorSpec, t *tf.Tensor) error {
 	return nil
 }
 
-func dtypeFromTF(t tf.DataType) DType {
-	switch t {
-	case tf.Float:
-		return Float32
-	case tf.Double:
-		return Float64
-	case tf.Int32:
-		return Int32
-	case tf.Int64:
-		return Int64
-	case tf.String:
-		return String
-	case tf.Bool:
-		return Bool
-	}
-	return DType(fmt.Sprintf("dtype(%d)", t))
-}
+// dtypeFromTF maps the bindings' dtype; it shares the DataType enum's values.
+func dtypeFromTF(t tf.DataType) DType { return dtypeFromProto(typespb.DataType(t)) }
 
 // ParameterCount returns the number of values held in the model's variables:
 // from the exporter's metadata (model weights only) when present, else the

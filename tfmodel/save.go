@@ -64,14 +64,11 @@ func (m *Model) Save(ctx context.Context, dir string) error {
 
 // writeVariables runs the graph's saver with the checkpoint prefix fed.
 func (m *Model) writeVariables(ctx context.Context, filenameTensor, saveTensor string, prefix *tf.Tensor) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.session == nil {
-		return ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := m.acquire(ctx, true)
+	if err != nil {
 		return err
 	}
+	defer release()
 	in, err := m.output(filenameTensor)
 	if err != nil {
 		return err

@@ -95,19 +95,11 @@ func (m *Model) step(ctx context.Context, role string, x dense.Matrix, y Labels,
 	if err != nil {
 		return StepResult{}, err
 	}
-	if role == "train" {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-	} else {
-		m.mu.RLock()
-		defer m.mu.RUnlock()
-	}
-	if m.session == nil {
-		return StepResult{}, ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := m.acquire(ctx, role == "train")
+	if err != nil {
 		return StepResult{}, err
 	}
+	defer release()
 	md := m.meta
 	sig := m.sigs[md.Signatures[role]]
 	feeds := map[string]*tf.Tensor{md.InputKey: features, md.LabelsKey: labels, md.SampleWeightKey: weights}
@@ -235,14 +227,11 @@ func (m *Model) SetLearningRate(ctx context.Context, rate float64) error {
 	if err != nil {
 		return fmt.Errorf("set learning rate: %w", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.session == nil {
-		return fmt.Errorf("set learning rate: %w", ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := m.acquire(ctx, true)
+	if err != nil {
 		return fmt.Errorf("set learning rate: %w", err)
 	}
+	defer release()
 	if _, err := m.runLocked(sig, map[string]*tf.Tensor{"learning_rate": t}, []string{"learning_rate"}); err != nil {
 		return fmt.Errorf("set learning rate: %w", err)
 	}
@@ -260,14 +249,11 @@ func (m *Model) Weights(ctx context.Context) (map[string]dense.Matrix, error) {
 	if !ok {
 		return nil, fmt.Errorf("weights: no signature %q: %w", m.meta.Signatures["weights"], ErrUnknownSignature)
 	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.session == nil {
-		return nil, fmt.Errorf("weights: %w", ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
+	release, err := m.acquire(ctx, false)
+	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	defer release()
 	names := sig.OutputNames()
 	res, err := m.runLocked(sig, nil, names)
 	if err != nil {
