@@ -8,6 +8,9 @@ type Row struct {
 	ID string
 	// Features holds the dense feature values.
 	Features []float32
+	// Labels holds the example's labels as written in the file, for formats
+	// that carry them (libsvm); empty otherwise.
+	Labels []string
 }
 
 // RowReader is implemented by every reader in this package. Read fills row

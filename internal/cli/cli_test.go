@@ -91,6 +91,32 @@ func TestPredictCSV(t *testing.T) {
 	}
 }
 
+// TestPredictFormatsAgree scores the same examples from CSV and libsvm.
+func TestPredictFormatsAgree(t *testing.T) {
+	model := filepath.Join(testdata, "models", "fortunes")
+	feats := filepath.Join(testdata, "features", "fortunes")
+	code, fromCSV, errOut := runCLI(t, "", "predict", model, "--input", filepath.Join(feats, "test.csv"))
+	if code != ExitOK {
+		t.Fatalf("csv: exit %d: %s", code, errOut)
+	}
+	code, fromSVM, errOut := runCLI(t, "", "predict", model, "--input", filepath.Join(feats, "test.libsvm"))
+	if code != ExitOK {
+		t.Fatalf("libsvm: exit %d: %s", code, errOut)
+	}
+	csvLines, svmLines := strings.Split(fromCSV, "\n"), strings.Split(fromSVM, "\n")
+	if len(csvLines) != len(svmLines) || len(csvLines) < 1000 {
+		t.Fatalf("%d csv lines, %d libsvm lines", len(csvLines), len(svmLines))
+	}
+	for i := 1; i < len(csvLines); i++ {
+		// Same probabilities; ids differ (the libsvm file has none, so row numbers).
+		_, a, _ := strings.Cut(csvLines[i], ",")
+		_, b, _ := strings.Cut(svmLines[i], ",")
+		if a != b {
+			t.Fatalf("line %d: csv %q, libsvm %q", i+1, a, b)
+		}
+	}
+}
+
 func TestPredictBadInputLeavesNoOutput(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "bad.csv")

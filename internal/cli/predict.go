@@ -36,13 +36,15 @@ func predictCommand() *Command {
 the model's serving signature and writes one CSV line per row: id, predicted
 label(s), the winning probability and the probability of every class.
 
-Inputs: CSV or TSV (one feature per column, optional header and id column)
-and NumPy .npy (2-D float32/float64). "-" reads CSV from standard input.
+Inputs: CSV or TSV (one feature per column, optional header and id column),
+NumPy .npy (2-D float32/float64), and libsvm/svmlight sparse rows (indices
+zero- or one-based, detected as scikit-learn does). "-" reads CSV from
+standard input.
 The output file is written under a temporary name and renamed when complete.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &predictFlags{}
 			fs.StringSliceVar(&f.inputs, "input", nil, "input files (repeat or comma-separate; - for stdin)")
-			fs.StringVar(&f.format, "format", "auto", "input format: auto, csv, tsv, npy")
+			fs.StringVar(&f.format, "format", "auto", "input format: auto (by extension), csv, tsv, npy, libsvm")
 			fs.StringVarP(&f.output, "output", "o", "-", "output file, - for stdout")
 			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per model call")
 			fs.Float32Var(&f.threshold, "threshold", 0.5, "probability at which a multi-label model predicts a class")
@@ -116,7 +118,7 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 		defer file.Close()
 		r = file
 	}
-	rr, err := f.reader(r, path)
+	rr, err := f.reader(r, path, m.InputDim())
 	if err != nil {
 		return 0, err
 	}
@@ -172,7 +174,7 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 	return rows, flush()
 }
 
-func (f *predictFlags) reader(r io.Reader, path string) (convert.RowReader, error) {
+func (f *predictFlags) reader(r io.Reader, path string, dim int) (convert.RowReader, error) {
 	format := f.format
 	if format == "auto" {
 		switch strings.ToLower(filepath.Ext(path)) {
@@ -180,6 +182,8 @@ func (f *predictFlags) reader(r io.Reader, path string) (convert.RowReader, erro
 			format = "npy"
 		case ".tsv", ".tab":
 			format = "tsv"
+		case ".libsvm", ".svm", ".svmlight":
+			format = "libsvm"
 		default:
 			format = "csv"
 		}
@@ -191,6 +195,11 @@ func (f *predictFlags) reader(r io.Reader, path string) (convert.RowReader, erro
 		return convert.NewTableReader(r, path, convert.TableOptions{Comma: '\t', IDColumn: f.idColumn}), nil
 	case "npy":
 		return convert.NewNPYRowReader(r, path)
+	case "libsvm":
+		if dim < 0 {
+			return nil, fmt.Errorf("%s: libsvm input needs a model with a known input width", path)
+		}
+		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim})
 	}
-	return nil, usagef("unknown --format %q (want auto, csv, tsv or npy)", format)
+	return nil, usagef("unknown --format %q (want auto, csv, tsv, npy or libsvm)", format)
 }

@@ -1,0 +1,160 @@
+package convert_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kerasgo/kerasgo/convert"
+)
+
+func readAllLibSVM(tb testing.TB, input string, opts convert.LibSVMOptions) ([]convert.Row, error) {
+	tb.Helper()
+	r, err := convert.NewLibSVMReader(strings.NewReader(input), "in.svm", opts)
+	if err != nil {
+		return nil, err
+	}
+	var rows []convert.Row
+	for {
+		var row convert.Row
+		err := r.Read(&row)
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, row)
+	}
+}
+
+func TestLibSVMReader(t *testing.T) {
+	tests := map[string]struct {
+		input      string
+		opts       convert.LibSVMOptions
+		wantFeats  [][]float32
+		wantLabels [][]string
+		wantErr    error
+		wantLine   int
+	}{
+		"auto one-based": {input: "1 1:0.5 3:2\n0 2:1\n", opts: convert.LibSVMOptions{Dim: 3},
+			wantFeats: [][]float32{{0.5, 0, 2}, {0, 1, 0}}, wantLabels: [][]string{{"1"}, {"0"}}},
+		"auto zero-based": {input: "2 0:1 2:3\n", opts: convert.LibSVMOptions{Dim: 3},
+			wantFeats: [][]float32{{1, 0, 3}}, wantLabels: [][]string{{"2"}}},
+		"explicit zero-based": {input: "1 1:1\n", opts: convert.LibSVMOptions{Dim: 2, Base: convert.IndexZero},
+			wantFeats: [][]float32{{0, 1}}, wantLabels: [][]string{{"1"}}},
+		"multi-label, qid, comment, blank line, CRLF": {input: "1,3 qid:7 1:1 # note\r\n\r\n,  2:4\n", opts: convert.LibSVMOptions{Dim: 2, Base: convert.IndexOne},
+			wantFeats: [][]float32{{1, 0}, {0, 4}}, wantLabels: [][]string{{"1", "3"}, nil}},
+		"no features": {input: "4\n", opts: convert.LibSVMOptions{Dim: 2},
+			wantFeats: [][]float32{{0, 0}}, wantLabels: [][]string{{"4"}}},
+		"empty":             {input: "", opts: convert.LibSVMOptions{Dim: 2}},
+		"index too large":   {input: "1 1:1\n1 5:1\n", opts: convert.LibSVMOptions{Dim: 3, Base: convert.IndexOne}, wantErr: convert.ErrFormat, wantLine: 2},
+		"index zero in one": {input: "1 0:1\n", opts: convert.LibSVMOptions{Dim: 3, Base: convert.IndexOne}, wantErr: convert.ErrFormat, wantLine: 1},
+		"no colon":          {input: "1 3\n", opts: convert.LibSVMOptions{Dim: 3}, wantErr: convert.ErrFormat, wantLine: 1},
+		"bad value":         {input: "1 1:x\n", opts: convert.LibSVMOptions{Dim: 3}, wantErr: convert.ErrFormat, wantLine: 1},
+		"bad label":         {input: "cat 1:1\n", opts: convert.LibSVMOptions{Dim: 3}, wantErr: convert.ErrFormat, wantLine: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rows, err := readAllLibSVM(t, tc.input, tc.opts)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error %v, want %v", err, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				var pe *convert.ParseError
+				if !errors.As(err, &pe) || pe.Line != tc.wantLine || pe.Path != "in.svm" {
+					t.Fatalf("error %v does not name in.svm line %d", err, tc.wantLine)
+				}
+				return
+			}
+			if len(rows) != len(tc.wantFeats) {
+				t.Fatalf("%d rows, want %d", len(rows), len(tc.wantFeats))
+			}
+			for i, r := range rows {
+				if !slices.Equal(r.Features, tc.wantFeats[i]) || !slices.Equal(r.Labels, tc.wantLabels[i]) {
+					t.Errorf("row %d: features %v labels %q, want %v %q", i, r.Features, r.Labels, tc.wantFeats[i], tc.wantLabels[i])
+				}
+			}
+		})
+	}
+}
+
+func TestLibSVMAutoNeedsSeeker(t *testing.T) {
+	_, err := convert.NewLibSVMReader(io.MultiReader(strings.NewReader("1 1:1\n")), "-", convert.LibSVMOptions{Dim: 2})
+	if err == nil {
+		t.Fatal("auto index base on a stream: want an error")
+	}
+}
+
+// TestLibSVMMatchesCSV reads the testdata features twice, as libsvm and as
+// the dense CSV the same Keras vectors were written to.
+func TestLibSVMMatchesCSV(t *testing.T) {
+	f, err := os.Open("../testdata/features/fortunes/test.libsvm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sv, err := convert.NewLibSVMReader(f, f.Name(), convert.LibSVMOptions{Dim: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.Open("../testdata/features/fortunes/test.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tr := convert.NewTableReader(c, c.Name(), convert.TableOptions{})
+	var a, b convert.Row
+	n := 0
+	for {
+		errA, errB := sv.Read(&a), tr.Read(&b)
+		if errA == io.EOF && errB == io.EOF {
+			break
+		}
+		if errA != nil || errB != nil {
+			t.Fatalf("row %d: libsvm %v, csv %v", n, errA, errB)
+		}
+		if !slices.Equal(a.Features, b.Features) {
+			t.Fatalf("row %d differs between libsvm and csv", n)
+		}
+		if len(a.Labels) != 1 {
+			t.Fatalf("row %d: labels %q, want one class index", n, a.Labels)
+		}
+		n++
+	}
+	if n != 1255 {
+		t.Fatalf("%d rows, want 1255", n)
+	}
+}
+
+func FuzzLibSVMReader(f *testing.F) {
+	for _, s := range []string{"1 1:0.5 3:2\n", "1,2 qid:3 0:1 # c\n", "", "x", "1 9999999999999:1", "1 1:1e99\n\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		r, err := convert.NewLibSVMReader(strings.NewReader(input), "fuzz.svm", convert.LibSVMOptions{Dim: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 1000 {
+			var row convert.Row
+			err := r.Read(&row)
+			if err == io.EOF {
+				return
+			}
+			var pe *convert.ParseError
+			if err != nil {
+				if !errors.As(err, &pe) {
+					t.Fatalf("error %v is not a *ParseError", err)
+				}
+				return
+			}
+			if len(row.Features) != 8 {
+				t.Fatalf("row of %d features, want 8", len(row.Features))
+			}
+		}
+	})
+}
