@@ -44,7 +44,7 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 		}
 		to := min(from+m.opts.BatchSize, x.Rows)
 		chunk := x.Slice(from, to)
-		t, err := float32Tensor(chunk.Data, int64(chunk.Rows), int64(chunk.Cols))
+		t, err := newTensor(tf.Float, chunk.Data, int64(chunk.Rows), int64(chunk.Cols))
 		if err != nil {
 			return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 		}
@@ -87,13 +87,21 @@ func (m *Model) checkFeatures(x dense.Matrix) error {
 		return fmt.Errorf("%d features per row, the model takes %d: %w", x.Cols, dim, ErrShape)
 	}
 	if !m.opts.AllowNonFinite {
-		for i, v := range x.Data {
-			// v-v is 0 for every finite v and NaN for NaN and ±Inf: one
-			// float32 operation per value on this hot path.
-			if v-v != 0 {
-				return &InputError{Row: i / x.Cols, Col: i % x.Cols, Err: fmt.Errorf("%v: %w", v, ErrNonFinite)}
-			}
+		if i := firstNonFinite(x.Data); i >= 0 {
+			return &InputError{Row: i / x.Cols, Col: i % x.Cols, Err: fmt.Errorf("%v: %w", x.Data[i], ErrNonFinite)}
 		}
 	}
 	return nil
+}
+
+// firstNonFinite returns the index of the first NaN or ±Inf in data, or -1.
+func firstNonFinite(data []float32) int {
+	for i, v := range data {
+		// v-v is 0 for every finite v and NaN for NaN and ±Inf: one float32
+		// operation per value on this hot path.
+		if v-v != 0 {
+			return i
+		}
+	}
+	return -1
 }

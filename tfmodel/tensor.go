@@ -10,13 +10,18 @@ import (
 	"github.com/kerasgo/kerasgo/dense"
 )
 
-// float32Tensor copies data into a new TensorFlow-allocated tensor, so C never
-// holds a pointer into Go memory.
-func float32Tensor(data []float32, shape ...int64) (*tf.Tensor, error) {
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*4)
-	t, err := tf.ReadTensor(tf.Float, shape, bytes.NewReader(raw))
+// bytesOf views a slice of numbers as its bytes, without copying.
+func bytesOf[T float32 | int64](s []T) []byte {
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(zero)))
+}
+
+// newTensor copies data into a new TensorFlow-allocated tensor of type dt, so
+// C never holds a pointer into Go memory.
+func newTensor[T float32 | int64](dt tf.DataType, data []T, shape ...int64) (*tf.Tensor, error) {
+	t, err := tf.ReadTensor(dt, shape, bytes.NewReader(bytesOf(data)))
 	if err != nil {
-		return nil, fmt.Errorf("making float32 tensor %v: %w", shape, err)
+		return nil, fmt.Errorf("making %v tensor %v: %w", dtypeFromTF(dt), shape, err)
 	}
 	return t, nil
 }
@@ -59,19 +64,9 @@ func readMatrix(t *tf.Tensor, dst dense.Matrix, offset int) (dense.Matrix, error
 		return dst, fmt.Errorf("output chunk %v does not fit rows %d.. of a %d×%d result: %w", shape, offset, dst.Rows, dst.Cols, ErrShape)
 	}
 	part := dst.Data[offset*cols : (offset+rows)*cols]
-	sink := &byteSink{buf: unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(part))), len(part)*4)}
+	sink := &byteSink{buf: bytesOf(part)}
 	if _, err := t.WriteContentsTo(sink); err != nil {
 		return dst, fmt.Errorf("reading output: %w", err)
 	}
 	return dst, nil
-}
-
-// int64Tensor is float32Tensor for int64 values.
-func int64Tensor(data []int64, shape ...int64) (*tf.Tensor, error) {
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(data))), len(data)*8)
-	t, err := tf.ReadTensor(tf.Int64, shape, bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("making int64 tensor %v: %w", shape, err)
-	}
-	return t, nil
 }

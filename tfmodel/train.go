@@ -87,11 +87,11 @@ func (m *Model) step(ctx context.Context, role string, x dense.Matrix, y Labels,
 	if len(sampleWeight) != x.Rows {
 		return StepResult{}, fmt.Errorf("%d sample weights for %d rows: %w", len(sampleWeight), x.Rows, ErrShape)
 	}
-	features, err := float32Tensor(x.Data, int64(x.Rows), int64(x.Cols))
+	features, err := newTensor(tf.Float, x.Data, int64(x.Rows), int64(x.Cols))
 	if err != nil {
 		return StepResult{}, err
 	}
-	weights, err := float32Tensor(sampleWeight, int64(len(sampleWeight)))
+	weights, err := newTensor(tf.Float, sampleWeight, int64(len(sampleWeight)))
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -168,13 +168,13 @@ func (m *Model) labelTensor(y Labels, rows int) (*tf.Tensor, error) {
 			}
 		}
 		if m.meta.LabelMode == LabelSparse {
-			return int64Tensor(y.Classes, int64(rows))
+			return newTensor(tf.Int64, y.Classes, int64(rows))
 		}
 		onehot := dense.New(rows, classes)
 		for i, c := range y.Classes {
 			onehot.Row(i)[c] = 1
 		}
-		return float32Tensor(onehot.Data, int64(rows), int64(classes))
+		return newTensor(tf.Float, onehot.Data, int64(rows), int64(classes))
 	}
 	if err := y.Matrix.Validate(); err != nil {
 		return nil, fmt.Errorf("labels: %w: %w", ErrLabels, err)
@@ -182,13 +182,11 @@ func (m *Model) labelTensor(y Labels, rows int) (*tf.Tensor, error) {
 	if y.Matrix.Rows != rows || y.Matrix.Cols != classes {
 		return nil, fmt.Errorf("labels are %d×%d, want %d×%d (rows × classes): %w", y.Matrix.Rows, y.Matrix.Cols, rows, classes, ErrLabels)
 	}
-	for i, v := range y.Matrix.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, &InputError{Row: i / classes, Col: i % classes, Err: fmt.Errorf("label %v: %w", v, ErrNonFinite)}
-		}
+	if i := firstNonFinite(y.Matrix.Data); i >= 0 {
+		return nil, &InputError{Row: i / classes, Col: i % classes, Err: fmt.Errorf("label %v: %w", y.Matrix.Data[i], ErrNonFinite)}
 	}
 	if m.meta.LabelMode != LabelSparse {
-		return float32Tensor(y.Matrix.Data, int64(rows), int64(classes))
+		return newTensor(tf.Float, y.Matrix.Data, int64(rows), int64(classes))
 	}
 	idx := make([]int64, rows)
 	for i := range rows {
@@ -206,7 +204,7 @@ func (m *Model) labelTensor(y Labels, rows int) (*tf.Tensor, error) {
 		}
 		idx[i] = int64(hot)
 	}
-	return int64Tensor(idx, int64(rows))
+	return newTensor(tf.Int64, idx, int64(rows))
 }
 
 // SetLearningRate sets the optimizer's learning rate for the following
