@@ -58,20 +58,33 @@ func NewLibSVMReader(r io.Reader, path string, opts LibSVMOptions) (*LibSVMReade
 		if !ok {
 			return nil, fmt.Errorf("libsvm reader for %s: cannot detect zero- or one-based indices on a stream; say which", path)
 		}
-		zero, err := hasZeroIndex(rs)
+		base, err := DetectLibSVMBase(rs)
 		if err != nil {
 			return nil, fmt.Errorf("scanning %s for the index base: %w", path, err)
 		}
 		if _, err := rs.Seek(0, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("rewinding %s: %w", path, err)
 		}
-		if !zero {
+		if base == IndexOne {
 			l.shift = 1
 		}
 	}
 	l.s = bufio.NewScanner(skipBOM(r))
 	l.s.Buffer(make([]byte, 0, 1<<16), 1<<30)
 	return l, nil
+}
+
+// DetectLibSVMBase reads a libsvm input to its end and returns IndexZero
+// when any feature index is 0, else IndexOne (scikit-learn's "auto").
+func DetectLibSVMBase(r io.Reader) (IndexBase, error) {
+	zero, err := hasZeroIndex(r)
+	if err != nil {
+		return IndexAuto, err
+	}
+	if zero {
+		return IndexZero, nil
+	}
+	return IndexOne, nil
 }
 
 // hasZeroIndex reports whether any feature of the input has index 0.

@@ -1,7 +1,9 @@
 package convert_test
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -177,6 +179,92 @@ func TestCSVPredictionWriterPropagatesWriteErrors(t *testing.T) {
 			if !errors.Is(ferr, boom) {
 				t.Errorf("Flush error = %v, want it to wrap %v", ferr, boom)
 			}
+		})
+	}
+}
+
+func TestCSVPredictionWriterTopK(t *testing.T) {
+	var b strings.Builder
+	w := convert.NewCSVPredictionWriter(&b, convert.PredictionOptions{Classes: []string{"a", "b", "c", "d"}, TopK: 2})
+	for _, p := range []prediction{{"1", []float32{0.1, 0.6, 0.05, 0.25}}, {"2", []float32{0.3, 0.3, 0.4, 0}}} {
+		if err := w.Write(p.id, p.probs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "id,label,score,top1_label,top1_p,top2_label,top2_p\n" +
+		"1,b,0.6,b,0.6,d,0.25\n" +
+		"2,c,0.4,c,0.4,a,0.3\n"
+	if b.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestJSONLPredictionWriter(t *testing.T) {
+	type line struct {
+		ID            string              `json:"id"`
+		Label         *string             `json:"label"`
+		Labels        []string            `json:"labels"`
+		Score         *float64            `json:"score"`
+		Probabilities map[string]*float64 `json:"probabilities"`
+		TopK          []struct {
+			Label string  `json:"label"`
+			P     float64 `json:"p"`
+		} `json:"top_k"`
+	}
+	tests := map[string]struct {
+		opts  convert.PredictionOptions
+		probs []float32
+		check func(t *testing.T, l line)
+	}{
+		"single-label": {opts: convert.PredictionOptions{Classes: []string{"x", `q"uote`}}, probs: []float32{0.25, 0.75},
+			check: func(t *testing.T, l line) {
+				if l.Label == nil || *l.Label != `q"uote` || *l.Score != 0.75 || *l.Probabilities["x"] != 0.25 {
+					t.Fatalf("%+v", l)
+				}
+			}},
+		"multi-label": {opts: convert.PredictionOptions{MultiLabel: true}, probs: []float32{0.9, 0.1, 0.6},
+			check: func(t *testing.T, l line) {
+				if l.Label != nil || len(l.Labels) != 2 || l.Labels[0] != "class_0" || l.Labels[1] != "class_2" {
+					t.Fatalf("%+v", l)
+				}
+			}},
+		"top-k": {opts: convert.PredictionOptions{TopK: 1}, probs: []float32{0.2, 0.7, 0.1},
+			check: func(t *testing.T, l line) {
+				if len(l.TopK) != 1 || l.TopK[0].Label != "class_1" || l.TopK[0].P != 0.7 || l.Probabilities != nil {
+					t.Fatalf("%+v", l)
+				}
+			}},
+		"NaN becomes null": {probs: []float32{float32(math.NaN()), 0.5},
+			check: func(t *testing.T, l line) {
+				if l.Probabilities["class_0"] != nil || *l.Probabilities["class_1"] != 0.5 {
+					t.Fatalf("%+v", l)
+				}
+			}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			w := convert.NewJSONLPredictionWriter(&b, tc.opts)
+			if err := w.Write("id-1", tc.probs); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write("id-2", tc.probs[:1]); err == nil {
+				t.Fatal("a row of another width was accepted")
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			var l line
+			if err := json.Unmarshal([]byte(b.String()), &l); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, b.String())
+			}
+			if l.ID != "id-1" || strings.Count(b.String(), "\n") != 1 {
+				t.Fatalf("output %q", b.String())
+			}
+			tc.check(t, l)
 		})
 	}
 }

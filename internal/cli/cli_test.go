@@ -143,7 +143,86 @@ func TestPredictBadInputLeavesNoOutput(t *testing.T) {
 
 func TestPredictWrongWidth(t *testing.T) {
 	code, _, errOut := runCLI(t, "1,2,3\n", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", "-")
-	if code != ExitFailure || !strings.Contains(errOut, "-:1: 3 features, the model takes 256") {
+	if code != ExitFailure || !strings.Contains(errOut, "-:1: 3 features, want 256") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestPredictPipelineOptions(t *testing.T) {
+	model := filepath.Join(testdata, "models", "fortunes")
+	in := filepath.Join(testdata, "features", "fortunes", "test.libsvm")
+	code, serial, errOut := runCLI(t, "", "predict", model, "--input", in, "--workers", "1", "--batch-size", "64")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, parallel, _ := runCLI(t, "", "predict", model, "--input", in, "--workers", "4", "--batch-size", "64")
+	if code != ExitOK || parallel != serial {
+		t.Fatal("4 workers wrote something else than 1 worker")
+	}
+
+	// Two shards together write every row once, numbered as in the whole file.
+	all := strings.Split(strings.TrimSpace(serial), "\n")
+	got := map[string]string{}
+	for _, shard := range []string{"0/2", "1/2"} {
+		code, out, errOut := runCLI(t, "", "predict", model, "--input", in, "--batch-size", "64", "--shard", shard)
+		if code != ExitOK {
+			t.Fatalf("shard %s: exit %d: %s", shard, code, errOut)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			id, _, _ := strings.Cut(line, ",")
+			if _, dup := got[id]; dup {
+				t.Fatalf("row %s in both shards", id)
+			}
+			got[id] = line
+		}
+	}
+	for _, line := range all[1:] {
+		id, _, _ := strings.Cut(line, ",")
+		if got[id] != line {
+			t.Fatalf("row %s: shards wrote %q, whole file %q", id, got[id], line)
+		}
+	}
+	if len(got) != len(all)-1 {
+		t.Fatalf("shards wrote %d rows, whole file %d", len(got), len(all)-1)
+	}
+
+	// Two inputs: row numbers continue across files.
+	code, twice, _ := runCLI(t, "", "predict", model, "--input", in+","+in, "--top-k", "2", "--output-format", "jsonl")
+	lines := strings.Split(strings.TrimSpace(twice), "\n")
+	if code != ExitOK || len(lines) != 2*(len(all)-1) || !strings.HasPrefix(lines[len(lines)-1], `{"id":"2510",`) || !strings.Contains(lines[0], `"top_k":[{`) {
+		t.Fatalf("two inputs as jsonl: exit %d, %d lines, last %q", code, len(lines), lines[len(lines)-1])
+	}
+}
+
+func TestPredictSkipBadRows(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "rows.svm")
+	data := "1 0:1 5:1\n2 7:x\n3 1:1\n4 999:1\n5 2:1\n"
+	if err := os.WriteFile(in, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(testdata, "models", "fortunes")
+	code, _, errOut := runCLI(t, "", "predict", model, "--input", in)
+	if code != ExitFailure || !strings.Contains(errOut, in+":2: field 2") {
+		t.Fatalf("without --skip-bad-rows: exit %d, %q", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "", "predict", model, "--input", in, "--skip-bad-rows")
+	if code != ExitOK || strings.Count(out, "\n") != 4 || !strings.Contains(errOut, "skipped 2 bad rows") || !strings.Contains(errOut, in+":4:") {
+		t.Fatalf("with --skip-bad-rows: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		id, _, _ := strings.Cut(line, ",")
+		ids = append(ids, id)
+	}
+	if strings.Join(ids, " ") != "1 3 5" {
+		t.Fatalf("ids %v, want the rows' positions 1 3 5", ids)
+	}
+}
+
+func TestPredictTextFormatNotYet(t *testing.T) {
+	code, _, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", "docs.txt")
+	if code != ExitFailure || !strings.Contains(errOut, "vectorizer") {
+		t.Fatalf("exit %d, %q", code, errOut)
 	}
 }

@@ -2,56 +2,106 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/kerasgo/kerasgo/convert"
-	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/score"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type predictFlags struct {
-	inputs    []string
-	format    string
-	output    string
-	batchSize int
-	threshold float32
-	idColumn  string
+	inputs       []string
+	format       string
+	output       string
+	outputFormat string
+	batchSize    int
+	workers      int
+	topK         int
+	threshold    float32
+	idColumn     string
+	shard        string
+	skipBadRows  bool
 }
 
 func predictCommand() *Command {
 	return &Command{
 		Name:      "predict",
 		UsageLine: "kerasgo predict MODEL_DIR --input FILE... [--output FILE|-] [flags]",
-		Short:     "score data files with a SavedModel, streaming",
+		Short:     "score data files with a SavedModel, streaming and in parallel",
 		Long: `Predict streams rows from the input files, scores them in batches through
-the model's serving signature and writes one CSV line per row: id, predicted
-label(s), the winning probability and the probability of every class.
+the model's serving signature with several batches in flight, and writes one
+prediction per row in input order: the id (or row number), the predicted
+label(s) (argmax for single-label models, every class at or above
+--threshold for multi-label ones), the winning probability, and every class's
+probability (or the --top-k best). Memory stays flat whatever the input size.
 
-Inputs: CSV or TSV (one feature per column, optional header and id column),
-NumPy .npy (2-D float32/float64), and libsvm/svmlight sparse rows (indices
-zero- or one-based, detected as scikit-learn does). "-" reads CSV from
-standard input.
-The output file is written under a temporary name and renamed when complete.`,
+Inputs (--format auto picks by extension; "-" reads standard input):
+  csv, tsv  one feature per column; optional header; --id-column (default "id")
+  jsonl     {"id": …, "x": [...]} dense or {"indices": [...], "values": [...]} sparse
+  npy       2-D float32/float64 NumPy array, streamed
+  libsvm    svmlight sparse rows (.libsvm, .svm); zero- or one-based indices
+            detected as scikit-learn does (files only; on stdin they are zero-based)
+  text      raw text through the model's vectorizer: not yet supported
+
+Bad input stops the run with the file, line and field; --skip-bad-rows counts
+and reports such rows instead. --shard I/N scores every N-th batch starting at
+batch I, so N processes split one file; row numbers stay those of the whole
+file. The output file is written under a temporary name and renamed when
+complete, so a failed run never leaves a file that looks finished.
+A progress bar shows on a terminal (stderr), nowhere else.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &predictFlags{}
 			fs.StringSliceVar(&f.inputs, "input", nil, "input files (repeat or comma-separate; - for stdin)")
-			fs.StringVar(&f.format, "format", "auto", "input format: auto (by extension), csv, tsv, npy, libsvm")
+			fs.StringVar(&f.format, "format", "auto", "input format: auto, csv, tsv, jsonl, npy, libsvm, text")
 			fs.StringVarP(&f.output, "output", "o", "-", "output file, - for stdout")
+			fs.StringVar(&f.outputFormat, "output-format", "", "csv or jsonl (default: by --output's extension, else csv)")
 			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per model call")
+			fs.IntVar(&f.workers, "workers", 0, "model calls running at once (default: CPUs, at most 4)")
+			fs.IntVar(&f.topK, "top-k", 0, "write only the K most probable classes per row")
 			fs.Float32Var(&f.threshold, "threshold", 0.5, "probability at which a multi-label model predicts a class")
 			fs.StringVar(&f.idColumn, "id-column", "", `CSV/TSV column with example ids (default "id" when present)`)
+			fs.StringVar(&f.shard, "shard", "", "I/N: score only every N-th batch, starting at batch I (0-based)")
+			fs.BoolVar(&f.skipBadRows, "skip-bad-rows", false, "count and report unreadable rows instead of stopping")
 			return f.run
 		},
 	}
+}
+
+func (f *predictFlags) scoreOptions() (score.Options, error) {
+	opts := score.Options{BatchSize: f.batchSize, Workers: f.workers, SkipBadRows: f.skipBadRows}
+	if f.batchSize <= 0 {
+		return opts, usagef("--batch-size must be positive")
+	}
+	if f.workers < 0 {
+		return opts, usagef("--workers must be positive")
+	}
+	if f.topK < 0 {
+		return opts, usagef("--top-k must be positive")
+	}
+	if f.threshold <= 0 || f.threshold > 1 {
+		return opts, usagef("--threshold must be in (0, 1]")
+	}
+	if f.shard != "" {
+		i, n, ok := strings.Cut(f.shard, "/")
+		si, err1 := strconv.Atoi(i)
+		sn, err2 := strconv.Atoi(n)
+		if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+			return opts, usagef("--shard %q: want I/N with 0 <= I < N", f.shard)
+		}
+		opts.Shard, opts.Shards = si, sn
+	}
+	return opts, nil
 }
 
 func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
@@ -61,18 +111,36 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 	if len(f.inputs) == 0 {
 		return usagef("--input is required")
 	}
-	if f.batchSize <= 0 {
-		return usagef("--batch-size must be positive")
+	sopts, err := f.scoreOptions()
+	if err != nil {
+		return err
 	}
-	opts := tfmodel.DefaultOptions()
-	opts.BatchSize = f.batchSize
-	m, err := tfmodel.Load(ctx, args[0], opts)
+	outFormat := f.outputFormat
+	if outFormat == "" {
+		outFormat = "csv"
+		if ext := strings.ToLower(filepath.Ext(f.output)); ext == ".jsonl" || ext == ".ndjson" {
+			outFormat = "jsonl"
+		}
+	}
+	if outFormat != "csv" && outFormat != "jsonl" {
+		return usagef("--output-format %q: want csv or jsonl", outFormat)
+	}
+	for _, in := range f.inputs {
+		if _, err := f.formatOf(in); err != nil {
+			return err
+		}
+	}
+
+	mopts := tfmodel.DefaultOptions()
+	mopts.BatchSize = f.batchSize
+	m, err := tfmodel.Load(ctx, args[0], mopts)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	sopts.Dim = max(m.InputDim(), 0)
 
-	popts := convert.PredictionOptions{Threshold: f.threshold}
+	popts := convert.PredictionOptions{Threshold: f.threshold, TopK: f.topK}
 	if md := m.Metadata(); md != nil {
 		popts.Classes = md.Classes
 		popts.MultiLabel = md.LabelMode == tfmodel.LabelMultiLabel
@@ -86,11 +154,21 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 		defer file.Abort()
 		out = file
 	}
-	w := convert.NewCSVPredictionWriter(out, popts)
-	rows := 0
+	var w convert.PredictionWriter
+	if outFormat == "jsonl" {
+		w = convert.NewJSONLPredictionWriter(out, popts)
+	} else {
+		w = convert.NewCSVPredictionWriter(out, popts)
+	}
+
+	var total score.Stats
+	start := time.Now()
 	for _, in := range f.inputs {
-		n, err := f.scoreFile(ctx, env, m, in, w)
-		rows += n
+		sopts.FirstRow = total.Rows + total.BadRows + 1
+		st, err := f.scoreFile(ctx, env, m, in, w, sopts)
+		total.Rows += st.Rows
+		total.Scored += st.Scored
+		total.BadRows += st.BadRows
 		if err != nil {
 			return err
 		}
@@ -102,79 +180,73 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 		if err := file.Commit(); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "kerasgo predict: wrote %d predictions to %s\n", rows, f.output)
 	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(env.Stderr, "kerasgo predict: scored %d rows in %.1fs (%.0f rows/s)", total.Scored, secs, float64(total.Scored)/secs)
+	if total.BadRows > 0 {
+		fmt.Fprintf(env.Stderr, "; skipped %d bad rows", total.BadRows)
+	}
+	if file != nil {
+		fmt.Fprintf(env.Stderr, "; wrote %s", f.output)
+	}
+	fmt.Fprintln(env.Stderr)
 	return nil
 }
 
-// scoreFile streams one input through the model in batches.
-func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model, path string, w *convert.CSVPredictionWriter) (int, error) {
+// scoreFile streams one input through the scoring pipeline.
+func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model, path string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
 	var r io.Reader = env.Stdin
+	var size int64 = -1
 	if path != "-" {
 		file, err := os.Open(path)
 		if err != nil {
-			return 0, fmt.Errorf("opening input: %w", err)
+			return score.Stats{}, fmt.Errorf("opening input: %w", err)
 		}
 		defer file.Close()
+		if st, err := file.Stat(); err == nil {
+			size = st.Size()
+		}
 		r = file
 	}
-	rr, err := f.reader(r, path, m.InputDim())
+	bar := newProgress(env.Stderr, path, size)
+	if bar != nil {
+		pr := progressbar.NewReader(r, bar)
+		r = &pr
+		start := time.Now()
+		opts.OnBatch = func(st score.Stats) {
+			bar.Describe(fmt.Sprintf("%s: %d rows, %.0f rows/s", filepath.Base(path), st.Scored, float64(st.Scored)/time.Since(start).Seconds()))
+		}
+		defer bar.Finish()
+	}
+	opts.Path = path
+	opts.OnBadRow = func(err error) { fmt.Fprintf(env.Stderr, "kerasgo predict: skipping bad row: %v\n", err) }
+	format, _ := f.formatOf(path)
+	rr, err := f.reader(r, path, format, opts.Dim)
 	if err != nil {
-		return 0, err
+		return score.Stats{}, err
 	}
-	dim := m.InputDim()
-	batch := dense.Matrix{Cols: dim}
-	ids := make([]string, 0, f.batchSize)
-	var row convert.Row
-	rows := 0
-	flush := func() error {
-		if batch.Rows == 0 {
-			return nil
-		}
-		probs, err := m.Predict(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		for i, id := range ids {
-			if err := w.Write(id, probs.Row(i)); err != nil {
-				return err
-			}
-		}
-		batch.Rows, batch.Data, ids = 0, batch.Data[:0], ids[:0]
-		return nil
-	}
-	for {
-		err := rr.Read(&row)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return rows, err
-		}
-		if dim >= 0 && len(row.Features) != dim {
-			return rows, &convert.ParseError{Path: path, Line: row.Line, Err: fmt.Errorf("%d features, the model takes %d: %w", len(row.Features), dim, convert.ErrFormat)}
-		}
-		if batch.Cols < 0 {
-			batch.Cols = len(row.Features)
-		}
-		rows++
-		id := row.ID
-		if id == "" {
-			id = strconv.Itoa(rows)
-		}
-		ids = append(ids, id)
-		batch.Data = append(batch.Data, row.Features...)
-		batch.Rows++
-		if batch.Rows == f.batchSize {
-			if err := flush(); err != nil {
-				return rows, err
-			}
-		}
-	}
-	return rows, flush()
+	return score.Run(ctx, rr, m, w, opts)
 }
 
-func (f *predictFlags) reader(r io.Reader, path string, dim int) (convert.RowReader, error) {
+// newProgress returns a progress bar over an input's bytes when stderr is a
+// terminal, and nil otherwise.
+func newProgress(stderr io.Writer, path string, size int64) *progressbar.ProgressBar {
+	file, ok := stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(file.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription(filepath.Base(path)),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+}
+
+// formatOf resolves --format for one input.
+func (f *predictFlags) formatOf(path string) (string, error) {
 	format := f.format
 	if format == "auto" {
 		switch strings.ToLower(filepath.Ext(path)) {
@@ -182,11 +254,28 @@ func (f *predictFlags) reader(r io.Reader, path string, dim int) (convert.RowRea
 			format = "npy"
 		case ".tsv", ".tab":
 			format = "tsv"
+		case ".jsonl", ".ndjson":
+			format = "jsonl"
 		case ".libsvm", ".svm", ".svmlight":
 			format = "libsvm"
+		case ".txt":
+			format = "text"
 		default:
 			format = "csv"
 		}
+	}
+	switch format {
+	case "csv", "tsv", "jsonl", "npy", "libsvm":
+		return format, nil
+	case "text":
+		return "", fmt.Errorf("%s: raw text input needs the model's vectorizer, which kerasgo does not support yet; vectorize the text first (csv, jsonl, npy or libsvm)", path)
+	}
+	return "", usagef("unknown --format %q (want auto, csv, tsv, jsonl, npy, libsvm or text)", format)
+}
+
+func (f *predictFlags) reader(r io.Reader, path, format string, dim int) (convert.RowReader, error) {
+	if dim <= 0 && (format == "libsvm" || format == "jsonl") {
+		return nil, fmt.Errorf("%s: %s input needs a model with a known input width", path, format)
 	}
 	switch format {
 	case "csv":
@@ -195,11 +284,23 @@ func (f *predictFlags) reader(r io.Reader, path string, dim int) (convert.RowRea
 		return convert.NewTableReader(r, path, convert.TableOptions{Comma: '\t', IDColumn: f.idColumn}), nil
 	case "npy":
 		return convert.NewNPYRowReader(r, path)
+	case "jsonl":
+		return convert.NewJSONLReader(r, path, convert.JSONLOptions{Dim: dim})
 	case "libsvm":
-		if dim < 0 {
-			return nil, fmt.Errorf("%s: libsvm input needs a model with a known input width", path)
+		base := convert.IndexZero // stdin cannot be read twice
+		if path != "-" {
+			// A first pass on its own handle: r may be wrapped by the progress bar.
+			file, err := os.Open(path)
+			if err != nil {
+				return nil, fmt.Errorf("opening input: %w", err)
+			}
+			base, err = convert.DetectLibSVMBase(file)
+			file.Close()
+			if err != nil {
+				return nil, fmt.Errorf("scanning %s for its index base: %w", path, err)
+			}
 		}
-		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim})
+		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim, Base: base})
 	}
-	return nil, usagef("unknown --format %q (want auto, csv, tsv, npy or libsvm)", format)
+	return nil, fmt.Errorf("unknown format %q", format)
 }

@@ -1,0 +1,258 @@
+// Package score runs the batch-scoring pipeline: read rows, group them into
+// batches, predict several batches at once, and write the predictions in
+// input order. Memory is bounded by the number of batches in flight, not by
+// the size of the input.
+//
+// The package has no cgo: it scores through the Predictor interface, which
+// *tfmodel.Model implements, so it is tested with fakes.
+package score
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// Predictor maps a batch of feature rows to a batch of output rows.
+// It must be safe for concurrent use.
+type Predictor interface {
+	Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error)
+}
+
+// Options configure Run. The zero value is valid: every field has a default.
+type Options struct {
+	// BatchSize is the number of rows per Predict call. Default 500.
+	BatchSize int
+	// Workers is the number of Predict calls running at once. Default: the
+	// number of CPUs, at most 4.
+	Workers int
+	// InFlight bounds the batches read but not yet written. Default 2×Workers.
+	InFlight int
+	// Dim is the number of features every row must have; 0 takes the first row's.
+	Dim int
+	// Path names the input in the errors Run makes itself (wrong row width).
+	Path string
+	// Shard and Shards split one input between Shards processes: this one
+	// scores the batches whose index modulo Shards is Shard. Default 0 of 1.
+	Shard, Shards int
+	// SkipBadRows counts rows the reader rejects (a *convert.ParseError)
+	// instead of stopping, and passes each to OnBadRow when that is set.
+	SkipBadRows bool
+	OnBadRow    func(err error)
+	// FirstRow is the number given to the first row when it has no id; rows
+	// (skipped bad rows included) are numbered from it in input order
+	// (default 1). Pass the previous Rows+BadRows+1 when scoring several
+	// inputs into one output.
+	FirstRow int
+	// OnBatch, when set, is called after each batch is written, with the
+	// running totals (for progress reporting).
+	OnBatch func(Stats)
+}
+
+// Stats count what Run did.
+type Stats struct {
+	Rows    int // rows read (good ones, every shard)
+	Scored  int // rows predicted and written (this shard)
+	Batches int // batches written
+	BadRows int // rows skipped with SkipBadRows
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.BatchSize == 0 {
+		o.BatchSize = 500
+	}
+	if o.Workers == 0 {
+		o.Workers = min(runtime.NumCPU(), 4)
+	}
+	if o.InFlight == 0 {
+		o.InFlight = 2 * o.Workers
+	}
+	if o.Shards == 0 {
+		o.Shards = 1
+	}
+	if o.FirstRow == 0 {
+		o.FirstRow = 1
+	}
+	switch {
+	case o.BatchSize < 0:
+		return o, fmt.Errorf("batch size %d, want > 0", o.BatchSize)
+	case o.Workers < 0:
+		return o, fmt.Errorf("workers %d, want > 0", o.Workers)
+	case o.InFlight < o.Workers:
+		return o, fmt.Errorf("in-flight batches %d, want at least the %d workers", o.InFlight, o.Workers)
+	case o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards:
+		return o, fmt.Errorf("shard %d/%d, want 0 <= shard < shards", o.Shard, o.Shards)
+	}
+	return o, nil
+}
+
+// batch is one unit of work; result is closed over by the writer.
+type batch struct {
+	x    dense.Matrix
+	ids  []string
+	done chan struct{}
+	out  dense.Matrix
+	err  error
+}
+
+// Run streams rows from src through p into sink, in input order, and
+// returns what it did. It stops at the first error (reading, predicting or
+// writing) and returns it; rows already written stay written, so callers
+// write to a temporary file and keep it only on success. It does not flush
+// the sink.
+func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.PredictionWriter, opts Options) (Stats, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return Stats{}, fmt.Errorf("scoring: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// On every return: stop the reader and the workers, then wait for them,
+	// so nothing touches src, p or the stats after Run returns.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+
+	ordered := make(chan *batch, opts.InFlight) // in input order, to the writer
+	work := make(chan *batch, opts.InFlight)    // to the workers
+	var stats Stats
+	var readErr error
+
+	// Reader: groups rows into batches. It owns stats.Rows and BadRows until
+	// it closes ordered.
+	wg.Go(func() {
+		defer close(ordered)
+		defer close(work)
+		readErr = read(ctx, src, opts, &stats, func(b *batch) bool {
+			select {
+			case ordered <- b:
+			case <-ctx.Done():
+				return false
+			}
+			select {
+			case work <- b:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	})
+
+	for range opts.Workers {
+		wg.Go(func() {
+			for b := range work {
+				b.out, b.err = p.Predict(ctx, b.x)
+				close(b.done)
+			}
+		})
+	}
+	written := Stats{}
+	for b := range ordered {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return written, fmt.Errorf("scoring: %w", ctx.Err())
+		}
+		if b.err != nil {
+			return written, fmt.Errorf("scoring rows %s..%s: %w", b.ids[0], b.ids[len(b.ids)-1], b.err)
+		}
+		if b.out.Rows != len(b.ids) {
+			return written, fmt.Errorf("scoring: %d outputs for %d rows", b.out.Rows, len(b.ids))
+		}
+		for i, id := range b.ids {
+			if err := sink.Write(id, b.out.Row(i)); err != nil {
+				return written, err
+			}
+		}
+		written.Scored += len(b.ids)
+		written.Batches++
+		if opts.OnBatch != nil {
+			opts.OnBatch(written)
+		}
+	}
+	// ordered is closed: the reader has finished and its counts are final.
+	written.Rows, written.BadRows = stats.Rows, stats.BadRows
+	if readErr != nil {
+		return written, readErr
+	}
+	if err := ctx.Err(); err != nil {
+		return written, fmt.Errorf("scoring: %w", err)
+	}
+	return written, nil
+}
+
+// read fills batches from src and hands each to emit; it skips the batches
+// of other shards. It returns the first read error (or nil at EOF).
+func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats, emit func(*batch) bool) error {
+	dim := opts.Dim
+	var row convert.Row
+	index := 0 // batch index in the whole input, across shards
+	var cur *batch
+	newBatch := func() *batch {
+		return &batch{x: dense.Matrix{Cols: dim, Data: make([]float32, 0, opts.BatchSize*max(dim, 1))},
+			ids: make([]string, 0, opts.BatchSize), done: make(chan struct{})}
+	}
+	flush := func() bool {
+		if cur == nil || len(cur.ids) == 0 {
+			return true
+		}
+		b := cur
+		cur = nil
+		mine := index%opts.Shards == opts.Shard
+		index++
+		if !mine {
+			return true
+		}
+		return emit(b)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil // the writer reports the cancellation
+		}
+		err := src.Read(&row)
+		if errors.Is(err, io.EOF) {
+			flush()
+			return nil
+		}
+		var pe *convert.ParseError
+		if err == nil && dim > 0 && len(row.Features) != dim {
+			err = &convert.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
+		}
+		if err != nil {
+			if opts.SkipBadRows && errors.As(err, &pe) {
+				stats.BadRows++
+				if opts.OnBadRow != nil {
+					opts.OnBadRow(err)
+				}
+				continue
+			}
+			return err
+		}
+		if dim == 0 {
+			dim = len(row.Features)
+		}
+		if cur == nil {
+			cur = newBatch()
+		}
+		id := row.ID
+		if id == "" {
+			// Skipped rows keep their numbers, so ids match input positions.
+			id = strconv.Itoa(opts.FirstRow + stats.Rows + stats.BadRows)
+		}
+		stats.Rows++
+		cur.ids = append(cur.ids, id)
+		cur.x.Data = append(cur.x.Data, row.Features...)
+		cur.x.Rows++
+		if cur.x.Rows == opts.BatchSize && !flush() {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,250 @@
+package score_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/score"
+)
+
+// rows yields n rows whose single feature is the row number; rows listed in
+// bad come back as parse errors instead.
+type rows struct {
+	n, next int
+	bad     map[int]bool
+	read    *atomic.Int64
+}
+
+func (r *rows) Read(row *convert.Row) error {
+	if r.next >= r.n {
+		return io.EOF
+	}
+	r.next++
+	if r.read != nil {
+		r.read.Add(1)
+	}
+	if r.bad[r.next] {
+		return &convert.ParseError{Path: "in", Line: r.next, Err: convert.ErrFormat}
+	}
+	row.Line, row.ID = r.next, ""
+	row.Features = append(row.Features[:0], float32(r.next))
+	return nil
+}
+
+// echo predicts [x, 2x] for each row after a random delay, so batches
+// finish out of order.
+type echo struct {
+	failAt float32
+	calls  atomic.Int64
+}
+
+func (e *echo) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
+	e.calls.Add(1)
+	time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond)
+	out := dense.New(x.Rows, 2)
+	for i := range x.Rows {
+		v := x.At(i, 0)
+		if e.failAt != 0 && v == e.failAt {
+			return dense.Matrix{}, errors.New("model failed")
+		}
+		out.Row(i)[0], out.Row(i)[1] = v, 2*v
+	}
+	return out, nil
+}
+
+// sink records predictions; it can fail after a number of rows.
+type sink struct {
+	mu      sync.Mutex
+	ids     []string
+	first   []float32
+	failAt  int
+	written *atomic.Int64
+}
+
+func (s *sink) Write(id string, probs []float32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failAt > 0 && len(s.ids) == s.failAt {
+		return errors.New("disk full")
+	}
+	s.ids = append(s.ids, id)
+	s.first = append(s.first, probs[0])
+	if s.written != nil {
+		s.written.Add(1)
+	}
+	return nil
+}
+
+func (s *sink) Flush() error { return nil }
+
+func TestRunKeepsOrder(t *testing.T) {
+	for _, tc := range []struct{ n, batch, workers int }{{0, 5, 2}, {1, 5, 2}, {1000, 7, 4}, {1000, 1000, 3}, {999, 10, 1}} {
+		t.Run(fmt.Sprintf("n=%d/batch=%d/workers=%d", tc.n, tc.batch, tc.workers), func(t *testing.T) {
+			s := &sink{}
+			st, err := score.Run(context.Background(), &rows{n: tc.n}, &echo{}, s, score.Options{BatchSize: tc.batch, Workers: tc.workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Rows != tc.n || st.Scored != tc.n || len(s.ids) != tc.n {
+				t.Fatalf("stats %+v, %d written, want %d", st, len(s.ids), tc.n)
+			}
+			for i, id := range s.ids {
+				if id != strconv.Itoa(i+1) || s.first[i] != float32(i+1) {
+					t.Fatalf("position %d holds id %s value %v", i, id, s.first[i])
+				}
+			}
+		})
+	}
+}
+
+func TestRunShards(t *testing.T) {
+	seen := map[string]int{}
+	for shard := range 3 {
+		s := &sink{}
+		st, err := score.Run(context.Background(), &rows{n: 1003}, &echo{}, s, score.Options{BatchSize: 10, Shard: shard, Shards: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Rows != 1003 {
+			t.Fatalf("shard %d read %d rows, want all 1003", shard, st.Rows)
+		}
+		for i, id := range s.ids {
+			n, _ := strconv.Atoi(id)
+			if ((n-1)/10)%3 != shard || s.first[i] != float32(n) {
+				t.Fatalf("shard %d wrote row %s", shard, id)
+			}
+			seen[id]++
+		}
+	}
+	if len(seen) != 1003 {
+		t.Fatalf("shards together wrote %d distinct rows, want 1003", len(seen))
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("row %s written %d times", id, c)
+		}
+	}
+}
+
+func TestRunBadRows(t *testing.T) {
+	bad := map[int]bool{3: true, 50: true, 51: true}
+	var reported []string
+	s := &sink{}
+	st, err := score.Run(context.Background(), &rows{n: 100, bad: bad}, &echo{}, s, score.Options{
+		BatchSize: 8, SkipBadRows: true, OnBadRow: func(err error) { reported = append(reported, err.Error()) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ids[2] != "4" || s.ids[48] != "52" {
+		t.Fatalf("ids %v do not keep the input positions of the rows after skipped ones", s.ids[:50])
+	}
+	if st.BadRows != 3 || st.Rows != 97 || len(s.ids) != 97 || len(reported) != 3 || !strings.HasPrefix(reported[0], "in:3:") {
+		t.Fatalf("stats %+v, %d written, reported %q", st, len(s.ids), reported)
+	}
+
+	_, err = score.Run(context.Background(), &rows{n: 100, bad: bad}, &echo{}, &sink{}, score.Options{BatchSize: 8})
+	var pe *convert.ParseError
+	if !errors.As(err, &pe) || pe.Line != 3 {
+		t.Fatalf("without SkipBadRows: %v, want the parse error of line 3", err)
+	}
+}
+
+type wide struct{ rows }
+
+func (w *wide) Read(row *convert.Row) error {
+	if err := w.rows.Read(row); err != nil {
+		return err
+	}
+	if row.Line == 5 {
+		row.Features = append(row.Features, 0)
+	}
+	return nil
+}
+
+func TestRunWrongWidth(t *testing.T) {
+	_, err := score.Run(context.Background(), &wide{rows{n: 10}}, &echo{}, &sink{}, score.Options{Dim: 1, Path: "data.csv"})
+	var pe *convert.ParseError
+	if !errors.As(err, &pe) || pe.Line != 5 || pe.Path != "data.csv" {
+		t.Fatalf("error %v, want data.csv line 5", err)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	tests := map[string]struct {
+		p    *echo
+		s    *sink
+		ctx  func() context.Context
+		opts score.Options
+		want string
+	}{
+		"predictor fails": {p: &echo{failAt: 777}, s: &sink{}, want: "model failed"},
+		"sink fails":      {p: &echo{}, s: &sink{failAt: 123}, want: "disk full"},
+		"canceled": {p: &echo{}, s: &sink{}, want: "context canceled", ctx: func() context.Context {
+			c, cancel := context.WithCancel(context.Background())
+			cancel()
+			return c
+		}},
+		"bad shard":    {p: &echo{}, s: &sink{}, opts: score.Options{Shard: 2, Shards: 2}, want: "shard 2/2"},
+		"bad inflight": {p: &echo{}, s: &sink{}, opts: score.Options{Workers: 4, InFlight: 2}, want: "in-flight"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.ctx != nil {
+				ctx = tc.ctx()
+			}
+			if tc.opts.BatchSize == 0 {
+				tc.opts.BatchSize = 10
+			}
+			_, err := score.Run(ctx, &rows{n: 5000}, tc.p, tc.s, tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRunBoundedMemory checks that the reader never runs more than the
+// in-flight window ahead of the writer, however long the input.
+func TestRunBoundedMemory(t *testing.T) {
+	var read, written atomic.Int64
+	var worst atomic.Int64
+	src := &boundedRows{rows: rows{n: 20000, read: &read}, written: &written, worst: &worst}
+	opts := score.Options{BatchSize: 50, Workers: 2, InFlight: 4}
+	if _, err := score.Run(context.Background(), src, &echo{}, &sink{written: &written}, opts); err != nil {
+		t.Fatal(err)
+	}
+	// In flight: InFlight batches queued, one being filled, one being written.
+	limit := int64((opts.InFlight + 2) * opts.BatchSize)
+	if worst.Load() > limit {
+		t.Fatalf("reader ran %d rows ahead of the writer, want <= %d", worst.Load(), limit)
+	}
+}
+
+type boundedRows struct {
+	rows
+	written, worst *atomic.Int64
+}
+
+func (b *boundedRows) Read(row *convert.Row) error {
+	ahead := b.rows.read.Load() - b.written.Load()
+	for {
+		w := b.worst.Load()
+		if ahead <= w || b.worst.CompareAndSwap(w, ahead) {
+			break
+		}
+	}
+	return b.rows.Read(row)
+}
