@@ -27,6 +27,9 @@ type LibSVMOptions struct {
 	Dim int
 	// Base says how features are numbered; see IndexAuto.
 	Base IndexBase
+	// Sparse fills Row.Indices and Row.Values (zero-based) and leaves
+	// Row.Features empty, instead of expanding each row to Dim values.
+	Sparse bool
 }
 
 // LibSVMReader reads sparse rows in libsvm/svmlight format, one example a
@@ -132,10 +135,14 @@ func (l *LibSVMReader) parse(row *Row, fields [][]byte) error {
 		}
 		row.Labels = append(row.Labels, string(lab))
 	}
-	if cap(row.Features) >= l.opts.Dim {
+	row.Indices, row.Values = row.Indices[:0], row.Values[:0]
+	switch {
+	case l.opts.Sparse:
+		row.Features = row.Features[:0]
+	case cap(row.Features) >= l.opts.Dim:
 		row.Features = row.Features[:l.opts.Dim]
 		clear(row.Features)
-	} else {
+	default:
 		row.Features = make([]float32, l.opts.Dim)
 	}
 	for i, f := range fields[1:] {
@@ -160,7 +167,12 @@ func (l *LibSVMReader) parse(row *Row, fields [][]byte) error {
 		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return &ParseError{Path: l.path, Line: l.line, Column: col, Field: string(name), Err: fmt.Errorf("value %q is not a number: %w", val, ErrFormat)}
 		}
-		row.Features[idx] = float32(v)
+		if l.opts.Sparse {
+			row.Indices = append(row.Indices, int32(idx))
+			row.Values = append(row.Values, float32(v))
+		} else {
+			row.Features[idx] = float32(v)
+		}
 	}
 	return nil
 }

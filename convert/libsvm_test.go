@@ -82,6 +82,17 @@ func TestLibSVMReader(t *testing.T) {
 	}
 }
 
+func TestLibSVMSparse(t *testing.T) {
+	rows, err := readAllLibSVM(t, "1 1:0.5 3:2\n0\n", convert.LibSVMOptions{Dim: 3, Base: convert.IndexOne, Sparse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || len(rows[0].Features) != 0 || !slices.Equal(rows[0].Indices, []int32{0, 2}) ||
+		!slices.Equal(rows[0].Values, []float32{0.5, 2}) || len(rows[1].Indices) != 0 {
+		t.Fatalf("%+v", rows)
+	}
+}
+
 func TestLibSVMAutoNeedsSeeker(t *testing.T) {
 	_, err := convert.NewLibSVMReader(io.MultiReader(strings.NewReader("1 1:1\n")), "-", convert.LibSVMOptions{Dim: 2})
 	if err == nil {

@@ -6,8 +6,13 @@ type Row struct {
 	Line int
 	// ID is the example's id column or field; empty when the file has none.
 	ID string
-	// Features holds the dense feature values.
+	// Features holds the dense feature values. Readers in sparse mode leave
+	// it empty and fill Indices and Values instead.
 	Features []float32
+	// Indices and Values hold the non-zero features of a sparse row
+	// (column numbers, zero-based, and their values).
+	Indices []int32
+	Values  []float32
 	// Labels holds the example's labels as written in the file, for formats
 	// that carry them (libsvm); empty otherwise.
 	Labels []string

@@ -26,6 +26,13 @@ type Predictor interface {
 	Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error)
 }
 
+// SparsePredictor is a Predictor that also scores sparse batches
+// (*tfmodel.Model does, for models with the exporter's sparse signature).
+type SparsePredictor interface {
+	Predictor
+	PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error)
+}
+
 // Options configure Run. The zero value is valid: every field has a default.
 type Options struct {
 	// BatchSize is the number of rows per Predict call. Default 500.
@@ -39,6 +46,10 @@ type Options struct {
 	Dim int
 	// Path names the input in the errors Run makes itself (wrong row width).
 	Path string
+	// Sparse batches rows as CSR matrices and scores them with PredictSparse;
+	// the Predictor must be a SparsePredictor. Rows read with Indices and
+	// Values stay sparse; dense rows are reduced to their non-zero entries.
+	Sparse bool
 	// Shard and Shards split one input between Shards processes: this one
 	// scores the batches whose index modulo Shards is Shard. Default 0 of 1.
 	Shard, Shards int
@@ -87,6 +98,8 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("workers %d, want > 0", o.Workers)
 	case o.InFlight < o.Workers:
 		return o, fmt.Errorf("in-flight batches %d, want at least the %d workers", o.InFlight, o.Workers)
+	case o.Sparse && o.Dim <= 0:
+		return o, fmt.Errorf("sparse scoring needs the feature count (Dim)")
 	case o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards:
 		return o, fmt.Errorf("shard %d/%d, want 0 <= shard < shards", o.Shard, o.Shards)
 	}
@@ -95,7 +108,8 @@ func (o Options) withDefaults() (Options, error) {
 
 // batch is one unit of work; result is closed over by the writer.
 type batch struct {
-	x    dense.Matrix
+	x    dense.Matrix // dense batches
+	sx   dense.CSR    // sparse batches (Options.Sparse)
 	ids  []string
 	done chan struct{}
 	out  dense.Matrix
@@ -111,6 +125,14 @@ func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return Stats{}, fmt.Errorf("scoring: %w", err)
+	}
+	predict := func(ctx context.Context, b *batch) (dense.Matrix, error) { return p.Predict(ctx, b.x) }
+	if opts.Sparse {
+		sp, ok := p.(SparsePredictor)
+		if !ok {
+			return Stats{}, fmt.Errorf("scoring: sparse batches need a predictor with PredictSparse")
+		}
+		predict = func(ctx context.Context, b *batch) (dense.Matrix, error) { return sp.PredictSparse(ctx, b.sx) }
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -149,7 +171,7 @@ func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 	for range opts.Workers {
 		wg.Go(func() {
 			for b := range work {
-				b.out, b.err = p.Predict(ctx, b.x)
+				b.out, b.err = predict(ctx, b)
 				close(b.done)
 			}
 		})
@@ -197,8 +219,13 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 	index := 0 // batch index in the whole input, across shards
 	var cur *batch
 	newBatch := func() *batch {
-		return &batch{x: dense.Matrix{Cols: dim, Data: make([]float32, 0, opts.BatchSize*max(dim, 1))},
-			ids: make([]string, 0, opts.BatchSize), done: make(chan struct{})}
+		b := &batch{ids: make([]string, 0, opts.BatchSize), done: make(chan struct{})}
+		if opts.Sparse {
+			b.sx = dense.NewCSR(dim)
+		} else {
+			b.x = dense.Matrix{Cols: dim, Data: make([]float32, 0, opts.BatchSize*max(dim, 1))}
+		}
+		return b
 	}
 	flush := func() bool {
 		if cur == nil || len(cur.ids) == 0 {
@@ -223,7 +250,7 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			return nil
 		}
 		var pe *convert.ParseError
-		if err == nil && dim > 0 && len(row.Features) != dim {
+		if err == nil && dim > 0 && (len(row.Features) != dim && !(opts.Sparse && len(row.Features) == 0)) {
 			err = &convert.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
 		}
 		if err != nil {
@@ -249,9 +276,23 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 		}
 		stats.Rows++
 		cur.ids = append(cur.ids, id)
-		cur.x.Data = append(cur.x.Data, row.Features...)
-		cur.x.Rows++
-		if cur.x.Rows == opts.BatchSize && !flush() {
+		switch {
+		case !opts.Sparse:
+			cur.x.Data = append(cur.x.Data, row.Features...)
+			cur.x.Rows++
+		case len(row.Features) > 0: // a dense row in a sparse run
+			for j, v := range row.Features {
+				if v != 0 {
+					cur.sx.Indices = append(cur.sx.Indices, int32(j))
+					cur.sx.Values = append(cur.sx.Values, v)
+				}
+			}
+			cur.sx.RowPtr = append(cur.sx.RowPtr, len(cur.sx.Indices))
+			cur.sx.Rows++
+		default:
+			cur.sx.AppendRow(row.Indices, row.Values)
+		}
+		if len(cur.ids) == opts.BatchSize && !flush() {
 			return nil
 		}
 	}

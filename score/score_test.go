@@ -248,3 +248,60 @@ func (b *boundedRows) Read(row *convert.Row) error {
 	}
 	return b.rows.Read(row)
 }
+
+// sparseEcho predicts [sum of the row, row's first column] from CSR batches.
+type sparseEcho struct{ echo }
+
+func (e *sparseEcho) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
+	if err := x.Validate(); err != nil {
+		return dense.Matrix{}, err
+	}
+	return e.Predict(ctx, x.Dense())
+}
+
+// sparseRows yields rows with a single non-zero entry in column row%dim,
+// holding the row number; every third row comes dense instead.
+type sparseRows struct {
+	rows
+	dim int
+}
+
+func (r *sparseRows) Read(row *convert.Row) error {
+	if r.next >= r.n {
+		return io.EOF
+	}
+	r.next++
+	row.Line, row.ID = r.next, ""
+	row.Features, row.Indices, row.Values = row.Features[:0], row.Indices[:0], row.Values[:0]
+	if r.next%3 == 0 {
+		row.Features = make([]float32, r.dim)
+		row.Features[0] = float32(r.next)
+		return nil
+	}
+	row.Indices = append(row.Indices, 0)
+	row.Values = append(row.Values, float32(r.next))
+	return nil
+}
+
+func TestRunSparse(t *testing.T) {
+	s := &sink{}
+	st, err := score.Run(context.Background(), &sparseRows{rows: rows{n: 777}, dim: 4}, &sparseEcho{}, s,
+		score.Options{BatchSize: 50, Sparse: true, Dim: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Scored != 777 {
+		t.Fatalf("%+v", st)
+	}
+	for i, v := range s.first {
+		if v != float32(i+1) {
+			t.Fatalf("row %d scored %v", i+1, v)
+		}
+	}
+	if _, err := score.Run(context.Background(), &rows{n: 3}, &echo{}, &sink{}, score.Options{Sparse: true, Dim: 1}); err == nil {
+		t.Fatal("sparse run with a dense-only predictor: want an error")
+	}
+	if _, err := score.Run(context.Background(), &rows{n: 3}, &sparseEcho{}, &sink{}, score.Options{Sparse: true}); err == nil {
+		t.Fatal("sparse run without Dim: want an error")
+	}
+}

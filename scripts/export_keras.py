@@ -21,6 +21,11 @@ The SavedModel has these signatures (all loadable by the TF C API):
   set_learning_rate  learning_rate -> learning_rate (assigns the optimizer's rate)
   get_weights        () -> every model variable, keyed by its Keras path with
                      "/" replaced by "__" (for checks and inspection)
+  predict_sparse, train_step_sparse, evaluate_step_sparse
+                     the same three with the features as a sparse batch:
+                     indices int64[nnz, 2] (row, column), values float32[nnz],
+                     dense_shape int64[2]; for bag-of-words rows, where the
+                     dense batch would be ~99% zeros
 
 and assets/kerasgo.json, the metadata the Go side must not guess.
 
@@ -139,9 +144,20 @@ class _TrainableModule(tf.Module):
             labels = tf.TensorSpec([None, classes], tf.float32, name="labels")
         weights = tf.TensorSpec([None], tf.float32, name="sample_weight")
         rate = tf.TensorSpec([], tf.float32, name="learning_rate")
+        sparse = [tf.TensorSpec([None, 2], tf.int64, name="indices"),
+                  tf.TensorSpec([None], tf.float32, name="values"),
+                  tf.TensorSpec([2], tf.int64, name="dense_shape")]
         self.serve = tf.function(self._serve, input_signature=[features])
         self.train = tf.function(self._train, input_signature=[features, labels, weights])
         self.evaluate = tf.function(self._evaluate, input_signature=[features, labels, weights])
+        self.serve_sparse = tf.function(
+            lambda i, v, s: self._serve(tf.SparseTensor(i, v, s)), input_signature=sparse)
+        self.train_sparse = tf.function(
+            lambda i, v, s, y, w: self._train(tf.SparseTensor(i, v, s), y, w),
+            input_signature=sparse + [labels, weights])
+        self.evaluate_sparse = tf.function(
+            lambda i, v, s, y, w: self._evaluate(tf.SparseTensor(i, v, s), y, w),
+            input_signature=sparse + [labels, weights])
         self.set_rate = tf.function(self._set_rate, input_signature=[rate])
         self.weights = tf.function(self._weights, input_signature=[])
 
@@ -248,6 +264,9 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
             "evaluate": "evaluate_step",
             "set_learning_rate": "set_learning_rate",
             "weights": "get_weights",
+            "predict_sparse": "predict_sparse",
+            "train_sparse": "train_step_sparse",
+            "evaluate_sparse": "evaluate_step_sparse",
         },
         "parameters": int(model.count_params()),
         "keras_version": keras.__version__,
@@ -264,6 +283,9 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
             "evaluate_step": module.evaluate.get_concrete_function(),
             "set_learning_rate": module.set_rate.get_concrete_function(),
             "get_weights": module.weights.get_concrete_function(),
+            "predict_sparse": module.serve_sparse.get_concrete_function(),
+            "train_step_sparse": module.train_sparse.get_concrete_function(),
+            "evaluate_step_sparse": module.evaluate_sparse.get_concrete_function(),
         }
         target = os.path.join(tmp, "model")
         tf.saved_model.save(module, target, signatures=signatures)

@@ -133,6 +133,22 @@ func TestBadInput(t *testing.T) {
 			_, err := m.Run(ctx, "serving_default", map[string]any{"features": [][]int64{{1}}})
 			return err
 		}, wantErr: tfmodel.ErrUnsupportedDType},
+		"sparse column out of range": {call: func() error {
+			_, err := m.PredictSparse(ctx, dense.CSR{Rows: 1, Cols: 256, RowPtr: []int{0, 1}, Indices: []int32{256}, Values: []float32{1}})
+			return err
+		}, wantErr: tfmodel.ErrShape},
+		"sparse width": {call: func() error {
+			_, err := m.PredictSparse(ctx, dense.FromDense(dense.New(1, 10)))
+			return err
+		}, wantErr: tfmodel.ErrShape},
+		"sparse NaN": {call: func() error {
+			_, err := m.PredictSparse(ctx, dense.FromDense(nan))
+			return err
+		}, wantErr: tfmodel.ErrNonFinite, wantRow: 1},
+		"sparse on a plain export": {call: func() error {
+			_, err := plain.PredictSparse(ctx, dense.FromDense(good))
+			return err
+		}, wantErr: tfmodel.ErrUnknownSignature},
 		"canceled context": {call: func() error {
 			c, cancel := context.WithCancel(ctx)
 			cancel()

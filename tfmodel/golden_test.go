@@ -114,3 +114,31 @@ func TestPredictMatchesKeras(t *testing.T) {
 		}
 	}
 }
+
+// TestPredictSparseMatchesKeras feeds the golden inputs as sparse batches
+// through the exporter's predict_sparse signature.
+func TestPredictSparseMatchesKeras(t *testing.T) {
+	g := readGolden(t)
+	for _, name := range []string{"fortunes", "debtags"} {
+		e := g.Models[name]
+		x := dense.FromDense(readNPY(t, e.Inputs))
+		want := readNPY(t, e.Probabilities)
+		for _, batch := range []int{1, 7, 500} {
+			t.Run(name+"/batch"+strconv.Itoa(batch), func(t *testing.T) {
+				opts := tfmodel.DefaultOptions()
+				opts.BatchSize = batch
+				m := loadModel(t, filepath.Join(testdata, e.Model), opts)
+				if !m.SparsePredictable() {
+					t.Fatal("exported model lacks predict_sparse")
+				}
+				got, err := m.PredictSparse(context.Background(), x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(t, got, want); d > 1e-5 {
+					t.Fatalf("max |Go sparse - Keras| = %g, want <= 1e-5", d)
+				}
+			})
+		}
+	}
+}

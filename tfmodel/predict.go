@@ -3,6 +3,7 @@ package tfmodel
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
@@ -23,44 +24,53 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 	if err := m.checkFeatures(x); err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
-	release, err := m.acquire(ctx, false)
-	if err != nil {
-		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
-	}
-	defer release()
 	sig := m.sigs[m.predict.signature]
-	in, err := m.output(sig.Inputs[m.predict.input].Tensor)
-	if err != nil {
-		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
-	}
-	out, err := m.output(sig.Outputs[m.predict.output].Tensor)
-	if err != nil {
-		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
-	}
-	var result dense.Matrix
-	for from := 0; from < x.Rows; from += m.opts.BatchSize {
-		if err := ctx.Err(); err != nil {
-			return dense.Matrix{}, fmt.Errorf("predict: %w", err)
-		}
-		to := min(from+m.opts.BatchSize, x.Rows)
+	out, err := m.predictChunks(ctx, sig, m.predict.output, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
 		chunk := x.Slice(from, to)
 		t, err := newTensor(tf.Float, chunk.Data, int64(chunk.Rows), int64(chunk.Cols))
-		if err != nil {
-			return dense.Matrix{}, fmt.Errorf("predict: %w", err)
+		return map[string]*tf.Tensor{m.predict.input: t}, len(chunk.Data) * 4, err
+	})
+	if err != nil {
+		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
+	}
+	return out, nil
+}
+
+// feedFunc makes the feeds for rows [from, to) and says how many bytes of
+// tensors it allocated.
+type feedFunc func(from, to int) (map[string]*tf.Tensor, int, error)
+
+// predictChunks runs sig on rows in chunks of Options.BatchSize, feeding what
+// feed makes, and gathers the output named outKey into one matrix.
+func (m *Model) predictChunks(ctx context.Context, sig Signature, outKey string, rows int, feed feedFunc) (dense.Matrix, error) {
+	release, err := m.acquire(ctx, false)
+	if err != nil {
+		return dense.Matrix{}, err
+	}
+	defer release()
+	var result dense.Matrix
+	for from := 0; from < rows; from += m.opts.BatchSize {
+		if err := ctx.Err(); err != nil {
+			return dense.Matrix{}, err
 		}
-		res, err := m.session.Run(map[tf.Output]*tf.Tensor{in: t}, []tf.Output{out}, nil)
-		m.noteTensorBytes(len(chunk.Data) * 4)
+		to := min(from+m.opts.BatchSize, rows)
+		feeds, size, err := feed(from, to)
 		if err != nil {
-			return dense.Matrix{}, fmt.Errorf("predict rows %d..%d: %w", from, to-1, err)
+			return dense.Matrix{}, err
+		}
+		res, err := m.runLocked(sig, feeds, []string{outKey})
+		m.noteTensorBytes(size)
+		if err != nil {
+			return dense.Matrix{}, fmt.Errorf("rows %d..%d: %w", from, to-1, err)
 		}
 		if result.Data == nil {
 			// Size the result from the first chunk's output width.
 			result, err = readMatrix(res[0], dense.Matrix{}, 0)
-			if err == nil && result.Rows != chunk.Rows {
-				err = fmt.Errorf("model returned %d rows for %d: %w", result.Rows, chunk.Rows, ErrShape)
+			if err == nil && result.Rows != to-from {
+				err = fmt.Errorf("model returned %d rows for %d: %w", result.Rows, to-from, ErrShape)
 			}
-			if err == nil && x.Rows > chunk.Rows {
-				full := dense.New(x.Rows, result.Cols)
+			if err == nil && rows > to-from {
+				full := dense.New(rows, result.Cols)
 				copy(full.Data, result.Data)
 				result = full
 			}
@@ -68,11 +78,92 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 			_, err = readMatrix(res[0], result, from)
 		}
 		if err != nil {
-			return dense.Matrix{}, fmt.Errorf("predict rows %d..%d: %w", from, to-1, err)
+			return dense.Matrix{}, fmt.Errorf("rows %d..%d: %w", from, to-1, err)
 		}
-		m.noteTensorBytes(chunk.Rows * result.Cols * 4)
+		m.noteTensorBytes((to - from) * result.Cols * 4)
 	}
 	return result, nil
+}
+
+// SparsePredictable reports whether the model has the exporter's sparse
+// prediction signature, which PredictSparse needs.
+func (m *Model) SparsePredictable() bool {
+	_, ok := m.sparseSignature("predict_sparse")
+	return ok
+}
+
+func (m *Model) sparseSignature(role string) (Signature, bool) {
+	if m.meta == nil || m.meta.Signatures[role] == "" {
+		return Signature{}, false
+	}
+	sig, ok := m.sigs[m.meta.Signatures[role]]
+	return sig, ok
+}
+
+// PredictSparse is Predict for a sparse batch (bag-of-words rows), through
+// the exporter's predict_sparse signature: only the non-zero entries are
+// copied to TensorFlow, and the first layer multiplies them as a sparse
+// matrix. The result equals Predict on x.Dense().
+func (m *Model) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
+	sig, ok := m.sparseSignature("predict_sparse")
+	if !ok {
+		return dense.Matrix{}, fmt.Errorf("predict sparse: the model has no predict_sparse signature (export it with kerasgo export): %w", ErrUnknownSignature)
+	}
+	if err := m.checkSparse(x); err != nil {
+		return dense.Matrix{}, fmt.Errorf("predict sparse: %w", err)
+	}
+	out, err := m.predictChunks(ctx, sig, m.meta.OutputKey, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
+		return sparseFeeds(x.Slice(from, to))
+	})
+	if err != nil {
+		return dense.Matrix{}, fmt.Errorf("predict sparse: %w", err)
+	}
+	return out, nil
+}
+
+// sparseFeeds turns a CSR batch into the indices, values and dense_shape
+// tensors of a tf.SparseTensor.
+func sparseFeeds(x dense.CSR) (map[string]*tf.Tensor, int, error) {
+	coords := make([]int64, 0, 2*len(x.Indices))
+	for i := range x.Rows {
+		for k := x.RowPtr[i]; k < x.RowPtr[i+1]; k++ {
+			coords = append(coords, int64(i), int64(x.Indices[k]))
+		}
+	}
+	indices, err := newTensor(tf.Int64, coords, int64(len(x.Indices)), 2)
+	if err != nil {
+		return nil, 0, err
+	}
+	values, err := newTensor(tf.Float, x.Values, int64(len(x.Values)))
+	if err != nil {
+		return nil, 0, err
+	}
+	shape, err := newTensor(tf.Int64, []int64{int64(x.Rows), int64(x.Cols)}, 2)
+	if err != nil {
+		return nil, 0, err
+	}
+	feeds := map[string]*tf.Tensor{"indices": indices, "values": values, "dense_shape": shape}
+	return feeds, len(coords)*8 + len(x.Values)*4, nil
+}
+
+// checkSparse validates a sparse batch like checkFeatures a dense one.
+func (m *Model) checkSparse(x dense.CSR) error {
+	if err := x.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrShape, err)
+	}
+	if x.Rows == 0 {
+		return ErrEmptyBatch
+	}
+	if dim := m.InputDim(); dim >= 0 && x.Cols != dim {
+		return fmt.Errorf("%d features per row, the model takes %d: %w", x.Cols, dim, ErrShape)
+	}
+	if !m.opts.AllowNonFinite {
+		if k := firstNonFinite(x.Values); k >= 0 {
+			row := sort.Search(x.Rows, func(i int) bool { return x.RowPtr[i+1] > k })
+			return &InputError{Row: row, Col: int(x.Indices[k]), Err: fmt.Errorf("%v: %w", x.Values[k], ErrNonFinite)}
+		}
+	}
+	return nil
 }
 
 // checkFeatures validates a feature batch against the prediction signature.

@@ -221,7 +221,10 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 	opts.Path = path
 	opts.OnBadRow = func(err error) { fmt.Fprintf(env.Stderr, "kerasgo predict: skipping bad row: %v\n", err) }
 	format, _ := f.formatOf(path)
-	rr, err := f.reader(r, path, format, opts.Dim)
+	// Bag-of-words rows stay sparse all the way into TensorFlow when the
+	// model has the exporter's sparse signature.
+	opts.Sparse = format == "libsvm" && m.SparsePredictable()
+	rr, err := f.reader(r, path, format, opts.Dim, opts.Sparse)
 	if err != nil {
 		return score.Stats{}, err
 	}
@@ -273,7 +276,7 @@ func (f *predictFlags) formatOf(path string) (string, error) {
 	return "", usagef("unknown --format %q (want auto, csv, tsv, jsonl, npy, libsvm or text)", format)
 }
 
-func (f *predictFlags) reader(r io.Reader, path, format string, dim int) (convert.RowReader, error) {
+func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse bool) (convert.RowReader, error) {
 	if dim <= 0 && (format == "libsvm" || format == "jsonl") {
 		return nil, fmt.Errorf("%s: %s input needs a model with a known input width", path, format)
 	}
@@ -300,7 +303,7 @@ func (f *predictFlags) reader(r io.Reader, path, format string, dim int) (conver
 				return nil, fmt.Errorf("scanning %s for its index base: %w", path, err)
 			}
 		}
-		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim, Base: base})
+		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: sparse})
 	}
 	return nil, fmt.Errorf("unknown format %q", format)
 }

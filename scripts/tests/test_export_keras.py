@@ -150,3 +150,23 @@ def test_existing_export_is_replaced_whole(tmp_path):
     export_question(tmp_path, "m", seed=2)
     assert sorted(os.listdir(tmp_path)) == ["m"]
     assert metadata(out)["seed"] == 2
+
+
+def test_sparse_signatures_match_dense(tmp_path):
+    loaded = tf.saved_model.load(export_question(tmp_path, dim=8, classes=3))
+    x = np.zeros((5, 8), np.float32)
+    x[0, 1], x[2, 7], x[2, 0], x[4, 3] = 1, 0.5, 2, 1
+    sp = tf.sparse.from_dense(x)
+    sig = loaded.signatures
+    assert set(sig["predict_sparse"].structured_input_signature[1]) == {"indices", "values", "dense_shape"}
+    dense = sig["serving_default"](features=x)["probabilities"].numpy()
+    sparse = sig["predict_sparse"](indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape)["probabilities"].numpy()
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)
+    y = np.eye(3, dtype=np.float32)[[0, 1, 2, 0, 1]]
+    w = np.ones(5, np.float32)
+    d = sig["evaluate_step"](features=x, labels=y, sample_weight=w)
+    s = sig["evaluate_step_sparse"](indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape, labels=y, sample_weight=w)
+    assert abs(float(d["loss"]) - float(s["loss"])) < 1e-6
+    s = sig["train_step_sparse"](indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape, labels=y, sample_weight=w)
+    after = sig["evaluate_step"](features=x, labels=y, sample_weight=w)
+    assert float(after["loss"]) < float(d["loss"])

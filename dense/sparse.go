@@ -1,0 +1,89 @@
+package dense
+
+import "fmt"
+
+// CSR is a sparse matrix in compressed sparse row form: row i's entries are
+// Indices[RowPtr[i]:RowPtr[i+1]] (column numbers) with Values at the same
+// positions. It carries bag-of-words batches, which are ~99% zeros, without
+// materialising them.
+type CSR struct {
+	Rows, Cols int
+	RowPtr     []int // len Rows+1, RowPtr[0] == 0, non-decreasing
+	Indices    []int32
+	Values     []float32
+}
+
+// NewCSR returns an empty matrix with cols columns, ready for AppendRow.
+func NewCSR(cols int) CSR {
+	return CSR{Cols: cols, RowPtr: []int{0}}
+}
+
+// AppendRow adds a row given by its column indices and values.
+func (m *CSR) AppendRow(indices []int32, values []float32) {
+	m.Indices = append(m.Indices, indices...)
+	m.Values = append(m.Values, values...)
+	m.RowPtr = append(m.RowPtr, len(m.Indices))
+	m.Rows++
+}
+
+// Validate checks the structure: pointer count and order, index range, and
+// one value per index.
+func (m CSR) Validate() error {
+	if len(m.RowPtr) != m.Rows+1 || m.RowPtr[0] != 0 {
+		return fmt.Errorf("%d row pointers for %d rows: %w", len(m.RowPtr), m.Rows, ErrShape)
+	}
+	if len(m.Indices) != len(m.Values) || m.RowPtr[m.Rows] != len(m.Indices) {
+		return fmt.Errorf("%d indices, %d values, last row pointer %d: %w", len(m.Indices), len(m.Values), m.RowPtr[m.Rows], ErrShape)
+	}
+	for i := range m.Rows {
+		if m.RowPtr[i] > m.RowPtr[i+1] {
+			return fmt.Errorf("row pointers decrease at row %d: %w", i, ErrShape)
+		}
+	}
+	for k, c := range m.Indices {
+		if c < 0 || int(c) >= m.Cols {
+			return fmt.Errorf("entry %d: column %d outside 0..%d: %w", k, c, m.Cols-1, ErrShape)
+		}
+	}
+	return nil
+}
+
+// Slice returns rows [from, to) sharing the storage; its RowPtr is rebased
+// to start at 0 (a new slice of len to-from+1).
+func (m CSR) Slice(from, to int) CSR {
+	lo, hi := m.RowPtr[from], m.RowPtr[to]
+	ptr := make([]int, to-from+1)
+	for i := range ptr {
+		ptr[i] = m.RowPtr[from+i] - lo
+	}
+	return CSR{Rows: to - from, Cols: m.Cols, RowPtr: ptr, Indices: m.Indices[lo:hi:hi], Values: m.Values[lo:hi:hi]}
+}
+
+// Dense returns the matrix with its zeros filled in. Repeated indices in a
+// row add up, as in a sparse tensor.
+func (m CSR) Dense() Matrix {
+	d := New(m.Rows, m.Cols)
+	for i := range m.Rows {
+		row := d.Row(i)
+		for k := m.RowPtr[i]; k < m.RowPtr[i+1]; k++ {
+			row[m.Indices[k]] += m.Values[k]
+		}
+	}
+	return d
+}
+
+// FromDense keeps the non-zero entries of d.
+func FromDense(d Matrix) CSR {
+	m := NewCSR(d.Cols)
+	for i := range d.Rows {
+		for j, v := range d.Row(i) {
+			if v != 0 {
+				m.Indices = append(m.Indices, int32(j))
+				m.Values = append(m.Values, v)
+			}
+		}
+		m.RowPtr = append(m.RowPtr, len(m.Indices))
+		m.Rows++
+	}
+	return m
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Batch scoring, kerasgo against the Python way, on the same file and machine.
+
+Makes (once, cached) a libsvm file of bag-of-words rows for the question's
+architecture at D=10,000, C=20 (about 100 of 10,000 words set per row), then
+times and measures peak RSS of:
+
+  kerasgo  bin/kerasgo predict MODEL --input FILE --output OUT.csv
+  python   scikit-learn's load_svmlight_file, Keras model.predict(batch_size=500)
+           on the sparse matrix, and the same CSV written with NumPy
+
+Each runs in its own process; peak RSS is that process's ru_maxrss.
+Prints a Markdown table with the ratios.
+
+Usage: python scripts/bench_predict.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--rows-go-only 1000000]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+D, C, NNZ = 10000, 20, 100
+
+
+def make_file(path, rows, seed=0):
+    """Writes rows libsvm lines (zero-based indices) unless path exists."""
+    if os.path.exists(path):
+        return
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        for start in range(0, rows, 10000):
+            n = min(10000, rows - start)
+            labels = rng.integers(0, C, size=n)
+            idx = np.sort(rng.choice(D, size=(n, NNZ)), axis=1)
+            lines = []
+            for lab, row in zip(labels, idx):
+                feats = " ".join(f"{i}:1" for i in np.unique(row))
+                lines.append(f"{lab} {feats}\n")
+            f.writelines(lines)
+    os.replace(tmp, path)
+
+
+def measure(argv):
+    """Runs argv, returns (wall seconds, peak RSS MiB)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    err = p.stderr.read().decode(errors="replace")
+    if status != 0:
+        raise SystemExit(f"{argv[0]} failed ({status}):\n{err}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def python_way(data, out):
+    """The usual Python way: load with scikit-learn, predict with Keras, write CSV."""
+    import numpy as np
+    from sklearn.datasets import load_svmlight_file
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import export_keras
+    model = export_keras.question_model(D, C, seed=0)
+    x, _ = load_svmlight_file(data, n_features=D, dtype=np.float32, zero_based=True)
+    probs = model.predict(x, batch_size=500, verbose=0)
+    classes = [f"class_{i}" for i in range(C)]
+    best = probs.argmax(axis=1)
+    with open(out, "w") as f:
+        f.write("id,label,score," + ",".join("p_" + c for c in classes) + "\n")
+        for start in range(0, len(probs), 10000):
+            chunk = probs[start:start + 10000]
+            ids = np.arange(start + 1, start + 1 + len(chunk))
+            for i, row, b in zip(ids, chunk, best[start:start + 10000]):
+                f.write(f"{i},{classes[b]},{row[b]:.7g}," + ",".join(f"{v:.7g}" for v in row) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--kerasgo", default="bin/kerasgo")
+    p.add_argument("--model", required=False, help="the exported D=10,000 model for kerasgo")
+    p.add_argument("--rows", type=int, default=300000)
+    p.add_argument("--rows-go-only", type=int, default=1000000, help="a larger file scored by kerasgo only (0: skip)")
+    p.add_argument("--cache", default=os.path.join(os.environ.get("KERASGO_CACHE", os.path.expanduser("~/.cache/kerasgo")), "bench"))
+    p.add_argument("--python-way", nargs=2, metavar=("DATA", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.python_way:
+        python_way(*args.python_way)
+        return
+    os.makedirs(args.cache, exist_ok=True)
+    out = os.path.join(args.cache, "predictions.csv")
+    results = {}
+    sizes = [args.rows] + ([args.rows_go_only] if args.rows_go_only else [])
+    for rows in sizes:
+        data = os.path.join(args.cache, f"bow-{rows}.libsvm")
+        make_file(data, rows)
+        go = measure([args.kerasgo, "predict", args.model, "--input", data, "--output", out])
+        results[f"kerasgo/{rows}"] = go
+        print(json.dumps({"case": f"kerasgo predict, {rows} rows", "seconds": round(go[0], 1), "peak_rss_mib": round(go[1])}), flush=True)
+        if rows == args.rows:
+            py = measure([sys.executable, os.path.abspath(__file__), "--python-way", data, out])
+            results[f"python/{rows}"] = py
+            print(json.dumps({"case": f"python way, {rows} rows", "seconds": round(py[0], 1), "peak_rss_mib": round(py[1])}), flush=True)
+    go, py = results[f"kerasgo/{args.rows}"], results[f"python/{args.rows}"]
+    print(f"\n| {args.rows} rows, D={D}, C={C} | wall time | peak RSS |\n| --- | --- | --- |")
+    print(f"| kerasgo predict | {go[0]:.1f} s | {go[1]:.0f} MiB |")
+    print(f"| Python (load_svmlight_file + model.predict + CSV) | {py[0]:.1f} s | {py[1]:.0f} MiB |")
+    print(f"| ratio (Python / kerasgo) | {py[0] / go[0]:.2f}× | {py[1] / go[1]:.2f}× |")
+    if args.rows_go_only:
+        big = results[f"kerasgo/{args.rows_go_only}"]
+        print(f"| kerasgo predict, {args.rows_go_only} rows | {big[0]:.1f} s | {big[1]:.0f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
