@@ -43,10 +43,10 @@ demo: build
 	@echo "== 1. the bundled model (the question's architecture, trained by Keras on 20 fortune categories)"
 	./bin/kerasgo inspect testdata/models/fortunes
 	@echo
-	@echo "== 2. score a file: $$(($$(wc -l < testdata/features/fortunes/test.csv) - 1)) rows of bag-of-words features"
-	./bin/kerasgo predict testdata/models/fortunes --input testdata/features/fortunes/test.csv --output $(OUT)/predictions.csv
-	@head -5 $(OUT)/predictions.csv | cut -d, -f1-3
-	@echo "   (full rows, with one probability per class, in $(OUT)/predictions.csv)"
+	@echo "== 2. score a file: $$(wc -l < testdata/features/fortunes/test.libsvm) rows of sparse bag-of-words features (libsvm)"
+	./bin/kerasgo predict testdata/models/fortunes --input testdata/features/fortunes/test.libsvm --top-k 3 --output $(OUT)/predictions.csv
+	@head -5 $(OUT)/predictions.csv
+	@echo "   (all $$(($$(wc -l < $(OUT)/predictions.csv) - 1)) rows in $(OUT)/predictions.csv; drop --top-k for every class's probability)"
 
 BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 
