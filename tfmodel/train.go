@@ -50,7 +50,7 @@ func (m *Model) Trainable() (bool, string) {
 // serialised, and predictions wait while a step runs. sampleWeight may be
 // nil (every row weighs 1).
 func (m *Model) TrainStep(ctx context.Context, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
-	r, err := m.step(ctx, "train", x, y, sampleWeight)
+	r, err := m.denseStep(ctx, "train", x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train step: %w", err)
 	}
@@ -60,34 +60,74 @@ func (m *Model) TrainStep(ctx context.Context, x dense.Matrix, y Labels, sampleW
 // EvaluateStep computes the loss and probabilities of a batch without
 // changing the model. It may run concurrently with predictions.
 func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
-	r, err := m.step(ctx, "evaluate", x, y, sampleWeight)
+	r, err := m.denseStep(ctx, "evaluate", x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("evaluate step: %w", err)
 	}
 	return r, nil
 }
 
-func (m *Model) step(ctx context.Context, role string, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
-	if ok, why := m.Trainable(); !ok {
-		return StepResult{}, fmt.Errorf("%s: %w", why, ErrNotTrainable)
+// TrainStepSparse is TrainStep for a sparse batch, through the exporter's
+// train_step_sparse signature.
+func (m *Model) TrainStepSparse(ctx context.Context, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+	r, err := m.sparseStep(ctx, "train_sparse", x, y, sampleWeight)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("train step: %w", err)
 	}
+	return r, nil
+}
+
+// EvaluateStepSparse is EvaluateStep for a sparse batch.
+func (m *Model) EvaluateStepSparse(ctx context.Context, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+	r, err := m.sparseStep(ctx, "evaluate_sparse", x, y, sampleWeight)
+	if err != nil {
+		return StepResult{}, fmt.Errorf("evaluate step: %w", err)
+	}
+	return r, nil
+}
+
+func (m *Model) denseStep(ctx context.Context, role string, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
 	if err := m.checkFeatures(x); err != nil {
 		return StepResult{}, err
 	}
-	labels, err := m.labelTensor(y, x.Rows)
+	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
+		t, err := newTensor(tf.Float, x.Data, int64(x.Rows), int64(x.Cols))
+		return map[string]*tf.Tensor{m.meta.InputKey: t}, len(x.Data) * 4, err
+	})
+}
+
+func (m *Model) sparseStep(ctx context.Context, role string, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+	if _, ok := m.sparseSignature(role); !ok && m.meta != nil {
+		return StepResult{}, fmt.Errorf("the model has no %s signature (re-export it with kerasgo export): %w", role, ErrUnknownSignature)
+	}
+	if err := m.checkSparse(x); err != nil {
+		return StepResult{}, err
+	}
+	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
+		return sparseFeeds(x)
+	})
+}
+
+// step runs a training or evaluation signature (role names it in the
+// metadata) with the features features makes, the labels and the weights.
+func (m *Model) step(ctx context.Context, role string, rows int, y Labels, sampleWeight []float32, features func() (map[string]*tf.Tensor, int, error)) (StepResult, error) {
+	if ok, why := m.Trainable(); !ok {
+		return StepResult{}, fmt.Errorf("%s: %w", why, ErrNotTrainable)
+	}
+	labels, err := m.labelTensor(y, rows)
 	if err != nil {
 		return StepResult{}, err
 	}
 	if sampleWeight == nil {
-		sampleWeight = make([]float32, x.Rows)
+		sampleWeight = make([]float32, rows)
 		for i := range sampleWeight {
 			sampleWeight[i] = 1
 		}
 	}
-	if len(sampleWeight) != x.Rows {
-		return StepResult{}, fmt.Errorf("%d sample weights for %d rows: %w", len(sampleWeight), x.Rows, ErrShape)
+	if len(sampleWeight) != rows {
+		return StepResult{}, fmt.Errorf("%d sample weights for %d rows: %w", len(sampleWeight), rows, ErrShape)
 	}
-	features, err := newTensor(tf.Float, x.Data, int64(x.Rows), int64(x.Cols))
+	feeds, size, err := features()
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -95,16 +135,18 @@ func (m *Model) step(ctx context.Context, role string, x dense.Matrix, y Labels,
 	if err != nil {
 		return StepResult{}, err
 	}
-	release, err := m.acquire(ctx, role == "train")
+	exclusive := role == "train" || role == "train_sparse"
+	release, err := m.acquire(ctx, exclusive)
 	if err != nil {
 		return StepResult{}, err
 	}
 	defer release()
 	md := m.meta
 	sig := m.sigs[md.Signatures[role]]
-	feeds := map[string]*tf.Tensor{md.InputKey: features, md.LabelsKey: labels, md.SampleWeightKey: weights}
+	feeds[md.LabelsKey] = labels
+	feeds[md.SampleWeightKey] = weights
 	res, err := m.runLocked(sig, feeds, []string{"loss", "probabilities"})
-	m.noteTensorBytes(len(x.Data)*4*2 + len(sampleWeight)*4)
+	m.noteTensorBytes(size + len(sampleWeight)*4)
 	if err != nil {
 		return StepResult{}, err
 	}

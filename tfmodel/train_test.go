@@ -11,18 +11,32 @@ import (
 	"testing"
 
 	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 // trainLikeKeras runs the golden training batches through TrainStep and
 // returns the losses.
 func trainLikeKeras(tb testing.TB, m *tfmodel.Model, e goldenEntry) []float64 {
+	return trainGolden(tb, m, e, false)
+}
+
+// trainGolden is trainLikeKeras, with sparse feeding the batches through the
+// sparse training signature.
+func trainGolden(tb testing.TB, m *tfmodel.Model, e goldenEntry, sparse bool) []float64 {
 	tb.Helper()
 	x, y := readNPY(tb, e.TrainX), readNPY(tb, e.TrainY)
 	var losses []float64
 	for s := range e.TrainSteps {
 		from, to := s*e.TrainBatch, (s+1)*e.TrainBatch
-		r, err := m.TrainStep(context.Background(), x.Slice(from, to), tfmodel.Labels{Matrix: y.Slice(from, to)}, nil)
+		labels := tfmodel.Labels{Matrix: y.Slice(from, to)}
+		var r tfmodel.StepResult
+		var err error
+		if sparse {
+			r, err = m.TrainStepSparse(context.Background(), dense.FromDense(x.Slice(from, to)), labels, nil)
+		} else {
+			r, err = m.TrainStep(context.Background(), x.Slice(from, to), labels, nil)
+		}
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -35,8 +49,16 @@ func trainLikeKeras(tb testing.TB, m *tfmodel.Model, e goldenEntry) []float64 {
 // from the same exported state, and compares losses and weights.
 func TestTrainStepsMatchKeras(t *testing.T) {
 	g := readGolden(t)
-	for _, name := range []string{"fortunes", "debtags"} {
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sparse bool
+	}{{"fortunes", false}, {"debtags", false}, {"fortunes", true}, {"debtags", true}} {
+		name := tc.name
+		label := name
+		if tc.sparse {
+			label += "/sparse"
+		}
+		t.Run(label, func(t *testing.T) {
 			e := g.Models[name]
 			m := loadModel(t, filepath.Join(testdata, e.Model), tfmodel.DefaultOptions())
 			ctx := context.Background()
@@ -45,7 +67,16 @@ func TestTrainStepsMatchKeras(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			losses := trainLikeKeras(t, m, e)
+			if tc.sparse {
+				sb, err := m.EvaluateStepSparse(ctx, dense.FromDense(x), tfmodel.Labels{Matrix: y}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if math.Abs(sb.Loss-before.Loss) > 1e-6 {
+					t.Fatalf("sparse evaluation loss %v, dense %v", sb.Loss, before.Loss)
+				}
+			}
+			losses := trainGolden(t, m, e, tc.sparse)
 			want := readNPY(t, e.TrainLosses)
 			for i, l := range losses {
 				if d := math.Abs(l - float64(want.Data[i])); d > 1e-4 {
