@@ -47,6 +47,22 @@ demo: build
 	./bin/kerasgo predict testdata/models/fortunes --input testdata/features/fortunes/test.libsvm --top-k 3 --output $(OUT)/predictions.csv
 	@head -5 $(OUT)/predictions.csv
 	@echo "   (all $$(($$(wc -l < $(OUT)/predictions.csv) - 1)) rows in $(OUT)/predictions.csv; drop --top-k for every class's probability)"
+	@echo
+	@echo "== 3. retrain from Go on the training rows, validate each epoch, keep the best epoch, plot the curves"
+	rm -rf $(OUT)/retrained
+	./bin/kerasgo train testdata/models/fortunes --data testdata/features/fortunes/train.libsvm \
+		--validation-data testdata/features/fortunes/test.libsvm --epochs 3 --batch-size 64 --seed 1 \
+		--out $(OUT)/retrained --plot $(OUT)/learning-curves.png > $(OUT)/train.log
+	@head -6 $(OUT)/train.log
+	@echo "   (the full evaluation block that ends training is in $(OUT)/train.log)"
+	@echo
+	@echo "== 4. evaluate the retrained model: honest metrics, baselines, diagnosis (and an HTML report)"
+	./bin/kerasgo evaluate $(OUT)/retrained --data testdata/features/fortunes/test.libsvm --report $(OUT)/report.html
+	@echo
+	@echo "== 5. TensorFlow loads the model Go saved, and scores as Go does"
+	./bin/kerasgo predict $(OUT)/retrained --input testdata/golden/fortunes_inputs.npy --output $(OUT)/golden-predictions.csv
+	$(TFENV); "$$KERASGO_PYTHON" scripts/check_saved_model.py $(OUT)/retrained testdata/golden/fortunes_inputs.npy $(OUT)/golden-predictions.csv
+	@echo "   (files in $(OUT): predictions.csv, retrained/, learning-curves.png, report.html)"
 
 BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 

@@ -50,7 +50,7 @@ func usagef(format string, args ...any) error {
 }
 
 func commands() []*Command {
-	return []*Command{exportCommand(), inspectCommand(), predictCommand()}
+	return []*Command{exportCommand(), inspectCommand(), predictCommand(), trainCommand(), evaluateCommand()}
 }
 
 // Main runs kerasgo with args (without the program name) and returns the exit code.

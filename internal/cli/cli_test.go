@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -224,5 +228,131 @@ func TestPredictTextFormatNotYet(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", "docs.txt")
 	if code != ExitFailure || !strings.Contains(errOut, "vectorizer") {
 		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+func TestTrainAndEvaluate(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(testdata, "models", "fortunes")
+	feats := filepath.Join(testdata, "features", "fortunes")
+	out := filepath.Join(dir, "retrained")
+	plot := filepath.Join(dir, "curves.svg")
+	code, stdout, errOut := runCLI(t, "", "train", model, "--data", filepath.Join(feats, "train.libsvm"),
+		"--validation-split", "0.2", "--epochs", "2", "--batch-size", "128", "--out", out, "--plot", plot, "--seed", "3")
+	if code != ExitOK {
+		t.Fatalf("train: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"epoch 1/2: loss", "epoch 2/2: loss", "| val loss", "training completed after 2 epochs",
+		"binary accuracy", "predicting no class (1 − 1/20)", "binary_accuracy_trap"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("train output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if b, err := os.ReadFile(plot); err != nil || !strings.Contains(string(b), "<svg") {
+		t.Errorf("plot: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") || strings.Contains(e.Name(), "checkpoint") {
+			t.Errorf("leftover %s", e.Name())
+		}
+	}
+
+	// The retrained model: evaluate it, as text and JSON.
+	code, stdout, errOut = runCLI(t, "", "evaluate", out, "--data", filepath.Join(feats, "test.libsvm"), "--json",
+		"--report", filepath.Join(dir, "report.html"))
+	if code != ExitOK {
+		t.Fatalf("evaluate: exit %d: %s", code, errOut)
+	}
+	var ev struct {
+		Report struct {
+			Rows           int      `json:"rows"`
+			BinaryAccuracy float64  `json:"binary_accuracy"`
+			Top1           *float64 `json:"top1_accuracy"`
+			Baselines      struct {
+				AllZeros float64 `json:"all_zeros_binary_accuracy"`
+			} `json:"baselines"`
+		} `json:"report"`
+		Findings []struct{ Kind, Text string } `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatalf("evaluate --json: %v\n%s", err, stdout)
+	}
+	if ev.Report.Rows != 1255 || ev.Report.Top1 == nil || math.Abs(ev.Report.Baselines.AllZeros-0.95) > 1e-9 || len(ev.Findings) == 0 {
+		t.Fatalf("evaluation %+v", ev)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "report.html")); err != nil || !strings.Contains(string(b), "<table>") || strings.Contains(string(b), "http") {
+		t.Errorf("HTML report missing, or not self-contained: %v", err)
+	}
+	// TensorFlow loads the retrained model and scores as Go does.
+	code, goOut, errOut := runCLI(t, "", "predict", out, "--input", filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	if code != ExitOK {
+		t.Fatalf("predict: %s", errOut)
+	}
+	py := os.Getenv("KERASGO_PYTHON")
+	if py == "" {
+		t.Fatal("KERASGO_PYTHON is not set: run the tests with `make test`")
+	}
+	script := `
+import sys, numpy as np, tensorflow as tf
+p = tf.saved_model.load(sys.argv[1]).signatures["serving_default"](features=tf.constant(np.load(sys.argv[2])))["probabilities"].numpy()
+for row in p: print(",".join("%.9g" % v for v in row))`
+	cmd := exec.Command(py, "-c", script, out, filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+	pyOut, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python: %v", err)
+	}
+	goLines, pyLines := strings.Split(strings.TrimSpace(goOut), "\n")[1:], strings.Split(strings.TrimSpace(string(pyOut)), "\n")
+	if len(goLines) != 64 || len(pyLines) != 64 {
+		t.Fatalf("%d Go rows, %d TensorFlow rows", len(goLines), len(pyLines))
+	}
+	for i := range goLines {
+		g, p := strings.Split(goLines[i], ",")[3:], strings.Split(pyLines[i], ",")
+		for j := range p {
+			gv, _ := strconv.ParseFloat(g[j], 64)
+			pv, _ := strconv.ParseFloat(p[j], 64)
+			if math.Abs(gv-pv) > 1e-5 {
+				t.Fatalf("row %d class %d: Go %v, TensorFlow %v", i, j, gv, pv)
+			}
+		}
+	}
+	// The source model is untouched.
+	if _, err := os.Stat(filepath.Join(model, "fingerprint.pb")); err != nil {
+		t.Errorf("MODEL_DIR changed: %v", err)
+	}
+}
+
+func TestTrainErrors(t *testing.T) {
+	model := filepath.Join(testdata, "models", "fortunes")
+	feats := filepath.Join(testdata, "features", "fortunes")
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.libsvm")
+	if err := os.WriteFile(bad, []byte("0 1:1\n25 2:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		"csv has no labels":     {args: []string{"train", model, "--data", filepath.Join(feats, "test.csv"), "--out", dir + "/o"}, wantCode: ExitUsage, wantErr: "carry labels"},
+		"label out of range":    {args: []string{"train", model, "--data", bad, "--out", dir + "/o"}, wantCode: ExitFailure, wantErr: bad + ":2: field 1 (label)"},
+		"plain export":          {args: []string{"train", filepath.Join(testdata, "models", "fortunes_export"), "--data", bad, "--out", dir + "/o"}, wantCode: ExitFailure, wantErr: "no kerasgo metadata"},
+		"out is the model":      {args: []string{"train", model, "--data", bad, "--out", model}, wantCode: ExitUsage, wantErr: "never modifies"},
+		"resume without ckpt":   {args: []string{"train", model, "--data", bad, "--out", dir + "/o", "--resume"}, wantCode: ExitFailure, wantErr: "--resume"},
+		"both validations":      {args: []string{"train", model, "--data", bad, "--out", dir + "/o", "--validation-split", "0.1", "--validation-data", bad}, wantCode: ExitUsage, wantErr: "not both"},
+		"evaluate needs labels": {args: []string{"evaluate", model, "--data", filepath.Join(feats, "test.csv")}, wantCode: ExitUsage, wantErr: "carry labels"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, "", tc.args...)
+			if code != tc.wantCode || !strings.Contains(errOut, tc.wantErr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, errOut, tc.wantCode, tc.wantErr)
+			}
+		})
+	}
+	if _, err := os.Stat(dir + "/o"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed run left an output model: %v", err)
 	}
 }

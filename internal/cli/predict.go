@@ -234,8 +234,7 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 // newProgress returns a progress bar over an input's bytes when stderr is a
 // terminal, and nil otherwise.
 func newProgress(stderr io.Writer, path string, size int64) *progressbar.ProgressBar {
-	file, ok := stderr.(*os.File)
-	if !ok || !term.IsTerminal(int(file.Fd())) {
+	if !isTerminal(stderr) {
 		return nil
 	}
 	return progressbar.NewOptions64(size,
@@ -306,4 +305,10 @@ func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse 
 		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: sparse})
 	}
 	return nil, fmt.Errorf("unknown format %q", format)
+}
+
+// isTerminal reports whether w is a terminal (progress bars show only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -1,0 +1,442 @@
+// Package fit is kerasgo's training loop: it streams labelled rows from disk
+// in shuffled sparse batches through a model's exported training step, for
+// as many epochs as asked, evaluates on held-out rows after each epoch, and
+// stops early, checkpoints and resumes.
+//
+// It has no cgo: the model is the Model interface (the CLI adapts
+// *tfmodel.Model), so the loop is tested with fakes.
+package fit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/metrics"
+)
+
+// Model is what the loop trains.
+type Model interface {
+	// TrainBatch runs one optimizer step and returns the batch loss and the
+	// training-mode probabilities.
+	TrainBatch(ctx context.Context, b Batch) (float64, dense.Matrix, error)
+	// EvaluateBatch returns the loss and probabilities without training.
+	EvaluateBatch(ctx context.Context, b Batch) (float64, dense.Matrix, error)
+	// Save writes the current weights as a model directory, atomically.
+	Save(ctx context.Context, dir string) error
+}
+
+// Monitored quantities for early stopping and best-weights restoring.
+const (
+	MonitorValLoss    = "val_loss"
+	MonitorValMacroF1 = "val_macro_f1"
+)
+
+// Options configure Run. Dim and Labels are required.
+type Options struct {
+	Dim    int     // features per row
+	Labels *Labels // classes and label mode
+	// Loss is the model's Keras loss class name, for the metrics' baselines.
+	Loss      string
+	Epochs    int // default 1
+	BatchSize int // default 500
+	// ShuffleBuffer is the size of the shuffle buffer (tf.data semantics);
+	// 0 means 10×BatchSize, 1 means no shuffling.
+	ShuffleBuffer int
+	Seed          uint64
+	// ValidationSplit holds out this fraction of the training rows (the same
+	// rows every epoch) when no validation source is given.
+	ValidationSplit float64
+	// ClassWeights, when set, weight each row by its class (see ClassWeights).
+	ClassWeights []float32
+	// Monitor and Patience drive early stopping: stop after Patience epochs
+	// without improvement (0: never stop early). The best epoch's weights are
+	// kept in BestDir whenever validation data exists.
+	Monitor  string
+	Patience int
+	BestDir  string
+	// CheckpointEvery saves the model to CheckpointDir (and the loop state to
+	// CheckpointDir+".state.json") every so many steps; 0 disables.
+	CheckpointEvery int
+	CheckpointDir   string
+	// Resume continues from a saved State: the model must already hold the
+	// checkpoint's weights.
+	Resume *State
+	// Threshold for multi-label metrics; default 0.5.
+	Threshold float32
+	// OnStep and OnEpoch report progress; both may be nil.
+	OnStep  func(epoch, step int, loss float64)
+	OnEpoch func(Epoch)
+	// Open names the training and validation data in errors.
+	TrainPath, ValPath string
+}
+
+// Epoch is one epoch's outcome.
+type Epoch struct {
+	Epoch     int             `json:"epoch"` // 1-based
+	Steps     int             `json:"steps"`
+	TrainLoss float64         `json:"train_loss"`
+	Train     metrics.Report  `json:"train"`
+	Val       *metrics.Report `json:"val,omitempty"`
+}
+
+// Monitored returns the epoch's value of the monitored quantity and whether
+// larger is better.
+func (e Epoch) Monitored(monitor string) (float64, bool) {
+	if e.Val == nil {
+		return math.NaN(), false
+	}
+	if monitor == MonitorValMacroF1 {
+		return e.Val.MacroF1, true
+	}
+	return e.Val.Loss, false
+}
+
+// State is what a checkpoint records to resume from.
+type State struct {
+	Epoch     int     `json:"epoch"` // 1-based epoch in progress
+	Step      int     `json:"step"`  // steps done in it
+	History   []Epoch `json:"history"`
+	BestEpoch int     `json:"best_epoch"`
+	BestValue float64 `json:"best_value"`
+}
+
+// Result is what Run did.
+type Result struct {
+	History []Epoch
+	// BestEpoch is the 1-based epoch whose weights are in BestDir (0: none
+	// saved), and BestValue its monitored value.
+	BestEpoch int
+	BestValue float64
+	// Stopped says why training ended: "completed", "early stopping" or
+	// "interrupted" (the context was canceled; the model holds the weights
+	// of the last finished step).
+	Stopped string
+	Steps   int
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Epochs == 0 {
+		o.Epochs = 1
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 500
+	}
+	if o.ShuffleBuffer == 0 {
+		o.ShuffleBuffer = 10 * o.BatchSize
+	}
+	if o.Monitor == "" {
+		o.Monitor = MonitorValLoss
+	}
+	switch {
+	case o.Dim <= 0 || o.Labels == nil || len(o.Labels.Classes) == 0:
+		return o, errors.New("training needs the feature count and the classes")
+	case o.Epochs < 0 || o.BatchSize < 0 || o.ShuffleBuffer < 0 || o.Patience < 0 || o.CheckpointEvery < 0:
+		return o, errors.New("epochs, batch size, shuffle buffer, patience and checkpoint interval must not be negative")
+	case o.ValidationSplit < 0 || o.ValidationSplit >= 1:
+		return o, fmt.Errorf("validation split %v, want 0 <= split < 1", o.ValidationSplit)
+	case o.Monitor != MonitorValLoss && o.Monitor != MonitorValMacroF1:
+		return o, fmt.Errorf("monitor %q, want %s or %s", o.Monitor, MonitorValLoss, MonitorValMacroF1)
+	case o.CheckpointEvery > 0 && o.CheckpointDir == "":
+		return o, errors.New("checkpoints need a directory")
+	case o.ClassWeights != nil && len(o.ClassWeights) != len(o.Labels.Classes):
+		return o, fmt.Errorf("%d class weights for %d classes", len(o.ClassWeights), len(o.Labels.Classes))
+	}
+	return o, nil
+}
+
+// Run trains m on the rows train yields; val (may be nil) yields validation
+// rows, else ValidationSplit holds some out. It returns when the epochs are
+// done, early stopping fires, ctx is canceled (Stopped "interrupted", no
+// error), or an error occurs.
+func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return Result{}, fmt.Errorf("training: %w", err)
+	}
+	hasVal := val != nil || opts.ValidationSplit > 0
+	res := Result{Stopped: "completed"}
+	firstEpoch, skip := 1, 0
+	best, bestEpoch := 0.0, 0 // no best until an epoch is evaluated
+	if r := opts.Resume; r != nil {
+		firstEpoch, skip = r.Epoch, r.Step
+		res.History = append(res.History, r.History...)
+		best, bestEpoch = r.BestValue, r.BestEpoch
+	}
+	res.BestEpoch, res.BestValue = bestEpoch, best
+	sinceBest := 0
+	for _, e := range res.History {
+		if e.Epoch > bestEpoch && bestEpoch > 0 {
+			sinceBest++
+		}
+	}
+	for epoch := firstEpoch; epoch <= opts.Epochs; epoch++ {
+		ep, err := runEpoch(ctx, m, train, opts, epoch, skip, &res)
+		skip = 0
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			res.Stopped = "interrupted"
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		if hasVal {
+			src, path, split := val, opts.ValPath, false
+			if src == nil {
+				src, path, split = train, opts.TrainPath, true
+			}
+			rep, err := evaluate(ctx, m, src, path, split, opts)
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				res.Stopped = "interrupted"
+				return res, nil
+			}
+			if err != nil {
+				return res, err
+			}
+			ep.Val = &rep
+		}
+		res.History = append(res.History, ep)
+		if opts.OnEpoch != nil {
+			opts.OnEpoch(ep)
+		}
+		if !hasVal {
+			continue
+		}
+		v, higher := ep.Monitored(opts.Monitor)
+		if bestEpoch == 0 || (higher && v > best) || (!higher && v < best) {
+			best, bestEpoch, sinceBest = v, epoch, 0
+			if opts.BestDir != "" {
+				if err := m.Save(context.WithoutCancel(ctx), opts.BestDir); err != nil {
+					return res, fmt.Errorf("keeping the best weights: %w", err)
+				}
+				res.BestEpoch, res.BestValue = epoch, v
+			}
+		} else {
+			sinceBest++
+		}
+		if opts.Patience > 0 && sinceBest >= opts.Patience && epoch < opts.Epochs {
+			res.Stopped = "early stopping"
+			return res, nil
+		}
+	}
+	return res, nil
+}
+
+// runEpoch trains one pass over the training rows, skipping the first skip
+// batches (resume).
+func runEpoch(ctx context.Context, m Model, train Source, opts Options, epoch, skip int, res *Result) (Epoch, error) {
+	ep := Epoch{Epoch: epoch}
+	acc, err := newAccumulator(opts)
+	if err != nil {
+		return ep, err
+	}
+	r, closer, err := train()
+	if err != nil {
+		return ep, fmt.Errorf("opening training data: %w", err)
+	}
+	defer closer.Close()
+	// Each epoch shuffles with its own seed, so a resumed epoch replays the
+	// same order and the skipped batches are exactly the ones done before.
+	sh := newShuffler(opts.ShuffleBuffer, opts.Seed+uint64(epoch))
+	b := &batcher{dim: opts.Dim, classes: len(opts.Labels.Classes), weights: opts.ClassWeights}
+	var lossSum float64
+	var lossRows int
+	step := 0
+	trainOn := func(batch Batch) error {
+		step++
+		if step <= skip {
+			return nil
+		}
+		loss, probs, err := m.TrainBatch(ctx, batch)
+		if err != nil {
+			return err
+		}
+		if err := acc.Add(probs, batch.Y, loss); err != nil {
+			return err
+		}
+		lossSum += loss * float64(batch.X.Rows)
+		lossRows += batch.X.Rows
+		res.Steps++
+		if opts.OnStep != nil {
+			opts.OnStep(epoch, step, loss)
+		}
+		if opts.CheckpointEvery > 0 && res.Steps%opts.CheckpointEvery == 0 {
+			return checkpoint(ctx, m, opts, State{Epoch: epoch, Step: step, History: res.History, BestEpoch: res.BestEpoch, BestValue: res.BestValue})
+		}
+		return nil
+	}
+	emit := func(e Example) error {
+		b.add(e)
+		if b.rows() == opts.BatchSize {
+			return trainOn(b.take())
+		}
+		return nil
+	}
+	err = forEachExample(ctx, r, opts.Labels, opts.TrainPath, func(i int, e Example) error {
+		if heldOut(i, opts.ValidationSplit) {
+			return nil
+		}
+		out, ok := sh.push(e)
+		if !ok {
+			return nil
+		}
+		return emit(out)
+	})
+	if err != nil {
+		return ep, err
+	}
+	for _, e := range sh.drain() {
+		if err := emit(e); err != nil {
+			return ep, err
+		}
+	}
+	if b.rows() > 0 {
+		if err := trainOn(b.take()); err != nil {
+			return ep, err
+		}
+	}
+	if lossRows == 0 && skip == 0 {
+		return ep, fmt.Errorf("%s: no training rows", opts.TrainPath)
+	}
+	ep.Steps = step
+	if lossRows > 0 {
+		ep.TrainLoss = lossSum / float64(lossRows)
+	}
+	ep.Train = acc.Report()
+	ep.Train.Loss = ep.TrainLoss
+	return ep, nil
+}
+
+// evaluate scores every validation row (for a split: the held-out rows).
+func evaluate(ctx context.Context, m Model, src Source, path string, split bool, opts Options) (metrics.Report, error) {
+	acc, err := newAccumulator(opts)
+	if err != nil {
+		return metrics.Report{}, err
+	}
+	r, closer, err := src()
+	if err != nil {
+		return metrics.Report{}, fmt.Errorf("opening validation data: %w", err)
+	}
+	defer closer.Close()
+	b := &batcher{dim: opts.Dim, classes: len(opts.Labels.Classes)}
+	var lossSum float64
+	rows := 0
+	flush := func() error {
+		batch := b.take()
+		loss, probs, err := m.EvaluateBatch(ctx, batch)
+		if err != nil {
+			return err
+		}
+		lossSum += loss * float64(batch.X.Rows)
+		rows += batch.X.Rows
+		return acc.Add(probs, batch.Y, loss)
+	}
+	err = forEachExample(ctx, r, opts.Labels, path, func(i int, e Example) error {
+		if split && !heldOut(i, opts.ValidationSplit) {
+			return nil
+		}
+		b.add(e)
+		if b.rows() == opts.BatchSize {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return metrics.Report{}, err
+	}
+	if b.rows() > 0 {
+		if err := flush(); err != nil {
+			return metrics.Report{}, err
+		}
+	}
+	if rows == 0 {
+		return metrics.Report{}, fmt.Errorf("%s: no validation rows", path)
+	}
+	rep := acc.Report()
+	rep.Loss = lossSum / float64(rows)
+	return rep, nil
+}
+
+// Evaluate scores every row of src with m and returns the metrics: the
+// evaluation `kerasgo evaluate` prints.
+func Evaluate(ctx context.Context, m Model, src Source, opts Options) (metrics.Report, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return metrics.Report{}, fmt.Errorf("evaluating: %w", err)
+	}
+	return evaluate(ctx, m, src, opts.ValPath, false, opts)
+}
+
+func newAccumulator(opts Options) (*metrics.Accumulator, error) {
+	return metrics.NewAccumulator(metrics.Options{
+		Classes: opts.Labels.Classes, MultiLabel: opts.Labels.MultiLabel, Threshold: opts.Threshold, Loss: opts.Loss,
+	})
+}
+
+// forEachExample reads rows until EOF, parsing labels, and calls fn with the
+// row's 0-based position and the example.
+func forEachExample(ctx context.Context, r convert.RowReader, labels *Labels, path string, fn func(int, Example) error) error {
+	var row convert.Row
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := r.Read(&row)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e, err := labels.example(path, &row)
+		if err != nil {
+			return err
+		}
+		if err := fn(i, e); err != nil {
+			return err
+		}
+	}
+}
+
+// checkpoint saves the model, then the loop state beside it.
+func checkpoint(ctx context.Context, m Model, opts Options, st State) error {
+	if err := m.Save(context.WithoutCancel(ctx), opts.CheckpointDir); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return WriteState(opts.CheckpointDir+".state.json", st)
+}
+
+// WriteState writes a checkpoint's state file atomically.
+func WriteState(path string, st State) error {
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	enc := json.NewEncoder(f)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(st); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// ReadState reads a checkpoint's state file.
+func ReadState(path string) (State, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return State{}, fmt.Errorf("reading checkpoint state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return State{}, fmt.Errorf("parsing checkpoint state %s: %w", path, err)
+	}
+	return st, nil
+}

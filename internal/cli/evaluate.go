@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/kerasgo/kerasgo/fit"
+	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+type evaluateFlags struct {
+	data, report string
+	json         bool
+	batchSize    int
+}
+
+func evaluateCommand() *Command {
+	return &Command{
+		Name:      "evaluate",
+		UsageLine: "kerasgo evaluate MODEL_DIR --data FILE [--json] [--report FILE.html]",
+		Short:     "honest metrics, baselines and a plain-language diagnosis",
+		Long: `Evaluate scores labelled rows (libsvm, or JSONL with "label"/"labels") with
+the model's evaluation signature and prints, each beside its baseline:
+
+  single-label data: loss, binary (element-wise) accuracy — what Keras up to
+    2.3 printed as "accuracy" for sigmoid outputs with binary cross-entropy —
+    and top-1 accuracy, macro F1, per-class precision/recall/F1/support, and
+    the most confused classes;
+  multi-label data: loss, subset accuracy, Hamming loss, micro and macro F1,
+    per-class figures;
+  baselines: majority-class accuracy, the all-zeros predictor's binary
+    accuracy (1 - mean positives / C), the loss of predicting the class priors,
+    the class distribution and imbalance ratio;
+
+then a diagnosis in plain words when a number misleads (the binary-accuracy
+trap, imbalance, a plateau), each sentence with the numbers it rests on.
+The label mode comes from the model's metadata. --report writes one
+self-contained HTML page.`,
+		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
+			f := &evaluateFlags{}
+			fs.StringVar(&f.data, "data", "", "labelled data: libsvm or JSONL (required)")
+			fs.BoolVar(&f.json, "json", false, "print the report and findings as JSON")
+			fs.StringVar(&f.report, "report", "", "also write a self-contained HTML report")
+			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per model call")
+			return f.run
+		},
+	}
+}
+
+// evaluation is the JSON form of kerasgo evaluate.
+type evaluation struct {
+	Model    string            `json:"model"`
+	Data     string            `json:"data"`
+	Report   metrics.Report    `json:"report"`
+	Findings []metrics.Finding `json:"findings"`
+}
+
+func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return usagef("want one MODEL_DIR, got %d arguments", len(args))
+	}
+	if f.data == "" {
+		return usagef("--data is required")
+	}
+	if f.batchSize <= 0 {
+		return usagef("--batch-size must be positive")
+	}
+	m, err := tfmodel.Load(ctx, args[0], tfmodel.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	trainer, err := newModelTrainer(m)
+	if err != nil {
+		return err
+	}
+	opts, err := fitOptions(m)
+	if err != nil {
+		return err
+	}
+	src, err := labelledSource(f.data, opts.Dim)
+	if err != nil {
+		return err
+	}
+	opts.BatchSize, opts.ValPath = f.batchSize, f.data
+	rep, err := fit.Evaluate(ctx, trainer, src, opts)
+	if err != nil {
+		return err
+	}
+	ev := evaluation{Model: args[0], Data: f.data, Report: rep, Findings: metrics.Diagnose(rep, nil, nil)}
+	if f.report != "" {
+		if err := writeHTMLReport(f.report, ev); err != nil {
+			return err
+		}
+	}
+	if f.json {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(ev)
+	}
+	fmt.Fprintf(env.Stdout, "%s on %s\n\n", args[0], f.data)
+	return rep.WriteText(env.Stdout, ev.Findings)
+}
+
+var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>kerasgo evaluation: {{.Model}}</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td:first-child{text-align:left}.finding{background:#fff7e0;border-left:4px solid #e0a000;padding:.5em 1em;margin:.5em 0}
+pre{background:#f7f7f7;padding:1em;overflow:auto}</style></head><body>
+<h1>Evaluation of {{.Model}}</h1>
+<p>Data: <code>{{.Data}}</code>, {{.Report.Rows}} rows, {{len .Report.Classes}} classes{{if .Report.MultiLabel}} (multi-label){{end}}.</p>
+<h2>Diagnosis</h2>
+{{range .Findings}}<div class="finding"><b>{{.Kind}}</b>: {{.Text}}</div>{{end}}
+<h2>Report</h2>
+<pre>{{.Text}}</pre>
+<h2>Per class</h2>
+<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
+{{range .Report.PerClass}}<tr><td>{{.Name}}</td><td>{{printf "%.3f" .Precision}}</td><td>{{printf "%.3f" .Recall}}</td><td>{{printf "%.3f" .F1}}</td><td>{{.Support}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
+
+// writeHTMLReport writes the evaluation as one self-contained HTML page.
+func writeHTMLReport(path string, ev evaluation) error {
+	var text strings.Builder
+	if err := ev.Report.WriteText(&text, ev.Findings); err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	data := struct {
+		evaluation
+		Text string
+	}{ev, text.String()}
+	if err := reportPage.Execute(f, data); err != nil {
+		return fmt.Errorf("writing report %s: %w", path, err)
+	}
+	return f.Commit()
+}

@@ -1,0 +1,470 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/pflag"
+
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/fit"
+	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/internal/learningcurve"
+	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+type trainFlags struct {
+	data, valData, out, classWeight, monitor, plot string
+	valSplit, learningRate                         float64
+	epochs, batchSize, shuffleBuffer, patience     int
+	checkpointEvery                                int
+	resume                                         bool
+	seed                                           uint64
+}
+
+func trainCommand() *Command {
+	return &Command{
+		Name:      "train",
+		UsageLine: "kerasgo train MODEL_DIR --data FILE --out NEW_DIR [flags]",
+		Short:     "keep training a model from Go on new data, and evaluate it honestly",
+		Long: `Train streams labelled rows (libsvm, or JSONL with "label"/"labels") in
+shuffled sparse batches through the model's exported training step, so
+hundreds of thousands of bag-of-words rows train in bounded memory. After each
+epoch it evaluates on --validation-data or a --validation-split of the rows
+and prints one summary line; at the end it prints the evaluation block with
+baselines and a plain-language diagnosis (see kerasgo evaluate).
+
+MODEL_DIR is never modified. NEW_DIR is written atomically when training ends:
+with validation data, the weights of the best epoch (by --monitor); without, the
+last ones. --early-stopping-patience P stops after P epochs without
+improvement. SIGINT/SIGTERM stop after the current step and save the weights
+reached so far to NEW_DIR. --checkpoint-every N saves NEW_DIR.checkpoint every
+N steps; --resume continues from it. --plot draws the learning curves.`,
+		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
+			f := &trainFlags{}
+			fs.StringVar(&f.data, "data", "", "training data: libsvm, or JSONL with labels (required)")
+			fs.StringVar(&f.out, "out", "", "directory for the trained model (required)")
+			fs.StringVar(&f.valData, "validation-data", "", "validation data, same formats")
+			fs.Float64Var(&f.valSplit, "validation-split", 0, "hold out this fraction of --data for validation (the same rows every epoch)")
+			fs.IntVar(&f.epochs, "epochs", 1, "passes over the training data")
+			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per training step")
+			fs.Float64Var(&f.learningRate, "learning-rate", 0, "set the optimizer's learning rate (default: keep the model's)")
+			fs.IntVar(&f.shuffleBuffer, "shuffle-buffer", 0, "rows in the shuffle buffer (default 10×batch size; 1 turns shuffling off)")
+			fs.StringVar(&f.classWeight, "class-weight", "", `"auto" (balanced: n / (classes × count)) or a file of "class weight" lines`)
+			fs.IntVar(&f.patience, "early-stopping-patience", 0, "stop after this many epochs without improvement (0: never)")
+			fs.StringVar(&f.monitor, "monitor", fit.MonitorValLoss, "what early stopping and best weights watch: val_loss or val_macro_f1")
+			fs.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save a checkpoint every N steps (0: never)")
+			fs.BoolVar(&f.resume, "resume", false, "continue from NEW_DIR.checkpoint")
+			fs.StringVar(&f.plot, "plot", "", "write learning curves to FILE.png or FILE.svg")
+			fs.Uint64Var(&f.seed, "seed", 0, "shuffling seed")
+			return f.run
+		},
+	}
+}
+
+// modelTrainer adapts *tfmodel.Model to fit.Model, feeding sparse batches
+// through the sparse signatures when the model has them.
+type modelTrainer struct {
+	m      *tfmodel.Model
+	sparse bool
+}
+
+func newModelTrainer(m *tfmodel.Model) (modelTrainer, error) {
+	if ok, why := m.Trainable(); !ok {
+		return modelTrainer{}, fmt.Errorf("%s: %s", m.Dir(), why)
+	}
+	md := m.Metadata()
+	return modelTrainer{m: m, sparse: md.Signatures["train_sparse"] != "" && md.Signatures["evaluate_sparse"] != ""}, nil
+}
+
+func (t modelTrainer) TrainBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
+	var r tfmodel.StepResult
+	var err error
+	if t.sparse {
+		r, err = t.m.TrainStepSparse(ctx, b.X, tfmodel.Labels{Matrix: b.Y}, b.Weights)
+	} else {
+		r, err = t.m.TrainStep(ctx, b.X.Dense(), tfmodel.Labels{Matrix: b.Y}, b.Weights)
+	}
+	return r.Loss, r.Probabilities, err
+}
+
+func (t modelTrainer) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
+	var r tfmodel.StepResult
+	var err error
+	if t.sparse {
+		r, err = t.m.EvaluateStepSparse(ctx, b.X, tfmodel.Labels{Matrix: b.Y}, b.Weights)
+	} else {
+		r, err = t.m.EvaluateStep(ctx, b.X.Dense(), tfmodel.Labels{Matrix: b.Y}, b.Weights)
+	}
+	return r.Loss, r.Probabilities, err
+}
+
+func (t modelTrainer) Save(ctx context.Context, dir string) error { return t.m.Save(ctx, dir) }
+
+// labelledSource opens a labelled data file for one pass.
+func labelledSource(path string, dim int) (fit.Source, error) {
+	var format string
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".libsvm", ".svm", ".svmlight":
+		format = "libsvm"
+	case ".jsonl", ".ndjson":
+		format = "jsonl"
+	default:
+		return nil, usagef("%s: training and evaluation read libsvm (.libsvm, .svm) or JSONL (.jsonl) files, which carry labels", path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("opening data: %w", err)
+	}
+	base := convert.IndexAuto
+	if format == "libsvm" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("opening data: %w", err)
+		}
+		base, err = convert.DetectLibSVMBase(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("scanning %s: %w", path, err)
+		}
+	}
+	return func() (convert.RowReader, io.Closer, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		var r convert.RowReader
+		if format == "libsvm" {
+			r, err = convert.NewLibSVMReader(f, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: true})
+		} else {
+			r, err = convert.NewJSONLReader(f, path, convert.JSONLOptions{Dim: dim})
+		}
+		if err != nil {
+			f.Close()
+			return nil, nil, err
+		}
+		return r, f, nil
+	}, nil
+}
+
+// fitOptions builds the options shared by train and evaluate.
+func fitOptions(m *tfmodel.Model) (fit.Options, error) {
+	md := m.Metadata()
+	if md == nil {
+		return fit.Options{}, fmt.Errorf("%s: no kerasgo metadata; export the model with kerasgo export to evaluate or train it", m.Dir())
+	}
+	return fit.Options{
+		Dim:    md.InputDim,
+		Labels: fit.NewLabels(md.Classes, md.LabelMode == tfmodel.LabelMultiLabel),
+		Loss:   md.Loss.ClassName,
+	}, nil
+}
+
+func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
+	if len(args) != 1 {
+		return usagef("want one MODEL_DIR, got %d arguments", len(args))
+	}
+	if f.data == "" || f.out == "" {
+		return usagef("--data and --out are required")
+	}
+	if f.valData != "" && f.valSplit > 0 {
+		return usagef("give --validation-data or --validation-split, not both")
+	}
+	src, err := filepath.Abs(args[0])
+	if err != nil {
+		return err
+	}
+	out, err := filepath.Abs(f.out)
+	if err != nil {
+		return err
+	}
+	if src == out {
+		return usagef("--out must differ from MODEL_DIR, which train never modifies")
+	}
+	checkpointDir := out + ".checkpoint"
+	statePath := checkpointDir + ".state.json"
+	var resume *fit.State
+	loadDir := args[0]
+	if f.resume {
+		st, err := fit.ReadState(statePath)
+		if err != nil {
+			return fmt.Errorf("--resume: %w (no checkpoint from an earlier run with --checkpoint-every?)", err)
+		}
+		resume, loadDir = &st, checkpointDir
+	}
+	m, err := tfmodel.Load(ctx, loadDir, tfmodel.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	trainer, err := newModelTrainer(m)
+	if err != nil {
+		return err
+	}
+	opts, err := fitOptions(m)
+	if err != nil {
+		return err
+	}
+	if f.learningRate > 0 {
+		if err := m.SetLearningRate(ctx, f.learningRate); err != nil {
+			return err
+		}
+	}
+	train, err := labelledSource(f.data, opts.Dim)
+	if err != nil {
+		return err
+	}
+	var val fit.Source
+	if f.valData != "" {
+		if val, err = labelledSource(f.valData, opts.Dim); err != nil {
+			return err
+		}
+	}
+	opts.Epochs, opts.BatchSize, opts.ShuffleBuffer, opts.Seed = f.epochs, f.batchSize, f.shuffleBuffer, f.seed
+	opts.ValidationSplit, opts.Monitor, opts.Patience = f.valSplit, f.monitor, f.patience
+	opts.CheckpointEvery, opts.Resume = f.checkpointEvery, resume
+	opts.TrainPath, opts.ValPath = f.data, f.valData
+	if opts.CheckpointEvery > 0 {
+		opts.CheckpointDir = checkpointDir
+	}
+	hasVal := val != nil || f.valSplit > 0
+	bestDir := ""
+	if hasVal {
+		if bestDir, err = atomicfile.TempDir(out + ".best"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(bestDir)
+		opts.BestDir = filepath.Join(bestDir, "model")
+	}
+	switch f.classWeight {
+	case "":
+	case "auto":
+		counts, err := countClasses(ctx, train, opts)
+		if err != nil {
+			return err
+		}
+		opts.ClassWeights = fit.ClassWeights(counts)
+	default:
+		if opts.ClassWeights, err = readClassWeights(f.classWeight, opts.Labels); err != nil {
+			return err
+		}
+	}
+
+	bar := newStepBar(env.Stderr)
+	opts.OnStep = func(epoch, step int, loss float64) {
+		if bar != nil {
+			bar.Describe(fmt.Sprintf("epoch %d/%d step %d loss %.4f", epoch, opts.Epochs, step, loss))
+			_ = bar.Add(1)
+		}
+	}
+	opts.OnEpoch = func(e fit.Epoch) {
+		if bar != nil {
+			_ = bar.Clear()
+		}
+		fmt.Fprintln(env.Stdout, epochLine(e, opts))
+	}
+	res, err := fit.Run(ctx, trainer, train, val, opts)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err != nil {
+		return err
+	}
+	// Save with a context that outlives a SIGINT: stopping must not lose work.
+	saveCtx := context.WithoutCancel(ctx)
+	switch {
+	case res.Stopped == "interrupted":
+		if err := m.Save(saveCtx, out); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
+		return nil
+	case res.BestEpoch > 0:
+		if err := atomicfile.ReplaceDir(opts.BestDir, out); err != nil {
+			return err
+		}
+	default:
+		if err := m.Save(saveCtx, out); err != nil {
+			return err
+		}
+	}
+	os.RemoveAll(checkpointDir)
+	os.Remove(statePath)
+	last := res.History[len(res.History)-1]
+	fmt.Fprintf(env.Stdout, "\ntraining %s after %d epochs (%d steps)", res.Stopped, len(res.History), res.Steps)
+	if res.BestEpoch > 0 {
+		fmt.Fprintf(env.Stdout, "; saved epoch %d's weights (best %s %.4f) to %s\n", res.BestEpoch, opts.Monitor, res.BestValue, out)
+	} else {
+		fmt.Fprintf(env.Stdout, "; saved to %s\n", out)
+	}
+	if f.plot != "" {
+		if err := learningcurve.Save(f.plot, curves(res.History, opts.Labels.MultiLabel)); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "learning curves: %s\n", f.plot)
+	}
+	eval := last.Train
+	what := "training data (no validation data given)"
+	if last.Val != nil {
+		eval, what = *last.Val, "validation data, last epoch"
+	}
+	fmt.Fprintf(env.Stdout, "\n== evaluation on the %s\n", what)
+	var trainRep *metrics.Report
+	if last.Val != nil {
+		trainRep = &last.Train
+	}
+	return eval.WriteText(env.Stdout, metrics.Diagnose(eval, trainRep, history(res.History)))
+}
+
+// epochLine is the one-line summary printed after each epoch.
+func epochLine(e fit.Epoch, opts fit.Options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "epoch %d/%d: loss %.4f", e.Epoch, opts.Epochs, e.TrainLoss)
+	head := func(r metrics.Report) string {
+		if r.MultiLabel {
+			return fmt.Sprintf("subset acc %.3f, micro F1 %.3f, binary acc %.3f", value(r.SubsetAccuracy), value(r.MicroF1), r.BinaryAccuracy)
+		}
+		return fmt.Sprintf("top-1 acc %.3f, binary acc %.3f", value(r.Top1Accuracy), r.BinaryAccuracy)
+	}
+	fmt.Fprintf(&b, " (%s)", head(e.Train))
+	if e.Val != nil {
+		fmt.Fprintf(&b, " | val loss %.4f (%s, macro F1 %.3f)", e.Val.Loss, head(*e.Val), e.Val.MacroF1)
+	}
+	return b.String()
+}
+
+func history(h []fit.Epoch) []metrics.Epoch {
+	out := make([]metrics.Epoch, 0, len(h))
+	for _, e := range h {
+		me := metrics.Epoch{TrainLoss: e.TrainLoss, ValLoss: math.NaN(), ValMetric: math.NaN()}
+		if e.Val != nil {
+			me.ValLoss, me.ValMetric = e.Val.Loss, e.Val.MacroF1
+		}
+		out = append(out, me)
+	}
+	return out
+}
+
+func curves(h []fit.Epoch, multi bool) []learningcurve.Panel {
+	n := len(h)
+	trainLoss, valLoss := make([]float64, n), make([]float64, n)
+	trainM, valM := make([]float64, n), make([]float64, n)
+	name := "top-1 accuracy"
+	if multi {
+		name = "micro F1"
+	}
+	metric := func(r metrics.Report) float64 {
+		if multi {
+			return value(r.MicroF1)
+		}
+		return value(r.Top1Accuracy)
+	}
+	for i, e := range h {
+		trainLoss[i], trainM[i] = e.TrainLoss, metric(e.Train)
+		valLoss[i], valM[i] = math.NaN(), math.NaN()
+		if e.Val != nil {
+			valLoss[i], valM[i] = e.Val.Loss, metric(*e.Val)
+		}
+	}
+	return []learningcurve.Panel{
+		{Title: "loss", YLabel: "loss", Series: []learningcurve.Series{{Name: "train", Values: trainLoss}, {Name: "validation", Values: valLoss}}},
+		{Title: name, YLabel: name, Series: []learningcurve.Series{{Name: "train", Values: trainM}, {Name: "validation", Values: valM}}},
+	}
+}
+
+// countClasses counts training rows per class for --class-weight auto.
+func countClasses(ctx context.Context, src fit.Source, opts fit.Options) ([]int, error) {
+	r, closer, err := src()
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	counts := make([]int, len(opts.Labels.Classes))
+	var row convert.Row
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		err := r.Read(&row)
+		if errors.Is(err, io.EOF) {
+			return counts, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		classes, err := opts.Labels.Parse(row.Labels)
+		if err != nil {
+			return nil, &convert.ParseError{Path: opts.TrainPath, Line: row.Line, Column: 1, Field: "label", Err: err}
+		}
+		for _, c := range classes {
+			counts[c]++
+		}
+	}
+}
+
+// readClassWeights reads "class weight" lines (class name or index).
+func readClassWeights(path string, labels *fit.Labels) ([]float32, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, usagef("--class-weight %q: want auto or an existing file", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w := make([]float32, len(labels.Classes))
+	for i := range w {
+		w[i] = 1
+	}
+	s := bufio.NewScanner(f)
+	for line := 1; s.Scan(); line++ {
+		fields := strings.Fields(s.Text())
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		bad := func(msg string) error {
+			return &convert.ParseError{Path: path, Line: line, Err: fmt.Errorf("%s: %w", msg, convert.ErrFormat)}
+		}
+		if len(fields) != 2 {
+			return nil, bad(`want "class weight"`)
+		}
+		classes, err := labels.Parse(fields[:1])
+		if err != nil {
+			return nil, bad(err.Error())
+		}
+		v, err := strconv.ParseFloat(fields[1], 32)
+		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, bad(fmt.Sprintf("weight %q is not a non-negative number", fields[1]))
+		}
+		w[classes[0]] = float32(v)
+	}
+	return w, s.Err()
+}
+
+// newStepBar is a spinner of training steps on a terminal, nil elsewhere.
+func newStepBar(stderr io.Writer) *progressbar.ProgressBar {
+	if !isTerminal(stderr) {
+		return nil
+	}
+	return progressbar.NewOptions(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("steps"), progressbar.OptionClearOnFinish())
+}
+
+// value reads a metric that only one label mode has (NaN when absent).
+func value(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}

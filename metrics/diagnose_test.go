@@ -1,0 +1,258 @@
+package metrics_test
+
+import (
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kerasgo/kerasgo/metrics"
+)
+
+func findKind(fs []metrics.Finding, kind string) *metrics.Finding {
+	for i := range fs {
+		if fs[i].Kind == kind {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+func assertContains(tb testing.TB, text, want string) {
+	tb.Helper()
+	if !strings.Contains(text, want) {
+		tb.Errorf("%q does not contain %q", text, want)
+	}
+}
+
+// goodSingle is a single-label report on which no check fires.
+func goodSingle() metrics.Report {
+	return metrics.Report{
+		Rows: 100, Classes: []string{"a", "b", "c", "d"}, LossName: metrics.BinaryCrossentropy,
+		Loss: 0.2, Threshold: 0.5, BinaryAccuracy: 0.95, MacroF1: 0.85, Top1Accuracy: ptr(0.9),
+		Baselines: metrics.Baselines{
+			MajorityClass: "a", MajorityAccuracy: ptr(0.4), AllZerosBinaryAccuracy: 0.75,
+			PriorLoss: 0.55, ClassCounts: []int{40, 30, 20, 10}, ImbalanceRatio: 4,
+		},
+	}
+}
+
+// goodMulti is a multi-label report on which no check fires.
+func goodMulti() metrics.Report {
+	return metrics.Report{
+		Rows: 100, Classes: []string{"a", "b", "c", "d"}, MultiLabel: true, LossName: metrics.BinaryCrossentropy,
+		Loss: 0.2, Threshold: 0.5, BinaryAccuracy: 0.9, MacroF1: 0.7,
+		SubsetAccuracy: ptr(0.6), HammingLoss: ptr(0.1), MicroF1: ptr(0.8),
+		Baselines: metrics.Baselines{
+			MajorityClass: "a", EmptySetAccuracy: ptr(0.05), AllZerosBinaryAccuracy: 0.6,
+			PriorLoss: 0.6, ClassCounts: []int{60, 50, 30, 20}, ImbalanceRatio: 3,
+		},
+	}
+}
+
+// epochs makes a history from validation losses; metric values are
+// optional.
+func epochs(valLoss []float64, valMetric ...float64) []metrics.Epoch {
+	h := make([]metrics.Epoch, len(valLoss))
+	for i, v := range valLoss {
+		h[i] = metrics.Epoch{TrainLoss: v * 0.9, ValLoss: v}
+		if i < len(valMetric) {
+			h[i].ValMetric = valMetric[i]
+		}
+	}
+	return h
+}
+
+var threeDecimals = regexp.MustCompile(`\d\.\d{3}`)
+
+func TestDiagnose(t *testing.T) {
+	for name, tc := range map[string]struct {
+		eval    metrics.Report
+		change  func(r *metrics.Report)
+		train   func(r *metrics.Report) // changes a copy of eval used as the training report
+		history []metrics.Epoch
+		kinds   []string
+		texts   map[string][]string
+	}{
+		"ok": {
+			eval:  goodSingle(),
+			kinds: []string{metrics.KindOK},
+			texts: map[string][]string{metrics.KindOK: {"Top-1 accuracy 0.900 is above 0.400", `always answering "a"`, "loss 0.200", "0.550", "0.950", "0.750"}},
+		},
+		"ok multi-label": {
+			eval:  goodMulti(),
+			kinds: []string{metrics.KindOK},
+			texts: map[string][]string{metrics.KindOK: {"Subset accuracy 0.600 is above 0.050", "predicting no label", "0.900", "0.600"}},
+		},
+		"binary accuracy near all-zeros": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.755, ptr(0.45) },
+			kinds:  []string{metrics.KindBinaryAccuracyTrap},
+			texts:  map[string][]string{metrics.KindBinaryAccuracyTrap: {"Binary accuracy is 0.755", "scores 0.750", "(1 − 1/4)", "4 outputs", "which here is 0.450", "TF 2.2"}},
+		},
+		"binary accuracy far above top-1": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.97, ptr(0.8) },
+			kinds:  []string{metrics.KindBinaryAccuracyTrap},
+			texts:  map[string][]string{metrics.KindBinaryAccuracyTrap: {"0.970", "0.750", "0.800"}},
+		},
+		"history metric at all-zeros": {
+			eval:    goodSingle(),
+			history: epochs([]float64{0.5, 0.4, 0.3}, 0.74, 0.75, 0.76),
+			kinds:   []string{metrics.KindBinaryAccuracyTrap},
+			texts:   map[string][]string{metrics.KindBinaryAccuracyTrap: {"ended at 0.760", "within 0.020"}},
+		},
+		"multi-label near all-zeros": {
+			eval: goodMulti(),
+			change: func(r *metrics.Report) {
+				r.BinaryAccuracy, r.SubsetAccuracy, r.MicroF1 = 0.61, ptr(0.06), ptr(0.1)
+				r.Baselines.AllZerosBinaryAccuracy = 0.6
+			},
+			kinds: []string{metrics.KindBinaryAccuracyTrap, metrics.KindImbalance},
+			texts: map[string][]string{
+				metrics.KindBinaryAccuracyTrap: {"0.610", "scores 0.600", "(1 − 1.600/4)", "subset accuracy 0.060", "micro F1 0.100"},
+				metrics.KindImbalance:          {"Subset accuracy is 0.060, within 0.020 of 0.050", "predicting no label", "hardly better than"},
+			},
+		},
+		"close to majority": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.Top1Accuracy = ptr(0.41); r.BinaryAccuracy = 0.5 },
+			kinds:  []string{metrics.KindImbalance},
+			texts:  map[string][]string{metrics.KindImbalance: {"Top-1 accuracy is 0.410, within 0.020 of 0.400", `always answering "a"`, "hardly better than"}},
+		},
+		"below majority": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.Top1Accuracy = ptr(0.3); r.BinaryAccuracy = 0.35 },
+			kinds:  []string{metrics.KindImbalance},
+			texts:  map[string][]string{metrics.KindImbalance: {"0.300, below 0.400", "worse than"}},
+		},
+		"imbalance ratio": {
+			eval: goodSingle(),
+			change: func(r *metrics.Report) {
+				r.Baselines.ClassCounts, r.Baselines.ImbalanceRatio = []int{400, 30, 0, 10}, 40
+			},
+			kinds: []string{metrics.KindImbalance},
+			texts: map[string][]string{metrics.KindImbalance: {"largest class has 400 rows and the smallest 10 (ratio 40.000, over 10)", "macro F1", "0.850"}},
+		},
+		"ratio of exactly 10": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.Baselines.ImbalanceRatio = 10 },
+			kinds:  []string{metrics.KindOK},
+		},
+		"overfitting accuracy": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.Top1Accuracy = ptr(0.85) },
+			train:  func(r *metrics.Report) { r.Top1Accuracy, r.Loss = ptr(0.99), 0.19 },
+			kinds:  []string{metrics.KindOverfitting},
+			texts:  map[string][]string{metrics.KindOverfitting: {"0.990 on the training rows and 0.850 on the evaluation rows (0.140 apart, over 0.100)"}},
+		},
+		"overfitting loss": {
+			eval:  goodSingle(),
+			train: func(r *metrics.Report) { r.Loss = 0.1 },
+			kinds: []string{metrics.KindOverfitting},
+			texts: map[string][]string{metrics.KindOverfitting: {"training loss 0.100 is below 0.700 × the evaluation loss 0.200 (= 0.140)"}},
+		},
+		"overfitting small gap": {
+			eval:  goodSingle(),
+			train: func(r *metrics.Report) { r.Top1Accuracy, r.Loss = ptr(0.99), 0.15 },
+			kinds: []string{metrics.KindOK},
+		},
+		"overfitting from history": {
+			eval:    goodSingle(),
+			history: []metrics.Epoch{{TrainLoss: 0.4, ValLoss: 0.5}, {TrainLoss: 0.2, ValLoss: 0.4}, {TrainLoss: 0.05, ValLoss: 0.3}},
+			kinds:   []string{metrics.KindOverfitting},
+			texts:   map[string][]string{metrics.KindOverfitting: {"last epoch the training loss 0.050 is below 0.700 × the validation loss 0.300 (= 0.210)"}},
+		},
+		"plateau": {
+			eval:    goodSingle(),
+			history: epochs([]float64{0.5, 0.3, 0.201, 0.200, 0.2002}, 0.9, 0.92, 0.95, 0.96, 0.96),
+			kinds:   []string{metrics.KindPlateau},
+			texts:   map[string][]string{metrics.KindPlateau: {"last 3 epochs is 0.201, 0.200, 0.200", "moved 0.498% (under 1%)", "metric read 0.950, 0.960, 0.960"}},
+		},
+		"still improving": {
+			eval:    goodSingle(),
+			history: epochs([]float64{0.5, 0.4, 0.3}),
+			kinds:   []string{metrics.KindOK},
+		},
+		"too short for a plateau": {
+			eval:    goodSingle(),
+			history: epochs([]float64{0.2, 0.2}),
+			kinds:   []string{metrics.KindOK},
+		},
+		"no validation in history": {
+			eval: goodSingle(),
+			history: []metrics.Epoch{
+				{TrainLoss: 0.3, ValLoss: math.NaN(), ValMetric: math.NaN()},
+				{TrainLoss: 0.3, ValLoss: math.NaN(), ValMetric: math.NaN()},
+				{TrainLoss: 0.3, ValLoss: math.NaN(), ValMetric: math.NaN()},
+			},
+			kinds: []string{metrics.KindOK},
+		},
+		"no better than prior": {
+			eval:   goodSingle(),
+			change: func(r *metrics.Report) { r.Loss = 0.6 },
+			kinds:  []string{metrics.KindNoBetterThanPrior},
+			texts:  map[string][]string{metrics.KindNoBetterThanPrior: {"loss 0.600 is not below 0.550", "BinaryCrossentropy"}},
+		},
+		// The product question: 20 classes, Keras printed .95 then .96 and stopped.
+		"question": {
+			eval: goodSingle(),
+			change: func(r *metrics.Report) {
+				r.Classes = make([]string, 20)
+				r.BinaryAccuracy, r.Top1Accuracy = 0.951, ptr(0.3)
+				r.Baselines.AllZerosBinaryAccuracy = 0.95
+			},
+			history: epochs([]float64{0.199, 0.1985, 0.1984}, 0.95, 0.96, 0.96),
+			kinds:   []string{metrics.KindBinaryAccuracyTrap, metrics.KindImbalance, metrics.KindPlateau},
+			texts: map[string][]string{
+				metrics.KindBinaryAccuracyTrap: {"Binary accuracy is 0.951", "scores 0.950 on this data (1 − 1/20)", "which here is 0.300"},
+				metrics.KindPlateau:            {"0.199, 0.199, 0.198", "0.950, 0.960, 0.960"},
+			},
+		},
+		"no rows": {
+			eval:  metrics.Report{Classes: []string{"a", "b"}},
+			kinds: []string{metrics.KindNoData},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			eval := tc.eval
+			if tc.change != nil {
+				tc.change(&eval)
+			}
+			var train *metrics.Report
+			if tc.train != nil {
+				tr := eval
+				tc.train(&tr)
+				train = &tr
+			}
+			got := metrics.Diagnose(eval, train, tc.history)
+			kinds := make([]string, len(got))
+			for i, f := range got {
+				kinds[i] = f.Kind
+			}
+			want := append(slices.Clone(tc.kinds), metrics.KindKerasAccuracyNote)
+			if !slices.Equal(kinds, want) {
+				t.Fatalf("kinds %v, want %v\n%v", kinds, want, got)
+			}
+			for _, f := range got {
+				if f.Kind != metrics.KindKerasAccuracyNote && f.Kind != metrics.KindNoData && !threeDecimals.MatchString(f.Text) {
+					t.Errorf("%s quotes no number: %q", f.Kind, f.Text)
+				}
+			}
+			for kind, subs := range tc.texts {
+				f := findKind(got, kind)
+				for _, s := range subs {
+					assertContains(t, f.Text, s)
+				}
+			}
+		})
+	}
+}
+
+func TestKerasAccuracyNote(t *testing.T) {
+	f := findKind(metrics.Diagnose(goodSingle(), nil, nil), metrics.KindKerasAccuracyNote)
+	for _, s := range []string{"Keras 2.3", "TF 2.2", "Keras 3", "binary accuracy", "categorical"} {
+		assertContains(t, f.Text, s)
+	}
+}
