@@ -74,6 +74,8 @@ bench: build
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_keras.py --seconds 3
 	@# Batch scoring of a 300,000-row libsvm file, against the Python way, and RSS at 1,000,000 rows.
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000
+	@# One training epoch on the same file: kerasgo train against Keras model.fit.
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_train.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000
 
 # Regenerate the real datasets (Debian packages) and the Keras-made models and goldens.
 testdata: setup
