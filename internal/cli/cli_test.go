@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testdata = "../../testdata"
@@ -354,5 +355,43 @@ func TestTrainErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(dir + "/o"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed run left an output model: %v", err)
+	}
+}
+
+// TestTrainInterruptAndResume stops a long run (as SIGINT does, through the
+// context), checks that the weights reached are saved and a checkpoint is
+// left, then resumes from the checkpoint to the end.
+func TestTrainInterruptAndResume(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(testdata, "models", "fortunes")
+	data := filepath.Join(testdata, "features", "fortunes", "train.libsvm")
+	out := filepath.Join(dir, "model")
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(4*time.Second, cancel) // well after the model has loaded
+	defer timer.Stop()
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	code := run(ctx, env, []string{"train", model, "--data", data, "--out", out, "--epochs", "1000", "--batch-size", "16", "--checkpoint-every", "20"})
+	if code != ExitOK || !strings.Contains(stderr.String(), "interrupted after") {
+		t.Fatalf("interrupted run: exit %d, stderr %q", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(out, "saved_model.pb")); err != nil {
+		t.Fatalf("the interrupted run saved nothing: %v", err)
+	}
+	state, err := os.ReadFile(out + ".checkpoint.state.json")
+	if err != nil {
+		t.Fatalf("no checkpoint state: %v", err)
+	}
+	var st struct{ Epoch int }
+	if err := json.Unmarshal(state, &st); err != nil || st.Epoch < 1 {
+		t.Fatalf("checkpoint state %s: %v", state, err)
+	}
+	epochs := strconv.Itoa(st.Epoch)
+	code, stdout2, errOut := runCLI(t, "", "train", model, "--data", data, "--out", out, "--epochs", epochs, "--batch-size", "16", "--checkpoint-every", "20", "--resume")
+	if code != ExitOK || !strings.Contains(stdout2, "training completed after "+epochs+" epochs") {
+		t.Fatalf("resumed run: exit %d, stderr %q, stdout %q", code, errOut, stdout2)
+	}
+	if _, err := os.Stat(out + ".checkpoint"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("checkpoint left after a completed run: %v", err)
 	}
 }
