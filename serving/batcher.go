@@ -1,0 +1,194 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// ErrOverloaded is returned when the batching queue is full; the HTTP layer
+// answers 503, as TF Serving does.
+var ErrOverloaded = errors.New("server overloaded: the batching queue is full, retry later")
+
+// BatchOptions are TF Serving's batching parameters, with the same meaning.
+type BatchOptions struct {
+	// MaxBatchSize is the most rows merged into one model call. 0 or 1
+	// disables batching: every request runs on its own.
+	MaxBatchSize int
+	// BatchTimeout is how long a batch waits for more requests once it has
+	// its first one.
+	BatchTimeout time.Duration
+	// MaxEnqueued bounds the requests waiting for a batch; beyond it requests
+	// fail with ErrOverloaded. Default 1,000.
+	MaxEnqueued int
+	// Threads is the number of batches run at once. Default 2.
+	Threads int
+}
+
+type request struct {
+	ctx  context.Context
+	x    dense.Matrix
+	done chan result
+}
+
+type result struct {
+	y   dense.Matrix
+	err error
+}
+
+// batcher merges concurrent Predict calls into model calls of up to
+// MaxBatchSize rows.
+type batcher struct {
+	predict func(context.Context, dense.Matrix) (dense.Matrix, error)
+	opts    BatchOptions
+	queue   chan *request
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	depth   func(delta float64) // queue-depth gauge; may be nil
+	sizes   func(rows int)      // batch-size histogram; may be nil
+}
+
+func newBatcher(predict func(context.Context, dense.Matrix) (dense.Matrix, error), opts BatchOptions, depth func(float64), sizes func(int)) *batcher {
+	if opts.MaxEnqueued <= 0 {
+		opts.MaxEnqueued = 1000
+	}
+	if opts.Threads <= 0 {
+		opts.Threads = 2
+	}
+	b := &batcher{predict: predict, opts: opts, queue: make(chan *request, opts.MaxEnqueued), stop: make(chan struct{}), depth: depth, sizes: sizes}
+	if opts.MaxBatchSize > 1 {
+		for range opts.Threads {
+			b.wg.Go(b.loop)
+		}
+	}
+	return b
+}
+
+// Predict scores x, merged with other requests when batching is on.
+func (b *batcher) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
+	if b.opts.MaxBatchSize <= 1 || x.Rows >= b.opts.MaxBatchSize {
+		if b.sizes != nil {
+			b.sizes(x.Rows)
+		}
+		return b.predict(ctx, x)
+	}
+	r := &request{ctx: ctx, x: x, done: make(chan result, 1)}
+	select {
+	case b.queue <- r:
+		if b.depth != nil {
+			b.depth(1)
+		}
+	default:
+		return dense.Matrix{}, ErrOverloaded
+	}
+	select {
+	case res := <-r.done:
+		return res.y, res.err
+	case <-ctx.Done():
+		return dense.Matrix{}, ctx.Err()
+	}
+}
+
+// loop forms batches: the first waiting request opens one, which closes
+// when it holds MaxBatchSize rows or BatchTimeout has passed.
+func (b *batcher) loop() {
+	for {
+		var first *request
+		select {
+		case first = <-b.queue:
+		case <-b.stop:
+			return
+		}
+		b.took()
+		batch := []*request{first}
+		rows := first.x.Rows
+		timer := time.NewTimer(b.opts.BatchTimeout)
+	fill:
+		for rows < b.opts.MaxBatchSize {
+			select {
+			case r := <-b.queue:
+				b.took()
+				if rows+r.x.Rows > b.opts.MaxBatchSize {
+					// Too big to join: run what we have, and this one next.
+					b.run(batch, rows)
+					batch, rows = nil, 0
+				}
+				batch = append(batch, r)
+				rows += r.x.Rows
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		b.run(batch, rows)
+	}
+}
+
+func (b *batcher) took() {
+	if b.depth != nil {
+		b.depth(-1)
+	}
+}
+
+// run predicts the merged rows of batch and hands each request its part.
+func (b *batcher) run(batch []*request, rows int) {
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- result{err: err}
+			rows -= r.x.Rows
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	cols := live[0].x.Cols
+	x := dense.Matrix{Rows: rows, Cols: cols, Data: make([]float32, 0, rows*cols)}
+	for _, r := range live {
+		if r.x.Cols != cols {
+			// Widths are checked before queuing; a mismatch here is a bug.
+			for _, r := range live {
+				r.done <- result{err: fmt.Errorf("batching requests of %d and %d features", cols, r.x.Cols)}
+			}
+			return
+		}
+		x.Data = append(x.Data, r.x.Data...)
+	}
+	if b.sizes != nil {
+		b.sizes(rows)
+	}
+	// The batch serves several requests, so no single request's context may
+	// cancel it; each request stops waiting on its own deadline instead.
+	y, err := b.predict(context.Background(), x)
+	from := 0
+	for _, r := range live {
+		if err != nil {
+			r.done <- result{err: err}
+			continue
+		}
+		r.done <- result{y: y.Slice(from, from+r.x.Rows)}
+		from += r.x.Rows
+	}
+}
+
+// close stops the batching goroutines after the batches in progress; queued
+// requests that no batch took fail with ErrOverloaded.
+func (b *batcher) close() {
+	close(b.stop)
+	b.wg.Wait()
+	for {
+		select {
+		case r := <-b.queue:
+			b.took()
+			r.done <- result{err: ErrOverloaded}
+		default:
+			return
+		}
+	}
+}

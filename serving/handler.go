@@ -1,0 +1,344 @@
+package serving
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// Handler returns the HTTP API:
+//
+//	GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            version status
+//	GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signatures
+//	POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    predictions
+//	GET  /metrics, /monitoring/prometheus/metrics                Prometheus
+//	GET  /healthz, /readyz                                       liveness, readiness
+//
+// It is an ordinary http.Handler, so a Go service can mount it in its own mux.
+func (srv *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	metrics := promhttp.HandlerFor(srv.cfg.Registry, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", metrics)
+	mux.Handle("GET /monitoring/prometheus/metrics", metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		for name, s := range srv.models {
+			s.mu.RLock()
+			n := len(s.versions)
+			s.mu.RUnlock()
+			if n == 0 {
+				http.Error(w, fmt.Sprintf("model %q has no version loaded", name), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	// The standard mux cannot match TF Serving's "{name}:predict" (a wildcard
+	// fills a whole segment), so /v1/models/ is routed here by hand.
+	mux.Handle("/v1/models/", http.MaxBytesHandler(http.HandlerFunc(srv.serveModels), srv.cfg.MaxBodyBytes))
+	return mux
+}
+
+// apiError is an error with the HTTP status TF Serving maps it to.
+type apiError struct {
+	status int
+	err    error
+}
+
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, err: fmt.Errorf(format, args...)}
+}
+
+// statusOf maps errors to HTTP status codes in one place.
+func statusOf(err error) int {
+	var ae *apiError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrUnknownModel), errors.Is(err, ErrUnknownVersion):
+		return http.StatusNotFound
+	case errors.Is(err, ErrOverloaded):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, context.Canceled):
+		return 499 // client closed the request
+	}
+	return http.StatusInternalServerError
+}
+
+// route is a parsed /v1/models/... path.
+type route struct {
+	name    string
+	version int64
+	label   string
+	tail    string // "", "metadata", or the verb after ':' (predict, classify, regress)
+}
+
+func parseRoute(path string) (route, error) {
+	rest := strings.TrimPrefix(path, "/v1/models/")
+	var r route
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		rest, r.tail = rest[:i], rest[i+1:]
+	} else if strings.HasSuffix(rest, "/metadata") {
+		rest, r.tail = strings.TrimSuffix(rest, "/metadata"), "metadata"
+	}
+	parts := strings.Split(rest, "/")
+	r.name = parts[0]
+	switch {
+	case r.name == "":
+		return r, badRequest("missing model name in %q", path)
+	case len(parts) == 1:
+	case len(parts) == 3 && parts[1] == "versions":
+		v, err := strconv.ParseInt(parts[2], 10, 64)
+		if err != nil || v <= 0 {
+			return r, badRequest("version %q is not a positive integer", parts[2])
+		}
+		r.version = v
+	case len(parts) == 3 && parts[1] == "labels" && parts[2] != "":
+		r.label = parts[2]
+	default:
+		return r, &apiError{status: http.StatusNotFound, err: fmt.Errorf("malformed request path %q", path)}
+	}
+	return r, nil
+}
+
+func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
+	start := time.Now()
+	r, err := parseRoute(req.URL.Path)
+	api := "status"
+	if r.tail != "" {
+		api = r.tail
+	}
+	versionLabel := "unknown"
+	defer func() {
+		code := http.StatusOK
+		if err != nil {
+			code = statusOf(err)
+			writeJSON(w, code, map[string]string{"error": err.Error()})
+		}
+		srv.metrics.requests.WithLabelValues(r.name, versionLabel, api, strconv.Itoa(code)).Inc()
+		srv.metrics.latency.WithLabelValues(r.name, api).Observe(time.Since(start).Seconds())
+	}()
+	if err != nil {
+		return
+	}
+	s, ok := srv.models[r.name]
+	if !ok {
+		err = fmt.Errorf("model %q: %w", r.name, ErrUnknownModel)
+		return
+	}
+	switch {
+	case r.tail == "" && req.Method == http.MethodGet:
+		err = srv.status(w, s, r)
+		return
+	case r.tail == "" || (r.tail == "metadata" && req.Method != http.MethodGet):
+		err = &apiError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s not allowed on %s", req.Method, req.URL.Path)}
+		return
+	}
+	v, release, aerr := s.acquire(r.version, r.label)
+	if aerr != nil {
+		err = aerr
+		return
+	}
+	defer release()
+	versionLabel = strconv.FormatInt(v.number, 10)
+	switch r.tail {
+	case "metadata":
+		writeJSON(w, http.StatusOK, map[string]any{
+			"model_spec": map[string]string{"name": r.name, "signature_name": "", "version": versionLabel},
+			"metadata": map[string]any{"signature_def": map[string]any{
+				"@type":         "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+				"signature_def": v.spec.SignatureDefs,
+			}},
+		})
+	case "predict":
+		if req.Method != http.MethodPost {
+			err = &apiError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s not allowed on :predict", req.Method)}
+			return
+		}
+		err = srv.predict(w, req, v)
+	case "classify", "regress":
+		err = badRequest("model %q exports no %s signature; use :predict", r.name, r.tail)
+	default:
+		err = &apiError{status: http.StatusNotFound, err: fmt.Errorf("unknown method %q", r.tail)}
+	}
+}
+
+// status answers TF Serving's GetModelStatus.
+func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
+	type st struct {
+		Version string `json:"version"`
+		State   string `json:"state"`
+		Status  struct {
+			ErrorCode    string `json:"error_code"`
+			ErrorMessage string `json:"error_message"`
+		} `json:"status"`
+	}
+	var out []st
+	if r.version != 0 || r.label != "" {
+		v, release, err := s.acquire(r.version, r.label)
+		if err != nil {
+			return err
+		}
+		release()
+		out = append(out, st{Version: strconv.FormatInt(v.number, 10), State: "AVAILABLE"})
+	} else {
+		s.mu.RLock()
+		for n := range s.versions {
+			out = append(out, st{Version: strconv.FormatInt(n, 10), State: "AVAILABLE"})
+		}
+		s.mu.RUnlock()
+	}
+	for i := range out {
+		out[i].Status.ErrorCode = "OK"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"model_version_status": out})
+	return nil
+}
+
+// predictRequest is TF Serving's REST predict body.
+type predictRequest struct {
+	SignatureName string          `json:"signature_name"`
+	Instances     json.RawMessage `json:"instances"`
+	Inputs        json.RawMessage `json:"inputs"`
+}
+
+func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version) error {
+	var body predictRequest
+	dec := json.NewDecoder(req.Body)
+	if err := dec.Decode(&body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("malformed JSON body: %v", err)
+	}
+	if body.SignatureName != "" && body.SignatureName != v.spec.Signature {
+		return badRequest("serving signature name %q not found in the signature def; the model serves %q", body.SignatureName, v.spec.Signature)
+	}
+	if (body.Instances == nil) == (body.Inputs == nil) {
+		return badRequest("the body must have exactly one of \"instances\" (row format) or \"inputs\" (columnar format)")
+	}
+	columnar := body.Inputs != nil
+	raw := body.Instances
+	if columnar {
+		raw = body.Inputs
+	}
+	x, err := decodeRows(raw, v.spec, columnar)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
+	defer cancel()
+	y, err := v.batcher.Predict(ctx, x)
+	if err != nil {
+		if statusOf(err) == http.StatusInternalServerError {
+			return badRequest("%v", err) // the model rejected the input (shape, NaN, ...)
+		}
+		return err
+	}
+	var out any
+	if v.spec.ScalarOutput && y.Cols == 1 {
+		out = y.Data
+	} else {
+		rows := make([][]float32, y.Rows)
+		for i := range rows {
+			rows[i] = y.Row(i)
+		}
+		out = rows
+	}
+	key := "predictions"
+	if columnar {
+		key = "outputs"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: out})
+	return nil
+}
+
+// decodeRows reads instances (or columnar inputs) into a feature matrix.
+// An instance is a list of numbers, or an object holding one under the
+// input key; columnar inputs are a list of rows, or an object holding one.
+func decodeRows(raw json.RawMessage, spec Spec, columnar bool) (dense.Matrix, error) {
+	raw = json.RawMessage(strings.TrimSpace(string(raw)))
+	if columnar && len(raw) > 0 && raw[0] == '{' {
+		var named map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &named); err != nil {
+			return dense.Matrix{}, badRequest("inputs: %v", err)
+		}
+		rows, ok := named[spec.InputKey]
+		if !ok || len(named) != 1 {
+			return dense.Matrix{}, badRequest("inputs must hold exactly the input %q", spec.InputKey)
+		}
+		raw = rows
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return dense.Matrix{}, badRequest("expected a list of instances: %v", err)
+	}
+	if len(items) == 0 {
+		return dense.Matrix{}, badRequest("no instances")
+	}
+	var x dense.Matrix
+	for i, item := range items {
+		if !columnar && len(item) > 0 && item[0] == '{' {
+			var named map[string]json.RawMessage
+			if err := json.Unmarshal(item, &named); err != nil {
+				return dense.Matrix{}, badRequest("instance %d: %v", i, err)
+			}
+			if _, ok := named["b64"]; ok && len(named) == 1 {
+				return dense.Matrix{}, badRequest("instance %d: {\"b64\": …} strings need a string input; input %q takes float32 features", i, spec.InputKey)
+			}
+			v, ok := named[spec.InputKey]
+			if !ok || len(named) != 1 {
+				return dense.Matrix{}, badRequest("instance %d must hold exactly the input %q", i, spec.InputKey)
+			}
+			item = v
+		}
+		var row []float32
+		var scalar float32
+		if spec.InputDim == 1 && json.Unmarshal(item, &scalar) == nil {
+			row = []float32{scalar}
+		} else if err := json.Unmarshal(item, &row); err != nil {
+			return dense.Matrix{}, badRequest("instance %d: want a list of numbers: %v", i, err)
+		}
+		if spec.InputDim >= 0 && len(row) != spec.InputDim {
+			return dense.Matrix{}, badRequest("instance %d has %d features, input %q takes %d", i, len(row), spec.InputKey, spec.InputDim)
+		}
+		if i == 0 {
+			x.Cols = len(row)
+			x.Data = make([]float32, 0, len(items)*len(row))
+		} else if len(row) != x.Cols {
+			return dense.Matrix{}, badRequest("instance %d has %d features, instance 0 has %d", i, len(row), x.Cols)
+		}
+		x.Data = append(x.Data, row...)
+		x.Rows++
+	}
+	return x, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]string{"error": "encoding the response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}

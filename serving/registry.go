@@ -1,0 +1,228 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// ModelConfig names one model and where its versions live.
+type ModelConfig struct {
+	Name string
+	// BasePath is either a SavedModel directory (served as version 1) or, as
+	// in TF Serving, a directory of numbered version subdirectories, of which
+	// the highest complete one is served.
+	BasePath string
+	// Labels map version labels (e.g. "stable") to version numbers.
+	Labels map[string]int64
+}
+
+// Errors for unknown models and versions; the HTTP layer answers 404.
+var (
+	ErrUnknownModel   = errors.New("model not found")
+	ErrUnknownVersion = errors.New("version not found")
+)
+
+type version struct {
+	number  int64
+	dir     string
+	model   Model
+	batcher *batcher
+	spec    Spec
+	refs    sync.WaitGroup // requests using this version
+}
+
+// servable is one model name with its loaded versions.
+type servable struct {
+	cfg ModelConfig
+	mu  sync.RWMutex
+	// versions holds what is served: the latest complete version.
+	versions map[int64]*version
+	latest   int64
+	// seen remembers version directories' file fingerprints between polls:
+	// a version is loaded only once it stops changing.
+	seen map[int64]string
+}
+
+// acquire returns the version a request asks for (0: latest, or by label),
+// counted as in use until release.
+func (s *servable) acquire(number int64, label string) (*version, func(), error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if label != "" {
+		n, ok := s.cfg.Labels[label]
+		if !ok {
+			return nil, nil, fmt.Errorf("model %q has no version label %q: %w", s.cfg.Name, label, ErrUnknownVersion)
+		}
+		number = n
+	}
+	if number == 0 {
+		number = s.latest
+	}
+	v, ok := s.versions[number]
+	if !ok {
+		return nil, nil, fmt.Errorf("model %q version %d is not loaded: %w", s.cfg.Name, number, ErrUnknownVersion)
+	}
+	v.refs.Add(1)
+	return v, v.refs.Done, nil
+}
+
+// candidates lists the version directories under the base path, highest
+// first, with a fingerprint of their files.
+func candidates(base string) (map[int64]string, error) {
+	if _, err := os.Stat(filepath.Join(base, "saved_model.pb")); err == nil {
+		fp, err := fingerprint(base)
+		return map[int64]string{1: fp}, err
+	}
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		return nil, fmt.Errorf("listing versions: %w", err)
+	}
+	out := map[int64]string{}
+	for _, e := range entries {
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || n <= 0 || !e.IsDir() {
+			continue
+		}
+		fp, err := fingerprint(filepath.Join(base, e.Name()))
+		if err != nil {
+			continue // incomplete: not a SavedModel yet
+		}
+		out[n] = fp
+	}
+	return out, nil
+}
+
+// fingerprint summarises a SavedModel directory's files (names, sizes, mtimes);
+// it fails while saved_model.pb or the variables index is missing.
+func fingerprint(dir string) (string, error) {
+	for _, f := range []string{"saved_model.pb", filepath.Join("variables", "variables.index")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return "", err
+		}
+	}
+	var fp []byte
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fp = fmt.Appendf(fp, "%s:%d:%d;", path, info.Size(), info.ModTime().UnixNano())
+		return nil
+	})
+	return string(fp), err
+}
+
+func (s *servable) versionDir(n int64) string {
+	if _, err := os.Stat(filepath.Join(s.cfg.BasePath, "saved_model.pb")); err == nil {
+		return s.cfg.BasePath
+	}
+	return filepath.Join(s.cfg.BasePath, strconv.FormatInt(n, 10))
+}
+
+// refresh loads the highest version that is complete and, unless initial,
+// unchanged since the previous poll; the version it replaces is unloaded once
+// its requests finish. It reports whether it swapped.
+func (srv *Server) refresh(ctx context.Context, s *servable, initial bool) (bool, error) {
+	found, err := candidates(s.cfg.BasePath)
+	if err != nil {
+		return false, err
+	}
+	numbers := make([]int64, 0, len(found))
+	for n := range found {
+		numbers = append(numbers, n)
+	}
+	slices.Sort(numbers)
+	s.mu.RLock()
+	latest := s.latest
+	s.mu.RUnlock()
+	defer func() { s.seen = found }()
+	for i := len(numbers) - 1; i >= 0; i-- {
+		n := numbers[i]
+		if n <= latest {
+			return false, nil
+		}
+		if !initial && s.seen[n] != found[n] {
+			continue // still changing (or new): look again next poll
+		}
+		v, err := srv.load(ctx, s, n)
+		if err != nil {
+			srv.log.Error("loading version failed", "model", s.cfg.Name, "version", n, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		old := s.versions
+		s.versions = map[int64]*version{n: v}
+		for _, ln := range s.cfg.Labels {
+			if ov, ok := old[ln]; ok && ln != n {
+				s.versions[ln] = ov // a labelled version stays while its label points at it
+				delete(old, ln)
+			}
+		}
+		s.latest = n
+		s.mu.Unlock()
+		srv.log.Info("serving version", "model", s.cfg.Name, "version", n, "dir", v.dir)
+		for _, ov := range old {
+			srv.unloading.Go(func() { srv.unload(s.cfg.Name, ov) })
+		}
+		return true, nil
+	}
+	if initial && latest == 0 {
+		return false, fmt.Errorf("model %q: no complete version under %s", s.cfg.Name, s.cfg.BasePath)
+	}
+	return false, nil
+}
+
+func (srv *Server) load(ctx context.Context, s *servable, n int64) (*version, error) {
+	dir := s.versionDir(n)
+	m, err := srv.loader(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", dir, err)
+	}
+	v := &version{number: n, dir: dir, model: m, spec: m.Spec()}
+	labels := []string{s.cfg.Name}
+	v.batcher = newBatcher(func(ctx context.Context, x dense.Matrix) (dense.Matrix, error) { return m.Predict(ctx, x) },
+		srv.cfg.Batch, func(d float64) { srv.metrics.queueDepth.WithLabelValues(labels...).Add(d) },
+		func(rows int) { srv.metrics.batchSize.WithLabelValues(labels...).Observe(float64(rows)) })
+	return v, nil
+}
+
+// unload waits for a replaced version's requests, then frees it.
+func (srv *Server) unload(name string, v *version) {
+	v.refs.Wait()
+	v.batcher.close()
+	if err := v.model.Close(); err != nil {
+		srv.log.Error("closing version", "model", name, "version", v.number, "err", err)
+	}
+	srv.log.Info("unloaded version", "model", name, "version", v.number)
+}
+
+// poll refreshes every model each interval until ctx ends.
+func (srv *Server) poll(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for _, s := range srv.models {
+				if _, err := srv.refresh(ctx, s, false); err != nil {
+					srv.log.Warn("polling versions", "model", s.cfg.Name, "err", err)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server.
+type Config struct {
+	Models []ModelConfig
+	Batch  BatchOptions
+	// PollInterval is how often base paths are checked for new versions;
+	// 0 disables polling.
+	PollInterval time.Duration
+	// RequestTimeout bounds each predict request (504 past it). Default 30 s.
+	RequestTimeout time.Duration
+	// MaxBodyBytes bounds request bodies (413 past it). Default 16 MiB.
+	MaxBodyBytes int64
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Registry receives the Prometheus metrics and is exposed at /metrics;
+	// nil makes a private one.
+	Registry *prometheus.Registry
+}
+
+// Server serves models over TF Serving's REST API. It is safe for
+// concurrent use.
+type Server struct {
+	cfg       Config
+	loader    Loader
+	log       *slog.Logger
+	models    map[string]*servable
+	metrics   *serverMetrics
+	cancel    context.CancelFunc
+	polling   sync.WaitGroup
+	unloading sync.WaitGroup
+}
+
+// New loads the latest version of every configured model and, with a
+// PollInterval, starts watching the base paths for new ones.
+func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
+	if len(cfg.Models) == 0 {
+		return nil, errors.New("serving: no models configured")
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	m, err := newServerMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	srv := &Server{cfg: cfg, loader: load, log: cfg.Logger, models: map[string]*servable{}, metrics: m}
+	for _, mc := range cfg.Models {
+		if mc.Name == "" || mc.BasePath == "" {
+			srv.Close()
+			return nil, fmt.Errorf("serving: model %q needs a name and a base path", mc.Name)
+		}
+		if _, dup := srv.models[mc.Name]; dup {
+			srv.Close()
+			return nil, fmt.Errorf("serving: model %q configured twice", mc.Name)
+		}
+		s := &servable{cfg: mc, versions: map[int64]*version{}}
+		srv.models[mc.Name] = s
+		if _, err := srv.refresh(ctx, s, true); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("serving: %w", err)
+		}
+	}
+	pollCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	srv.cancel = cancel
+	if cfg.PollInterval > 0 {
+		srv.polling.Go(func() { srv.poll(pollCtx, cfg.PollInterval) })
+	}
+	return srv, nil
+}
+
+// Close stops polling and unloads every model once its requests finish.
+func (srv *Server) Close() error {
+	if srv.cancel != nil {
+		srv.cancel()
+	}
+	srv.polling.Wait()
+	for name, s := range srv.models {
+		s.mu.Lock()
+		for _, v := range s.versions {
+			srv.unloading.Go(func() { srv.unload(name, v) })
+		}
+		s.versions = map[int64]*version{}
+		s.mu.Unlock()
+	}
+	srv.unloading.Wait()
+	return nil
+}
+
+type serverMetrics struct {
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	batchSize  *prometheus.HistogramVec
+	queueDepth *prometheus.GaugeVec
+}
+
+func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
+	m := &serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kerasgo_requests_total", Help: "REST requests by model, version, API and HTTP status.",
+		}, []string{"model", "version", "api", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kerasgo_request_duration_seconds", Help: "REST request latency by model and API.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"model", "api"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kerasgo_batch_rows", Help: "Rows per model call after dynamic batching.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}, []string{"model"}),
+		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kerasgo_batch_queue_depth", Help: "Requests waiting for a batch.",
+		}, []string{"model"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("serving: registering metrics: %w", err)
+		}
+	}
+	return m, nil
+}
