@@ -50,7 +50,7 @@ func usagef(format string, args ...any) error {
 }
 
 func commands() []*Command {
-	return []*Command{exportCommand(), inspectCommand(), predictCommand(), trainCommand(), evaluateCommand()}
+	return []*Command{exportCommand(), inspectCommand(), predictCommand(), trainCommand(), evaluateCommand(), serveCommand()}
 }
 
 // Main runs kerasgo with args (without the program name) and returns the exit code.

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+type serveFlags struct {
+	models         []string
+	host           string
+	port           int
+	maxBatch       int
+	batchTimeout   time.Duration
+	maxEnqueued    int
+	batchThreads   int
+	poll           time.Duration
+	requestTimeout time.Duration
+	maxBody        int64
+	logJSON        bool
+}
+
+func serveCommand() *Command {
+	return &Command{
+		Name:      "serve",
+		UsageLine: "kerasgo serve --model NAME=DIR [--model NAME=DIR ...] [flags]",
+		Short:     "serve models over TensorFlow Serving's REST API, with dynamic batching",
+		Long: `Serve answers TensorFlow Serving's REST API, so clients written for TF
+Serving work unchanged:
+
+  GET  /v1/models/NAME[/versions/V|/labels/L]            status
+  GET  /v1/models/NAME[/versions/V|/labels/L]/metadata   signatures
+  POST /v1/models/NAME[/versions/V|/labels/L]:predict    {"instances": [...]} or {"inputs": ...}
+
+plus /metrics and /monitoring/prometheus/metrics (Prometheus), /healthz and
+/readyz. DIR is a SavedModel (served as version 1) or a TF Serving base path of
+numbered version directories: the highest complete one is served, new ones are
+picked up every --poll-interval and swapped in without failing requests, and
+the old one is unloaded once its requests finish.
+
+--max-batch-size and --batch-timeout merge concurrent requests into one model
+call, as TF Serving's batching parameters do; past --max-enqueued waiting
+requests the server answers 503. SIGINT/SIGTERM stop accepting connections,
+drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
+		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
+			f := &serveFlags{}
+			fs.StringArrayVar(&f.models, "model", nil, "NAME=DIR; repeat for several models")
+			fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on")
+			fs.IntVar(&f.port, "rest-port", 8501, "REST port (0 picks a free one)")
+			fs.IntVar(&f.maxBatch, "max-batch-size", 64, "most rows merged into one model call (1: no batching)")
+			fs.DurationVar(&f.batchTimeout, "batch-timeout", 2*time.Millisecond, "how long a batch waits for more requests")
+			fs.IntVar(&f.maxEnqueued, "max-enqueued", 1000, "waiting requests before the server answers 503")
+			fs.IntVar(&f.batchThreads, "num-batch-threads", 2, "batches run at once")
+			fs.DurationVar(&f.poll, "poll-interval", 5*time.Second, "how often base paths are checked for new versions (0: never)")
+			fs.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "per-request deadline (504 past it)")
+			fs.Int64Var(&f.maxBody, "max-body-bytes", 16<<20, "largest request body (413 past it)")
+			fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
+			return f.run
+		},
+	}
+}
+
+// servedModel adapts *tfmodel.Model to serving.Model.
+type servedModel struct {
+	m    *tfmodel.Model
+	spec serving.Spec
+}
+
+func (s servedModel) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
+	return s.m.Predict(ctx, x)
+}
+func (s servedModel) Spec() serving.Spec { return s.spec }
+func (s servedModel) Close() error       { return s.m.Close() }
+
+// loadServed loads a SavedModel for serving.
+func loadServed(ctx context.Context, dir string) (serving.Model, error) {
+	m, err := tfmodel.Load(ctx, dir, tfmodel.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	sigs := m.Signatures()
+	defs, err := json.Marshal(sigs)
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("describing signatures: %w", err)
+	}
+	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.InputDim(), SignatureDefs: defs}
+	if md := m.Metadata(); md != nil {
+		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures["predict"], md.InputKey, md.OutputKey
+	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
+		spec.InputKey, spec.OutputKey = sig.InputNames()[0], sig.OutputNames()[0]
+	}
+	if sig, ok := sigs[spec.Signature]; ok {
+		if out, ok := sig.Outputs[spec.OutputKey]; ok && len(out.Shape) == 1 {
+			spec.ScalarOutput = true
+		}
+	}
+	if spec.InputKey == "" || m.InputDim() == 0 {
+		m.Close()
+		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", dir)
+	}
+	return servedModel{m: m, spec: spec}, nil
+}
+
+func (f *serveFlags) config(env *Env) (serving.Config, error) {
+	cfg := serving.Config{
+		Batch:          serving.BatchOptions{MaxBatchSize: f.maxBatch, BatchTimeout: f.batchTimeout, MaxEnqueued: f.maxEnqueued, Threads: f.batchThreads},
+		PollInterval:   f.poll,
+		RequestTimeout: f.requestTimeout,
+		MaxBodyBytes:   f.maxBody,
+		Registry:       prometheus.NewRegistry(),
+	}
+	if len(f.models) == 0 {
+		return cfg, usagef("--model NAME=DIR is required")
+	}
+	for _, spec := range f.models {
+		name, dir, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || dir == "" {
+			return cfg, usagef("--model %q: want NAME=DIR", spec)
+		}
+		cfg.Models = append(cfg.Models, serving.ModelConfig{Name: name, BasePath: dir})
+	}
+	if f.maxBatch < 1 || f.batchThreads < 1 || f.maxEnqueued < 1 || f.maxBody < 1 || f.requestTimeout <= 0 || f.poll < 0 {
+		return cfg, usagef("batch size, threads, queue, body limit and timeouts must be positive")
+	}
+	var h slog.Handler = slog.NewTextHandler(env.Stderr, nil)
+	if f.logJSON {
+		h = slog.NewJSONHandler(env.Stderr, nil)
+	}
+	cfg.Logger = slog.New(h)
+	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return cfg, nil
+}
+
+func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected arguments %q (models are given with --model NAME=DIR)", args)
+	}
+	cfg, err := f.config(env)
+	if err != nil {
+		return err
+	}
+	srv, err := serving.New(ctx, cfg, loadServed)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", net.JoinHostPort(f.host, strconv.Itoa(f.port)))
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       f.requestTimeout + 10*time.Second,
+		WriteTimeout:      f.requestTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	cfg.Logger.Info("serving", "address", "http://"+ln.Addr().String(), "models", len(cfg.Models),
+		"max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	cfg.Logger.Info("shutting down: draining requests")
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.requestTimeout+5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	cfg.Logger.Info("stopped")
+	return nil
+}
