@@ -76,6 +76,9 @@ bench: build
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000
 	@# One training epoch on the same file: kerasgo train against Keras model.fit.
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_train.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000
+	@# Serving on loopback: kerasgo serve with and without batching against a Python http.server.
+	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)" --seconds 8
 
 # Regenerate the real datasets (Debian packages) and the Keras-made models and goldens.
 testdata: setup

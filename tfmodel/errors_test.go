@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -257,6 +258,37 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+
+	// Predictions while the collector runs non-stop: output tensors must stay
+	// alive while C reads them. Before readMatrix kept them alive, 64 clients
+	// on the D=10,000 model crashed `kerasgo serve` with a SIGSEGV in
+	// TF_TensorByteSize; this small model's short C calls rarely hit that
+	// window, so this exercises the path rather than reproducing the crash.
+	stop := make(chan struct{})
+	var gc sync.WaitGroup
+	gc.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	})
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if _, err := m.Predict(ctx, x.Slice(0, 1)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	gc.Wait()
 
 	// Training and predicting at once: no race, no error.
 	tx, ty := readNPY(t, e.TrainX), readNPY(t, e.TrainY)

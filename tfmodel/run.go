@@ -3,6 +3,7 @@ package tfmodel
 import (
 	"context"
 	"fmt"
+	"runtime"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	attrpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
@@ -59,6 +60,7 @@ func (m *Model) Run(ctx context.Context, key string, inputs map[string]any) (map
 	for i, name := range names {
 		out[name] = res[i].Value()
 	}
+	runtime.KeepAlive(res) // see readMatrix
 	return out, nil
 }
 

@@ -3,6 +3,7 @@ package tfmodel
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -65,7 +66,12 @@ func readMatrix(t *tf.Tensor, dst dense.Matrix, offset int) (dense.Matrix, error
 	}
 	part := dst.Data[offset*cols : (offset+rows)*cols]
 	sink := &byteSink{buf: bytesOf(part)}
-	if _, err := t.WriteContentsTo(sink); err != nil {
+	_, err := t.WriteContentsTo(sink)
+	// The bindings free tensors in finalizers and do not keep t alive across
+	// their C calls: without this, a collection during WriteContentsTo can
+	// free the tensor while C reads it (seen as a SIGSEGV under load).
+	runtime.KeepAlive(t)
+	if err != nil {
 		return dst, fmt.Errorf("reading output: %w", err)
 	}
 	return dst, nil

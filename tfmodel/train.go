@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
@@ -151,6 +152,7 @@ func (m *Model) step(ctx context.Context, role string, rows int, y Labels, sampl
 		return StepResult{}, err
 	}
 	loss, ok := res[0].Value().(float32)
+	runtime.KeepAlive(res[0]) // see readMatrix
 	if !ok {
 		return StepResult{}, fmt.Errorf("loss is %v %v, want a float32 scalar: %w", res[0].DataType(), res[0].Shape(), ErrUnsupportedDType)
 	}
