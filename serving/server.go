@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fastjson"
 )
 
 // Config configures a Server.
@@ -41,6 +42,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	polling   sync.WaitGroup
 	unloading sync.WaitGroup
+	parsers   fastjson.ParserPool
 }
 
 // New loads the latest version of every configured model and, with a

@@ -77,11 +77,28 @@ drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
 
 // servedModel adapts *tfmodel.Model to serving.Model.
 type servedModel struct {
-	m    *tfmodel.Model
-	spec serving.Spec
+	m      *tfmodel.Model
+	spec   serving.Spec
+	sparse bool // the model has the exporter's predict_sparse signature
 }
 
+// sparseBelow is the share of non-zero features under which a batch is
+// scored through the sparse signature: bag-of-words rows (~1% non-zero) then
+// skip most of the first layer's work.
+const sparseBelow = 0.1
+
 func (s servedModel) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
+	if s.sparse && len(x.Data) > 0 {
+		nonZero := 0
+		for _, v := range x.Data {
+			if v != 0 {
+				nonZero++
+			}
+		}
+		if float64(nonZero) < sparseBelow*float64(len(x.Data)) {
+			return s.m.PredictSparse(ctx, dense.FromDense(x))
+		}
+	}
 	return s.m.Predict(ctx, x)
 }
 func (s servedModel) Spec() serving.Spec { return s.spec }
@@ -114,7 +131,7 @@ func loadServed(ctx context.Context, dir string) (serving.Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", dir)
 	}
-	return servedModel{m: m, spec: spec}, nil
+	return servedModel{m: m, spec: spec, sparse: m.SparsePredictable()}, nil
 }
 
 func (f *serveFlags) config(env *Env) (serving.Config, error) {
