@@ -9,8 +9,11 @@
 package serving
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 
 	"github.com/kerasgo/kerasgo/dense"
 )
@@ -45,3 +48,40 @@ type Spec struct {
 
 // Loader loads the model in dir.
 type Loader func(ctx context.Context, dir string) (Model, error)
+
+// FileConfig is the JSON form of a model configuration file, the
+// counterpart of TF Serving's model_config_list:
+//
+//	{"models": [{"name": "fortunes", "base_path": "/models/fortunes",
+//	             "versions": [1, 2], "labels": {"stable": 1, "canary": 2}}]}
+type FileConfig struct {
+	Models []struct {
+		Name     string           `json:"name"`
+		BasePath string           `json:"base_path"`
+		Versions []int64          `json:"versions"`
+		Labels   map[string]int64 `json:"labels"`
+	} `json:"models"`
+}
+
+// ParseFileConfig reads a model configuration file's JSON.
+func ParseFileConfig(data []byte) ([]ModelConfig, error) {
+	var fc FileConfig
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fc); err != nil {
+		return nil, fmt.Errorf("model config: %w", err)
+	}
+	out := make([]ModelConfig, 0, len(fc.Models))
+	for i, m := range fc.Models {
+		if m.Name == "" || m.BasePath == "" {
+			return nil, fmt.Errorf("model config: model %d needs a name and a base_path", i)
+		}
+		for label, v := range m.Labels {
+			if len(m.Versions) > 0 && !slices.Contains(m.Versions, v) {
+				return nil, fmt.Errorf("model config: %s label %q points at version %d, which is not among the served versions %v", m.Name, label, v, m.Versions)
+			}
+		}
+		out = append(out, ModelConfig{Name: m.Name, BasePath: m.BasePath, Versions: m.Versions, Labels: m.Labels})
+	}
+	return out, nil
+}

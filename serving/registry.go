@@ -22,7 +22,11 @@ type ModelConfig struct {
 	// in TF Serving, a directory of numbered version subdirectories, of which
 	// the highest complete one is served.
 	BasePath string
-	// Labels map version labels (e.g. "stable") to version numbers.
+	// Versions pins the versions to serve (TF Serving's "specific" version
+	// policy); empty serves the latest complete one (the "latest" policy).
+	Versions []int64
+	// Labels map version labels (e.g. "stable") to version numbers; a
+	// labelled version must be among those served.
 	Labels map[string]int64
 }
 
@@ -149,6 +153,9 @@ func (srv *Server) refresh(ctx context.Context, s *servable, initial bool) (bool
 	latest := s.latest
 	s.mu.RUnlock()
 	defer func() { s.seen = found }()
+	if len(s.cfg.Versions) > 0 {
+		return srv.refreshPinned(ctx, s, found, initial)
+	}
 	for i := len(numbers) - 1; i >= 0; i-- {
 		n := numbers[i]
 		if n <= latest {
@@ -183,6 +190,45 @@ func (srv *Server) refresh(ctx context.Context, s *servable, initial bool) (bool
 		return false, fmt.Errorf("model %q: no complete version under %s", s.cfg.Name, s.cfg.BasePath)
 	}
 	return false, nil
+}
+
+// refreshPinned loads the pinned versions that are complete (and, after
+// start-up, stable) and not loaded yet. Pinned versions stay until the server
+// closes.
+func (srv *Server) refreshPinned(ctx context.Context, s *servable, found map[int64]string, initial bool) (bool, error) {
+	swapped := false
+	for _, n := range s.cfg.Versions {
+		s.mu.RLock()
+		_, loaded := s.versions[n]
+		s.mu.RUnlock()
+		fp, ok := found[n]
+		if loaded || !ok || (!initial && s.seen[n] != fp) {
+			continue
+		}
+		v, err := srv.load(ctx, s, n)
+		if err != nil {
+			if initial {
+				return false, err
+			}
+			srv.log.Error("loading version failed", "model", s.cfg.Name, "version", n, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		s.versions[n] = v
+		s.latest = max(s.latest, n)
+		s.mu.Unlock()
+		srv.log.Info("serving version", "model", s.cfg.Name, "version", n, "dir", v.dir)
+		swapped = true
+	}
+	if initial {
+		s.mu.RLock()
+		missing := len(s.versions) == 0
+		s.mu.RUnlock()
+		if missing {
+			return false, fmt.Errorf("model %q: none of the pinned versions %v is complete under %s", s.cfg.Name, s.cfg.Versions, s.cfg.BasePath)
+		}
+	}
+	return swapped, nil
 }
 
 func (srv *Server) load(ctx context.Context, s *servable, n int64) (*version, error) {

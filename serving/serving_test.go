@@ -379,3 +379,68 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPinnedVersionsAndLabels(t *testing.T) {
+	base := t.TempDir()
+	for _, n := range []int{1, 2, 3} {
+		versionDir(t, base, n)
+	}
+	cfgs, err := serving.ParseFileConfig([]byte(fmt.Sprintf(`{"models": [{"name": "m", "base_path": %q, "versions": [1, 3, 4], "labels": {"stable": 1, "canary": 3}}]}`, base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loader{tmpl: fake{dim: 1}}
+	_, ts := newServer(t, serving.Config{Models: cfgs, PollInterval: 10 * time.Millisecond}, l)
+	code, out := do(t, "GET", ts.URL+"/v1/models/m", "")
+	status := fmt.Sprint(out)
+	if code != 200 || !strings.Contains(status, "version:1") || !strings.Contains(status, "version:3") || strings.Contains(status, "version:2") {
+		t.Fatalf("status %d %v", code, out)
+	}
+	for path, want := range map[string]string{
+		"/v1/models/m:predict":               "[[3 1 2]]", // latest pinned
+		"/v1/models/m/versions/1:predict":    "[[1 1 2]]",
+		"/v1/models/m/labels/stable:predict": "[[1 1 2]]",
+		"/v1/models/m/labels/canary:predict": "[[3 1 2]]",
+	} {
+		code, out := do(t, "POST", ts.URL+path, `{"instances": [[1]]}`)
+		if code != 200 || fmt.Sprint(out["predictions"]) != want {
+			t.Errorf("%s: %d %v, want %s", path, code, out, want)
+		}
+	}
+	if code, _ := do(t, "POST", ts.URL+"/v1/models/m/versions/2:predict", `{"instances": [[1]]}`); code != 404 {
+		t.Errorf("unpinned version 2 answered %d", code)
+	}
+	// Pinned version 4 appears later: polling loads it once it is stable.
+	versionDir(t, base, 4)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		code, out := do(t, "POST", ts.URL+"/v1/models/m/versions/4:predict", `{"instances": [[1]]}`)
+		if code == 200 && fmt.Sprint(out["predictions"]) == "[[4 1 2]]" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pinned version 4 never loaded: %d %v", code, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestParseFileConfig(t *testing.T) {
+	for name, tc := range map[string]struct {
+		json    string
+		wantErr bool
+	}{
+		"ok":               {json: `{"models": [{"name": "a", "base_path": "/m/a"}, {"name": "b", "base_path": "/m/b", "versions": [2]}]}`},
+		"unknown field":    {json: `{"models": [{"name": "a", "base_path": "/m/a", "policy": "all"}]}`, wantErr: true},
+		"no base path":     {json: `{"models": [{"name": "a"}]}`, wantErr: true},
+		"label off pinned": {json: `{"models": [{"name": "a", "base_path": "/m", "versions": [1], "labels": {"x": 2}}]}`, wantErr: true},
+		"not JSON":         {json: `models: [a]`, wantErr: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfgs, err := serving.ParseFileConfig([]byte(tc.json))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, wantErr %v (%+v)", err, tc.wantErr, cfgs)
+			}
+		})
+	}
+}

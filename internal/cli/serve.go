@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 
 type serveFlags struct {
 	models         []string
+	modelConfig    string
 	host           string
 	port           int
 	maxBatch       int
@@ -38,7 +40,7 @@ type serveFlags struct {
 func serveCommand() *Command {
 	return &Command{
 		Name:      "serve",
-		UsageLine: "kerasgo serve --model NAME=DIR [--model NAME=DIR ...] [flags]",
+		UsageLine: "kerasgo serve (--model NAME=DIR ... | --model-config FILE) [flags]",
 		Short:     "serve models over TensorFlow Serving's REST API, with dynamic batching",
 		Long: `Serve answers TensorFlow Serving's REST API, so clients written for TF
 Serving work unchanged:
@@ -51,7 +53,10 @@ plus /metrics and /monitoring/prometheus/metrics (Prometheus), /healthz and
 /readyz. DIR is a SavedModel (served as version 1) or a TF Serving base path of
 numbered version directories: the highest complete one is served, new ones are
 picked up every --poll-interval and swapped in without failing requests, and
-the old one is unloaded once its requests finish.
+the old one is unloaded once its requests finish. --model-config names a JSON
+file that can also pin a set of versions and give them labels:
+  {"models": [{"name": "m", "base_path": "/models/m", "versions": [1, 2],
+               "labels": {"stable": 1, "canary": 2}}]}
 
 --max-batch-size and --batch-timeout merge concurrent requests into one model
 call, as TF Serving's batching parameters do; past --max-enqueued waiting
@@ -60,6 +65,7 @@ drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &serveFlags{}
 			fs.StringArrayVar(&f.models, "model", nil, "NAME=DIR; repeat for several models")
+			fs.StringVar(&f.modelConfig, "model-config", "", `JSON file: {"models": [{"name", "base_path", "versions": [...], "labels": {...}}]}`)
 			fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on")
 			fs.IntVar(&f.port, "rest-port", 8501, "REST port (0 picks a free one)")
 			fs.IntVar(&f.maxBatch, "max-batch-size", 64, "most rows merged into one model call (1: no batching)")
@@ -142,8 +148,17 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		MaxBodyBytes:   f.maxBody,
 		Registry:       prometheus.NewRegistry(),
 	}
-	if len(f.models) == 0 {
-		return cfg, usagef("--model NAME=DIR is required")
+	if len(f.models) == 0 && f.modelConfig == "" {
+		return cfg, usagef("--model NAME=DIR or --model-config FILE is required")
+	}
+	if f.modelConfig != "" {
+		data, err := os.ReadFile(f.modelConfig)
+		if err != nil {
+			return cfg, fmt.Errorf("reading --model-config: %w", err)
+		}
+		if cfg.Models, err = serving.ParseFileConfig(data); err != nil {
+			return cfg, fmt.Errorf("%s: %w", f.modelConfig, err)
+		}
 	}
 	for _, spec := range f.models {
 		name, dir, ok := strings.Cut(spec, "=")

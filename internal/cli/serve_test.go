@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -143,5 +144,30 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "draining") || !strings.Contains(stderr.String(), "stopped") {
 		t.Fatalf("log: %s", stderr.String())
+	}
+}
+
+func TestServeConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "models.json")
+	if err := os.WriteFile(bad, []byte(`{"models": [{"name": "m"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		"no model":        {args: []string{"serve"}, wantCode: ExitUsage, wantErr: "--model-config FILE is required"},
+		"bad model flag":  {args: []string{"serve", "--model", "nodir"}, wantCode: ExitUsage, wantErr: "want NAME=DIR"},
+		"bad config file": {args: []string{"serve", "--model-config", bad}, wantCode: ExitFailure, wantErr: "needs a name and a base_path"},
+		"missing model":   {args: []string{"serve", "--model", "m=" + filepath.Join(dir, "nope")}, wantCode: ExitFailure, wantErr: "listing versions"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, "", tc.args...)
+			if code != tc.wantCode || !strings.Contains(errOut, tc.wantErr) {
+				t.Fatalf("exit %d, %q", code, errOut)
+			}
+		})
 	}
 }
