@@ -146,16 +146,25 @@ func sparseFeeds(x dense.CSR) (map[string]*tf.Tensor, int, error) {
 	return feeds, len(coords)*8 + len(x.Values)*4, nil
 }
 
-// checkSparse validates a sparse batch like checkFeatures a dense one.
-func (m *Model) checkSparse(x dense.CSR) error {
-	if err := x.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrShape, err)
+// checkShape checks a batch's structure (invalid, the result of its
+// Validate), that it has rows, and its width against the signature.
+func (m *Model) checkShape(invalid error, rows, cols int) error {
+	if invalid != nil {
+		return fmt.Errorf("%w: %w", ErrShape, invalid)
 	}
-	if x.Rows == 0 {
+	if rows == 0 {
 		return ErrEmptyBatch
 	}
-	if dim := m.InputDim(); dim >= 0 && x.Cols != dim {
-		return fmt.Errorf("%d features per row, the model takes %d: %w", x.Cols, dim, ErrShape)
+	if dim := m.InputDim(); dim >= 0 && cols != dim {
+		return fmt.Errorf("%d features per row, the model takes %d: %w", cols, dim, ErrShape)
+	}
+	return nil
+}
+
+// checkSparse validates a sparse batch like checkFeatures a dense one.
+func (m *Model) checkSparse(x dense.CSR) error {
+	if err := m.checkShape(x.Validate(), x.Rows, x.Cols); err != nil {
+		return err
 	}
 	if !m.opts.AllowNonFinite {
 		if k := firstNonFinite(x.Values); k >= 0 {
@@ -168,14 +177,8 @@ func (m *Model) checkSparse(x dense.CSR) error {
 
 // checkFeatures validates a feature batch against the prediction signature.
 func (m *Model) checkFeatures(x dense.Matrix) error {
-	if err := x.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrShape, err)
-	}
-	if x.Rows == 0 {
-		return ErrEmptyBatch
-	}
-	if dim := m.InputDim(); dim >= 0 && x.Cols != dim {
-		return fmt.Errorf("%d features per row, the model takes %d: %w", x.Cols, dim, ErrShape)
+	if err := m.checkShape(x.Validate(), x.Rows, x.Cols); err != nil {
+		return err
 	}
 	if !m.opts.AllowNonFinite {
 		if i := firstNonFinite(x.Data); i >= 0 {

@@ -12,7 +12,6 @@ import (
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/metrics"
-	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type evaluateFlags struct {
@@ -72,19 +71,11 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	if f.batchSize <= 0 {
 		return usagef("--batch-size must be positive")
 	}
-	m, err := tfmodel.Load(ctx, args[0], tfmodel.DefaultOptions())
+	m, trainer, opts, err := loadTrainable(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	trainer, err := newModelTrainer(m)
-	if err != nil {
-		return err
-	}
-	opts, err := fitOptions(m)
-	if err != nil {
-		return err
-	}
 	src, err := labelledSource(f.data, opts.Dim)
 	if err != nil {
 		return err

@@ -289,18 +289,10 @@ func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse 
 	case "jsonl":
 		return convert.NewJSONLReader(r, path, convert.JSONLOptions{Dim: dim})
 	case "libsvm":
-		base := convert.IndexZero // stdin cannot be read twice
-		if path != "-" {
-			// A first pass on its own handle: r may be wrapped by the progress bar.
-			file, err := os.Open(path)
-			if err != nil {
-				return nil, fmt.Errorf("opening input: %w", err)
-			}
-			base, err = convert.DetectLibSVMBase(file)
-			file.Close()
-			if err != nil {
-				return nil, fmt.Errorf("scanning %s for its index base: %w", path, err)
-			}
+		// A first pass on its own handle: r may be wrapped by the progress bar.
+		base, err := libsvmBase(path)
+		if err != nil {
+			return nil, err
 		}
 		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: sparse})
 	}

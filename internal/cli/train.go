@@ -129,14 +129,9 @@ func labelledSource(path string, dim int) (fit.Source, error) {
 	}
 	base := convert.IndexAuto
 	if format == "libsvm" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("opening data: %w", err)
-		}
-		base, err = convert.DetectLibSVMBase(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("scanning %s: %w", path, err)
+		var err error
+		if base, err = libsvmBase(path); err != nil {
+			return nil, err
 		}
 	}
 	return func() (convert.RowReader, io.Closer, error) {
@@ -158,17 +153,47 @@ func labelledSource(path string, dim int) (fit.Source, error) {
 	}, nil
 }
 
-// fitOptions builds the options shared by train and evaluate.
-func fitOptions(m *tfmodel.Model) (fit.Options, error) {
+// loadTrainable loads a model for train or evaluate, with its training
+// adapter and the fit options its metadata implies. The caller closes it.
+func loadTrainable(ctx context.Context, dir string) (*tfmodel.Model, modelTrainer, fit.Options, error) {
+	m, err := tfmodel.Load(ctx, dir, tfmodel.DefaultOptions())
+	if err != nil {
+		return nil, modelTrainer{}, fit.Options{}, err
+	}
 	md := m.Metadata()
 	if md == nil {
-		return fit.Options{}, fmt.Errorf("%s: no kerasgo metadata; export the model with kerasgo export to evaluate or train it", m.Dir())
+		m.Close()
+		return nil, modelTrainer{}, fit.Options{}, fmt.Errorf("%s: no kerasgo metadata; export the model with kerasgo export to evaluate or train it", dir)
 	}
-	return fit.Options{
+	trainer, err := newModelTrainer(m)
+	if err != nil {
+		m.Close()
+		return nil, modelTrainer{}, fit.Options{}, err
+	}
+	opts := fit.Options{
 		Dim:    md.InputDim,
 		Labels: fit.NewLabels(md.Classes, md.LabelMode == tfmodel.LabelMultiLabel),
 		Loss:   md.Loss.ClassName,
-	}, nil
+	}
+	return m, trainer, opts, nil
+}
+
+// libsvmBase detects a libsvm file's index base with a pass of its own
+// ("-", which cannot be read twice, is taken as zero-based).
+func libsvmBase(path string) (convert.IndexBase, error) {
+	if path == "-" {
+		return convert.IndexZero, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return convert.IndexAuto, fmt.Errorf("opening input: %w", err)
+	}
+	defer f.Close()
+	base, err := convert.DetectLibSVMBase(f)
+	if err != nil {
+		return convert.IndexAuto, fmt.Errorf("scanning %s for its index base: %w", path, err)
+	}
+	return base, nil
 }
 
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
@@ -203,19 +228,11 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		}
 		resume, loadDir = &st, checkpointDir
 	}
-	m, err := tfmodel.Load(ctx, loadDir, tfmodel.DefaultOptions())
+	m, trainer, opts, err := loadTrainable(ctx, loadDir)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	trainer, err := newModelTrainer(m)
-	if err != nil {
-		return err
-	}
-	opts, err := fitOptions(m)
-	if err != nil {
-		return err
-	}
 	if f.learningRate > 0 {
 		if err := m.SetLearningRate(ctx, f.learningRate); err != nil {
 			return err
