@@ -282,7 +282,7 @@ func TestTrainAndEvaluate(t *testing.T) {
 	if ev.Report.Rows != 1255 || ev.Report.Top1 == nil || math.Abs(ev.Report.Baselines.AllZeros-0.95) > 1e-9 || len(ev.Findings) == 0 {
 		t.Fatalf("evaluation %+v", ev)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "report.html")); err != nil || !strings.Contains(string(b), "<table>") || strings.Contains(string(b), "http") {
+	if b, err := os.ReadFile(filepath.Join(dir, "report.html")); err != nil || !strings.Contains(string(b), "<table>") || !strings.Contains(string(b), `class="heat"`) || strings.Contains(string(b), "http") {
 		t.Errorf("HTML report missing, or not self-contained: %v", err)
 	}
 	// TensorFlow loads the retrained model and scores as Go does.

@@ -105,13 +105,19 @@ var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td:first-child{text-align:left}.finding{background:#fff7e0;border-left:4px solid #e0a000;padding:.5em 1em;margin:.5em 0}
-pre{background:#f7f7f7;padding:1em;overflow:auto}</style></head><body>
+pre{background:#f7f7f7;padding:1em;overflow:auto}
+.heat td{min-width:1.6em;text-align:center;font-size:80%}.rot{writing-mode:vertical-rl;font-weight:normal;font-size:80%}</style></head><body>
 <h1>Evaluation of {{.Model}}</h1>
 <p>Data: <code>{{.Data}}</code>, {{.Report.Rows}} rows, {{len .Report.Classes}} classes{{if .Report.MultiLabel}} (multi-label){{end}}.</p>
 <h2>Diagnosis</h2>
 {{range .Findings}}<div class="finding"><b>{{.Kind}}</b>: {{.Text}}</div>{{end}}
 <h2>Report</h2>
 <pre>{{.Text}}</pre>
+{{if .Heat}}<h2>Confusion matrix</h2>
+<p>Rows: true class; columns: predicted class (argmax). Darker cells hold more rows.</p>
+<table class="heat"><tr><th></th>{{range .Report.Classes}}<th class="rot">{{.}}</th>{{end}}</tr>
+{{range .Heat}}<tr><td>{{.Name}}</td>{{range .Cells}}<td style="background:rgba(31,119,180,{{printf "%.2f" .Alpha}})" title="{{.Count}}">{{if .Count}}{{.Count}}{{end}}</td>{{end}}</tr>
+{{end}}</table>{{end}}
 <h2>Per class</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {{range .Report.PerClass}}<tr><td>{{.Name}}</td><td>{{printf "%.3f" .Precision}}</td><td>{{printf "%.3f" .Recall}}</td><td>{{printf "%.3f" .F1}}</td><td>{{.Support}}</td></tr>
@@ -133,9 +139,45 @@ func writeHTMLReport(path string, ev evaluation) error {
 	data := struct {
 		evaluation
 		Text string
-	}{ev, text.String()}
+		Heat []heatRow
+	}{ev, text.String(), heatmap(ev.Report)}
 	if err := reportPage.Execute(f, data); err != nil {
 		return fmt.Errorf("writing report %s: %w", path, err)
 	}
 	return f.Commit()
+}
+
+// heatRow is one row of the report's confusion-matrix heat map.
+type heatRow struct {
+	Name  string
+	Cells []heatCell
+}
+
+type heatCell struct {
+	Count int
+	Alpha float64 // shading, 0..1, relative to the row's size
+}
+
+// heatmap shades each confusion-matrix cell by its share of the true class's
+// rows (single-label reports with at most 40 classes; nil otherwise).
+func heatmap(r metrics.Report) []heatRow {
+	if len(r.Confusion) == 0 || len(r.Confusion) > 40 {
+		return nil
+	}
+	rows := make([]heatRow, len(r.Confusion))
+	for i, counts := range r.Confusion {
+		total := 0
+		for _, c := range counts {
+			total += c
+		}
+		rows[i].Name = r.Classes[i]
+		for _, c := range counts {
+			alpha := 0.0
+			if total > 0 {
+				alpha = float64(c) / float64(total)
+			}
+			rows[i].Cells = append(rows[i].Cells, heatCell{Count: c, Alpha: alpha})
+		}
+	}
+	return rows
 }
