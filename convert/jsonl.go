@@ -15,6 +15,10 @@ type JSONLOptions struct {
 	// Dim is the number of features per row: the length of every "x", and
 	// the bound of every index in "indices".
 	Dim int
+	// Vectorizer, when set, turns {"text": "..."} rows into features.
+	Vectorizer Vectorizer
+	// Sparse fills text rows' Indices and Values instead of Features.
+	Sparse bool
 }
 
 // JSONLReader reads JSON Lines, one JSON object an example:
@@ -28,8 +32,8 @@ type JSONLOptions struct {
 // row has either "x" or "indices", never both. Keys match exactly; others
 // are ignored, and a null value counts as absent. Blank lines are skipped.
 //
-// A row with "text" and no features is reported as ErrUnsupported: raw text
-// needs the model's vectorizer, which kerasgo does not run yet.
+// A row {"text": "..."} without features is vectorized with
+// JSONLOptions.Vectorizer; without one it is reported as ErrUnsupported.
 //
 // Every error about a line is a *ParseError; the next Read goes on with the
 // following line.
@@ -93,9 +97,23 @@ func (j *JSONLReader) parse(row *Row, text []byte) error {
 	case x != nil && indices != nil:
 		return j.errorf("x", `both "x" and "indices", want one`)
 	case x == nil && indices == nil:
-		if j.field("text") != nil {
-			return &ParseError{Path: j.path, Line: j.line, Field: "text",
-				Err: fmt.Errorf(`raw text needs the model's vectorizer, which kerasgo does not run yet; give features as "x" or "indices": %w`, ErrUnsupported)}
+		if raw := j.field("text"); raw != nil {
+			if j.opts.Vectorizer == nil {
+				return &ParseError{Path: j.path, Line: j.line, Field: "text",
+					Err: fmt.Errorf(`raw text needs the model's vectorizer, and this model has none (export it with kerasgo export --vectorizer); give features as "x" or "indices": %w`, ErrUnsupported)}
+			}
+			var text string
+			if err := json.Unmarshal(raw, &text); err != nil {
+				return j.errorf("text", "want a string")
+			}
+			if err := j.parseID(row); err != nil {
+				return err
+			}
+			if err := j.parseLabels(row); err != nil {
+				return err
+			}
+			setText(row, j.opts.Vectorizer, text, j.opts.Sparse)
+			return nil
 		}
 		return j.errorf("", `no features: want "x" (dense) or "indices" (sparse)`)
 	case x != nil && values != nil:

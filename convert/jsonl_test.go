@@ -436,5 +436,5 @@ func ExampleNewJSONLReader() {
 	// 1 a [0.5 0 1] [cat]
 	// 2 7 [0 0 1] [dog pet]
 	// skipping: pets.jsonl:3: field x: 2 values, want the model's 3 features: malformed input
-	// skipping: pets.jsonl:4: field text: raw text needs the model's vectorizer, which kerasgo does not run yet; give features as "x" or "indices": unsupported input
+	// skipping: pets.jsonl:4: field text: raw text needs the model's vectorizer, and this model has none (export it with kerasgo export --vectorizer); give features as "x" or "indices": unsupported input
 }

@@ -218,8 +218,33 @@ def _check_exportable(model: keras.Model) -> None:
         raise ValueError(f"model input shape {model.inputs[0].shape} is not (batch, features)")
 
 
+VECTORIZER_FILE = "vectorizer.json"
+
+
+def vectorizer_config(layer) -> dict:
+    """The JSON kerasgo's Go vectorizer (package textvec) reads, from a fitted
+    keras.layers.TextVectorization (multi_hot, count or tf_idf output)."""
+    config = layer.get_config()
+    mode = config["output_mode"]
+    if mode not in ("multi_hot", "count", "tf_idf"):
+        raise ValueError(f"TextVectorization output_mode {mode!r}: kerasgo reproduces multi_hot, count and tf_idf")
+    out = {
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "max_tokens": config.get("max_tokens"),
+        "standardize": config["standardize"],
+        "split": config["split"],
+        "ngrams": config["ngrams"],
+        "output_mode": mode,
+        "vocabulary": [str(t) for t in layer.get_vocabulary()],
+    }
+    if mode == "tf_idf":
+        out["idf"] = [float(v) for v in np.asarray(layer._lookup_layer.idf_weights.numpy(), dtype=np.float32)]
+    return out
+
+
 def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
-           seed=None, source="", learning_rate=None) -> dict:
+           seed=None, source="", learning_rate=None, vectorizer=None) -> dict:
     """Writes model to out as a SavedModel with kerasgo's signatures and metadata.
 
     The directory is written beside out and renamed into place, so an existing
@@ -269,6 +294,7 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
             "evaluate_sparse": "evaluate_step_sparse",
         },
         "parameters": int(model.count_params()),
+        "vectorizer": VECTORIZER_FILE if vectorizer is not None else "",
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
     }
@@ -294,6 +320,12 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         with open(os.path.join(assets, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
             f.write("\n")
+        if vectorizer is not None:
+            if len(vectorizer["vocabulary"]) != dim:
+                raise ValueError(f"the vectorizer makes {len(vectorizer['vocabulary'])} features, the model takes {dim}")
+            with open(os.path.join(assets, VECTORIZER_FILE), "w", encoding="utf-8") as f:
+                json.dump(vectorizer, f, ensure_ascii=False, indent=1, sort_keys=True)
+                f.write("\n")
         _replace_dir(target, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -359,6 +391,9 @@ def main(argv=None) -> int:
     p.add_argument("--loss", help="override the loss (a Keras loss name)")
     p.add_argument("--optimizer", help="override the optimizer (a Keras optimizer name)")
     p.add_argument("--learning-rate", type=float, help="override the learning rate")
+    p.add_argument("--vectorizer", help="a fitted TextVectorization to store with the model, so kerasgo "
+                   "can score raw text: its JSON (as vectorizer_config writes it), or a .keras file "
+                   "holding a model whose first layer is the TextVectorization")
     args = p.parse_args(argv)
 
     try:
@@ -371,8 +406,19 @@ def main(argv=None) -> int:
         if args.class_names:
             with open(args.class_names, encoding="utf-8") as f:
                 names = [line.strip() for line in f if line.strip()]
+        vec = None
+        if args.vectorizer:
+            if args.vectorizer.endswith(".json"):
+                with open(args.vectorizer, encoding="utf-8") as f:
+                    vec = json.load(f)
+            else:
+                holder = keras.saving.load_model(args.vectorizer, compile=False)
+                layers = [l for l in holder.layers if isinstance(l, keras.layers.TextVectorization)]
+                if not layers:
+                    raise ValueError(f"{args.vectorizer} holds no TextVectorization layer")
+                vec = vectorizer_config(layers[0])
         meta = export(model, args.out, class_names=names, multi_label=args.multi_label,
-                      seed=args.seed, source=source, learning_rate=args.learning_rate)
+                      seed=args.seed, source=source, learning_rate=args.learning_rate, vectorizer=vec)
     except (ValueError, OSError) as e:
         print(f"export_keras: {e}", file=sys.stderr)
         return 1

@@ -127,7 +127,7 @@ def build_set(repo, name, multi_label):
     write_csv(os.path.join(out, "test.csv"), [r["id"] for r in test], x_test)
     with open(os.path.join(out, "classes.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(classes) + "\n")
-    return classes, (x_train, y_train), (x_test, y_test)
+    return classes, (x_train, y_train), (x_test, y_test), vec
 
 
 def tf1_export(repo, index):
@@ -175,10 +175,11 @@ def main(argv=None) -> int:
 
     for name, multi in (("fortunes", False), ("debtags", True)):
         keras.utils.set_random_seed(SEED)
-        classes, (x_train, y_train), (x_test, y_test) = build_set(repo, name, multi)
+        classes, (x_train, y_train), (x_test, y_test), vec = build_set(repo, name, multi)
         model = train_model(x_train, y_train, len(classes), SEED)
         export_keras.export(model, os.path.join(models, name), class_names=classes,
-                            multi_label=multi, seed=SEED, source=f"testdata:{name}")
+                            multi_label=multi, seed=SEED, source=f"testdata:{name}",
+                            vectorizer=export_keras.vectorizer_config(vec))
 
         x_gold = x_test[:GOLDEN_ROWS]
         probs = model.predict(x_gold, batch_size=GOLDEN_ROWS, verbose=0).astype(np.float32)

@@ -317,6 +317,11 @@ func decodeRows(raw *fastjson.Value, spec Spec, columnar bool) (dense.Matrix, er
 		}
 		start := len(x.Data)
 		switch {
+		case item.Type() == fastjson.TypeString && spec.Vectorize != nil:
+			text, _ := item.StringBytes()
+			x.Data = append(x.Data, spec.Vectorize(string(text))...)
+		case item.Type() == fastjson.TypeString:
+			return dense.Matrix{}, badRequest("instance %d is text, and model input %q takes numbers (the model has no vectorizer)", i, spec.InputKey)
 		case item.Type() == fastjson.TypeNumber && spec.InputDim == 1:
 			x.Data = append(x.Data, float32(item.GetFloat64()))
 		case item.Type() == fastjson.TypeArray:

@@ -44,6 +44,9 @@ type Spec struct {
 	ScalarOutput bool
 	// SignatureDefs is the metadata endpoint's signature_def map, as JSON.
 	SignatureDefs json.RawMessage
+	// Vectorize, when set, turns a string instance (raw text) into its
+	// features; it must be safe for concurrent use.
+	Vectorize func(text string) []float32
 }
 
 // Loader loads the model in dir.

@@ -41,6 +41,9 @@ type Metadata struct {
 	Parameters       int64             `json:"parameters"`
 	KerasVersion     string            `json:"keras_version"`
 	TensorFlowVer    string            `json:"tensorflow_version"`
+	// Vectorizer names the fitted text vectorizer in assets/ (for raw text
+	// input), or is empty.
+	Vectorizer string `json:"vectorizer"`
 }
 
 // KerasObject is a serialised Keras object: its class and its get_config().

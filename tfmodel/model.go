@@ -234,6 +234,15 @@ func (m *Model) Dir() string { return m.dir }
 // exporter did not make. The result must not be modified.
 func (m *Model) Metadata() *Metadata { return m.meta }
 
+// VectorizerPath returns the file of the text vectorizer the exporter stored
+// with the model, or "" when it has none.
+func (m *Model) VectorizerPath() string {
+	if m.meta == nil || m.meta.Vectorizer == "" {
+		return ""
+	}
+	return filepath.Join(m.dir, "assets", filepath.Base(m.meta.Vectorizer))
+}
+
 // Signatures returns the model's signatures by key, without the internal
 // __saved_model_init_op. The result must not be modified.
 func (m *Model) Signatures() map[string]Signature { return m.sigs }

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kerasgo/kerasgo/serving"
 )
 
 const testdata = "../../testdata"
@@ -225,8 +229,12 @@ func TestPredictSkipBadRows(t *testing.T) {
 	}
 }
 
-func TestPredictTextFormatNotYet(t *testing.T) {
-	code, _, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", "docs.txt")
+func TestPredictTextNeedsVectorizer(t *testing.T) {
+	txt := filepath.Join(t.TempDir(), "docs.txt")
+	if err := os.WriteFile(txt, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes_export"), "--input", txt)
 	if code != ExitFailure || !strings.Contains(errOut, "vectorizer") {
 		t.Fatalf("exit %d, %q", code, errOut)
 	}
@@ -393,5 +401,75 @@ func TestTrainInterruptAndResume(t *testing.T) {
 	}
 	if _, err := os.Stat(out + ".checkpoint"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("checkpoint left after a completed run: %v", err)
+	}
+}
+
+// TestRawText scores, evaluates and serves raw text through the vectorizer
+// the exporter stored with the model, and checks each against the features
+// Keras' TextVectorization made for the same documents.
+func TestRawText(t *testing.T) {
+	model := filepath.Join(testdata, "models", "fortunes")
+	feats := filepath.Join(testdata, "features", "fortunes")
+	corpus := filepath.Join(testdata, "data", "fortunes", "test.jsonl")
+	b, err := os.ReadFile(corpus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var doc struct{ Text string }
+		if err := json.Unmarshal([]byte(line), &doc); err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, doc.Text)
+	}
+	txt := filepath.Join(t.TempDir(), "docs.txt")
+	if err := os.WriteFile(txt, []byte(strings.Join(texts, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, fromText, errOut := runCLI(t, "", "predict", model, "--input", txt)
+	if code != ExitOK {
+		t.Fatalf("predict text: %d %s", code, errOut)
+	}
+	_, fromFeatures, _ := runCLI(t, "", "predict", model, "--input", filepath.Join(feats, "test.libsvm"))
+	if fromText != fromFeatures || strings.Count(fromText, "\n") != 1256 {
+		t.Fatal("predictions from raw text differ from predictions from Keras' vectors")
+	}
+
+	// Evaluate on the labelled raw-text JSONL equals evaluate on the vectors.
+	code, evText, errOut := runCLI(t, "", "evaluate", model, "--data", corpus, "--json")
+	if code != ExitOK {
+		t.Fatalf("evaluate text: %d %s", code, errOut)
+	}
+	_, evFeatures, _ := runCLI(t, "", "evaluate", model, "--data", filepath.Join(feats, "test.libsvm"), "--json")
+	strip := func(s string) string { _, rest, _ := strings.Cut(s, `"report"`); return rest }
+	if strip(evText) != strip(evFeatures) {
+		t.Fatal("evaluation on raw text differs from evaluation on Keras' vectors")
+	}
+
+	// Serving: a string instance scores like its vector.
+	srv, err := serving.New(context.Background(), serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: model}}}, loadServed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	body, _ := json.Marshal(map[string]any{"instances": texts[:3]})
+	resp, err := http.Post(ts.URL+"/v1/models/m:predict", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Predictions [][]float64 }
+	json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	lines := strings.Split(fromFeatures, "\n")
+	for i := range 3 {
+		for j, p := range strings.Split(lines[i+1], ",")[3:] {
+			want, _ := strconv.ParseFloat(p, 64)
+			if math.Abs(out.Predictions[i][j]-want) > 1e-6 {
+				t.Fatalf("served text %d class %d: %v, want %v", i, j, out.Predictions[i][j], want)
+			}
+		}
 	}
 }

@@ -76,7 +76,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 		return err
 	}
 	defer m.Close()
-	src, err := labelledSource(f.data, opts.Dim)
+	src, err := labelledSource(f.data, m)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/score"
+	"github.com/kerasgo/kerasgo/textvec"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -52,7 +53,8 @@ Inputs (--format auto picks by extension; "-" reads standard input):
   npy       2-D float32/float64 NumPy array, streamed
   libsvm    svmlight sparse rows (.libsvm, .svm); zero- or one-based indices
             detected as scikit-learn does (files only; on stdin they are zero-based)
-  text      raw text through the model's vectorizer: not yet supported
+  text      raw text, one document a line (.txt), through the vectorizer the
+            exporter stored with the model (JSONL {"text": ...} rows too)
 
 Bad input stops the run with the file, line and field; --skip-bad-rows counts
 and reports such rows instead. --shard I/N scores every N-th batch starting at
@@ -223,8 +225,19 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 	format, _ := f.formatOf(path)
 	// Bag-of-words rows stay sparse all the way into TensorFlow when the
 	// model has the exporter's sparse signature.
-	opts.Sparse = format == "libsvm" && m.SparsePredictable()
-	rr, err := f.reader(r, path, format, opts.Dim, opts.Sparse)
+	opts.Sparse = (format == "libsvm" || format == "text") && m.SparsePredictable()
+	vec, err := modelVectorizer(m)
+	if err != nil {
+		return score.Stats{}, err
+	}
+	if format == "text" && vec == nil {
+		return score.Stats{}, fmt.Errorf("%s: raw text needs the model's vectorizer, and %s has none (export it with kerasgo export --vectorizer)", path, m.Dir())
+	}
+	var cv convert.Vectorizer // stays a nil interface when the model has no vectorizer
+	if vec != nil {
+		cv = vec
+	}
+	rr, err := f.reader(r, path, format, opts.Dim, opts.Sparse, cv)
 	if err != nil {
 		return score.Stats{}, err
 	}
@@ -267,15 +280,13 @@ func (f *predictFlags) formatOf(path string) (string, error) {
 		}
 	}
 	switch format {
-	case "csv", "tsv", "jsonl", "npy", "libsvm":
+	case "csv", "tsv", "jsonl", "npy", "libsvm", "text":
 		return format, nil
-	case "text":
-		return "", fmt.Errorf("%s: raw text input needs the model's vectorizer, which kerasgo does not support yet; vectorize the text first (csv, jsonl, npy or libsvm)", path)
 	}
 	return "", usagef("unknown --format %q (want auto, csv, tsv, jsonl, npy, libsvm or text)", format)
 }
 
-func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse bool) (convert.RowReader, error) {
+func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse bool, vec convert.Vectorizer) (convert.RowReader, error) {
 	if dim <= 0 && (format == "libsvm" || format == "jsonl") {
 		return nil, fmt.Errorf("%s: %s input needs a model with a known input width", path, format)
 	}
@@ -287,7 +298,9 @@ func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse 
 	case "npy":
 		return convert.NewNPYRowReader(r, path)
 	case "jsonl":
-		return convert.NewJSONLReader(r, path, convert.JSONLOptions{Dim: dim})
+		return convert.NewJSONLReader(r, path, convert.JSONLOptions{Dim: dim, Vectorizer: vec})
+	case "text":
+		return convert.NewTextReader(r, path, vec, sparse), nil
 	case "libsvm":
 		// A first pass on its own handle: r may be wrapped by the progress bar.
 		base, err := libsvmBase(path)
@@ -303,4 +316,26 @@ func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// modelVectorizer loads the text vectorizer stored with the model, or
+// returns nil when it has none. Each call makes a new one: vectorizers are
+// not safe for concurrent use.
+func modelVectorizer(m *tfmodel.Model) (*textvec.Vectorizer, error) {
+	path := m.VectorizerPath()
+	if path == "" {
+		return nil, nil
+	}
+	cfg, err := textvec.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := textvec.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if v.Width() != m.InputDim() {
+		return nil, fmt.Errorf("%s makes %d features, the model takes %d", path, v.Width(), m.InputDim())
+	}
+	return v, nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/textvec"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -136,6 +138,18 @@ func loadServed(ctx context.Context, dir string) (serving.Model, error) {
 	if spec.InputKey == "" || m.InputDim() == 0 {
 		m.Close()
 		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", dir)
+	}
+	if _, err := modelVectorizer(m); err != nil {
+		m.Close()
+		return nil, err
+	} else if m.VectorizerPath() != "" {
+		// Vectorizers keep scratch space: one per concurrent request, pooled.
+		pool := &sync.Pool{New: func() any { v, _ := modelVectorizer(m); return v }}
+		spec.Vectorize = func(text string) []float32 {
+			v := pool.Get().(*textvec.Vectorizer)
+			defer pool.Put(v)
+			return v.Vectorize(text, nil)
+		}
 	}
 	return servedModel{m: m, spec: spec, sparse: m.SparsePredictable()}, nil
 }

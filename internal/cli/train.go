@@ -113,8 +113,10 @@ func (t modelTrainer) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, 
 
 func (t modelTrainer) Save(ctx context.Context, dir string) error { return t.m.Save(ctx, dir) }
 
-// labelledSource opens a labelled data file for one pass.
-func labelledSource(path string, dim int) (fit.Source, error) {
+// labelledSource opens a labelled data file for one pass. JSONL text rows
+// go through the model's vectorizer, when it has one.
+func labelledSource(path string, m *tfmodel.Model) (fit.Source, error) {
+	dim := m.InputDim()
 	var format string
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".libsvm", ".svm", ".svmlight":
@@ -143,7 +145,16 @@ func labelledSource(path string, dim int) (fit.Source, error) {
 		if format == "libsvm" {
 			r, err = convert.NewLibSVMReader(f, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: true})
 		} else {
-			r, err = convert.NewJSONLReader(f, path, convert.JSONLOptions{Dim: dim})
+			opts := convert.JSONLOptions{Dim: dim}
+			vec, verr := modelVectorizer(m)
+			if verr != nil {
+				f.Close()
+				return nil, nil, verr
+			}
+			if vec != nil {
+				opts.Vectorizer = vec
+			}
+			r, err = convert.NewJSONLReader(f, path, opts)
 		}
 		if err != nil {
 			f.Close()
@@ -238,13 +249,13 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	train, err := labelledSource(f.data, opts.Dim)
+	train, err := labelledSource(f.data, m)
 	if err != nil {
 		return err
 	}
 	var val fit.Source
 	if f.valData != "" {
-		if val, err = labelledSource(f.valData, opts.Dim); err != nil {
+		if val, err = labelledSource(f.valData, m); err != nil {
 			return err
 		}
 	}

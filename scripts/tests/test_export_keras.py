@@ -170,3 +170,23 @@ def test_sparse_signatures_match_dense(tmp_path):
     s = sig["train_step_sparse"](indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape, labels=y, sample_weight=w)
     after = sig["evaluate_step"](features=x, labels=y, sample_weight=w)
     assert float(after["loss"]) < float(d["loss"])
+
+
+def test_vectorizer_travels_with_the_model(tmp_path):
+    layer = keras.layers.TextVectorization(max_tokens=8, output_mode="multi_hot")
+    layer.adapt(tf.constant(["the cat sat", "the dog ran", "a cat ran"]))
+    cfg = export_keras.vectorizer_config(layer)
+    assert cfg["vocabulary"][0] == "[UNK]" and cfg["output_mode"] == "multi_hot"
+    path = tmp_path / "vec.json"
+    path.write_text(json.dumps(cfg))
+    width = len(cfg["vocabulary"])
+    out = str(tmp_path / "m")
+    assert export_keras.main(["--arch", "question", "--input-dim", str(width), "--classes", "2",
+                              "--out", out, "--vectorizer", str(path)]) == 0
+    assert metadata(out)["vectorizer"] == "vectorizer.json"
+    with open(os.path.join(out, "assets", "vectorizer.json"), encoding="utf-8") as f:
+        assert json.load(f)["vocabulary"] == cfg["vocabulary"]
+    # A vectorizer of another width than the model's input is refused.
+    assert export_keras.main(["--arch", "question", "--input-dim", str(width + 1), "--classes", "2",
+                              "--out", str(tmp_path / "bad"), "--vectorizer", str(path)]) == 1
+    assert not os.path.exists(tmp_path / "bad")

@@ -1,0 +1,74 @@
+package convert
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Vectorizer turns raw text into the model's features (textvec.Vectorizer
+// implements it). It need not be safe for concurrent use: each reader calls
+// its own from one goroutine.
+type Vectorizer interface {
+	// Width is the number of features per document.
+	Width() int
+	// VectorizeSparse returns the document's non-zero features, reusing the
+	// given slices.
+	VectorizeSparse(text string, indices []int32, values []float32) ([]int32, []float32)
+}
+
+// setText fills row with the features of text: Indices and Values when
+// sparse, else Features with every value.
+func setText(row *Row, v Vectorizer, text string, sparse bool) {
+	row.Indices, row.Values = v.VectorizeSparse(text, row.Indices[:0], row.Values[:0])
+	if sparse {
+		row.Features = row.Features[:0]
+		return
+	}
+	width := v.Width()
+	if cap(row.Features) >= width {
+		row.Features = row.Features[:width]
+		clear(row.Features)
+	} else {
+		row.Features = make([]float32, width)
+	}
+	for k, i := range row.Indices {
+		row.Features[i] = row.Values[k]
+	}
+	row.Indices, row.Values = row.Indices[:0], row.Values[:0]
+}
+
+// TextReader reads raw text, one document a line (an empty line is an empty
+// document), and vectorizes each with the model's vectorizer. CRLF line ends
+// and a byte-order mark are accepted.
+type TextReader struct {
+	s      *bufio.Scanner
+	path   string
+	v      Vectorizer
+	sparse bool
+	line   int
+}
+
+// NewTextReader returns a reader of r; path names the input in errors.
+// With sparse, rows come back as Indices and Values.
+func NewTextReader(r io.Reader, path string, v Vectorizer, sparse bool) *TextReader {
+	s := bufio.NewScanner(skipBOM(r))
+	s.Buffer(make([]byte, 0, 1<<16), 1<<30)
+	return &TextReader{s: s, path: path, v: v, sparse: sparse}
+}
+
+// Read fills row with the next document's features; ID is left empty, so
+// predictions are numbered by line.
+func (t *TextReader) Read(row *Row) error {
+	if !t.s.Scan() {
+		if err := t.s.Err(); err != nil {
+			return &ParseError{Path: t.path, Line: t.line + 1, Err: fmt.Errorf("%w: %w", err, ErrFormat)}
+		}
+		return io.EOF
+	}
+	t.line++
+	row.Line, row.ID, row.Labels = t.line, "", row.Labels[:0]
+	setText(row, t.v, strings.TrimSuffix(t.s.Text(), "\r"), t.sparse)
+	return nil
+}
