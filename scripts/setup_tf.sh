@@ -22,6 +22,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 cache=${KERASGO_CACHE:-$HOME/.cache/kerasgo}
 reqs="$here/requirements.txt"
+reqs_nodeps="$here/requirements-nodeps.txt"
 tf_version=$(sed -n 's/^tensorflow-cpu==\([0-9.]*\).*/\1/p' "$reqs")
 venv="$cache/venv-tf$tf_version"
 cdir="$cache/tf-c-$tf_version"
@@ -45,12 +46,13 @@ mkdir -p "$cache"
 
 # --- Python virtualenv with the pinned wheel -------------------------------
 stamp="$venv/.kerasgo-installed"
-req_hash=$(sha256sum "$reqs" | cut -d' ' -f1)
+req_hash=$(cat "$reqs" "$reqs_nodeps" | sha256sum | cut -d' ' -f1)
 if [ "$want_python" = 1 ] || [ -z "${TF_C_DIR:-}" ]; then
 	if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$req_hash" ]; then
 		log "creating $venv (first run downloads ~300 MB from PyPI; a few minutes)"
 		python3 -m venv "$venv"
 		"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$reqs" >&2
+		"$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps -r "$reqs_nodeps" >&2
 		echo "$req_hash" >"$stamp"
 	else
 		log "venv $venv is up to date"
