@@ -16,6 +16,9 @@ type Row struct {
 	// Labels holds the example's labels as written in the file, for formats
 	// that carry them (libsvm); empty otherwise.
 	Labels []string
+	// Text holds a raw-text document read for a model that takes strings
+	// (a TextReader without a vectorizer); empty otherwise.
+	Text string
 }
 
 // RowReader is implemented by every reader in this package. Read fills row

@@ -51,7 +51,8 @@ type TextReader struct {
 }
 
 // NewTextReader returns a reader of r; path names the input in errors.
-// With sparse, rows come back as Indices and Values.
+// With sparse, rows come back as Indices and Values. With a nil v, rows
+// carry the raw document in Row.Text, for models that take strings.
 func NewTextReader(r io.Reader, path string, v Vectorizer, sparse bool) *TextReader {
 	s := bufio.NewScanner(skipBOM(r))
 	s.Buffer(make([]byte, 0, 1<<16), 1<<30)
@@ -69,6 +70,13 @@ func (t *TextReader) Read(row *Row) error {
 	}
 	t.line++
 	row.Line, row.ID, row.Labels = t.line, "", row.Labels[:0]
-	setText(row, t.v, strings.TrimSuffix(t.s.Text(), "\r"), t.sparse)
+	text := strings.TrimSuffix(t.s.Text(), "\r")
+	if t.v == nil {
+		row.Text = text
+		row.Features, row.Indices, row.Values = row.Features[:0], row.Indices[:0], row.Values[:0]
+		return nil
+	}
+	row.Text = ""
+	setText(row, t.v, text, t.sparse)
 	return nil
 }

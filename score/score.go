@@ -33,6 +33,12 @@ type SparsePredictor interface {
 	PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error)
 }
 
+// TextPredictor scores raw-text documents (*tfmodel.Model does, for models
+// whose graph takes strings).
+type TextPredictor interface {
+	PredictText(ctx context.Context, texts []string) (dense.Matrix, error)
+}
+
 // Options configure Run. The zero value is valid: every field has a default.
 type Options struct {
 	// BatchSize is the number of rows per Predict call. Default 500.
@@ -50,6 +56,9 @@ type Options struct {
 	// the Predictor must be a SparsePredictor. Rows read with Indices and
 	// Values stay sparse; dense rows are reduced to their non-zero entries.
 	Sparse bool
+	// Text batches rows' raw Text and scores them with PredictText; the
+	// Predictor must be a TextPredictor.
+	Text bool
 	// Shard and Shards split one input between Shards processes: this one
 	// scores the batches whose index modulo Shards is Shard. Default 0 of 1.
 	Shard, Shards int
@@ -110,6 +119,7 @@ func (o Options) withDefaults() (Options, error) {
 type batch struct {
 	x    dense.Matrix // dense batches
 	sx   dense.CSR    // sparse batches (Options.Sparse)
+	text []string     // raw-text batches (Options.Text)
 	ids  []string
 	done chan struct{}
 	out  dense.Matrix
@@ -133,6 +143,13 @@ func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 			return Stats{}, fmt.Errorf("scoring: sparse batches need a predictor with PredictSparse")
 		}
 		predict = func(ctx context.Context, b *batch) (dense.Matrix, error) { return sp.PredictSparse(ctx, b.sx) }
+	}
+	if opts.Text {
+		tp, ok := p.(TextPredictor)
+		if !ok {
+			return Stats{}, fmt.Errorf("scoring: text batches need a predictor with PredictText")
+		}
+		predict = func(ctx context.Context, b *batch) (dense.Matrix, error) { return tp.PredictText(ctx, b.text) }
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -220,7 +237,9 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 	var cur *batch
 	newBatch := func() *batch {
 		b := &batch{ids: make([]string, 0, opts.BatchSize), done: make(chan struct{})}
-		if opts.Sparse {
+		if opts.Text {
+			b.text = make([]string, 0, opts.BatchSize)
+		} else if opts.Sparse {
 			b.sx = dense.NewCSR(dim)
 		} else {
 			b.x = dense.Matrix{Cols: dim, Data: make([]float32, 0, opts.BatchSize*max(dim, 1))}
@@ -250,7 +269,7 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			return nil
 		}
 		var pe *convert.ParseError
-		if err == nil && dim > 0 && (len(row.Features) != dim && !(opts.Sparse && len(row.Features) == 0)) {
+		if err == nil && !opts.Text && dim > 0 && (len(row.Features) != dim && !(opts.Sparse && len(row.Features) == 0)) {
 			err = &convert.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
 		}
 		if err != nil {
@@ -277,6 +296,8 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 		stats.Rows++
 		cur.ids = append(cur.ids, id)
 		switch {
+		case opts.Text:
+			cur.text = append(cur.text, row.Text)
 		case !opts.Sparse:
 			cur.x.Data = append(cur.x.Data, row.Features...)
 			cur.x.Rows++

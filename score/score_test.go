@@ -305,3 +305,41 @@ func TestRunSparse(t *testing.T) {
 		t.Fatal("sparse run without Dim: want an error")
 	}
 }
+
+// textEcho predicts [len(text)] for each document.
+type textEcho struct{ echo }
+
+func (e *textEcho) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
+	y := dense.New(len(texts), 2)
+	for i, t := range texts {
+		y.Row(i)[0] = float32(len(t))
+	}
+	return y, nil
+}
+
+type textRows struct{ rows }
+
+func (r *textRows) Read(row *convert.Row) error {
+	if r.next >= r.n {
+		return io.EOF
+	}
+	r.next++
+	row.Line, row.ID, row.Text = r.next, "", strings.Repeat("x", r.next)
+	return nil
+}
+
+func TestRunText(t *testing.T) {
+	s := &sink{}
+	st, err := score.Run(context.Background(), &textRows{rows{n: 321}}, &textEcho{}, s, score.Options{BatchSize: 20, Text: true})
+	if err != nil || st.Scored != 321 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	for i, v := range s.first {
+		if v != float32(i+1) {
+			t.Fatalf("document %d scored %v", i+1, v)
+		}
+	}
+	if _, err := score.Run(context.Background(), &textRows{rows{n: 3}}, &echo{}, &sink{}, score.Options{Text: true}); err == nil {
+		t.Fatal("text run with a predictor without PredictText: want an error")
+	}
+}

@@ -12,6 +12,8 @@ Writes:
   testdata/models/debtags/          question arch, multi-label (exporter)
   testdata/models/fortunes_export/  the fortunes model via plain Keras model.export()
                                     (serving only, no kerasgo metadata)
+  testdata/models/fortunes_text/    the fortunes model with its TextVectorization inside,
+                                    by plain Keras model.export(): input is strings
   testdata/models/tf1_softmax/      a TF1-style export (tf.compat.v1 SavedModelBuilder,
                                     placeholders, no Keras): logistic regression on
                                     the fortunes features
@@ -161,6 +163,33 @@ def tf1_export(repo, index):
                                       "probabilities": "tf1_softmax_probabilities.npy", "classes": 20}
 
 
+def text_model_export(repo, index):
+    """The fortunes model with its TextVectorization inside the graph, saved by
+    plain Keras model.export(): a SavedModel whose input is strings."""
+    data = os.path.join(repo, "testdata", "data", "fortunes")
+    train = read_jsonl(os.path.join(data, "train.jsonl"))
+    test = read_jsonl(os.path.join(data, "test.jsonl"))
+    vec = vectorizer([r["text"] for r in train])
+    trained = tf.saved_model.load(os.path.join(repo, "testdata", "models", "fortunes"))
+    weights = trained.signatures["get_weights"]()
+    dense = export_keras.question_model(INPUT_DIM, 20, SEED)
+    for v in dense.variables:
+        v.assign(weights[export_keras.weight_key(v)])
+    inputs = keras.Input(shape=(1,), dtype="string", name="text")
+    model = keras.Model(inputs, dense(vec(keras.ops.squeeze(inputs, axis=1))), name="fortunes_text")
+    out = os.path.join(repo, "testdata", "models", "fortunes_text")
+    shutil.rmtree(out, ignore_errors=True)
+    model.export(out, format="tf_saved_model", verbose=False)
+    texts = np.array([[r["text"]] for r in test[:GOLDEN_ROWS]], dtype=object)
+    probs = np.asarray(model.predict(tf.constant(texts), verbose=0), dtype=np.float32)
+    golden = os.path.join(repo, "testdata", "golden")
+    with open(os.path.join(golden, "fortunes_text_inputs.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(r["text"] for r in test[:GOLDEN_ROWS]) + "\n")
+    np.save(os.path.join(golden, "fortunes_text_probabilities.npy"), probs)
+    index["text_models"] = {"fortunes_text": {"model": "models/fortunes_text", "texts": "fortunes_text_inputs.txt",
+                                              "probabilities": "fortunes_text_probabilities.npy"}}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -222,6 +251,7 @@ def main(argv=None) -> int:
         index["models"][name] = entry
 
     tf1_export(repo, index)
+    text_model_export(repo, index)
     with open(os.path.join(golden, "golden.json"), "w", encoding="utf-8") as f:
         json.dump(index, f, indent=2, sort_keys=True)
         f.write("\n")

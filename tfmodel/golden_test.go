@@ -3,12 +3,14 @@ package tfmodel_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kerasgo/kerasgo/convert"
@@ -37,6 +39,12 @@ type goldenIndex struct {
 	TensorFlowVersion string                 `json:"tensorflow_version"`
 	KerasVersion      string                 `json:"keras_version"`
 	Models            map[string]goldenEntry `json:"models"`
+	// TextModels take raw text (TextVectorization inside the graph).
+	TextModels map[string]struct {
+		Model         string `json:"model"`
+		Texts         string `json:"texts"`
+		Probabilities string `json:"probabilities"`
+	} `json:"text_models"`
 }
 
 func readGolden(tb testing.TB) goldenIndex {
@@ -140,5 +148,41 @@ func TestPredictSparseMatchesKeras(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPredictTextMatchesKeras feeds raw text to a SavedModel whose graph
+// holds Keras' TextVectorization (string input), at several chunk sizes.
+func TestPredictTextMatchesKeras(t *testing.T) {
+	g := readGolden(t)
+	e, ok := g.TextModels["fortunes_text"]
+	if !ok {
+		t.Fatal("golden.json lists no text model")
+	}
+	b, err := os.ReadFile(filepath.Join(testdata, "golden", e.Texts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	want := readNPY(t, e.Probabilities)
+	for _, batch := range []int{1, 7, 500} {
+		t.Run("batch"+strconv.Itoa(batch), func(t *testing.T) {
+			opts := tfmodel.DefaultOptions()
+			opts.BatchSize = batch
+			m := loadModel(t, filepath.Join(testdata, e.Model), opts)
+			if !m.TextInput() {
+				t.Fatal("TextInput() = false for a string-input model")
+			}
+			got, err := m.PredictText(context.Background(), texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(t, got, want); d > 1e-5 {
+				t.Fatalf("max |Go - Keras| = %g", d)
+			}
+			if _, err := m.Predict(context.Background(), dense.New(1, 1)); !errors.Is(err, tfmodel.ErrUnsupportedDType) {
+				t.Fatalf("Predict on a string model = %v, want ErrUnsupportedDType", err)
+			}
+		})
 	}
 }

@@ -102,6 +102,7 @@ type predictPlan struct {
 	signature string
 	input     string
 	output    string
+	text      bool // the input takes strings (PredictText)
 	err       error
 }
 
@@ -194,7 +195,12 @@ func (m *Model) planPredict() predictPlan {
 	if p.err != nil {
 		return p
 	}
-	if dt := sig.Inputs[p.input].DType; dt != Float32 {
+	if dt := sig.Inputs[p.input].DType; dt == String {
+		p.text = true
+		if n := len(sig.Inputs[p.input].Shape); n > 2 {
+			p.err = fmt.Errorf("signature %q input %q is a rank-%d string tensor; PredictText feeds one string per row (use Run): %w", p.signature, p.input, n, ErrShape)
+		}
+	} else if dt != Float32 {
 		p.err = fmt.Errorf("signature %q input %q is %s; Predict feeds float32 (use Run): %w", p.signature, p.input, dt, ErrUnsupportedDType)
 	} else if dt := sig.Outputs[p.output].DType; dt != Float32 {
 		p.err = fmt.Errorf("signature %q output %q is %s; Predict reads float32 (use Run): %w", p.signature, p.output, dt, ErrUnsupportedDType)

@@ -21,6 +21,9 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 	if m.predict.err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", m.predict.err)
 	}
+	if m.predict.text {
+		return dense.Matrix{}, fmt.Errorf("predict: the model's input %q takes strings; use PredictText: %w", m.predict.input, ErrUnsupportedDType)
+	}
 	if err := m.checkFeatures(x); err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
@@ -32,6 +35,49 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 	})
 	if err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
+	}
+	return out, nil
+}
+
+// TextInput reports whether the prediction signature takes strings: a model
+// with its text preprocessing (a TextVectorization layer) inside the graph.
+func (m *Model) TextInput() bool { return m.predict.err == nil && m.predict.text }
+
+// PredictText runs a string-input prediction signature on texts, one
+// document a row, and returns one output row per text.
+func (m *Model) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
+	if m.predict.err != nil {
+		return dense.Matrix{}, fmt.Errorf("predict text: %w", m.predict.err)
+	}
+	if !m.predict.text {
+		return dense.Matrix{}, fmt.Errorf("predict text: the model's input %q takes numbers; vectorize the text or use Predict: %w", m.predict.input, ErrUnsupportedDType)
+	}
+	if len(texts) == 0 {
+		return dense.Matrix{}, fmt.Errorf("predict text: %w", ErrEmptyBatch)
+	}
+	sig := m.sigs[m.predict.signature]
+	rank := len(sig.Inputs[m.predict.input].Shape)
+	out, err := m.predictChunks(ctx, sig, m.predict.output, len(texts), func(from, to int) (map[string]*tf.Tensor, int, error) {
+		var value any = texts[from:to]
+		size := 0
+		for _, t := range texts[from:to] {
+			size += len(t)
+		}
+		if rank == 2 {
+			column := make([][]string, to-from)
+			for i, t := range texts[from:to] {
+				column[i] = []string{t}
+			}
+			value = column
+		}
+		t, err := tf.NewTensor(value)
+		if err != nil {
+			return nil, 0, fmt.Errorf("making string tensor: %w", err)
+		}
+		return map[string]*tf.Tensor{m.predict.input: t}, size, nil
+	})
+	if err != nil {
+		return dense.Matrix{}, fmt.Errorf("predict text: %w", err)
 	}
 	return out, nil
 }

@@ -436,6 +436,26 @@ func TestRawText(t *testing.T) {
 		t.Fatal("predictions from raw text differ from predictions from Keras' vectors")
 	}
 
+	// A model whose graph holds the TextVectorization takes the same text as strings.
+	code, fromStrings, errOut := runCLI(t, "", "predict", filepath.Join(testdata, "models", "fortunes_text"), "--input", txt)
+	if code != ExitOK {
+		t.Fatalf("predict text on a string model: %d %s", code, errOut)
+	}
+	sl, fl := strings.Split(fromStrings, "\n"), strings.Split(fromFeatures, "\n")
+	if len(sl) != len(fl) {
+		t.Fatalf("%d lines from the string model, %d from vectors", len(sl), len(fl))
+	}
+	for i := 1; i < len(sl)-1; i++ {
+		a, b := strings.Split(sl[i], ","), strings.Split(fl[i], ",")
+		for j := 3; j < len(b); j++ {
+			x, _ := strconv.ParseFloat(a[j], 64)
+			y, _ := strconv.ParseFloat(b[j], 64)
+			if math.Abs(x-y) > 1e-5 {
+				t.Fatalf("line %d col %d: string model %v, vector model %v", i+1, j, x, y)
+			}
+		}
+	}
+
 	// Evaluate on the labelled raw-text JSONL equals evaluate on the vectors.
 	code, evText, errOut := runCLI(t, "", "evaluate", model, "--data", corpus, "--json")
 	if code != ExitOK {

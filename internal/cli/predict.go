@@ -230,8 +230,13 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 	if err != nil {
 		return score.Stats{}, err
 	}
+	if format == "text" && m.TextInput() {
+		// The model's graph vectorizes: feed it the documents as strings.
+		opts.Text, opts.Sparse = true, false
+		return score.Run(ctx, convert.NewTextReader(r, path, nil, false), m, w, opts)
+	}
 	if format == "text" && vec == nil {
-		return score.Stats{}, fmt.Errorf("%s: raw text needs the model's vectorizer, and %s has none (export it with kerasgo export --vectorizer)", path, m.Dir())
+		return score.Stats{}, fmt.Errorf("%s: raw text needs the model's vectorizer, and %s has none (export it with kerasgo export --vectorizer, or a model that takes strings)", path, m.Dir())
 	}
 	var cv convert.Vectorizer // stays a nil interface when the model has no vectorizer
 	if vec != nil {
