@@ -17,6 +17,7 @@ import (
 
 type exportFlags struct {
 	arch, from, out, classNames, loss, optimizer, python string
+	vectorizer                                           string
 	inputDim, classes, seed                              int
 	multiLabel                                           bool
 	learningRate                                         float64
@@ -55,6 +56,7 @@ $KERASGO_CACHE (default ~/.cache/kerasgo).`,
 			fs.StringVar(&f.optimizer, "optimizer", "", "override the optimizer (a Keras optimizer name)")
 			fs.Float64Var(&f.learningRate, "learning-rate", 0, "override the learning rate")
 			fs.StringVar(&f.python, "python", "", "Python interpreter with TensorFlow and Keras")
+			fs.StringVar(&f.vectorizer, "vectorizer", "", "a fitted TextVectorization to store with the model (its JSON, or a .keras file holding it), so kerasgo scores raw text")
 			return f.run
 		},
 	}
@@ -92,7 +94,7 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 	if f.multiLabel {
 		argv = append(argv, "--multi-label")
 	}
-	for flag, v := range map[string]string{"--class-names": f.classNames, "--loss": f.loss, "--optimizer": f.optimizer} {
+	for flag, v := range map[string]string{"--class-names": f.classNames, "--loss": f.loss, "--optimizer": f.optimizer, "--vectorizer": f.vectorizer} {
 		if v != "" {
 			argv = append(argv, flag, v)
 		}

@@ -190,3 +190,19 @@ def test_vectorizer_travels_with_the_model(tmp_path):
     assert export_keras.main(["--arch", "question", "--input-dim", str(width + 1), "--classes", "2",
                               "--out", str(tmp_path / "bad"), "--vectorizer", str(path)]) == 1
     assert not os.path.exists(tmp_path / "bad")
+
+
+def test_vectorizer_from_a_keras_file(tmp_path):
+    layer = keras.layers.TextVectorization(max_tokens=6, output_mode="tf_idf")
+    layer.adapt(tf.constant(["the cat sat", "the dog ran", "a cat ran"]))
+    holder = keras.Sequential([keras.Input(shape=(), dtype="string"), layer])
+    path = str(tmp_path / "vec.keras")
+    holder.save(path)
+    width = len(layer.get_vocabulary())
+    out = str(tmp_path / "m")
+    assert export_keras.main(["--arch", "question", "--input-dim", str(width), "--classes", "2",
+                              "--out", out, "--vectorizer", path]) == 0
+    with open(os.path.join(out, "assets", "vectorizer.json"), encoding="utf-8") as f:
+        cfg = json.load(f)
+    assert cfg["output_mode"] == "tf_idf" and len(cfg["idf"]) == width
+    assert cfg["vocabulary"] == layer.get_vocabulary()
