@@ -219,6 +219,19 @@ def _check_exportable(model: keras.Model) -> None:
 
 
 VECTORIZER_FILE = "vectorizer.json"
+TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_MODES = ("binary", "count", "freq", "tfidf")
+
+
+def tokenizer_width(tokenizer_json: str) -> int:
+    """The texts_to_matrix width of a legacy Keras Tokenizer's to_json()."""
+    config = json.loads(tokenizer_json)["config"]
+    if config.get("num_words"):
+        return int(config["num_words"])
+    word_index = config["word_index"]
+    if isinstance(word_index, str):
+        word_index = json.loads(word_index)
+    return len(word_index) + 1
 
 
 def vectorizer_config(layer) -> dict:
@@ -244,7 +257,8 @@ def vectorizer_config(layer) -> dict:
 
 
 def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
-           seed=None, source="", learning_rate=None, vectorizer=None) -> dict:
+           seed=None, source="", learning_rate=None, vectorizer=None,
+           tokenizer=None, tokenizer_mode="binary") -> dict:
     """Writes model to out as a SavedModel with kerasgo's signatures and metadata.
 
     The directory is written beside out and renamed into place, so an existing
@@ -295,6 +309,8 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         },
         "parameters": int(model.count_params()),
         "vectorizer": VECTORIZER_FILE if vectorizer is not None else "",
+        "tokenizer": TOKENIZER_FILE if tokenizer is not None else "",
+        "tokenizer_mode": tokenizer_mode if tokenizer is not None else "",
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
     }
@@ -320,6 +336,15 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         with open(os.path.join(assets, METADATA_FILE), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
             f.write("\n")
+        if tokenizer is not None:
+            if vectorizer is not None:
+                raise ValueError("give a vectorizer or a tokenizer, not both")
+            if tokenizer_mode not in TOKENIZER_MODES:
+                raise ValueError(f"tokenizer mode {tokenizer_mode!r}, want one of {', '.join(TOKENIZER_MODES)}")
+            if tokenizer_width(tokenizer) != dim:
+                raise ValueError(f"the tokenizer makes {tokenizer_width(tokenizer)} features, the model takes {dim}")
+            with open(os.path.join(assets, TOKENIZER_FILE), "w", encoding="utf-8") as f:
+                f.write(tokenizer)
         if vectorizer is not None:
             if len(vectorizer["vocabulary"]) != dim:
                 raise ValueError(f"the vectorizer makes {len(vectorizer['vocabulary'])} features, the model takes {dim}")
@@ -391,6 +416,10 @@ def main(argv=None) -> int:
     p.add_argument("--loss", help="override the loss (a Keras loss name)")
     p.add_argument("--optimizer", help="override the optimizer (a Keras optimizer name)")
     p.add_argument("--learning-rate", type=float, help="override the learning rate")
+    p.add_argument("--tokenizer", help="a legacy keras.preprocessing.text.Tokenizer's to_json() file to "
+                   "store with the model, so kerasgo can score raw text (texts_to_matrix)")
+    p.add_argument("--tokenizer-mode", default="binary", choices=TOKENIZER_MODES,
+                   help="the texts_to_matrix mode the model was trained with")
     p.add_argument("--vectorizer", help="a fitted TextVectorization to store with the model, so kerasgo "
                    "can score raw text: its JSON (as vectorizer_config writes it), or a .keras file "
                    "holding a model whose first layer is the TextVectorization")
@@ -417,8 +446,13 @@ def main(argv=None) -> int:
                 if not layers:
                     raise ValueError(f"{args.vectorizer} holds no TextVectorization layer")
                 vec = vectorizer_config(layers[0])
+        tok = None
+        if args.tokenizer:
+            with open(args.tokenizer, encoding="utf-8") as f:
+                tok = f.read()
         meta = export(model, args.out, class_names=names, multi_label=args.multi_label,
-                      seed=args.seed, source=source, learning_rate=args.learning_rate, vectorizer=vec)
+                      seed=args.seed, source=source, learning_rate=args.learning_rate, vectorizer=vec,
+                      tokenizer=tok, tokenizer_mode=args.tokenizer_mode)
     except (ValueError, OSError) as e:
         print(f"export_keras: {e}", file=sys.stderr)
         return 1

@@ -44,6 +44,10 @@ type Metadata struct {
 	// Vectorizer names the fitted text vectorizer in assets/ (for raw text
 	// input), or is empty.
 	Vectorizer string `json:"vectorizer"`
+	// Tokenizer names a legacy Keras Tokenizer's to_json() in assets/, and
+	// TokenizerMode its texts_to_matrix mode (binary, count, freq, tfidf).
+	Tokenizer     string `json:"tokenizer"`
+	TokenizerMode string `json:"tokenizer_mode"`
 }
 
 // KerasObject is a serialised Keras object: its class and its get_config().

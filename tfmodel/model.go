@@ -249,6 +249,15 @@ func (m *Model) VectorizerPath() string {
 	return filepath.Join(m.dir, "assets", filepath.Base(m.meta.Vectorizer))
 }
 
+// TokenizerPath returns the file of the legacy Keras Tokenizer the exporter
+// stored with the model, or "" when it has none.
+func (m *Model) TokenizerPath() string {
+	if m.meta == nil || m.meta.Tokenizer == "" {
+		return ""
+	}
+	return filepath.Join(m.dir, "assets", filepath.Base(m.meta.Tokenizer))
+}
+
 // Signatures returns the model's signatures by key, without the internal
 // __saved_model_init_op. The result must not be modified.
 func (m *Model) Signatures() map[string]Signature { return m.sigs }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/textvec"
 )
 
 const testdata = "../../testdata"
@@ -491,5 +494,67 @@ func TestRawText(t *testing.T) {
 				t.Fatalf("served text %d class %d: %v, want %v", i, j, out.Predictions[i][j], want)
 			}
 		}
+	}
+}
+
+// TestTokenizerModel exports a model with a legacy Keras Tokenizer (a
+// to_json() Keras wrote, from testdata/tokenizer) and scores raw text through
+// it: the same predictions as the Tokenizer's tf-idf vectors given as CSV.
+func TestTokenizerModel(t *testing.T) {
+	dir := t.TempDir()
+	gz, err := os.Open(filepath.Join(testdata, "tokenizer", "num_words_300.tokenizer.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokJSON, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokPath := filepath.Join(dir, "tokenizer.json")
+	if err := os.WriteFile(tokPath, tokJSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	py := os.Getenv("KERASGO_PYTHON")
+	if py == "" {
+		t.Fatal("KERASGO_PYTHON is not set: run the tests with `make test`")
+	}
+	model := filepath.Join(dir, "model")
+	code, _, errOut := runCLI(t, "", "export", "--python", py, "--arch", "question", "--input-dim", "300", "--classes", "3",
+		"--tokenizer", tokPath, "--tokenizer-mode", "tfidf", "--out", model)
+	if code != ExitOK {
+		t.Fatalf("export: %d %s", code, errOut)
+	}
+	docs := []string{"The cat sat on the mat.", "", "Ünïcödé and the the the"}
+	txt := filepath.Join(dir, "docs.txt")
+	os.WriteFile(txt, []byte(strings.Join(docs, "\n")+"\n"), 0o644)
+	code, fromText, errOut := runCLI(t, "", "predict", model, "--input", txt)
+	if code != ExitOK {
+		t.Fatalf("predict text: %d %s", code, errOut)
+	}
+	tok, err := textvec.ParseTokenizerJSON(tokJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = tok.WithMode("tfidf"); err != nil {
+		t.Fatal(err)
+	}
+	var csvRows []string
+	for _, d := range docs {
+		var cells []string
+		for _, v := range tok.Matrix(d, nil) {
+			cells = append(cells, strconv.FormatFloat(v, 'g', -1, 32))
+		}
+		csvRows = append(csvRows, strings.Join(cells, ","))
+	}
+	csvPath := filepath.Join(dir, "docs.csv")
+	os.WriteFile(csvPath, []byte(strings.Join(csvRows, "\n")+"\n"), 0o644)
+	_, fromVectors, _ := runCLI(t, "", "predict", model, "--input", csvPath)
+	if fromText != fromVectors || strings.Count(fromText, "\n") != 4 {
+		t.Fatalf("raw text through the tokenizer:\n%s\nvectors:\n%s", fromText, fromVectors)
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 type exportFlags struct {
 	arch, from, out, classNames, loss, optimizer, python string
-	vectorizer                                           string
+	vectorizer, tokenizer, tokenizerMode                 string
 	inputDim, classes, seed                              int
 	multiLabel                                           bool
 	learningRate                                         float64
@@ -56,6 +56,8 @@ $KERASGO_CACHE (default ~/.cache/kerasgo).`,
 			fs.StringVar(&f.optimizer, "optimizer", "", "override the optimizer (a Keras optimizer name)")
 			fs.Float64Var(&f.learningRate, "learning-rate", 0, "override the learning rate")
 			fs.StringVar(&f.python, "python", "", "Python interpreter with TensorFlow and Keras")
+			fs.StringVar(&f.tokenizer, "tokenizer", "", "a legacy keras.preprocessing.text.Tokenizer's to_json() file to store with the model")
+			fs.StringVar(&f.tokenizerMode, "tokenizer-mode", "binary", "the texts_to_matrix mode the model was trained with: binary, count, freq or tfidf")
 			fs.StringVar(&f.vectorizer, "vectorizer", "", "a fitted TextVectorization to store with the model (its JSON, or a .keras file holding it), so kerasgo scores raw text")
 			return f.run
 		},
@@ -93,6 +95,9 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	if f.multiLabel {
 		argv = append(argv, "--multi-label")
+	}
+	if f.tokenizer != "" {
+		argv = append(argv, "--tokenizer", f.tokenizer, "--tokenizer-mode", f.tokenizerMode)
 	}
 	for flag, v := range map[string]string{"--class-names": f.classNames, "--loss": f.loss, "--optimizer": f.optimizer, "--vectorizer": f.vectorizer} {
 		if v != "" {

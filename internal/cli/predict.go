@@ -238,11 +238,7 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 	if format == "text" && vec == nil {
 		return score.Stats{}, fmt.Errorf("%s: raw text needs the model's vectorizer, and %s has none (export it with kerasgo export --vectorizer, or a model that takes strings)", path, m.Dir())
 	}
-	var cv convert.Vectorizer // stays a nil interface when the model has no vectorizer
-	if vec != nil {
-		cv = vec
-	}
-	rr, err := f.reader(r, path, format, opts.Dim, opts.Sparse, cv)
+	rr, err := f.reader(r, path, format, opts.Dim, opts.Sparse, vec)
 	if err != nil {
 		return score.Stats{}, err
 	}
@@ -323,24 +319,39 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// modelVectorizer loads the text vectorizer stored with the model, or
-// returns nil when it has none. Each call makes a new one: vectorizers are
-// not safe for concurrent use.
-func modelVectorizer(m *tfmodel.Model) (*textvec.Vectorizer, error) {
-	path := m.VectorizerPath()
-	if path == "" {
+// modelVectorizer loads the text preprocessing stored with the model (a
+// TextVectorization, or a legacy Tokenizer with its texts_to_matrix mode),
+// or returns nil when it has none. Each call makes a new one: vectorizers
+// are not safe for concurrent use.
+func modelVectorizer(m *tfmodel.Model) (convert.Vectorizer, error) {
+	var v convert.Vectorizer
+	switch {
+	case m.TokenizerPath() != "":
+		path := m.TokenizerPath()
+		t, err := textvec.LoadTokenizer(path)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = t.WithMode(m.Metadata().TokenizerMode); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		v = t
+	case m.VectorizerPath() != "":
+		path := m.VectorizerPath()
+		cfg, err := textvec.LoadConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		tv, err := textvec.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		v = tv
+	default:
 		return nil, nil
 	}
-	cfg, err := textvec.LoadConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	v, err := textvec.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	if v.Width() != m.InputDim() {
-		return nil, fmt.Errorf("%s makes %d features, the model takes %d", path, v.Width(), m.InputDim())
+		return nil, fmt.Errorf("%s: the model's text preprocessing makes %d features, the model takes %d", m.Dir(), v.Width(), m.InputDim())
 	}
 	return v, nil
 }

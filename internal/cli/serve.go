@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 
+	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
-	"github.com/kerasgo/kerasgo/textvec"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -139,16 +139,21 @@ func loadServed(ctx context.Context, dir string) (serving.Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", dir)
 	}
-	if _, err := modelVectorizer(m); err != nil {
+	if vec, err := modelVectorizer(m); err != nil {
 		m.Close()
 		return nil, err
-	} else if m.VectorizerPath() != "" {
+	} else if vec != nil {
 		// Vectorizers keep scratch space: one per concurrent request, pooled.
 		pool := &sync.Pool{New: func() any { v, _ := modelVectorizer(m); return v }}
 		spec.Vectorize = func(text string) []float32 {
-			v := pool.Get().(*textvec.Vectorizer)
+			v := pool.Get().(convert.Vectorizer)
 			defer pool.Put(v)
-			return v.Vectorize(text, nil)
+			idx, val := v.VectorizeSparse(text, nil, nil)
+			row := make([]float32, v.Width())
+			for k, i := range idx {
+				row[i] = val[k]
+			}
+			return row
 		}
 	}
 	return servedModel{m: m, spec: spec, sparse: m.SparsePredictable()}, nil

@@ -151,9 +151,7 @@ func labelledSource(path string, m *tfmodel.Model) (fit.Source, error) {
 				f.Close()
 				return nil, nil, verr
 			}
-			if vec != nil {
-				opts.Vectorizer = vec
-			}
+			opts.Vectorizer = vec
 			r, err = convert.NewJSONLReader(f, path, opts)
 		}
 		if err != nil {
