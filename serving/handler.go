@@ -248,13 +248,22 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version)
 	if columnar {
 		raw = inputs
 	}
-	x, err := decodeRows(raw, v.spec, columnar)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
 	defer cancel()
-	y, err := v.batcher.Predict(ctx, x)
+	var y dense.Matrix
+	if tm, ok := v.model.(TextModel); ok && v.spec.TextInput {
+		var texts []string
+		if texts, err = decodeTexts(raw, v.spec, columnar); err != nil {
+			return err
+		}
+		y, err = tm.PredictText(ctx, texts)
+	} else {
+		var x dense.Matrix
+		if x, err = decodeRows(raw, v.spec, columnar); err != nil {
+			return err
+		}
+		y, err = v.batcher.Predict(ctx, x)
+	}
 	if err != nil {
 		if statusOf(err) == http.StatusInternalServerError {
 			return badRequest("%v", err) // the model rejected the input (shape, NaN, ...)
@@ -277,6 +286,45 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{key: out})
 	return nil
+}
+
+// decodeTexts reads string instances (or columnar string inputs) for a
+// model that takes raw text.
+func decodeTexts(raw *fastjson.Value, spec Spec, columnar bool) ([]string, error) {
+	if columnar && raw.Type() == fastjson.TypeObject {
+		named := raw.GetObject()
+		rows := named.Get(spec.InputKey)
+		if rows == nil || named.Len() != 1 {
+			return nil, badRequest("inputs must hold exactly the input %q", spec.InputKey)
+		}
+		raw = rows
+	}
+	items, err := raw.Array()
+	if err != nil {
+		return nil, badRequest("expected a list of instances: %v", err)
+	}
+	if len(items) == 0 {
+		return nil, badRequest("no instances")
+	}
+	texts := make([]string, len(items))
+	for i, item := range items {
+		if item.Type() == fastjson.TypeObject {
+			if v := item.GetObject().Get(spec.InputKey); v != nil {
+				item = v
+			}
+		}
+		if item.Type() == fastjson.TypeArray { // a [text] row of a rank-2 string input
+			if a, _ := item.Array(); len(a) == 1 {
+				item = a[0]
+			}
+		}
+		b, err := item.StringBytes()
+		if err != nil {
+			return nil, badRequest("instance %d: model input %q takes a string: %v", i, spec.InputKey, err)
+		}
+		texts[i] = string(b)
+	}
+	return texts, nil
 }
 
 // decodeRows reads instances (or columnar inputs) into a feature matrix.

@@ -47,6 +47,17 @@ type Spec struct {
 	// Vectorize, when set, turns a string instance (raw text) into its
 	// features; it must be safe for concurrent use.
 	Vectorize func(text string) []float32
+	// TextInput says the model takes strings (the Model is a TextModel):
+	// instances are raw texts.
+	TextInput bool
+}
+
+// TextModel is a Model whose graph takes strings (its text preprocessing
+// inside, e.g. a Keras TextVectorization layer): string instances are fed
+// to it as they are. Such requests are not merged by the batcher.
+type TextModel interface {
+	Model
+	PredictText(ctx context.Context, texts []string) (dense.Matrix, error)
 }
 
 // Loader loads the model in dir.

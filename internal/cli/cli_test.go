@@ -487,6 +487,31 @@ func TestRawText(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&out)
 	resp.Body.Close()
 	lines := strings.Split(fromFeatures, "\n")
+	// A model whose graph takes strings serves the same texts.
+	srvText, err := serving.New(context.Background(), serving.Config{Models: []serving.ModelConfig{{Name: "t", BasePath: filepath.Join(testdata, "models", "fortunes_text")}}}, loadServed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srvText.Close()
+	tsText := httptest.NewServer(srvText.Handler())
+	defer tsText.Close()
+	resp, err = http.Post(tsText.URL+"/v1/models/t:predict", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outText struct{ Predictions [][]float64 }
+	json.NewDecoder(resp.Body).Decode(&outText)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(outText.Predictions) != 3 {
+		t.Fatalf("string model: %d %v", resp.StatusCode, outText)
+	}
+	for i := range 3 {
+		for j := range outText.Predictions[i] {
+			if math.Abs(outText.Predictions[i][j]-out.Predictions[i][j]) > 1e-5 {
+				t.Fatalf("string model, text %d class %d: %v, vector model %v", i, j, outText.Predictions[i][j], out.Predictions[i][j])
+			}
+		}
+	}
 	for i := range 3 {
 		for j, p := range strings.Split(lines[i+1], ",")[3:] {
 			want, _ := strconv.ParseFloat(p, 64)

@@ -109,6 +109,12 @@ func (s servedModel) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix,
 	}
 	return s.m.Predict(ctx, x)
 }
+
+// PredictText serves models whose graph takes strings.
+func (s servedModel) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
+	return s.m.PredictText(ctx, texts)
+}
+
 func (s servedModel) Spec() serving.Spec { return s.spec }
 func (s servedModel) Close() error       { return s.m.Close() }
 
@@ -135,6 +141,7 @@ func loadServed(ctx context.Context, dir string) (serving.Model, error) {
 			spec.ScalarOutput = true
 		}
 	}
+	spec.TextInput = m.TextInput()
 	if spec.InputKey == "" || m.InputDim() == 0 {
 		m.Close()
 		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", dir)
