@@ -35,8 +35,8 @@ type Command struct {
 	UsageLine string // e.g. "kerasgo predict MODEL_DIR --input FILE..."
 	Short     string // one line for the command list
 	Long      string // shown by `kerasgo help NAME`
-	// Flags returns a new flag set bound to a new options value and the
-	// function that runs the command with the remaining arguments.
+	// Setup binds the command's flags to a new options value in fs and
+	// returns the function that runs the command with the remaining arguments.
 	Setup func(fs *pflag.FlagSet) func(ctx context.Context, env *Env, args []string) error
 }
 
@@ -50,8 +50,13 @@ func usagef(format string, args ...any) error {
 }
 
 func commands() []*Command {
-	return []*Command{exportCommand(), inspectCommand(), predictCommand(), trainCommand(), evaluateCommand(), serveCommand()}
+	return []*Command{exportCommand(), inspectCommand(), predictCommand(), trainCommand(), evaluateCommand(), serveCommand(), versionCommand()}
 }
+
+// verboseUsage documents --verbose, which every command accepts. The flag is
+// read before main, when TensorFlow loads (internal/tflog); here it is only
+// accepted and documented.
+const verboseUsage = "show TensorFlow's own log lines on stderr (also KERASGO_VERBOSE=1)"
 
 // Main runs kerasgo with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -60,24 +65,29 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func run(ctx context.Context, env *Env, args []string) int {
+	for len(args) > 0 && (args[0] == "--verbose" || args[0] == "--verbose=true") {
+		args = args[1:]
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		printUsage(env.Stdout)
 		return ExitOK
 	}
 	name := args[0]
 	if name == "help" {
-		if len(args) > 1 {
+		switch len(args) {
+		case 1:
+			printUsage(env.Stdout)
+			return ExitOK
+		case 2:
 			if c := find(args[1]); c != nil {
-				fmt.Fprintf(env.Stdout, "usage: %s\n\n%s\n\nFlags:\n", c.UsageLine, strings.TrimSpace(c.Long))
-				fs := pflag.NewFlagSet(c.Name, pflag.ContinueOnError)
-				c.Setup(fs)
-				fs.SetOutput(env.Stdout)
-				fs.PrintDefaults()
+				printHelp(env.Stdout, c)
 				return ExitOK
 			}
+			fmt.Fprintf(env.Stderr, "kerasgo help %s: unknown command. Run 'kerasgo help'.\n", args[1])
+		default:
+			fmt.Fprintf(env.Stderr, "usage: kerasgo help [command]\n")
 		}
-		printUsage(env.Stdout)
-		return ExitOK
+		return ExitUsage
 	}
 	c := find(name)
 	if c == nil {
@@ -85,14 +95,11 @@ func run(ctx context.Context, env *Env, args []string) int {
 		printUsage(env.Stderr)
 		return ExitUsage
 	}
-	fs := pflag.NewFlagSet(c.Name, pflag.ContinueOnError)
+	fs, runFn := flagSet(c)
 	fs.SetOutput(io.Discard)
-	runFn := c.Setup(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fmt.Fprintf(env.Stdout, "usage: %s\n\n%s\n\nFlags:\n", c.UsageLine, strings.TrimSpace(c.Long))
-			fs.SetOutput(env.Stdout)
-			fs.PrintDefaults()
+			printHelp(env.Stdout, c)
 			return ExitOK
 		}
 		fmt.Fprintf(env.Stderr, "kerasgo %s: %v\nusage: %s\n", c.Name, err, c.UsageLine)
@@ -110,6 +117,22 @@ func run(ctx context.Context, env *Env, args []string) int {
 	return ExitOK
 }
 
+// flagSet returns a new flag set for c, with the flags every command takes,
+// and the function that runs c.
+func flagSet(c *Command) (*pflag.FlagSet, func(context.Context, *Env, []string) error) {
+	fs := pflag.NewFlagSet(c.Name, pflag.ContinueOnError)
+	runFn := c.Setup(fs)
+	fs.Bool("verbose", false, verboseUsage)
+	return fs, runFn
+}
+
+func printHelp(w io.Writer, c *Command) {
+	fmt.Fprintf(w, "usage: %s\n\n%s\n\nFlags:\n", c.UsageLine, strings.TrimSpace(c.Long))
+	fs, _ := flagSet(c)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
 func find(name string) *Command {
 	for _, c := range commands() {
 		if c.Name == name {
@@ -125,5 +148,6 @@ func printUsage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Short)
 	}
-	fmt.Fprintln(w, "\nRun 'kerasgo help <command>' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'kerasgo help <command>' for a command's flags. Every command takes")
+	fmt.Fprintln(w, "--verbose (or KERASGO_VERBOSE=1) to show TensorFlow's own log lines.")
 }

@@ -69,7 +69,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 		return usagef("--data is required")
 	}
 	if f.batchSize <= 0 {
-		return usagef("--batch-size must be positive")
+		return usagef("--batch-size must be at least 1")
 	}
 	m, trainer, opts, err := loadTrainable(ctx, args[0])
 	if err != nil {

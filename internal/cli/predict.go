@@ -64,7 +64,7 @@ complete, so a failed run never leaves a file that looks finished.
 A progress bar shows on a terminal (stderr), nowhere else.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &predictFlags{}
-			fs.StringSliceVar(&f.inputs, "input", nil, "input files (repeat or comma-separate; - for stdin)")
+			fs.StringArrayVar(&f.inputs, "input", nil, "input file; repeat for several (- for stdin)")
 			fs.StringVar(&f.format, "format", "auto", "input format: auto, csv, tsv, jsonl, npy, libsvm, text")
 			fs.StringVarP(&f.output, "output", "o", "-", "output file, - for stdout")
 			fs.StringVar(&f.outputFormat, "output-format", "", "csv or jsonl (default: by --output's extension, else csv)")
@@ -83,13 +83,13 @@ A progress bar shows on a terminal (stderr), nowhere else.`,
 func (f *predictFlags) scoreOptions() (score.Options, error) {
 	opts := score.Options{BatchSize: f.batchSize, Workers: f.workers, SkipBadRows: f.skipBadRows}
 	if f.batchSize <= 0 {
-		return opts, usagef("--batch-size must be positive")
+		return opts, usagef("--batch-size must be at least 1")
 	}
 	if f.workers < 0 {
-		return opts, usagef("--workers must be positive")
+		return opts, usagef("--workers must be 0 (automatic) or more")
 	}
 	if f.topK < 0 {
-		return opts, usagef("--top-k must be positive")
+		return opts, usagef("--top-k must be 0 (every class) or more")
 	}
 	if f.threshold <= 0 || f.threshold > 1 {
 		return opts, usagef("--threshold must be in (0, 1]")

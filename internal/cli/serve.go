@@ -193,8 +193,23 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		}
 		cfg.Models = append(cfg.Models, serving.ModelConfig{Name: name, BasePath: dir})
 	}
-	if f.maxBatch < 1 || f.batchThreads < 1 || f.maxEnqueued < 1 || f.maxBody < 1 || f.requestTimeout <= 0 || f.poll < 0 {
-		return cfg, usagef("batch size, threads, queue, body limit and timeouts must be positive")
+	switch {
+	case f.maxBatch < 1:
+		return cfg, usagef("--max-batch-size must be at least 1 (1: no batching)")
+	case f.batchThreads < 1:
+		return cfg, usagef("--num-batch-threads must be at least 1")
+	case f.maxEnqueued < 1:
+		return cfg, usagef("--max-enqueued must be at least 1")
+	case f.maxBody < 1:
+		return cfg, usagef("--max-body-bytes must be at least 1")
+	case f.requestTimeout <= 0:
+		return cfg, usagef("--request-timeout must be longer than 0")
+	case f.batchTimeout < 0:
+		return cfg, usagef("--batch-timeout must be 0 (no waiting) or longer")
+	case f.poll < 0:
+		return cfg, usagef("--poll-interval must be 0 (never poll) or longer")
+	case f.port < 0 || f.port > 65535:
+		return cfg, usagef("--rest-port must be 0 (any free port) to 65535")
 	}
 	var h slog.Handler = slog.NewTextHandler(env.Stderr, nil)
 	if f.logJSON {

@@ -205,6 +205,28 @@ func libsvmBase(path string) (convert.IndexBase, error) {
 	return base, nil
 }
 
+// check enforces each numeric flag's range, naming the flag and what its
+// smallest allowed value means.
+func (f *trainFlags) check() error {
+	switch {
+	case f.epochs < 1:
+		return usagef("--epochs must be at least 1")
+	case f.batchSize < 1:
+		return usagef("--batch-size must be at least 1")
+	case f.shuffleBuffer < 0:
+		return usagef("--shuffle-buffer must be 0 (10 × batch size) or more")
+	case f.patience < 0:
+		return usagef("--early-stopping-patience must be 0 (never stop early) or more")
+	case f.checkpointEvery < 0:
+		return usagef("--checkpoint-every must be 0 (no checkpoints) or more")
+	case f.valSplit < 0 || f.valSplit >= 1:
+		return usagef("--validation-split must be at least 0 and below 1")
+	case f.learningRate < 0:
+		return usagef("--learning-rate must be 0 (keep the model's) or more")
+	}
+	return nil
+}
+
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 1 {
 		return usagef("want one MODEL_DIR, got %d arguments", len(args))
@@ -214,6 +236,9 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	if f.valData != "" && f.valSplit > 0 {
 		return usagef("give --validation-data or --validation-split, not both")
+	}
+	if err := f.check(); err != nil {
+		return err
 	}
 	src, err := filepath.Abs(args[0])
 	if err != nil {
