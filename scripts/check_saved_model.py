@@ -13,12 +13,13 @@ import csv
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfquiet import quiet_startup  # noqa: E402
 
-import absl.logging  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+with quiet_startup():
+    import absl.logging
+    import keras
+    import numpy as np
+    import tensorflow as tf
 
 
 def main(model_dir, inputs, predictions):

@@ -47,11 +47,12 @@ import shutil
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfquiet import quiet_startup  # noqa: E402  (beside this file; kerasgo export writes both)
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import keras  # noqa: E402
+with quiet_startup():
+    import numpy as np
+    import tensorflow as tf
+    import keras
 
 METADATA_FILE = "kerasgo.json"
 METADATA_FORMAT = "kerasgo.export/v1"

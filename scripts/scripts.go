@@ -12,6 +12,12 @@ import (
 //go:embed export_keras.py
 var ExportKeras []byte
 
+// TFQuiet is the source of tfquiet.py, which export_keras.py imports from
+// its own folder: TensorFlow's start-up log lines kept off stderr.
+//
+//go:embed tfquiet.py
+var TFQuiet []byte
+
 //go:embed requirements.txt
 var requirements string
 

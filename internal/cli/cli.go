@@ -27,6 +27,9 @@ type Env struct {
 	Stderr io.Writer
 	// Getenv reads environment variables (os.Getenv in the real binary).
 	Getenv func(string) string
+	// Verbose is set by --verbose: the user wants TensorFlow's own log
+	// lines, here and in the Python processes kerasgo starts.
+	Verbose bool
 }
 
 // Command is one kerasgo subcommand.
@@ -66,6 +69,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func run(ctx context.Context, env *Env, args []string) int {
 	for len(args) > 0 && (args[0] == "--verbose" || args[0] == "--verbose=true") {
+		env.Verbose = true
 		args = args[1:]
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -104,6 +108,9 @@ func run(ctx context.Context, env *Env, args []string) int {
 		}
 		fmt.Fprintf(env.Stderr, "kerasgo %s: %v\nusage: %s\n", c.Name, err, c.UsageLine)
 		return ExitUsage
+	}
+	if v, err := fs.GetBool("verbose"); err == nil && v {
+		env.Verbose = true
 	}
 	if err := runFn(ctx, env, fs.Args()); err != nil {
 		fmt.Fprintf(env.Stderr, "kerasgo %s: %v\n", c.Name, err)

@@ -87,6 +87,9 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err := os.WriteFile(script, scripts.ExportKeras, 0o600); err != nil {
 		return fmt.Errorf("export: writing the exporter: %w", err)
 	}
+	if err := os.WriteFile(filepath.Join(tmp, "tfquiet.py"), scripts.TFQuiet, 0o600); err != nil {
+		return fmt.Errorf("export: writing the exporter: %w", err)
+	}
 	argv := []string{script, "--out", f.out, "--seed", strconv.Itoa(f.seed)}
 	if f.arch != "" {
 		argv = append(argv, "--arch", f.arch, "--input-dim", strconv.Itoa(f.inputDim), "--classes", strconv.Itoa(f.classes))
@@ -109,7 +112,10 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	cmd := exec.CommandContext(ctx, python, argv...)
 	cmd.Stdout, cmd.Stderr = env.Stdout, env.Stderr
-	cmd.Env = append(os.Environ(), "TF_CPP_MIN_LOG_LEVEL=2")
+	cmd.Env = os.Environ()
+	if env.Verbose {
+		cmd.Env = append(cmd.Env, "KERASGO_VERBOSE=1")
+	}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("export: %s failed: %w", python, err)
 	}
