@@ -38,7 +38,7 @@ type predictFlags struct {
 func predictCommand() *Command {
 	return &Command{
 		Name:      "predict",
-		UsageLine: "kerasgo predict MODEL_DIR --input FILE... [--output FILE|-] [flags]",
+		UsageLine: "kerasgo predict MODEL_DIR --input FILE [--input FILE]... [--output FILE|-] [flags]",
 		Short:     "score data files with a SavedModel, streaming and in parallel",
 		Long: `Predict streams rows from the input files, scores them in batches through
 the model's serving signature with several batches in flight, and writes one
