@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -77,70 +77,88 @@ func TestServeMatchesKeras(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// watchWriter collects what a command writes, safe for the server's logger
+// and the test at once. When re is set, fn runs once, inside the Write after
+// which the collected text first matches re: tests wait on what a command
+// says it did, never on a clock.
+type watchWriter struct {
+	re *regexp.Regexp
+	fn func(match []string)
+
+	mu    sync.Mutex
+	b     bytes.Buffer
+	fired bool
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.b.Write(p)
+	var m []string
+	if w.re != nil && !w.fired {
+		if m = w.re.FindStringSubmatch(w.b.String()); m != nil {
+			w.fired = true
+		}
+	}
+	w.mu.Unlock()
+	if m != nil {
+		w.fn(m)
+	}
+	return len(p), nil
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
-// TestServeGracefulShutdown runs `kerasgo serve`, sends a request, and
-// stops it as SIGTERM does: it drains and returns exit 0.
+// TestServeGracefulShutdown runs `kerasgo serve` on a port the system picks,
+// scores a golden row as Keras did, and stops it as SIGTERM does: it drains
+// and returns exit 0. It waits on the server's log and exit, not on timers:
+// the test binary's -timeout bounds a hang.
 func TestServeGracefulShutdown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	x := goldenNPY(t, "fortunes_inputs.npy")
+	want := goldenNPY(t, "fortunes_probabilities.npy")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	listening := make(chan string, 1)
+	// serve loads the models, then listens, then logs the address.
+	stderr := &watchWriter{re: regexp.MustCompile(`address="?(http://[^\s"]+)`), fn: func(m []string) { listening <- m[1] }}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &watchWriter{}, Stderr: stderr, Getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, env, []string{"serve", "--model", "m=" + filepath.Join(testdata, "models", "fortunes"), "--rest-port", "0"})
+	}()
+	var base string
+	select {
+	case base = <-listening:
+	case code := <-done:
+		t.Fatalf("serve exited with %d before listening: %s", code, stderr.String())
+	}
+	resp, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stderr syncBuffer
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &syncBuffer{}, Stderr: &stderr, Getenv: func(string) string { return "" }}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, env, []string{"serve", "--model", "m=" + filepath.Join(testdata, "models", "fortunes"), "--rest-port", fmt.Sprint(port)})
-	}()
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("server never became ready: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	body := `{"instances": [[` + strings.TrimSuffix(strings.Repeat("0,", 256), ",") + `]]}`
-	resp, err := http.Post(base+"/v1/models/m:predict", "application/json", strings.NewReader(body))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("predict: %v %v", resp, err)
-	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz: %d once listening", resp.StatusCode)
+	}
+	const rows = 2
+	body, _ := json.Marshal(map[string]any{"instances": [][]float32{x.Row(0), x.Row(1)}})
+	resp, err = http.Post(base+"/v1/models/m:predict", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Predictions [][]float64 }
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("predict: %d %v", resp.StatusCode, err)
+	}
+	checkProbabilities(t, "served", out.Predictions, want.Slice(0, rows))
 	cancel()
-	select {
-	case code := <-done:
-		if code != ExitOK {
-			t.Fatalf("exit %d: %s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("server did not stop")
+	if code := <-done; code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "draining") || !strings.Contains(stderr.String(), "stopped") {
 		t.Fatalf("log: %s", stderr.String())
