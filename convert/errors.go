@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 )
@@ -41,3 +42,13 @@ func (e *ParseError) Error() string {
 
 // Unwrap returns the underlying error.
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// scanError locates an error a line scanner stopped with after line lines:
+// a line too long for the buffer is malformed input; anything else (an I/O
+// error, a file that changed) is passed on as it is.
+func scanError(path string, line int, err error) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return &ParseError{Path: path, Line: line + 1, Err: fmt.Errorf("%w: %w", err, ErrFormat)}
+	}
+	return fmt.Errorf("%s: reading after line %d: %w", path, line, err)
+}

@@ -70,7 +70,7 @@ func (j *JSONLReader) Read(row *Row) error {
 		return j.parse(row, text)
 	}
 	if err := j.s.Err(); err != nil {
-		return &ParseError{Path: j.path, Line: j.line + 1, Err: fmt.Errorf("%w: %w", err, ErrFormat)}
+		return scanError(j.path, j.line, err)
 	}
 	return io.EOF
 }

@@ -118,7 +118,7 @@ func (l *LibSVMReader) Read(row *Row) error {
 		return l.parse(row, fields)
 	}
 	if err := l.s.Err(); err != nil {
-		return &ParseError{Path: l.path, Line: l.line + 1, Err: fmt.Errorf("%w: %w", err, ErrFormat)}
+		return scanError(l.path, l.line, err)
 	}
 	return io.EOF
 }

@@ -105,8 +105,14 @@ func TestLibSVMAutoNeedsSeeker(t *testing.T) {
 }
 
 // TestLibSVMMatchesCSV reads the testdata features twice, as libsvm and as
-// the dense CSV the same Keras vectors were written to.
+// the dense CSV the same Keras vectors were written to, and checks the first
+// rows of both against the array NumPy saved from those vectors
+// (scripts/make_testdata.py: fortunes_inputs.npy is x_test[:64]).
 func TestLibSVMMatchesCSV(t *testing.T) {
+	numpy, err := convert.ReadNPYFile("../testdata/golden/fortunes_inputs.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open("../testdata/features/fortunes/test.libsvm")
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +140,9 @@ func TestLibSVMMatchesCSV(t *testing.T) {
 		}
 		if !slices.Equal(a.Features, b.Features) {
 			t.Fatalf("row %d differs between libsvm and csv", n)
+		}
+		if n < numpy.Rows && !slices.Equal(a.Features, numpy.Row(n)) {
+			t.Fatalf("row %d differs from the vectors NumPy saved", n)
 		}
 		if len(a.Labels) != 1 {
 			t.Fatalf("row %d: labels %q, want one class index", n, a.Labels)

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"strings"
 )
@@ -64,7 +63,7 @@ func NewTextReader(r io.Reader, path string, v Vectorizer, sparse bool) *TextRea
 func (t *TextReader) Read(row *Row) error {
 	if !t.s.Scan() {
 		if err := t.s.Err(); err != nil {
-			return &ParseError{Path: t.path, Line: t.line + 1, Err: fmt.Errorf("%w: %w", err, ErrFormat)}
+			return scanError(t.path, t.line, err)
 		}
 		return io.EOF
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strconv"
 
 	"github.com/kerasgo/kerasgo/convert"
@@ -131,41 +130,6 @@ func (b *batcher) rows() int { return b.cur.X.Rows }
 func (b *batcher) take() Batch {
 	out := b.cur
 	b.cur = Batch{}
-	return out
-}
-
-// shuffler is Keras' / tf.data's shuffle buffer: it holds up to size
-// examples and emits a random one of them for each one it takes in.
-type shuffler struct {
-	buf  []Example
-	size int
-	rng  *rand.Rand
-}
-
-func newShuffler(size int, seed uint64) *shuffler {
-	return &shuffler{size: size, rng: rand.New(rand.NewPCG(seed, 0x6b657261))}
-}
-
-// push adds e and returns an example to emit once the buffer is full.
-func (s *shuffler) push(e Example) (Example, bool) {
-	if s.size <= 1 {
-		return e, true
-	}
-	if len(s.buf) < s.size {
-		s.buf = append(s.buf, e)
-		return Example{}, false
-	}
-	i := s.rng.IntN(len(s.buf))
-	out := s.buf[i]
-	s.buf[i] = e
-	return out, true
-}
-
-// drain empties the buffer in random order.
-func (s *shuffler) drain() []Example {
-	s.rng.Shuffle(len(s.buf), func(i, j int) { s.buf[i], s.buf[j] = s.buf[j], s.buf[i] })
-	out := s.buf
-	s.buf = nil
 	return out
 }
 

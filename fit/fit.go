@@ -47,15 +47,27 @@ type Options struct {
 	Loss      string
 	Epochs    int // default 1
 	BatchSize int // default 500
-	// ShuffleBuffer is the size of the shuffle buffer (tf.data semantics);
-	// 0 means 10×BatchSize, 1 means no shuffling.
-	ShuffleBuffer int
-	Seed          uint64
+	// Every epoch visits the training rows in a new uniformly random order
+	// (drawn from Seed and the epoch number), as Keras' fit(shuffle=True)
+	// does, whatever the order of the file. KeepOrder visits them in file
+	// order instead.
+	KeepOrder bool
+	Seed      uint64
+	// The rows are read and parsed once, before the first step. MemoryBudget
+	// (default DefaultMemoryBudget) bounds the bytes of parsed rows kept in
+	// memory; past it they move to an unlinked temporary file in TempDir
+	// (default os.TempDir()).
+	MemoryBudget int64
+	TempDir      string
 	// ValidationSplit holds out this fraction of the training rows (the same
-	// rows every epoch) when no validation source is given.
+	// rows every epoch, at random positions) when no validation source is
+	// given.
 	ValidationSplit float64
 	// ClassWeights, when set, weight each row by its class (see ClassWeights).
-	ClassWeights []float32
+	// BalanceClasses computes them from the training rows' class counts
+	// instead ("balanced", as scikit-learn and Keras users compute them).
+	ClassWeights   []float32
+	BalanceClasses bool
 	// Monitor and Patience drive early stopping: stop after Patience epochs
 	// without improvement (0: never stop early). The best epoch's weights are
 	// kept in BestDir whenever validation data exists.
@@ -71,11 +83,19 @@ type Options struct {
 	Resume *State
 	// Threshold for multi-label metrics; default 0.5.
 	Threshold float32
-	// OnStep and OnEpoch report progress; both may be nil.
+	// OnData, OnStart, OnStep and OnEpoch report progress; each may be nil.
+	// OnData is called once the rows are read, OnStart with the evaluation
+	// of the model as loaded (when there is validation data and the run is
+	// not resumed).
+	OnData  func(Data)
+	OnStart func(metrics.Report)
 	OnStep  func(epoch, step int, loss float64)
 	OnEpoch func(Epoch)
-	// Open names the training and validation data in errors.
+	// TrainPath and ValPath name the training and validation data in errors.
 	TrainPath, ValPath string
+
+	// createTemp replaces os.CreateTemp in tests that need a full disk.
+	createTemp func(dir, pattern string) (spillFile, error)
 }
 
 // Epoch is one epoch's outcome.
@@ -101,18 +121,25 @@ func (e Epoch) Monitored(monitor string) (float64, bool) {
 
 // State is what a checkpoint records to resume from.
 type State struct {
-	Epoch     int     `json:"epoch"` // 1-based epoch in progress
-	Step      int     `json:"step"`  // steps done in it
-	History   []Epoch `json:"history"`
-	BestEpoch int     `json:"best_epoch"`
-	BestValue float64 `json:"best_value"`
+	Epoch     int             `json:"epoch"` // 1-based epoch in progress
+	Step      int             `json:"step"`  // steps done in it
+	History   []Epoch         `json:"history"`
+	Start     *metrics.Report `json:"start,omitempty"`
+	BestEpoch int             `json:"best_epoch"`
+	BestValue float64         `json:"best_value"`
 }
 
 // Result is what Run did.
 type Result struct {
 	History []Epoch
-	// BestEpoch is the 1-based epoch whose weights are in BestDir (0: none
-	// saved), and BestValue its monitored value.
+	// Data describes the rows read.
+	Data Data
+	// Start is the validation report of the model as loaded, before any
+	// step (nil without validation data, or when resumed without one).
+	Start *metrics.Report
+	// BestEpoch is the epoch whose weights are in BestDir, and BestValue its
+	// monitored value: 0 is the model as loaded, kept when no epoch beat it;
+	// -1 means no weights were kept (no validation data or no BestDir).
 	BestEpoch int
 	BestValue float64
 	// Stopped says why training ended: "completed", "early stopping" or
@@ -129,8 +156,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BatchSize == 0 {
 		o.BatchSize = 500
 	}
-	if o.ShuffleBuffer == 0 {
-		o.ShuffleBuffer = 10 * o.BatchSize
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = DefaultMemoryBudget
 	}
 	if o.Monitor == "" {
 		o.Monitor = MonitorValLoss
@@ -138,8 +165,10 @@ func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.Dim <= 0 || o.Labels == nil || len(o.Labels.Classes) == 0:
 		return o, errors.New("training needs the feature count and the classes")
-	case o.Epochs < 0 || o.BatchSize < 0 || o.ShuffleBuffer < 0 || o.Patience < 0 || o.CheckpointEvery < 0:
-		return o, errors.New("epochs, batch size, shuffle buffer, patience and checkpoint interval must not be negative")
+	case o.Epochs < 0 || o.BatchSize < 0 || o.Patience < 0 || o.CheckpointEvery < 0:
+		return o, errors.New("epochs, batch size, patience and checkpoint interval must not be negative")
+	case o.MemoryBudget < 0:
+		return o, errors.New("memory budget must not be negative")
 	case o.ValidationSplit < 0 || o.ValidationSplit >= 1:
 		return o, fmt.Errorf("validation split %v, want 0 <= split < 1", o.ValidationSplit)
 	case o.Monitor != MonitorValLoss && o.Monitor != MonitorValMacroF1:
@@ -148,39 +177,89 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("checkpoints need a directory")
 	case o.ClassWeights != nil && len(o.ClassWeights) != len(o.Labels.Classes):
 		return o, fmt.Errorf("%d class weights for %d classes", len(o.ClassWeights), len(o.Labels.Classes))
+	case o.ClassWeights != nil && o.BalanceClasses:
+		return o, errors.New("give class weights or ask for balanced ones, not both")
 	}
 	return o, nil
 }
 
 // Run trains m on the rows train yields; val (may be nil) yields validation
-// rows, else ValidationSplit holds some out. It returns when the epochs are
-// done, early stopping fires, ctx is canceled (Stopped "interrupted", no
-// error), or an error occurs.
+// rows, else ValidationSplit holds some out. Both are read once, before the
+// first step. With validation data, the model as loaded is evaluated first
+// and counts as a candidate for the best weights, so training never hands
+// back a model worse on validation than the one it was given (with BestDir
+// set). It returns when the epochs are done, early stopping fires, ctx is
+// canceled (Stopped "interrupted", no error), or an error occurs.
 func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return Result{}, fmt.Errorf("training: %w", err)
 	}
-	hasVal := val != nil || opts.ValidationSplit > 0
-	res := Result{Stopped: "completed"}
+	res := Result{Stopped: "completed", BestEpoch: -1}
+	data, err := load(ctx, train, val, opts)
+	if isCanceled(err) {
+		res.Stopped = "interrupted"
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	defer data.close()
+	res.Data = data.info
+	if opts.OnData != nil {
+		opts.OnData(data.info)
+	}
+	if opts.BalanceClasses {
+		opts.ClassWeights = ClassWeights(data.info.ClassCounts)
+	}
+	hasVal := data.val != nil
 	firstEpoch, skip := 1, 0
-	best, bestEpoch := 0.0, 0 // no best until an epoch is evaluated
+	best, haveBest := 0.0, false
+	sinceBest := 0
+	keep := func(epoch int, v float64) error {
+		best, haveBest, sinceBest = v, true, 0
+		if opts.BestDir == "" {
+			return nil
+		}
+		if err := m.Save(context.WithoutCancel(ctx), opts.BestDir); err != nil {
+			return fmt.Errorf("keeping the best weights: %w", err)
+		}
+		res.BestEpoch, res.BestValue = epoch, v
+		return nil
+	}
 	if r := opts.Resume; r != nil {
 		firstEpoch, skip = r.Epoch, r.Step
 		res.History = append(res.History, r.History...)
-		best, bestEpoch = r.BestValue, r.BestEpoch
-	}
-	res.BestEpoch, res.BestValue = bestEpoch, best
-	sinceBest := 0
-	for _, e := range res.History {
-		if e.Epoch > bestEpoch && bestEpoch > 0 {
-			sinceBest++
+		res.Start = r.Start
+		res.BestEpoch, res.BestValue = r.BestEpoch, r.BestValue
+		best, haveBest = r.BestValue, r.BestEpoch >= 0
+		for _, e := range res.History {
+			if haveBest && e.Epoch > r.BestEpoch {
+				sinceBest++
+			}
+		}
+	} else if hasVal {
+		rep, err := evaluateStore(ctx, m, data.val, opts)
+		if isCanceled(err) {
+			res.Stopped = "interrupted"
+			return res, nil
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Start = &rep
+		if opts.OnStart != nil {
+			opts.OnStart(rep)
+		}
+		v, _ := Epoch{Val: &rep}.Monitored(opts.Monitor)
+		if err := keep(0, v); err != nil {
+			return res, err
 		}
 	}
 	for epoch := firstEpoch; epoch <= opts.Epochs; epoch++ {
-		ep, err := runEpoch(ctx, m, train, opts, epoch, skip, &res)
+		ep, err := runEpoch(ctx, m, data.train, opts, epoch, skip, &res)
 		skip = 0
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if isCanceled(err) {
 			res.Stopped = "interrupted"
 			return res, nil
 		}
@@ -188,12 +267,8 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 			return res, err
 		}
 		if hasVal {
-			src, path, split := val, opts.ValPath, false
-			if src == nil {
-				src, path, split = train, opts.TrainPath, true
-			}
-			rep, err := evaluate(ctx, m, src, path, split, opts)
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			rep, err := evaluateStore(ctx, m, data.val, opts)
+			if isCanceled(err) {
 				res.Stopped = "interrupted"
 				return res, nil
 			}
@@ -210,13 +285,9 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 			continue
 		}
 		v, higher := ep.Monitored(opts.Monitor)
-		if bestEpoch == 0 || (higher && v > best) || (!higher && v < best) {
-			best, bestEpoch, sinceBest = v, epoch, 0
-			if opts.BestDir != "" {
-				if err := m.Save(context.WithoutCancel(ctx), opts.BestDir); err != nil {
-					return res, fmt.Errorf("keeping the best weights: %w", err)
-				}
-				res.BestEpoch, res.BestValue = epoch, v
+		if !haveBest || (higher && v > best) || (!higher && v < best) {
+			if err := keep(epoch, v); err != nil {
+				return res, err
 			}
 		} else {
 			sinceBest++
@@ -229,37 +300,49 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 	return res, nil
 }
 
-// runEpoch trains one pass over the training rows, skipping the first skip
-// batches (resume).
-func runEpoch(ctx context.Context, m Model, train Source, opts Options, epoch, skip int, res *Result) (Epoch, error) {
+// drain stops a batch stream and waits for its goroutine to end, so that
+// the store it reads can be closed.
+func drain(stop context.CancelFunc, batches <-chan batchOrErr) {
+	stop()
+	for range batches {
+	}
+}
+
+func isCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// runEpoch trains one pass over the training rows in the epoch's order,
+// skipping the first skip batches (resume).
+func runEpoch(ctx context.Context, m Model, train *rowStore, opts Options, epoch, skip int, res *Result) (Epoch, error) {
 	ep := Epoch{Epoch: epoch}
 	acc, err := newAccumulator(opts)
 	if err != nil {
 		return ep, err
 	}
-	r, closer, err := train()
-	if err != nil {
-		return ep, fmt.Errorf("opening training data: %w", err)
-	}
-	defer closer.Close()
-	// Each epoch shuffles with its own seed, so a resumed epoch replays the
-	// same order and the skipped batches are exactly the ones done before.
-	sh := newShuffler(opts.ShuffleBuffer, opts.Seed+uint64(epoch))
+	order := permutation(train.rows(), opts.Seed, epoch, opts.KeepOrder)
 	b := &batcher{dim: opts.Dim, classes: len(opts.Labels.Classes), weights: opts.ClassWeights}
+	streamCtx, stop := context.WithCancel(ctx)
+	batches := streamBatches(streamCtx, train, order, min(skip*opts.BatchSize, train.rows()), b, opts.BatchSize)
+	defer drain(stop, batches)
 	var lossSum float64
 	var lossRows int
-	step := 0
-	trainOn := func(batch Batch) error {
-		step++
-		if step <= skip {
-			return nil
+	step := skip
+	for it := range batches {
+		if it.err != nil {
+			return ep, it.err
 		}
+		if err := ctx.Err(); err != nil {
+			return ep, err
+		}
+		batch := it.b
+		step++
 		loss, probs, err := m.TrainBatch(ctx, batch)
 		if err != nil {
-			return err
+			return ep, err
 		}
 		if err := acc.Add(probs, batch.Y, loss); err != nil {
-			return err
+			return ep, err
 		}
 		lossSum += loss * float64(batch.X.Rows)
 		lossRows += batch.X.Rows
@@ -268,42 +351,14 @@ func runEpoch(ctx context.Context, m Model, train Source, opts Options, epoch, s
 			opts.OnStep(epoch, step, loss)
 		}
 		if opts.CheckpointEvery > 0 && res.Steps%opts.CheckpointEvery == 0 {
-			return checkpoint(ctx, m, opts, State{Epoch: epoch, Step: step, History: res.History, BestEpoch: res.BestEpoch, BestValue: res.BestValue})
+			st := State{Epoch: epoch, Step: step, History: res.History, Start: res.Start, BestEpoch: res.BestEpoch, BestValue: res.BestValue}
+			if err := checkpoint(ctx, m, opts, st); err != nil {
+				return ep, err
+			}
 		}
-		return nil
 	}
-	emit := func(e Example) error {
-		b.add(e)
-		if b.rows() == opts.BatchSize {
-			return trainOn(b.take())
-		}
-		return nil
-	}
-	err = forEachExample(ctx, r, opts.Labels, opts.TrainPath, func(i int, e Example) error {
-		if heldOut(i, opts.ValidationSplit) {
-			return nil
-		}
-		out, ok := sh.push(e)
-		if !ok {
-			return nil
-		}
-		return emit(out)
-	})
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return ep, err
-	}
-	for _, e := range sh.drain() {
-		if err := emit(e); err != nil {
-			return ep, err
-		}
-	}
-	if b.rows() > 0 {
-		if err := trainOn(b.take()); err != nil {
-			return ep, err
-		}
-	}
-	if lossRows == 0 && skip == 0 {
-		return ep, fmt.Errorf("%s: no training rows", opts.TrainPath)
 	}
 	ep.Steps = step
 	if lossRows > 0 {
@@ -314,8 +369,42 @@ func runEpoch(ctx context.Context, m Model, train Source, opts Options, epoch, s
 	return ep, nil
 }
 
-// evaluate scores every validation row (for a split: the held-out rows).
-func evaluate(ctx context.Context, m Model, src Source, path string, split bool, opts Options) (metrics.Report, error) {
+// evaluateStore scores every stored validation row, in stored order.
+func evaluateStore(ctx context.Context, m Model, val *rowStore, opts Options) (metrics.Report, error) {
+	acc, err := newAccumulator(opts)
+	if err != nil {
+		return metrics.Report{}, err
+	}
+	streamCtx, stop := context.WithCancel(ctx)
+	b := &batcher{dim: opts.Dim, classes: len(opts.Labels.Classes)}
+	batches := streamBatches(streamCtx, val, nil, 0, b, opts.BatchSize)
+	defer drain(stop, batches)
+	var lossSum float64
+	rows := 0
+	for it := range batches {
+		if it.err != nil {
+			return metrics.Report{}, it.err
+		}
+		loss, probs, err := m.EvaluateBatch(ctx, it.b)
+		if err != nil {
+			return metrics.Report{}, err
+		}
+		lossSum += loss * float64(it.b.X.Rows)
+		rows += it.b.X.Rows
+		if err := acc.Add(probs, it.b.Y, loss); err != nil {
+			return metrics.Report{}, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return metrics.Report{}, err
+	}
+	rep := acc.Report()
+	rep.Loss = lossSum / float64(rows)
+	return rep, nil
+}
+
+// evaluate streams every row of src through m once.
+func evaluate(ctx context.Context, m Model, src Source, path string, opts Options) (metrics.Report, error) {
 	acc, err := newAccumulator(opts)
 	if err != nil {
 		return metrics.Report{}, err
@@ -338,10 +427,7 @@ func evaluate(ctx context.Context, m Model, src Source, path string, split bool,
 		rows += batch.X.Rows
 		return acc.Add(probs, batch.Y, loss)
 	}
-	err = forEachExample(ctx, r, opts.Labels, path, func(i int, e Example) error {
-		if split && !heldOut(i, opts.ValidationSplit) {
-			return nil
-		}
+	err = forEachExample(ctx, r, opts.Labels, path, func(_ int, e Example) error {
 		b.add(e)
 		if b.rows() == opts.BatchSize {
 			return flush()
@@ -371,7 +457,7 @@ func Evaluate(ctx context.Context, m Model, src Source, opts Options) (metrics.R
 	if err != nil {
 		return metrics.Report{}, fmt.Errorf("evaluating: %w", err)
 	}
-	return evaluate(ctx, m, src, opts.ValPath, false, opts)
+	return evaluate(ctx, m, src, opts.ValPath, opts)
 }
 
 func newAccumulator(opts Options) (*metrics.Accumulator, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/fit"
+	"github.com/kerasgo/kerasgo/metrics"
 )
 
 // data makes n libsvm rows: row i has label i%classes and feature i%dim set
@@ -98,7 +100,7 @@ func flat(batches [][]float32) []float32 {
 func TestRunUsesEveryRowOncePerEpoch(t *testing.T) {
 	f := &fake{}
 	opts := options(10)
-	opts.Epochs, opts.BatchSize, opts.ShuffleBuffer, opts.Seed = 3, 7, 16, 1
+	opts.Epochs, opts.BatchSize, opts.Seed = 3, 7, 1
 	res, err := fit.Run(context.Background(), f, data(100, 3, 10), nil, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +136,12 @@ func TestRunValidationSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	held := len(f.evaluated) / 2
+	// Three evaluations: the model as loaded, then after each epoch.
+	held := len(f.evaluated) / 3
 	if held < 150 || held > 250 {
 		t.Fatalf("%d rows held out of 1000 for a 0.2 split", held)
 	}
-	if !slices.Equal(f.evaluated[:held], f.evaluated[held:]) {
+	if !slices.Equal(f.evaluated[:held], f.evaluated[held:2*held]) || !slices.Equal(f.evaluated[:held], f.evaluated[2*held:]) {
 		t.Fatal("a different validation split in each epoch")
 	}
 	trained := map[float32]bool{}
@@ -156,20 +159,78 @@ func TestRunValidationSplit(t *testing.T) {
 }
 
 func TestRunEarlyStoppingKeepsBest(t *testing.T) {
-	f := &fake{valLoss: []float64{1, 0.5, 0.6, 0.7, 0.8, 0.9}}
+	tests := map[string]struct {
+		valLoss   []float64 // the model as loaded, then one per epoch
+		epochs    int       // run
+		stopped   string
+		bestEpoch int
+		saves     int
+	}{
+		"epoch 2 is best, patience runs out": {[]float64{1, 0.9, 0.5, 0.6, 0.7, 0.8, 0.9}, 4, "early stopping", 2, 3},
+		"no epoch beats the model as loaded": {[]float64{0.4, 0.5, 0.6, 0.7}, 2, "early stopping", 0, 1},
+		"the last epoch is best":             {[]float64{1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4}, 6, "completed", 6, 7},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			f := &fake{valLoss: tc.valLoss}
+			opts := options(10)
+			opts.Epochs, opts.BatchSize, opts.Patience = 6, 50, 2
+			opts.BestDir = filepath.Join(t.TempDir(), "best")
+			var start *float64
+			opts.OnStart = func(r metrics.Report) { start = &r.Loss }
+			// 30 validation rows in batches of 50: one evaluation call each time.
+			res, err := fit.Run(context.Background(), f, data(100, 3, 10), data(30, 3, 10), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Stopped != tc.stopped || len(res.History) != tc.epochs || res.BestEpoch != tc.bestEpoch || res.BestValue != tc.valLoss[tc.bestEpoch] {
+				t.Fatalf("stopped %q after %d epochs, best %d (%v)", res.Stopped, len(res.History), res.BestEpoch, res.BestValue)
+			}
+			if start == nil || *start != tc.valLoss[0] || res.Start == nil || res.Start.Loss != tc.valLoss[0] {
+				t.Fatalf("start evaluation %v / %+v, want loss %v", start, res.Start, tc.valLoss[0])
+			}
+			if len(f.saves) != tc.saves || f.saves[0] != opts.BestDir {
+				t.Fatalf("saves %v, want %d to the best dir", f.saves, tc.saves)
+			}
+		})
+	}
+}
+
+// TestRunGroupedFile trains on a file sorted by label: every batch must still
+// mix the classes, as a uniformly random order does, and the grouping is
+// reported.
+func TestRunGroupedFile(t *testing.T) {
+	var text strings.Builder
+	for c := range 3 {
+		for i := range 300 {
+			fmt.Fprintf(&text, "%d %d:%d\n", c, c, c*300+i+1)
+		}
+	}
+	src := func() (convert.RowReader, io.Closer, error) {
+		r, err := convert.NewLibSVMReader(strings.NewReader(text.String()), "sorted.svm", convert.LibSVMOptions{Dim: 10, Base: convert.IndexZero, Sparse: true})
+		return r, io.NopCloser(nil), err
+	}
+	f := &fake{}
 	opts := options(10)
-	opts.Epochs, opts.BatchSize, opts.Patience = 6, 50, 2
-	opts.BestDir = filepath.Join(t.TempDir(), "best")
-	// 30 validation rows in batches of 50: one evaluation call per epoch.
-	res, err := fit.Run(context.Background(), f, data(100, 3, 10), data(30, 3, 10), opts)
-	if err != nil {
+	opts.Epochs, opts.BatchSize, opts.Seed = 2, 30, 3
+	var data fit.Data
+	opts.OnData = func(d fit.Data) { data = d }
+	if _, err := fit.Run(context.Background(), f, src, nil, opts); err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != "early stopping" || len(res.History) != 4 || res.BestEpoch != 2 || res.BestValue != 0.5 {
-		t.Fatalf("stopped %q after %d epochs, best %d (%v)", res.Stopped, len(res.History), res.BestEpoch, res.BestValue)
+	if !data.Order.Grouped() || data.TrainRows != 900 || !slices.Equal(data.ClassCounts, []int{300, 300, 300}) {
+		t.Fatalf("data %+v, want 900 rows reported grouped", data)
 	}
-	if len(f.saves) != 2 || f.saves[1] != opts.BestDir {
-		t.Fatalf("saves %v, want the best dir after epochs 1 and 2", f.saves)
+	for i, b := range f.trained {
+		var seen [3]bool
+		for _, v := range b {
+			seen[(int(v)-1)/300] = true
+		}
+		if !seen[0] || !seen[1] || !seen[2] {
+			// 30 random rows of three equal classes all miss one with
+			// probability 3 × (2/3)^30 ≈ 2e-5 a batch; the seed is fixed.
+			t.Fatalf("batch %d holds rows of fewer than three classes: %v", i, b)
+		}
 	}
 }
 
@@ -237,12 +298,22 @@ func TestClassWeights(t *testing.T) {
 	}
 	f := &fake{}
 	opts := options(10)
-	opts.BatchSize, opts.ShuffleBuffer, opts.ClassWeights = 10, 1, []float32{1, 2, 3}
+	opts.BatchSize, opts.KeepOrder, opts.ClassWeights = 10, true, []float32{1, 2, 3}
 	if _, err := fit.Run(context.Background(), f, data(9, 3, 10), nil, opts); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(f.weights, []float32{1, 2, 3, 1, 2, 3, 1, 2, 3}) {
 		t.Fatalf("sample weights %v", f.weights)
+	}
+	// Balanced weights from the training rows' class counts (3, 2, 2 of 7).
+	f = &fake{}
+	opts.ClassWeights, opts.BalanceClasses = nil, true
+	if _, err := fit.Run(context.Background(), f, data(7, 3, 10), nil, opts); err != nil {
+		t.Fatal(err)
+	}
+	a, b := float32(7.0/9), float32(7.0/6)
+	if want := []float32{a, b, b, a, b, b, a}; !slices.EqualFunc(f.weights, want, func(x, y float32) bool { return math.Abs(float64(x-y)) < 1e-6 }) {
+		t.Fatalf("balanced sample weights %v, want %v", f.weights, want)
 	}
 }
 

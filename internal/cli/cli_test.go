@@ -820,7 +820,7 @@ func TestTrainMatchesKeras(t *testing.T) {
 	data := writeFile(t, filepath.Join(dir, "golden.libsvm"), svm.String())
 	out := filepath.Join(dir, "trained")
 	stdout := mustRunCLI(t, "train", filepath.Join(testdata, "models", "fortunes"), "--data", data, "--out", out,
-		"--epochs", "1", "--batch-size", strconv.Itoa(batch), "--shuffle-buffer", "1")
+		"--epochs", "1", "--batch-size", strconv.Itoa(batch), "--shuffle=false")
 
 	// The epoch's loss is the mean of its steps' (equal-sized batches), printed to 4 decimals.
 	var kerasMean float64

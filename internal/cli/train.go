@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
@@ -27,10 +28,11 @@ import (
 
 type trainFlags struct {
 	data, valData, out, classWeight, monitor, plot string
+	memoryBudget                                   string
 	valSplit, learningRate                         float64
-	epochs, batchSize, shuffleBuffer, patience     int
+	epochs, batchSize, patience                    int
 	checkpointEvery                                int
-	resume                                         bool
+	resume, shuffle                                bool
 	seed                                           uint64
 }
 
@@ -39,16 +41,23 @@ func trainCommand() *Command {
 		Name:      "train",
 		UsageLine: "kerasgo train MODEL_DIR --data FILE --out NEW_DIR [flags]",
 		Short:     "keep training a model from Go on new data, and evaluate it honestly",
-		Long: `Train streams labelled rows (libsvm, or JSONL with "label"/"labels") in
-shuffled sparse batches through the model's exported training step, so
-hundreds of thousands of bag-of-words rows train in bounded memory. After each
-epoch it evaluates on --validation-data or a --validation-split of the rows
-and prints one summary line; at the end it prints the evaluation block with
-baselines and a plain-language diagnosis (see kerasgo evaluate).
+		Long: `Train reads labelled rows (libsvm, or JSONL with "label"/"labels") once,
+then runs the model's exported training step on sparse batches, visiting the
+rows in a new uniformly random order every epoch, as Keras' fit(shuffle=True)
+does, whatever the order of the file (a file sorted by label trains as well
+as a shuffled one). Parsed rows stay in memory up to --memory-budget and move
+to an unlinked temporary file ($TMPDIR) past it, so memory stays bounded
+whatever the file size. --shuffle=false keeps file order.
+
+With validation data (--validation-data, or a --validation-split of the rows
+held out at fixed random positions) it evaluates the model as loaded first
+(epoch 0), then after each epoch, printing one summary line each; at the end
+it prints the evaluation block of the model it saved, with baselines and a
+plain-language diagnosis (see kerasgo evaluate).
 
 MODEL_DIR is never modified. NEW_DIR is written atomically when training ends:
-with validation data, the weights of the best epoch (by --monitor); without, the
-last ones. --early-stopping-patience P stops after P epochs without
+with validation data, the weights of the best epoch by --monitor, which is
+the model as loaded when no epoch beat it; without, the last ones. --early-stopping-patience P stops after P epochs without
 improvement. SIGINT/SIGTERM stop after the current step and save the weights
 reached so far to NEW_DIR. --checkpoint-every N saves NEW_DIR.checkpoint every
 N steps; --resume continues from it. --plot draws the learning curves.`,
@@ -61,7 +70,8 @@ N steps; --resume continues from it. --plot draws the learning curves.`,
 			fs.IntVar(&f.epochs, "epochs", 1, "passes over the training data")
 			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per training step")
 			fs.Float64Var(&f.learningRate, "learning-rate", 0, "set the optimizer's learning rate (default: keep the model's)")
-			fs.IntVar(&f.shuffleBuffer, "shuffle-buffer", 0, "rows in the shuffle buffer (default 10×batch size; 1 turns shuffling off)")
+			fs.BoolVar(&f.shuffle, "shuffle", true, "visit the rows in a new random order every epoch (false: file order)")
+			fs.StringVar(&f.memoryBudget, "memory-budget", humanize.IBytes(fit.DefaultMemoryBudget), "parsed rows kept in memory before they move to a temporary file (e.g. 512MiB, 2GB)")
 			fs.StringVar(&f.classWeight, "class-weight", "", `"auto" (balanced: n / (classes × count)) or a file of "class weight" lines`)
 			fs.IntVar(&f.patience, "early-stopping-patience", 0, "stop after this many epochs without improvement (0: never)")
 			fs.StringVar(&f.monitor, "monitor", fit.MonitorValLoss, "what early stopping and best weights watch: val_loss or val_macro_f1")
@@ -137,7 +147,7 @@ func labelledSource(path string, m *tfmodel.Model) (fit.Source, error) {
 		}
 	}
 	return func() (convert.RowReader, io.Closer, error) {
-		f, err := os.Open(path)
+		f, err := convert.OpenStable(path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -213,8 +223,6 @@ func (f *trainFlags) check() error {
 		return usagef("--epochs must be at least 1")
 	case f.batchSize < 1:
 		return usagef("--batch-size must be at least 1")
-	case f.shuffleBuffer < 0:
-		return usagef("--shuffle-buffer must be 0 (10 × batch size) or more")
 	case f.patience < 0:
 		return usagef("--early-stopping-patience must be 0 (never stop early) or more")
 	case f.checkpointEvery < 0:
@@ -224,7 +232,19 @@ func (f *trainFlags) check() error {
 	case f.learningRate < 0:
 		return usagef("--learning-rate must be 0 (keep the model's) or more")
 	}
+	if _, err := f.budget(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// budget parses --memory-budget.
+func (f *trainFlags) budget() (int64, error) {
+	n, err := humanize.ParseBytes(f.memoryBudget)
+	if err != nil || n == 0 || n > math.MaxInt64 {
+		return 0, usagef("--memory-budget %q: want a size above 0 such as 512MiB or 2GB", f.memoryBudget)
+	}
+	return int64(n), nil
 }
 
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
@@ -240,6 +260,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	budget, _ := f.budget()
 	src, err := filepath.Abs(args[0])
 	if err != nil {
 		return err
@@ -282,7 +303,8 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	opts.Epochs, opts.BatchSize, opts.ShuffleBuffer, opts.Seed = f.epochs, f.batchSize, f.shuffleBuffer, f.seed
+	opts.Epochs, opts.BatchSize, opts.KeepOrder, opts.Seed = f.epochs, f.batchSize, !f.shuffle, f.seed
+	opts.MemoryBudget = budget
 	opts.ValidationSplit, opts.Monitor, opts.Patience = f.valSplit, f.monitor, f.patience
 	opts.CheckpointEvery, opts.Resume = f.checkpointEvery, resume
 	opts.TrainPath, opts.ValPath = f.data, f.valData
@@ -301,11 +323,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	switch f.classWeight {
 	case "":
 	case "auto":
-		counts, err := countClasses(ctx, train, opts)
-		if err != nil {
-			return err
-		}
-		opts.ClassWeights = fit.ClassWeights(counts)
+		opts.BalanceClasses = true
 	default:
 		if opts.ClassWeights, err = readClassWeights(f.classWeight, opts.Labels); err != nil {
 			return err
@@ -313,6 +331,17 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 
 	bar := newStepBar(env.Stderr)
+	opts.OnData = func(d fit.Data) {
+		fmt.Fprintln(env.Stdout, dataLine(d, f.data))
+		if o := d.Order; o.Grouped() {
+			fmt.Fprintf(env.Stdout, "note: %s is grouped by label: the label changes %d times in %d rows, where a random order would change it about %.0f times. "+
+				"Training shuffles the rows every epoch, so this does not hurt it here; a tool that trains on a file in its order, or with a small shuffle buffer, would see batches of one or two classes.\n",
+				f.data, o.LabelChanges, o.Rows, o.RandomChanges)
+		}
+	}
+	opts.OnStart = func(r metrics.Report) {
+		fmt.Fprintln(env.Stdout, startLine(r, opts))
+	}
 	opts.OnStep = func(epoch, step int, loss float64) {
 		if bar != nil {
 			bar.Describe(fmt.Sprintf("epoch %d/%d step %d loss %.4f", epoch, opts.Epochs, step, loss))
@@ -341,7 +370,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
 		return nil
-	case res.BestEpoch > 0:
+	case res.BestEpoch >= 0:
 		if err := atomicfile.ReplaceDir(opts.BestDir, out); err != nil {
 			return err
 		}
@@ -352,11 +381,13 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	os.RemoveAll(checkpointDir)
 	os.Remove(statePath)
-	last := res.History[len(res.History)-1]
 	fmt.Fprintf(env.Stdout, "\ntraining %s after %d epochs (%d steps)", res.Stopped, len(res.History), res.Steps)
-	if res.BestEpoch > 0 {
+	switch {
+	case res.BestEpoch == 0:
+		fmt.Fprintf(env.Stdout, "; no epoch beat the model as loaded on %s (%.4f), so %s holds the model as loaded\n", opts.Monitor, res.BestValue, out)
+	case res.BestEpoch > 0:
 		fmt.Fprintf(env.Stdout, "; saved epoch %d's weights (best %s %.4f) to %s\n", res.BestEpoch, opts.Monitor, res.BestValue, out)
-	} else {
+	default:
 		fmt.Fprintf(env.Stdout, "; saved to %s\n", out)
 	}
 	if f.plot != "" {
@@ -365,32 +396,57 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(env.Stdout, "learning curves: %s\n", f.plot)
 	}
-	eval := last.Train
-	what := "training data (no validation data given)"
-	if last.Val != nil {
-		eval, what = *last.Val, "validation data, last epoch"
+	// The evaluation block describes the model saved: the best epoch's (or
+	// the model as loaded) with validation data, else the last epoch's on the
+	// training data.
+	last := res.History[len(res.History)-1]
+	eval, what := last.Train, "training data (no validation data given)"
+	var trainRep *metrics.Report
+	switch {
+	case res.BestEpoch == 0 && res.Start != nil:
+		eval, what = *res.Start, "validation data, the model as loaded (saved)"
+	case res.BestEpoch > 0 && res.BestEpoch <= len(res.History) && res.History[res.BestEpoch-1].Val != nil:
+		best := res.History[res.BestEpoch-1]
+		eval, what, trainRep = *best.Val, fmt.Sprintf("validation data, epoch %d (saved)", best.Epoch), &best.Train
+	case last.Val != nil:
+		eval, what, trainRep = *last.Val, "validation data, last epoch", &last.Train
 	}
 	fmt.Fprintf(env.Stdout, "\n== evaluation on the %s\n", what)
-	var trainRep *metrics.Report
-	if last.Val != nil {
-		trainRep = &last.Train
-	}
 	return eval.WriteText(env.Stdout, metrics.Diagnose(eval, trainRep, history(res.History)))
+}
+
+// dataLine says what train read before its first step.
+func dataLine(d fit.Data, path string) string {
+	where := "in memory"
+	if d.OnDisk {
+		where = "in a temporary file (past --memory-budget)"
+	}
+	s := fmt.Sprintf("read %d training rows", d.TrainRows)
+	if d.ValRows > 0 {
+		s += fmt.Sprintf(" and %d validation rows", d.ValRows)
+	}
+	return s + fmt.Sprintf(" from %s (%s parsed, %s)", path, humanize.IBytes(uint64(d.Bytes)), where)
+}
+
+// startLine is the summary of the model as loaded, in the epoch lines' form.
+func startLine(r metrics.Report, opts fit.Options) string {
+	return fmt.Sprintf("epoch 0/%d (the model as loaded): val loss %.4f (%s, macro F1 %.3f)", opts.Epochs, r.Loss, reportHead(r), r.MacroF1)
+}
+
+func reportHead(r metrics.Report) string {
+	if r.MultiLabel {
+		return fmt.Sprintf("subset acc %.3f, micro F1 %.3f, binary acc %.3f", value(r.SubsetAccuracy), value(r.MicroF1), r.BinaryAccuracy)
+	}
+	return fmt.Sprintf("top-1 acc %.3f, binary acc %.3f", value(r.Top1Accuracy), r.BinaryAccuracy)
 }
 
 // epochLine is the one-line summary printed after each epoch.
 func epochLine(e fit.Epoch, opts fit.Options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "epoch %d/%d: loss %.4f", e.Epoch, opts.Epochs, e.TrainLoss)
-	head := func(r metrics.Report) string {
-		if r.MultiLabel {
-			return fmt.Sprintf("subset acc %.3f, micro F1 %.3f, binary acc %.3f", value(r.SubsetAccuracy), value(r.MicroF1), r.BinaryAccuracy)
-		}
-		return fmt.Sprintf("top-1 acc %.3f, binary acc %.3f", value(r.Top1Accuracy), r.BinaryAccuracy)
-	}
-	fmt.Fprintf(&b, " (%s)", head(e.Train))
+	fmt.Fprintf(&b, " (%s)", reportHead(e.Train))
 	if e.Val != nil {
-		fmt.Fprintf(&b, " | val loss %.4f (%s, macro F1 %.3f)", e.Val.Loss, head(*e.Val), e.Val.MacroF1)
+		fmt.Fprintf(&b, " | val loss %.4f (%s, macro F1 %.3f)", e.Val.Loss, reportHead(*e.Val), e.Val.MacroF1)
 	}
 	return b.String()
 }
@@ -434,35 +490,6 @@ func curves(h []fit.Epoch, multi bool) []learningcurve.Panel {
 	}
 }
 
-// countClasses counts training rows per class for --class-weight auto.
-func countClasses(ctx context.Context, src fit.Source, opts fit.Options) ([]int, error) {
-	r, closer, err := src()
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	counts := make([]int, len(opts.Labels.Classes))
-	var row convert.Row
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		err := r.Read(&row)
-		if errors.Is(err, io.EOF) {
-			return counts, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		classes, err := opts.Labels.Parse(row.Labels)
-		if err != nil {
-			return nil, &convert.ParseError{Path: opts.TrainPath, Line: row.Line, Column: 1, Field: "label", Err: err}
-		}
-		for _, c := range classes {
-			counts[c]++
-		}
-	}
-}
 
 // readClassWeights reads "class weight" lines (class name or index).
 func readClassWeights(path string, labels *fit.Labels) ([]float32, error) {
