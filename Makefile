@@ -58,12 +58,12 @@ demo: build
 	@head -5 $(OUT)/predictions.csv
 	@echo "   (all $$(($$(wc -l < $(OUT)/predictions.csv) - 1)) rows in $(OUT)/predictions.csv; drop --top-k for every class's probability)"
 	@echo
-	@echo "== 3. retrain from Go on the training rows, validate each epoch, keep the best epoch, plot the curves"
+	@echo "== 3. retrain from Go on the training rows (shuffled exactly every epoch), validate the model as loaded and each epoch, keep the best, plot the curves"
 	rm -rf $(OUT)/retrained
 	./bin/kerasgo train testdata/models/fortunes --data testdata/features/fortunes/train.libsvm \
 		--validation-data testdata/features/fortunes/test.libsvm --epochs 3 --batch-size 64 --seed 1 \
 		--out $(OUT)/retrained --plot $(OUT)/learning-curves.png > $(OUT)/train.log
-	@head -6 $(OUT)/train.log
+	@sed -n '1,/^training /p' $(OUT)/train.log
 	@echo "   (the full evaluation block that ends training is in $(OUT)/train.log)"
 	@echo
 	@echo "== 4. evaluate the retrained model: honest metrics, baselines, diagnosis (and an HTML report)"

@@ -10,17 +10,28 @@ difference that matters for speed (both shuffle):
            on the sparse matrix (Keras feeds sparse batches), then model.save
 
 Each runs in its own process; reports wall time, samples/s over the whole
-run, and peak RSS (ru_maxrss).
+run, and peak RSS (ru_maxrss). kerasgo runs twice at --rows: with its default
+exact shuffle (a new random permutation of all rows every epoch) and with
+--shuffle=false, so the ratio is what the shuffle costs.
 
-Usage: python scripts/bench_train.py --kerasgo bin/kerasgo --model DIR [--rows 300000]
+At --rows-budget rows (3,000,000 by default) the parsed rows outgrow the
+default --memory-budget (512 MiB) and move to a temporary file. That run is
+stopped with SIGINT once it has read the file and trained --budget-steps
+steps (kerasgo saves what it reached and exits): it reports the time to read
+the file and the peak RSS, which must stay near the 300,000-row figure.
+
+Usage: python scripts/bench_train.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--rows-budget 3000000]
 """
 
 import argparse
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,11 +53,36 @@ def keras_way(data, out):
     model.save(out)
 
 
+def measure_interrupted(argv, steps):
+    """Runs kerasgo train until it has read its data and done `steps` steps,
+    then sends SIGINT. Returns (seconds to read the data, the "read" line,
+    peak RSS MiB)."""
+    t = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    read_line, read_s = None, None
+    for line in p.stdout:
+        if line.startswith("read ") and read_line is None:
+            read_line, read_s = line.strip(), time.perf_counter() - t
+            break
+    if read_line is None:
+        p.wait()
+        raise SystemExit(f"{argv[0]} printed no read line:\n{p.stderr.read()}")
+    # Steps run at a steady pace once the data is read; let some run.
+    time.sleep(steps)
+    p.send_signal(signal.SIGINT)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{argv[0]} failed ({status}):\n{p.stderr.read()}")
+    return read_s, read_line, usage.ru_maxrss / 1024
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kerasgo", default="bin/kerasgo")
     p.add_argument("--model", required=False)
     p.add_argument("--rows", type=int, default=300000)
+    p.add_argument("--rows-budget", type=int, default=3000000)
+    p.add_argument("--budget-seconds", type=int, default=20, help="seconds of training after the read, for the RSS run")
     p.add_argument("--cache", default=os.path.join(os.environ.get("KERASGO_CACHE", os.path.expanduser("~/.cache/kerasgo")), "bench"))
     p.add_argument("--keras-way", nargs=2, metavar=("DATA", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -61,15 +97,31 @@ def main():
                                     "--epochs", "1", "--batch-size", "500"])
         print(json.dumps({"case": f"kerasgo train, {args.rows} rows", "seconds": round(go[0], 1),
                           "samples_per_s": round(args.rows / go[0]), "peak_rss_mib": round(go[1])}), flush=True)
+        fo = bench_predict.measure([args.kerasgo, "train", args.model, "--data", data, "--out", os.path.join(tmp, "fo"),
+                                    "--epochs", "1", "--batch-size", "500", "--shuffle=false"])
+        print(json.dumps({"case": f"kerasgo train --shuffle=false, {args.rows} rows", "seconds": round(fo[0], 1),
+                          "samples_per_s": round(args.rows / fo[0]), "peak_rss_mib": round(fo[1])}), flush=True)
         ks = bench_predict.measure([sys.executable, os.path.abspath(__file__), "--keras-way", data, os.path.join(tmp, "k.keras")])
         print(json.dumps({"case": f"keras model.fit, {args.rows} rows", "seconds": round(ks[0], 1),
                           "samples_per_s": round(args.rows / ks[0]), "peak_rss_mib": round(ks[1])}), flush=True)
+        big = None
+        if args.rows_budget:
+            big_data = os.path.join(args.cache, f"bow-{args.rows_budget}.libsvm")
+            bench_predict.make_file(big_data, args.rows_budget)
+            big = measure_interrupted([args.kerasgo, "train", args.model, "--data", big_data, "--out", os.path.join(tmp, "big"),
+                                       "--epochs", "1", "--batch-size", "500"], args.budget_seconds)
+            print(json.dumps({"case": f"kerasgo train, {args.rows_budget} rows, stopped after {args.budget_seconds} s of steps",
+                              "read_seconds": round(big[0], 1), "read": big[1], "peak_rss_mib": round(big[2])}), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n| one epoch, {args.rows} rows, D={D}, C={C}, batch 500 | wall time | samples/s | peak RSS |\n| --- | --- | --- | --- |")
-    print(f"| kerasgo train | {go[0]:.1f} s | {args.rows / go[0]:.0f} | {go[1]:.0f} MiB |")
+    print(f"| kerasgo train (exact shuffle, the default) | {go[0]:.1f} s | {args.rows / go[0]:.0f} | {go[1]:.0f} MiB |")
+    print(f"| kerasgo train --shuffle=false (file order) | {fo[0]:.1f} s | {args.rows / fo[0]:.0f} | {fo[1]:.0f} MiB |")
     print(f"| Keras model.fit (load_svmlight_file) | {ks[0]:.1f} s | {args.rows / ks[0]:.0f} | {ks[1]:.0f} MiB |")
-    print(f"| ratio | {ks[0] / go[0]:.2f}× faster | | {ks[1] / go[1]:.2f}× less memory |")
+    print(f"| ratio, Keras / kerasgo (exact shuffle) | {ks[0] / go[0]:.2f}× faster | | {ks[1] / go[1]:.2f}× less memory |")
+    print(f"| cost of the exact shuffle (file order / exact) | {fo[0] / go[0]:.3f}× the throughput | | |")
+    if big:
+        print(f"\n{args.rows_budget} rows (default --memory-budget): read in {big[0]:.1f} s, peak RSS {big[2]:.0f} MiB; {big[1]}")
 
 
 if __name__ == "__main__":

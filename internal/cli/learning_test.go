@@ -136,3 +136,28 @@ func TestTrainLearnsLikeKeras(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainNeverHandsBackAWorseModel trains the bundled model with a learning
+// rate that wrecks it: no epoch beats the model as loaded on validation loss,
+// so NEW_DIR must hold the model as loaded, whose predictions are Keras' own
+// (fortunes_probabilities.npy), and train must say so.
+func TestTrainNeverHandsBackAWorseModel(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "retrained")
+	log := mustRunCLI(t, "train", filepath.Join(testdata, "models", "fortunes"),
+		"--data", filepath.Join(testdata, "features", "fortunes", "train.libsvm"),
+		"--validation-data", filepath.Join(testdata, "features", "fortunes", "test.libsvm"),
+		"--epochs", "2", "--batch-size", "256", "--learning-rate", "0.5", "--seed", "1", "--out", out)
+	for _, want := range []string{
+		"note: " + filepath.Join(testdata, "features", "fortunes", "train.libsvm") + " is grouped by label",
+		"epoch 0/2 (the model as loaded): val loss",
+		"no epoch beat the model as loaded on val_loss",
+		"== evaluation on the validation data, the model as loaded (saved)",
+	} {
+		if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(log) {
+			t.Fatalf("train output lacks %q:\n%s", want, log)
+		}
+	}
+	got := parsePredictions(t, mustRunCLI(t, "predict", out, "--input", filepath.Join(testdata, "golden", "fortunes_inputs.npy")))
+	checkProbabilities(t, "the model train handed back", got.probabilities, goldenNPY(t, "fortunes_probabilities.npy"))
+}

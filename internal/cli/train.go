@@ -334,8 +334,8 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	opts.OnData = func(d fit.Data) {
 		fmt.Fprintln(env.Stdout, dataLine(d, f.data))
 		if o := d.Order; o.Grouped() {
-			fmt.Fprintf(env.Stdout, "note: %s is grouped by label: the label changes %d times in %d rows, where a random order would change it about %.0f times. "+
-				"Training shuffles the rows every epoch, so this does not hurt it here; a tool that trains on a file in its order, or with a small shuffle buffer, would see batches of one or two classes.\n",
+			fmt.Fprintf(env.Stdout, "note: %s is grouped by label (%d label changes in %d rows; a random order would have about %.0f).\n"+
+				"      Every epoch is shuffled, so training here is unaffected; a tool that trains in file order would not be.\n",
 				f.data, o.LabelChanges, o.Rows, o.RandomChanges)
 		}
 	}
@@ -384,11 +384,11 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "\ntraining %s after %d epochs (%d steps)", res.Stopped, len(res.History), res.Steps)
 	switch {
 	case res.BestEpoch == 0:
-		fmt.Fprintf(env.Stdout, "; no epoch beat the model as loaded on %s (%.4f), so %s holds the model as loaded\n", opts.Monitor, res.BestValue, out)
+		fmt.Fprintf(env.Stdout, "; no epoch beat the model as loaded on %s (%.4f), so %s holds the model as loaded\n", opts.Monitor, res.BestValue, f.out)
 	case res.BestEpoch > 0:
-		fmt.Fprintf(env.Stdout, "; saved epoch %d's weights (best %s %.4f) to %s\n", res.BestEpoch, opts.Monitor, res.BestValue, out)
+		fmt.Fprintf(env.Stdout, "; saved epoch %d's weights (best %s %.4f) to %s\n", res.BestEpoch, opts.Monitor, res.BestValue, f.out)
 	default:
-		fmt.Fprintf(env.Stdout, "; saved to %s\n", out)
+		fmt.Fprintf(env.Stdout, "; saved to %s\n", f.out)
 	}
 	if f.plot != "" {
 		if err := learningcurve.Save(f.plot, curves(res.History, opts.Labels.MultiLabel)); err != nil {
