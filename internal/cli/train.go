@@ -490,7 +490,6 @@ func curves(h []fit.Epoch, multi bool) []learningcurve.Panel {
 	}
 }
 
-
 // readClassWeights reads "class weight" lines (class name or index).
 func readClassWeights(path string, labels *fit.Labels) ([]float32, error) {
 	f, err := os.Open(path)
