@@ -99,18 +99,44 @@ func (s *rowStore) bytes() int64 {
 	return n
 }
 
-// encode appends e's encoding to dst: line, non-zeros and classes as
-// uvarints, then the indices and values as little-endian 32-bit words, then
-// the classes as uvarints.
+// Flags of an encoded row.
+const (
+	allOnes   = 1 << iota // every value is 1 (bag-of-words): no values stored
+	ascending             // indices ascend: deltas stored as uvarints
+)
+
+// encode appends e's encoding to dst. Sparse text rows compress well, and
+// every byte saved is a byte of the memory budget: line, non-zeros, classes
+// and flags; the indices as deltas from the previous one (uvarints when
+// they ascend, as they do in libsvm files, else zig-zag varints); the values
+// as little-endian float32 bits unless all are 1; the classes as uvarints.
 func encode(dst []byte, e *Example) []byte {
+	flags := byte(allOnes | ascending)
+	for k, v := range e.Values {
+		if v != 1 {
+			flags &^= allOnes
+		}
+		if k > 0 && e.Indices[k] <= e.Indices[k-1] {
+			flags &^= ascending
+		}
+	}
 	dst = binary.AppendUvarint(dst, uint64(e.Line))
 	dst = binary.AppendUvarint(dst, uint64(len(e.Indices)))
 	dst = binary.AppendUvarint(dst, uint64(len(e.Classes)))
+	dst = append(dst, flags)
+	prev := int64(0)
 	for _, i := range e.Indices {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(i))
+		if flags&ascending != 0 {
+			dst = binary.AppendUvarint(dst, uint64(int64(i)-prev))
+		} else {
+			dst = binary.AppendVarint(dst, int64(i)-prev)
+		}
+		prev = int64(i)
 	}
-	for _, v := range e.Values {
-		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(v))
+	if flags&allOnes == 0 {
+		for _, v := range e.Values {
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(v))
+		}
 	}
 	for _, c := range e.Classes {
 		dst = binary.AppendUvarint(dst, uint64(c))
@@ -130,20 +156,44 @@ func decode(src []byte, e *Example) error {
 		}
 		n[k], src = v, src[w:]
 	}
-	nnz, ncls := int(n[1]), int(n[2])
-	if uint64(len(src)) < 8*n[1] {
+	if len(src) == 0 || n[1] > uint64(len(src)) || n[2] > uint64(len(src)) {
 		return errCorruptRow
 	}
+	flags, src := src[0], src[1:]
+	nnz, ncls := int(n[1]), int(n[2])
 	e.Line = int(n[0])
 	e.Indices, e.Values, e.Classes = e.Indices[:0], e.Values[:0], e.Classes[:0]
-	for k := range nnz {
-		e.Indices = append(e.Indices, int32(binary.LittleEndian.Uint32(src[4*k:])))
+	prev := int64(0)
+	for range nnz {
+		var d int64
+		var w int
+		if flags&ascending != 0 {
+			var u uint64
+			u, w = binary.Uvarint(src)
+			d = int64(u)
+		} else {
+			d, w = binary.Varint(src)
+		}
+		if w <= 0 {
+			return errCorruptRow
+		}
+		prev += d
+		e.Indices = append(e.Indices, int32(prev))
+		src = src[w:]
 	}
-	src = src[4*nnz:]
-	for k := range nnz {
-		e.Values = append(e.Values, math.Float32frombits(binary.LittleEndian.Uint32(src[4*k:])))
+	if flags&allOnes != 0 {
+		for range nnz {
+			e.Values = append(e.Values, 1)
+		}
+	} else {
+		if len(src) < 4*nnz {
+			return errCorruptRow
+		}
+		for k := range nnz {
+			e.Values = append(e.Values, math.Float32frombits(binary.LittleEndian.Uint32(src[4*k:])))
+		}
+		src = src[4*nnz:]
 	}
-	src = src[4*nnz:]
 	for range ncls {
 		v, w := binary.Uvarint(src)
 		if w <= 0 {

@@ -28,8 +28,15 @@ func examples(n int) []Example {
 		for k := range i%3 + 1 {
 			e.Classes = append(e.Classes, (i+k)%5)
 		}
-		if i == 3 {
+		switch {
+		case i == 3:
 			e.Values[0] = float32(math.Inf(-1))
+		case i%4 == 1: // bag of words: every value 1
+			for k := range e.Values {
+				e.Values[k] = 1
+			}
+		case i%4 == 2: // indices in no order
+			slices.Reverse(e.Indices)
 		}
 		out[i] = e
 	}
@@ -145,7 +152,7 @@ func TestOrderGrouped(t *testing.T) {
 	for i := range 500 {
 		interleaved = append(interleaved, (i*7)%10)
 	}
-	if o := labels(sorted); !o.Grouped() || o.LabelChanges != 9 || math.Abs(o.RandomChanges-499*(1-10*50*49/(500.0*499))) > 1e-9 {
+	if o := labels(sorted); !o.Grouped() || o.LabelChanges != 9 || !(math.Abs(o.RandomChanges-499*(1-10*50*49/(500.0*499))) <= 1e-9) {
 		t.Errorf("sorted file: %+v, grouped %v", o, o.Grouped())
 	}
 	if o := labels(interleaved); o.Grouped() {
