@@ -291,10 +291,9 @@ func TestRunCheckpointAndResume(t *testing.T) {
 func TestClassWeights(t *testing.T) {
 	w := fit.ClassWeights([]int{10, 30, 0})
 	want := []float32{40.0 / 30, 40.0 / 90, 1}
-	for i := range w {
-		if d := w[i] - want[i]; d > 1e-6 || d < -1e-6 {
-			t.Fatalf("weights %v, want %v", w, want)
-		}
+	// Abs(NaN) <= tol is false, so a NaN weight fails too; so does a short slice.
+	if !slices.EqualFunc(w, want, func(x, y float32) bool { return math.Abs(float64(x-y)) <= 1e-6 }) {
+		t.Fatalf("weights %v, want %v", w, want)
 	}
 	f := &fake{}
 	opts := options(10)

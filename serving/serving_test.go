@@ -10,11 +10,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
@@ -27,20 +30,31 @@ type fake struct {
 	dim         int
 	delay       time.Duration
 	halfPlusTwo bool
-	calls       atomic.Int64
-	maxRows     atomic.Int64
-	closed      atomic.Bool
+	// started, if set, receives a value as each Predict call begins; release,
+	// if set, holds every call until it is closed or the call's context ends.
+	// Tests use them to know, not guess, what the server is doing.
+	started chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	batches []int // rows of each Predict call, in call order
+	closed  atomic.Bool
 }
 
 func (f *fake) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
 	if f.closed.Load() {
 		return dense.Matrix{}, errors.New("predict on a closed model")
 	}
-	f.calls.Add(1)
-	for {
-		m := f.maxRows.Load()
-		if int64(x.Rows) <= m || f.maxRows.CompareAndSwap(m, int64(x.Rows)) {
-			break
+	f.mu.Lock()
+	f.batches = append(f.batches, x.Rows)
+	f.mu.Unlock()
+	if f.started != nil {
+		f.started <- struct{}{}
+	}
+	if f.release != nil {
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return dense.Matrix{}, ctx.Err()
 		}
 	}
 	if f.delay > 0 {
@@ -64,6 +78,13 @@ func (f *fake) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error
 	return y, nil
 }
 
+// batchRows returns the rows of each Predict call so far.
+func (f *fake) batchRows() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.batches)
+}
+
 func (f *fake) Spec() serving.Spec {
 	return serving.Spec{Signature: "serving_default", InputKey: "features", OutputKey: "probabilities", InputDim: f.dim,
 		ScalarOutput: f.halfPlusTwo, SignatureDefs: json.RawMessage(`{"serving_default":{"method_name":"tensorflow/serving/predict"}}`)}
@@ -71,7 +92,8 @@ func (f *fake) Spec() serving.Spec {
 
 func (f *fake) Close() error { f.closed.Store(true); return nil }
 
-// loader makes fakes whose version is the directory's base name.
+// loader makes fakes whose version is the directory's base name, with the
+// template's settings (and channels).
 type loader struct {
 	mu     sync.Mutex
 	loaded map[string]*fake
@@ -83,12 +105,21 @@ func (l *loader) load(ctx context.Context, dir string) (serving.Model, error) {
 	defer l.mu.Unlock()
 	var v float32
 	fmt.Sscan(filepath.Base(dir), &v)
-	f := &fake{version: v, dim: l.tmpl.dim, delay: l.tmpl.delay, halfPlusTwo: l.tmpl.halfPlusTwo}
+	f := &fake{version: v, dim: l.tmpl.dim, delay: l.tmpl.delay, halfPlusTwo: l.tmpl.halfPlusTwo,
+		started: l.tmpl.started, release: l.tmpl.release}
 	if l.loaded == nil {
 		l.loaded = map[string]*fake{}
 	}
 	l.loaded[dir] = f
 	return f, nil
+}
+
+// get returns the fake loaded from dir, or nil; the server's poller may be
+// loading another version meanwhile.
+func (l *loader) get(dir string) *fake {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loaded[dir]
 }
 
 // versionDir makes a complete-looking SavedModel directory.
@@ -119,23 +150,63 @@ func newServer(tb testing.TB, cfg serving.Config, l *loader) (*serving.Server, *
 	return srv, ts
 }
 
+// do sends a request and returns the status and the decoded JSON body. It
+// reports failures with Errorf and status 0, never Fatal, so that client
+// goroutines may call it.
 func do(tb testing.TB, method, url, body string) (int, map[string]any) {
 	tb.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		tb.Fatal(err)
+		tb.Errorf("%s %s: %v", method, url, err)
+		return 0, nil
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Errorf("%s %s: %v", method, url, err)
+		return 0, nil
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil && resp.Header.Get("Content-Type") == "application/json" {
-		tb.Fatalf("%s %s: not JSON: %q", method, url, b)
+		tb.Errorf("%s %s: not JSON: %q", method, url, b)
+		return 0, nil
 	}
 	return resp.StatusCode, out
+}
+
+// waitFor polls cond until it holds. How long a loaded machine (or the race
+// detector) takes is not what these tests check, so there is no deadline of
+// its own: it gives up, saying what it waited for, only shortly before the
+// test binary's -timeout would end the run anyway.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline, ok := t.Deadline()
+	for !cond() {
+		if ok && time.Until(deadline) < 10*time.Second {
+			t.Fatalf("gave up waiting (test timeout near): %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// gauge reads the value of the gauge name from reg (0 if absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			var sum float64
+			for _, m := range f.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+			return sum
+		}
+	}
+	return 0
 }
 
 func oneModel(tb testing.TB, dim int) (string, *loader) {
@@ -228,67 +299,121 @@ func TestTFServingDocExample(t *testing.T) {
 	}
 }
 
-func TestBatchingMergesAndMatches(t *testing.T) {
-	base, l := oneModel(t, 4)
-	l.tmpl.delay = 2 * time.Millisecond
-	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}},
-		Batch: serving.BatchOptions{MaxBatchSize: 32, BatchTimeout: 5 * time.Millisecond}}, l)
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := range 300 {
-		wg.Go(func() {
-			a, b := float32(i%17), float32(i%5)
-			body := fmt.Sprintf(`{"instances": [[%v, %v, 0, 0]]}`, a, b)
-			code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", body)
-			want := fmt.Sprint([]any{[]any{1.0, float64(a + b), float64(2 * (a + b))}})
-			if code != 200 || fmt.Sprint(out["predictions"]) != want {
-				failed.Add(1)
-				t.Errorf("request %d: %d %v, want %s", i, code, out, want)
+// TestBatching checks that concurrent requests are merged into model calls
+// and that each request gets its own rows back. With one batching thread and
+// BatchTimeout an hour, a batch closes only when full, so how many rows each
+// call gets does not depend on when the requests happen to arrive.
+func TestBatching(t *testing.T) {
+	tests := map[string]struct {
+		requests, rowsPer int
+		batch             serving.BatchOptions
+		wantBatches       []int // rows of each model call; nil: any, as long as all rows are scored
+	}{
+		"full batches of single rows": {requests: 64, rowsPer: 1,
+			batch: serving.BatchOptions{MaxBatchSize: 8, BatchTimeout: time.Hour, Threads: 1}, wantBatches: slices.Repeat([]int{8}, 8)},
+		"full batches of two-row requests": {requests: 32, rowsPer: 2,
+			batch: serving.BatchOptions{MaxBatchSize: 8, BatchTimeout: time.Hour, Threads: 1}, wantBatches: slices.Repeat([]int{8}, 8)},
+		// Too few requests to fill a batch: BatchTimeout sends what there is.
+		"partial batch at the timeout": {requests: 3, rowsPer: 1,
+			batch: serving.BatchOptions{MaxBatchSize: 32, BatchTimeout: time.Millisecond}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			base, l := oneModel(t, 4)
+			_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Batch: tc.batch}, l)
+			var wg sync.WaitGroup
+			for i := range tc.requests {
+				wg.Go(func() {
+					var rows, want []string
+					for r := range tc.rowsPer {
+						a, b := float32(i%17), float32((i+r)%5)
+						rows = append(rows, fmt.Sprintf("[%v, %v, 0, 0]", a, b))
+						want = append(want, fmt.Sprint([]any{1.0, float64(a + b), float64(2 * (a + b))}))
+					}
+					code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [`+strings.Join(rows, ", ")+`]}`)
+					if got := fmt.Sprint(out["predictions"]); code != 200 || got != "["+strings.Join(want, " ")+"]" {
+						t.Errorf("request %d: %d %v, want [%s]", i, code, out, strings.Join(want, " "))
+					}
+				})
+			}
+			wg.Wait()
+			got := l.get(filepath.Join(base, "1")).batchRows()
+			total := 0
+			for _, n := range got {
+				total += n
+			}
+			if total != tc.requests*tc.rowsPer {
+				t.Errorf("model calls of %v rows, %d in all; want %d", got, total, tc.requests*tc.rowsPer)
+			}
+			if tc.wantBatches != nil && !slices.Equal(got, tc.wantBatches) {
+				t.Errorf("model calls of %v rows, want %v", got, tc.wantBatches)
 			}
 		})
 	}
-	wg.Wait()
-	f := l.loaded[filepath.Join(base, "1")]
-	if failed.Load() > 0 {
-		return
-	}
-	if f.maxRows.Load() < 2 || f.calls.Load() >= 300 {
-		t.Fatalf("batching never merged requests: %d calls, largest batch %d rows", f.calls.Load(), f.maxRows.Load())
-	}
 }
 
+// TestOverloadAnswers503 fills the batching queue while the only batching
+// thread is held in a model call: the next request is refused with 503, and
+// the held and queued ones are answered once the call returns.
 func TestOverloadAnswers503(t *testing.T) {
 	base, l := oneModel(t, 1)
-	l.tmpl.delay = 50 * time.Millisecond
-	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}},
+	l.tmpl.started, l.tmpl.release = make(chan struct{}, 8), make(chan struct{})
+	reg := prometheus.NewRegistry()
+	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Registry: reg,
 		Batch: serving.BatchOptions{MaxBatchSize: 2, BatchTimeout: time.Millisecond, MaxEnqueued: 2, Threads: 1}}, l)
-	var wg sync.WaitGroup
-	codes := make(chan int, 100)
-	for range 100 {
-		wg.Go(func() {
-			code, _ := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`)
-			codes <- code
-		})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(l.tmpl.release)
+		}
 	}
+	t.Cleanup(release) // before the server closes (cleanups run last-in first-out)
+
+	codes := make(chan int, 3)
+	send := func() {
+		code, _ := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`)
+		codes <- code
+	}
+	var wg sync.WaitGroup
+	wg.Go(send)
+	<-l.tmpl.started // the batching thread is in the model call, and stays there
+	wg.Go(send)
+	wg.Go(send)
+	waitFor(t, "two requests queued", func() bool { return gauge(t, reg, "kerasgo_batch_queue_depth") == 2 })
+	if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`); code != http.StatusServiceUnavailable {
+		t.Errorf("request beyond MaxEnqueued: %d %v, want 503", code, out)
+	}
+	release()
 	wg.Wait()
 	close(codes)
-	count := map[int]int{}
-	for c := range codes {
-		count[c]++
-	}
-	if count[503] == 0 || count[200] == 0 || count[200]+count[503] != 100 {
-		t.Fatalf("status counts %v: want some 200s, some 503s, nothing else", count)
+	for code := range codes {
+		if code != 200 {
+			t.Errorf("held or queued request answered %d, want 200", code)
+		}
 	}
 }
 
+// TestTimeoutAnswers504 holds the model call until the test ends: the only
+// answer the server can give is the RequestTimeout's 504, with batching
+// (the request stops waiting for its batch) and without (the model call's
+// context ends).
 func TestTimeoutAnswers504(t *testing.T) {
-	base, l := oneModel(t, 1)
-	l.tmpl.delay = 200 * time.Millisecond
-	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, RequestTimeout: 20 * time.Millisecond,
-		Batch: serving.BatchOptions{MaxBatchSize: 8, BatchTimeout: time.Millisecond}}, l)
-	code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`)
-	if code != 504 || out["error"] == nil {
-		t.Fatalf("%d %v", code, out)
+	for name, batch := range map[string]serving.BatchOptions{
+		"batching":    {MaxBatchSize: 8, BatchTimeout: time.Millisecond},
+		"no batching": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			base, l := oneModel(t, 1)
+			l.tmpl.release = make(chan struct{})
+			_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, RequestTimeout: 20 * time.Millisecond,
+				Batch: batch}, l)
+			t.Cleanup(func() { close(l.tmpl.release) }) // before the server closes
+			code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`)
+			if code != http.StatusGatewayTimeout || out["error"] == nil {
+				t.Fatalf("%d %v, want 504 with an error", code, out)
+			}
+		})
 	}
 }
 
@@ -312,7 +437,7 @@ func TestVersionSwapUnderLoad(t *testing.T) {
 		Batch: serving.BatchOptions{MaxBatchSize: 8, BatchTimeout: time.Millisecond}}, l)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var failed, sawV2 atomic.Int64
+	var failed, sawV1, sawV2 atomic.Int64
 	for range 8 {
 		wg.Go(func() {
 			for {
@@ -327,40 +452,42 @@ func TestVersionSwapUnderLoad(t *testing.T) {
 					t.Errorf("during the swap: %d %v", code, out)
 					return
 				}
-				if fmt.Sprint(out["predictions"]) == "[[2 3 6]]" {
+				switch fmt.Sprint(out["predictions"]) {
+				case "[[1 3 6]]":
+					sawV1.Add(1)
+				case "[[2 3 6]]":
 					sawV2.Add(1)
+				default:
+					failed.Add(1)
+					t.Errorf("during the swap: %v", out)
+					return
 				}
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Publish while the clients are running.
+	waitFor(t, "version 1 answering the clients", func() bool { return sawV1.Load() >= 8 || failed.Load() > 0 })
 	// A version being written: only saved_model.pb so far. It must not load.
 	if err := os.MkdirAll(filepath.Join(base, "3"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(base, "3", "saved_model.pb"), []byte("partial"), 0o644)
-	versionDir(t, base, 2)
-	deadline := time.Now().Add(5 * time.Second)
-	for sawV2.Load() < 20 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(filepath.Join(base, "3", "saved_model.pb"), []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	versionDir(t, base, 2)
+	waitFor(t, "20 answers from version 2", func() bool { return sawV2.Load() >= 20 || failed.Load() > 0 })
 	close(stop)
 	wg.Wait()
-	if failed.Load() > 0 || sawV2.Load() < 20 {
+	if failed.Load() > 0 {
 		t.Fatalf("%d failed requests, %d answered by version 2", failed.Load(), sawV2.Load())
 	}
 	code, out := do(t, "GET", ts.URL+"/v1/models/m", "")
 	if code != 200 || !strings.Contains(fmt.Sprint(out), "version:2") || strings.Contains(fmt.Sprint(out), "version:3") {
 		t.Fatalf("status after the swap: %v", out)
 	}
-	deadline = time.Now().Add(2 * time.Second)
-	for !l.loaded[filepath.Join(base, "1")].closed.Load() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !l.loaded[filepath.Join(base, "1")].closed.Load() {
-		t.Fatal("version 1 was never unloaded")
-	}
-	if _, loaded := l.loaded[filepath.Join(base, "3")]; loaded {
+	v1 := l.get(filepath.Join(base, "1"))
+	waitFor(t, "version 1 unloaded", v1.closed.Load)
+	if l.get(filepath.Join(base, "3")) != nil {
 		t.Fatal("the half-written version 3 was loaded")
 	}
 }
@@ -412,17 +539,16 @@ func TestPinnedVersionsAndLabels(t *testing.T) {
 	}
 	// Pinned version 4 appears later: polling loads it once it is stable.
 	versionDir(t, base, 4)
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	waitFor(t, "pinned version 4 answering", func() bool {
 		code, out := do(t, "POST", ts.URL+"/v1/models/m/versions/4:predict", `{"instances": [[1]]}`)
-		if code == 200 && fmt.Sprint(out["predictions"]) == "[[4 1 2]]" {
-			break
+		switch {
+		case code == 404: // not loaded yet
+			return false
+		case code != 200 || fmt.Sprint(out["predictions"]) != "[[4 1 2]]":
+			t.Fatalf("version 4: %d %v", code, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pinned version 4 never loaded: %d %v", code, out)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return true
+	})
 }
 
 func TestParseFileConfig(t *testing.T) {

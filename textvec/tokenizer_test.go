@@ -182,7 +182,7 @@ func TestTokenizerKerasGolden(t *testing.T) {
 							inexact[m]++
 							maxDiff[m] = max(maxDiff[m], diff)
 						}
-						if diff > tol || (want[j] == 0) != (row[j] == 0) {
+						if !(diff <= tol) || (want[j] == 0) != (row[j] == 0) { // NaN fails too
 							if fails++; fails <= 10 {
 								t.Errorf("doc %d %q %s col %d: got %v, want %v", d, trunc(doc), m, j, row[j], want[j])
 							}

@@ -86,6 +86,9 @@ func loadModel(tb testing.TB, dir string, opts tfmodel.Options) *tfmodel.Model {
 	return m
 }
 
+// maxAbsDiff returns the largest |got - want| over two same-shaped matrices.
+// A NaN on either side counts as an infinite difference: a plain maximum
+// would turn NaN and every "d > tolerance" after it would then pass.
 func maxAbsDiff(tb testing.TB, got, want dense.Matrix) float64 {
 	tb.Helper()
 	if got.Rows != want.Rows || got.Cols != want.Cols {
@@ -93,7 +96,11 @@ func maxAbsDiff(tb testing.TB, got, want dense.Matrix) float64 {
 	}
 	var worst float64
 	for i := range got.Data {
-		worst = max(worst, math.Abs(float64(got.Data[i])-float64(want.Data[i])))
+		d := math.Abs(float64(got.Data[i]) - float64(want.Data[i]))
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		worst = max(worst, d)
 	}
 	return worst
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -99,17 +98,7 @@ func TestInputPathWithComma(t *testing.T) {
 	}
 	out := mustRunCLI(t, "predict", filepath.Join(testdata, "models", "fortunes"), "--input", in)
 	got := parsePredictions(t, out)
-	want := goldenNPY(t, "fortunes_probabilities.npy")
-	if len(got.probabilities) != want.Rows {
-		t.Fatalf("%d predictions, want Keras' %d", len(got.probabilities), want.Rows)
-	}
-	for i, row := range got.probabilities {
-		for j, p := range row {
-			if d := math.Abs(p - float64(want.At(i, j))); d > kerasTol {
-				t.Fatalf("row %d class %d: %v, Keras %v", i, j, p, want.At(i, j))
-			}
-		}
-	}
+	checkProbabilities(t, "a file whose name holds a comma", got.probabilities, goldenNPY(t, "fortunes_probabilities.npy"))
 }
 
 // TestFlagRanges checks that each numeric flag's message states the rule it
