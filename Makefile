@@ -29,9 +29,11 @@ lint: setup
 	$(TFENV); go vet ./... && go tool staticcheck ./...
 
 gotest: setup
-	$(TFENV); go test -race -count=1 ./...
+	@# Test binaries print TensorFlow's log lines only when a test fails; keep
+	@# those to errors (the kerasgo binary needs no such setting).
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -race -count=1 ./...
 	@# RSS checks cannot run under the race detector's shadow memory.
-	$(TFENV); MALLOC_ARENA_MAX=2 go test -count=1 -run TestNoLeak -v ./tfmodel
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 MALLOC_ARENA_MAX=2 go test -count=1 -run TestNoLeak ./tfmodel
 
 pytest: setup
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q scripts/tests
