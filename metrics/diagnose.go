@@ -20,13 +20,32 @@ const (
 	KindOverfitting = "overfitting"
 	// KindPlateau: the validation loss stopped moving.
 	KindPlateau = "plateau"
-	// KindNoBetterThanPrior: the loss is not below the prior-loss baseline.
+	// KindNoBetterThanPrior: the loss is not below the prior-loss baseline
+	// and the accuracy that fits the task is not above its baseline either:
+	// the model learned nothing the class counts do not tell.
 	KindNoBetterThanPrior = "no_better_than_prior"
+	// KindConfidentlyWrong: the loss is not below the prior-loss baseline
+	// although the accuracy is well above its baseline: the model ranks
+	// classes usefully but is confidently wrong on some rows.
+	KindConfidentlyWrong = "confidently_wrong"
+	// KindPredictionCollapse: one or a few classes receive far more
+	// predictions than their share of the rows.
+	KindPredictionCollapse = "prediction_collapse"
+	// KindNeverPredicted: classes that occur in the data are never predicted.
+	KindNeverPredicted = "classes_never_predicted"
+	// KindWorseThanStart: the model scores worse than the model training
+	// started from, on the same rows.
+	KindWorseThanStart = "worse_than_start"
+	// KindClassMixShift: the evaluation rows' class mix differs from the
+	// training rows'.
+	KindClassMixShift = "class_mix_shift"
 	// KindOK: none of the checks above fired.
 	KindOK = "ok"
 	// KindNoData: the report has no rows, so nothing can be judged.
 	KindNoData = "no_data"
-	// KindKerasAccuracyNote: the fixed note on what Keras' "accuracy" means.
+	// KindKerasAccuracyNote: the note on what Keras' "accuracy" means, given
+	// only when the report shows binary accuracy next to a different
+	// accuracy a Keras user may have seen under that name.
 	KindKerasAccuracyNote = "keras_accuracy_note"
 )
 
@@ -52,7 +71,30 @@ const (
 	// PlateauChange is the relative change of the validation loss over the
 	// last PlateauEpochs below which training counts as stalled.
 	PlateauChange = 0.01
+	// CollapseFactor and CollapseExcess: a class collapses predictions onto
+	// itself when its share of the predictions is at least CollapseFactor
+	// times its share of the true labels and exceeds it by CollapseExcess.
+	CollapseFactor = 2
+	CollapseExcess = 0.1
+	// WorseLossChange is the relative rise of the loss over the starting
+	// model's above which training made the model worse (as does a fall of
+	// the fitting accuracy by more than BaselineMargin).
+	WorseLossChange = 0.02
+	// ClassMixDistance is the total variation distance between the training
+	// and evaluation class distributions above which they differ.
+	ClassMixDistance = 0.2
 )
+
+// Inputs is what Diagnose knows besides the evaluation.
+type Inputs struct {
+	// Train is the same model's Report on its training rows (nil: unknown).
+	Train *Report
+	// Start is the Report, on the same rows as the evaluation, of the model
+	// training started from (nil: none).
+	Start *Report
+	// History is the training history, oldest epoch first.
+	History []Epoch
+}
 
 // KerasAccuracyNote is the text of the KindKerasAccuracyNote finding.
 const KerasAccuracyNote = `Which function Keras' "accuracy" metric means depends on the version: ` +
@@ -74,31 +116,84 @@ type Finding struct {
 	Text string `json:"text"`
 }
 
-// Diagnose explains eval in plain language. train, when not nil, is the
-// same model's Report on its training rows; history, when not empty, is
-// its training history, oldest epoch first. Without train, the last epoch
-// of history stands in for the overfitting check. The findings come in the
-// order of the Kind constants, then KindKerasAccuracyNote, always last.
-func Diagnose(eval Report, train *Report, history []Epoch) []Finding {
-	note := Finding{Kind: KindKerasAccuracyNote, Text: KerasAccuracyNote}
+// Diagnose explains eval in plain language. Without in.Train, the last
+// epoch of in.History stands in for the overfitting check. The findings come
+// in the order of the Kind constants; KindKerasAccuracyNote, when given, is
+// last.
+//
+// No finding states a cause another number of the same report refutes: the
+// checks share one set of facts (facts), each claim is guarded by the facts
+// it rests on, and TestFindingsAgree checks the rules below on every
+// scenario and on random reports:
+//   - "learned nothing" (KindNoBetterThanPrior) needs the fitting accuracy
+//     (and micro F1, for multi-label data) at its baseline; a loss above the
+//     prior with an accuracy well above the baseline is KindConfidentlyWrong;
+//   - KindOK stands alone;
+//   - the Keras note comes only with binary accuracy that differs from the
+//     fitting accuracy.
+func Diagnose(eval Report, in Inputs) []Finding {
 	if eval.Rows == 0 {
-		return []Finding{{Kind: KindNoData, Text: "No rows were evaluated, so there is nothing to judge."}, note}
+		return []Finding{{Kind: KindNoData, Text: "No rows were evaluated, so there is nothing to judge."}}
 	}
+	fx := newFacts(eval, in)
 	var out []Finding
-	for _, check := range []func(Report, *Report, []Epoch) (Finding, bool){
-		binaryTrap, imbalance, overfitting, plateau, noBetterThanPrior,
+	for _, check := range []func(facts) (Finding, bool){
+		binaryTrap, imbalance, overfitting, plateau, noBetterThanPrior, confidentlyWrong,
+		predictionCollapse, neverPredicted, worseThanStart, classMixShift,
 	} {
-		if f, ok := check(eval, train, history); ok {
+		if f, ok := check(fx); ok {
 			out = append(out, f)
 		}
 	}
 	if len(out) == 0 {
 		out = append(out, fine(eval))
 	}
-	return append(out, note)
+	if fx.kerasNote(out) {
+		out = append(out, Finding{Kind: KindKerasAccuracyNote, Text: KerasAccuracyNote})
+	}
+	return out
 }
 
-func binaryTrap(r Report, _ *Report, history []Epoch) (Finding, bool) {
+// facts are the comparisons every check reads, computed once.
+type facts struct {
+	r       Report
+	in      Inputs
+	exact   float64 // the accuracy that fits the task
+	name    string  // its name
+	base    float64 // its learned-nothing baseline
+	what    string  // what scores the baseline
+	atBase  bool    // exact (and micro F1) no better than the baselines
+	lossBad bool    // loss not below the prior loss
+}
+
+func newFacts(r Report, in Inputs) facts {
+	fx := facts{r: r, in: in, lossBad: !(r.Loss < r.Baselines.PriorLoss)}
+	fx.exact, fx.name = r.ExactAccuracy()
+	fx.base, fx.what = r.ExactBaseline()
+	fx.atBase = fx.exact <= fx.base+BaselineMargin
+	if r.MultiLabel && r.MicroF1 != nil {
+		// Predicting no label scores micro F1 0; a micro F1 well above that
+		// is learning even when few rows get every label right.
+		fx.atBase = fx.atBase && *r.MicroF1 <= BaselineMargin
+	}
+	return fx
+}
+
+// kerasNote reports whether the Keras note belongs with the findings: when
+// the binary-accuracy trap fired, or binary accuracy differs from the
+// fitting accuracy by more than BaselineMargin (a Keras user may have seen
+// either as "accuracy").
+func (fx facts) kerasNote(out []Finding) bool {
+	for _, f := range out {
+		if f.Kind == KindBinaryAccuracyTrap {
+			return true
+		}
+	}
+	return math.Abs(fx.r.BinaryAccuracy-fx.exact) > BaselineMargin
+}
+
+func binaryTrap(fx facts) (Finding, bool) {
+	r, history := fx.r, fx.in.History
 	zeros := r.Baselines.AllZerosBinaryAccuracy
 	exact, _ := r.ExactAccuracy()
 	nearZeros := math.Abs(r.BinaryAccuracy-zeros) <= BaselineMargin
@@ -131,7 +226,8 @@ func binaryTrap(r Report, _ *Report, history []Epoch) (Finding, bool) {
 	return Finding{Kind: KindBinaryAccuracyTrap, Text: b.String()}, true
 }
 
-func imbalance(r Report, _ *Report, _ []Epoch) (Finding, bool) {
+func imbalance(fx facts) (Finding, bool) {
+	r := fx.r
 	exact, name := r.ExactAccuracy()
 	base, what := r.ExactBaseline()
 	var parts []string
@@ -154,7 +250,8 @@ func imbalance(r Report, _ *Report, _ []Epoch) (Finding, bool) {
 	return Finding{Kind: KindImbalance, Text: strings.Join(parts, " ")}, true
 }
 
-func overfitting(r Report, train *Report, history []Epoch) (Finding, bool) {
+func overfitting(fx facts) (Finding, bool) {
+	r, train, history := fx.r, fx.in.Train, fx.in.History
 	var parts []string
 	switch {
 	case train != nil && train.Rows > 0:
@@ -181,7 +278,8 @@ func overfitting(r Report, train *Report, history []Epoch) (Finding, bool) {
 	return Finding{Kind: KindOverfitting, Text: strings.Join(parts, " ")}, true
 }
 
-func plateau(_ Report, _ *Report, history []Epoch) (Finding, bool) {
+func plateau(fx facts) (Finding, bool) {
+	history := fx.in.History
 	if len(history) < PlateauEpochs {
 		return Finding{}, false
 	}
@@ -211,14 +309,170 @@ func plateau(_ Report, _ *Report, history []Epoch) (Finding, bool) {
 	return Finding{Kind: KindPlateau, Text: text}, true
 }
 
-func noBetterThanPrior(r Report, _ *Report, _ []Epoch) (Finding, bool) {
-	if r.Loss < r.Baselines.PriorLoss {
+func noBetterThanPrior(fx facts) (Finding, bool) {
+	r := fx.r
+	if !fx.lossBad || !fx.atBase {
 		return Finding{}, false
 	}
-	return Finding{Kind: KindNoBetterThanPrior, Text: fmt.Sprintf(
-		"The loss %s is not below %s, the %s of predicting each class's frequency in this data for every row: the model has learned nothing the label counts do not already tell.",
-		f3(r.Loss), f3(r.Baselines.PriorLoss), r.LossName)}, true
+	text := fmt.Sprintf("The loss %s is not below %s, the %s of predicting each class's frequency in this data for every row, and %s %s is no better than %s, the score of %s",
+		f3(r.Loss), f3(r.Baselines.PriorLoss), r.LossName, fx.name, f3(fx.exact), f3(fx.base), fx.what)
+	if r.MultiLabel && r.MicroF1 != nil {
+		text += fmt.Sprintf(" (micro F1 %s)", f3(*r.MicroF1))
+	}
+	return Finding{Kind: KindNoBetterThanPrior, Text: text + ": the model has learned nothing the label counts do not already tell."}, true
 }
+
+func confidentlyWrong(fx facts) (Finding, bool) {
+	r := fx.r
+	if !fx.lossBad || fx.atBase {
+		return Finding{}, false
+	}
+	text := fmt.Sprintf("The loss %s is not below %s, the %s of predicting each class's frequency for every row, although %s %s is well above %s, the score of %s. "+
+		"So the model has learned, but it is confidently wrong on some rows, and cross-entropy punishes a confident miss far more than it rewards a hit: its probabilities are poorly calibrated. "+
+		"Judge it by accuracy and F1; early stopping on the validation loss or regularization usually fixes the loss",
+		f3(r.Loss), f3(r.Baselines.PriorLoss), r.LossName, fx.name, f3(fx.exact), f3(fx.base), fx.what)
+	if t := fx.in.Train; t != nil && t.Rows > 0 && t.Loss < r.Loss {
+		text += fmt.Sprintf(" (the training loss is %s, typical of overfitting)", f3(t.Loss))
+	}
+	return Finding{Kind: KindConfidentlyWrong, Text: text + "."}, true
+}
+
+// predictionCollapse finds classes that receive far more predictions than
+// their share of the true labels.
+func predictionCollapse(fx facts) (Finding, bool) {
+	r := fx.r
+	pred, sup := r.PredictedCounts, r.Baselines.ClassCounts
+	if len(pred) != len(r.Classes) || len(sup) != len(r.Classes) {
+		return Finding{}, false
+	}
+	n := float64(r.Rows)
+	var parts []string
+	for j := range pred {
+		ps, ts := float64(pred[j])/n, float64(sup[j])/n
+		if ps < CollapseFactor*ts || ps-ts < CollapseExcess {
+			continue
+		}
+		part := fmt.Sprintf("%s receives %s%% of the predictions (%d of %d rows) but holds %s%% of the labels (%d)",
+			quote(r.Classes[j]), pct(ps), pred[j], r.Rows, pct(ts), sup[j])
+		if !r.MultiLabel && len(r.Confusion) == len(r.Classes) {
+			// True classes whose rows mostly go to this one.
+			var drawn []string
+			for t, row := range r.Confusion {
+				if t != j && sup[t] > 0 && 2*row[j] > sup[t] {
+					drawn = append(drawn, r.Classes[t])
+				}
+			}
+			if len(drawn) > 0 {
+				part += fmt.Sprintf("; most rows of %d other classes go to it (%s)", len(drawn), listNames(drawn, 6))
+			}
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return Finding{}, false
+	}
+	return Finding{Kind: KindPredictionCollapse, Text: "The predictions collapse onto a few classes: " + strings.Join(parts, "; ") +
+		". The accuracy on those classes is inflated and the classes they absorb are lost; class weights (--class-weight auto) or more epochs with a lower learning rate usually spread them out."}, true
+}
+
+// neverPredicted lists the classes that have rows but are never predicted.
+func neverPredicted(fx facts) (Finding, bool) {
+	r := fx.r
+	pred, sup := r.PredictedCounts, r.Baselines.ClassCounts
+	if len(pred) != len(r.Classes) || len(sup) != len(r.Classes) {
+		return Finding{}, false
+	}
+	var names []string
+	rows := 0
+	for j := range pred {
+		if pred[j] == 0 && sup[j] > 0 {
+			names = append(names, fmt.Sprintf("%s (%d)", r.Classes[j], sup[j]))
+			rows += sup[j]
+		}
+	}
+	if len(names) == 0 {
+		return Finding{}, false
+	}
+	unit := "rows"
+	if r.MultiLabel {
+		unit = "labels"
+	}
+	verb, them, its := "are", "them", "their recall is"
+	if len(names) == 1 {
+		verb, them, its = "is", "it", "its recall is"
+	}
+	return Finding{Kind: KindNeverPredicted, Text: fmt.Sprintf(
+		"%d of %d classes %s never predicted although the data has %s of %s: %s, %s%% of the %s; %s 0.",
+		len(names), len(r.Classes), verb, unit, them, listNames(names, 8), pct(ratio(float64(rows), float64(totalLabels(r)))), unit, its)}, true
+}
+
+// worseThanStart compares the model with the one training started from.
+func worseThanStart(fx facts) (Finding, bool) {
+	s := fx.in.Start
+	if s == nil || s.Rows != fx.r.Rows || s.MultiLabel != fx.r.MultiLabel {
+		return Finding{}, false
+	}
+	startExact, _ := s.ExactAccuracy()
+	lossWorse := fx.r.Loss > s.Loss*(1+WorseLossChange)
+	accWorse := fx.exact < startExact-BaselineMargin
+	if !lossWorse && !accWorse {
+		return Finding{}, false
+	}
+	return Finding{Kind: KindWorseThanStart, Text: fmt.Sprintf(
+		"Training made the model worse on these rows: %s went from %s (the model training started from) to %s, and the loss from %s to %s. "+
+			"The training rows may differ from these, the learning rate may be too high for a model that was already trained, or the model already fitted what the data can teach.",
+		fx.name, f3(startExact), f3(fx.exact), f3(s.Loss), f3(fx.r.Loss))}, true
+}
+
+// classMixShift compares the class distributions of the training and the
+// evaluation rows.
+func classMixShift(fx facts) (Finding, bool) {
+	t := fx.in.Train
+	if t == nil || t.Rows == 0 || len(t.Baselines.ClassCounts) != len(fx.r.Baselines.ClassCounts) {
+		return Finding{}, false
+	}
+	ec, tc := fx.r.Baselines.ClassCounts, t.Baselines.ClassCounts
+	eTotal, tTotal := float64(totalLabels(fx.r)), float64(totalLabels(*t))
+	if eTotal == 0 || tTotal == 0 {
+		return Finding{}, false
+	}
+	dist, worst := 0.0, 0
+	for j := range ec {
+		d := math.Abs(float64(ec[j])/eTotal - float64(tc[j])/tTotal)
+		dist += d / 2
+		if d > math.Abs(float64(ec[worst])/eTotal-float64(tc[worst])/tTotal) {
+			worst = j
+		}
+	}
+	if !(dist > ClassMixDistance) {
+		return Finding{}, false
+	}
+	return Finding{Kind: KindClassMixShift, Text: fmt.Sprintf(
+		"The evaluation rows have a different class mix from the training rows (total variation distance %s, over %s): %s is %s%% of the evaluation labels and %s%% of the training labels. "+
+			"Accuracy on one does not carry over to the other, and the baselines differ between them.",
+		f3(dist), f3(ClassMixDistance), quote(fx.r.Classes[worst]), pct(float64(ec[worst])/eTotal), pct(float64(tc[worst])/tTotal))}, true
+}
+
+// totalLabels is the number of labels in the report's rows (the rows, for
+// single-label data).
+func totalLabels(r Report) int {
+	n := 0
+	for _, k := range r.Baselines.ClassCounts {
+		n += k
+	}
+	return n
+}
+
+// listNames joins up to limit names, then says how many more there are.
+func listNames(names []string, limit int) string {
+	if len(names) <= limit {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:limit], ", ") + fmt.Sprintf(" and %d more", len(names)-limit)
+}
+
+// pct formats a share as a percentage with one decimal.
+func pct(v float64) string { return strconv.FormatFloat(100*v, 'f', 1, 64) }
 
 func fine(r Report) Finding {
 	exact, name := r.ExactAccuracy()

@@ -39,7 +39,7 @@ func Example() {
 		return
 	}
 	r := acc.Report()
-	if err := r.WriteText(os.Stdout, metrics.Diagnose(r, nil, nil)); err != nil {
+	if err := r.WriteText(os.Stdout, metrics.Diagnose(r, metrics.Inputs{})); err != nil {
 		fmt.Println(err)
 	}
 	// Output:
@@ -71,6 +71,8 @@ func Example() {
 	//   up to 2.3 printed it as "accuracy" for sigmoid outputs trained with binary
 	//   cross-entropy; since TF 2.2 and in Keras 3 the same code reports categorical
 	//   (top-1) accuracy, which here is 0.625.
+	// - classes_never_predicted: 1 of 4 classes is never predicted although the data
+	//   has rows of it: work (1), 12.5% of the rows; its recall is 0.
 	// - keras_accuracy_note: Which function Keras' "accuracy" metric means depends on
 	//   the version: up to Keras 2.3 (and tf.keras before TF 2.2) it followed the
 	//   loss, so binary cross-entropy got binary accuracy; since TF 2.2 and in Keras 3

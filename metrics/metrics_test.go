@@ -72,11 +72,12 @@ func TestReport(t *testing.T) {
 			want: metrics.Report{
 				Rows: 4, Classes: []string{"a", "b", "c", "d"}, LossName: "BinaryCrossentropy",
 				Loss: 0.75, Threshold: 0.5,
-				BinaryAccuracy: 14.0 / 16, // rows: 4, 3, 4, 3 of 4 outputs right
-				MacroF1:        (0.5 + 0 + 2.0/3) / 3,
-				Top1Accuracy:   ptr(0.5),
-				Confusion:      [][]int{{1, 0, 0, 0}, {1, 0, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 0}},
-				MostConfused:   []metrics.ConfusedPair{{True: "b", Predicted: "a", Count: 1}, {True: "c", Predicted: "a", Count: 1}},
+				BinaryAccuracy:  14.0 / 16, // rows: 4, 3, 4, 3 of 4 outputs right
+				MacroF1:         (0.5 + 0 + 2.0/3) / 3,
+				Top1Accuracy:    ptr(0.5),
+				Confusion:       [][]int{{1, 0, 0, 0}, {1, 0, 0, 0}, {1, 0, 1, 0}, {0, 0, 0, 0}},
+				PredictedCounts: []int{3, 0, 1, 0},
+				MostConfused:    []metrics.ConfusedPair{{True: "b", Predicted: "a", Count: 1}, {True: "c", Predicted: "a", Count: 1}},
 				PerClass: []metrics.ClassMetrics{
 					{Name: "a", Precision: 1.0 / 3, Recall: 1, F1: 0.5, Support: 1},
 					{Name: "b", Precision: 0, Recall: 0, F1: 0, Support: 1},
@@ -102,11 +103,12 @@ func TestReport(t *testing.T) {
 			want: metrics.Report{
 				Rows: 4, Classes: []string{"a", "b"}, LossName: "CategoricalCrossentropy",
 				Loss: 0.4, Threshold: 0.3,
-				BinaryAccuracy: 7.0 / 8, // 0.3 is not above 0.3; the last row predicts both classes
-				MacroF1:        (2 * 3.0 / 7) / 2,
-				Top1Accuracy:   ptr(0.75),
-				Confusion:      [][]int{{3, 0}, {1, 0}},
-				MostConfused:   []metrics.ConfusedPair{{True: "b", Predicted: "a", Count: 1}},
+				BinaryAccuracy:  7.0 / 8, // 0.3 is not above 0.3; the last row predicts both classes
+				MacroF1:         (2 * 3.0 / 7) / 2,
+				Top1Accuracy:    ptr(0.75),
+				Confusion:       [][]int{{3, 0}, {1, 0}},
+				PredictedCounts: []int{4, 0},
+				MostConfused:    []metrics.ConfusedPair{{True: "b", Predicted: "a", Count: 1}},
 				PerClass: []metrics.ClassMetrics{
 					{Name: "a", Precision: 0.75, Recall: 1, F1: 6.0 / 7, Support: 3},
 					{Name: "b", Support: 1},
@@ -131,11 +133,12 @@ func TestReport(t *testing.T) {
 			want: metrics.Report{
 				Rows: 4, Classes: []string{"x", "y", "z"}, MultiLabel: true, LossName: "BinaryCrossentropy",
 				Loss: 0.3, Threshold: 0.5,
-				BinaryAccuracy: 10.0 / 12,
-				MacroF1:        (1 + 0.5 + 1) / 3,
-				SubsetAccuracy: ptr(0.5),
-				HammingLoss:    ptr(2.0 / 12),
-				MicroF1:        ptr(0.8), // 2·4 / (5 true + 5 predicted)
+				BinaryAccuracy:  10.0 / 12,
+				MacroF1:         (1 + 0.5 + 1) / 3,
+				SubsetAccuracy:  ptr(0.5),
+				HammingLoss:     ptr(2.0 / 12),
+				MicroF1:         ptr(0.8), // 2·4 / (5 true + 5 predicted)
+				PredictedCounts: []int{2, 2, 1},
 				PerClass: []metrics.ClassMetrics{
 					{Name: "x", Precision: 1, Recall: 1, F1: 1, Support: 2},
 					{Name: "y", Precision: 0.5, Recall: 0.5, F1: 0.5, Support: 2},
@@ -158,7 +161,8 @@ func TestReport(t *testing.T) {
 				Rows: 2, Classes: []string{"spam"}, MultiLabel: true, LossName: "BinaryCrossentropy",
 				Loss: 0.5, Threshold: 0.5, BinaryAccuracy: 0.5, MacroF1: 0,
 				SubsetAccuracy: ptr(0.5), HammingLoss: ptr(0.5), MicroF1: ptr(0),
-				PerClass: []metrics.ClassMetrics{{Name: "spam", Support: 1}},
+				PredictedCounts: []int{0},
+				PerClass:        []metrics.ClassMetrics{{Name: "spam", Support: 1}},
 				Baselines: metrics.Baselines{
 					MajorityClass: "spam", EmptySetAccuracy: ptr(0.5), AllZerosBinaryAccuracy: 0.5,
 					PriorLoss: binaryEntropy(0.5), ClassCounts: []int{1}, ImbalanceRatio: 1,
@@ -173,8 +177,9 @@ func TestReport(t *testing.T) {
 			want: metrics.Report{
 				Classes: []string{"a", "b"}, LossName: "SparseCategoricalCrossentropy", Threshold: 0.5,
 				Top1Accuracy: ptr(0), Confusion: [][]int{{0, 0}, {0, 0}}, MostConfused: []metrics.ConfusedPair{},
-				PerClass:  []metrics.ClassMetrics{{Name: "a"}, {Name: "b"}},
-				Baselines: metrics.Baselines{MajorityClass: "a", MajorityAccuracy: ptr(0), ClassCounts: []int{0, 0}},
+				PredictedCounts: []int{0, 0},
+				PerClass:        []metrics.ClassMetrics{{Name: "a"}, {Name: "b"}},
+				Baselines:       metrics.Baselines{MajorityClass: "a", MajorityAccuracy: ptr(0), ClassCounts: []int{0, 0}},
 			},
 		},
 	} {
@@ -313,7 +318,7 @@ func TestAllZerosModel(t *testing.T) {
 	}
 }
 
-func diagnose(r metrics.Report) []metrics.Finding { return metrics.Diagnose(r, nil, nil) }
+func diagnose(r metrics.Report) []metrics.Finding { return metrics.Diagnose(r, metrics.Inputs{}) }
 
 func TestNewAccumulatorErrors(t *testing.T) {
 	for name, opts := range map[string]metrics.Options{

@@ -65,6 +65,11 @@ type Report struct {
 	// of all classes pooled.
 	MicroF1 *float64 `json:"micro_f1,omitempty"`
 
+	// PredictedCounts counts the rows predicted as each class, in class
+	// order: the argmax for single-label data, the outputs above Threshold
+	// for multi-label data. Compare with Baselines.ClassCounts.
+	PredictedCounts []int `json:"predicted_counts"`
+
 	// PerClass holds precision, recall and F1 of each class, in class order:
 	// of the argmax prediction for single-label data, of the thresholded
 	// outputs for multi-label data.
@@ -147,14 +152,15 @@ func (r Report) ExactBaseline() (value float64, what string) {
 func (a *Accumulator) Report() Report {
 	n, c := a.rows, a.c
 	r := Report{
-		Rows:           n,
-		Classes:        append([]string(nil), a.opts.Classes...),
-		MultiLabel:     a.opts.MultiLabel,
-		LossName:       a.opts.Loss,
-		Loss:           ratio(a.lossSum, float64(n)),
-		Threshold:      decimal(a.opts.Threshold),
-		BinaryAccuracy: ratio(float64(a.elemHits), float64(n*c)),
-		PerClass:       make([]ClassMetrics, c),
+		Rows:            n,
+		Classes:         append([]string(nil), a.opts.Classes...),
+		MultiLabel:      a.opts.MultiLabel,
+		LossName:        a.opts.Loss,
+		Loss:            ratio(a.lossSum, float64(n)),
+		Threshold:       decimal(a.opts.Threshold),
+		BinaryAccuracy:  ratio(float64(a.elemHits), float64(n*c)),
+		PerClass:        make([]ClassMetrics, c),
+		PredictedCounts: append([]int(nil), a.predicted...),
 	}
 
 	var f1Sum float64

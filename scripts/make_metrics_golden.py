@@ -15,6 +15,7 @@ computes every number of a metrics.Report with scikit-learn, numpy and Keras:
                           zero_division=0; macro F1 over the classes present in
                           the targets or the predictions
   confusion               sklearn confusion_matrix (single-label)
+  predicted_counts        sklearn multilabel_confusion_matrix / confusion_matrix column sums
   loss, prior_loss        keras.losses.BinaryCrossentropy (the models' loss) on
                           the probabilities, and on every row predicting the
                           class frequencies
@@ -123,6 +124,12 @@ def golden(repo, name, multi_label):
             "most_confused": most_confused(cm, classes),
         })
         empty = {"majority_accuracy": float(counts.max() / ROWS)}
+    # Rows predicted as each class: predicted-positive counts of scikit-learn's
+    # per-class confusion matrices (the confusion matrix's column sums for
+    # single-label data).
+    want["predicted_counts"] = skm.multilabel_confusion_matrix(
+        y_true, y_pred, labels=list(range(c)))[:, :, 1].sum(axis=1).astype(int).tolist() if multi_label \
+        else cm.sum(axis=0).astype(int).tolist()
     prec, rec, f1, sup = skm.precision_recall_fscore_support(
         y_true, y_pred, labels=list(range(c)), zero_division=0)
     want["macro_f1"] = float(skm.f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))

@@ -85,7 +85,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	if err != nil {
 		return err
 	}
-	ev := evaluation{Model: args[0], Data: f.data, Report: rep, Findings: metrics.Diagnose(rep, nil, nil)}
+	ev := evaluation{Model: args[0], Data: f.data, Report: rep, Findings: metrics.Diagnose(rep, metrics.Inputs{})}
 	if f.report != "" {
 		if err := writeHTMLReport(f.report, ev); err != nil {
 			return err

@@ -412,7 +412,11 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		eval, what, trainRep = *last.Val, "validation data, last epoch", &last.Train
 	}
 	fmt.Fprintf(env.Stdout, "\n== evaluation on the %s\n", what)
-	return eval.WriteText(env.Stdout, metrics.Diagnose(eval, trainRep, history(res.History)))
+	in := metrics.Inputs{Train: trainRep, History: history(res.History)}
+	if eval.Rows > 0 && res.Start != nil && trainRep != nil {
+		in.Start = res.Start // the same validation rows, before the first step
+	}
+	return eval.WriteText(env.Stdout, metrics.Diagnose(eval, in))
 }
 
 // dataLine says what train read before its first step.
