@@ -11,6 +11,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/internal/learningcurve"
 	"github.com/kerasgo/kerasgo/metrics"
 )
 
@@ -87,7 +88,11 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	}
 	ev := evaluation{Model: args[0], Data: f.data, Report: rep, Findings: metrics.Diagnose(rep, metrics.Inputs{})}
 	if f.report != "" {
-		if err := writeHTMLReport(f.report, ev); err != nil {
+		rec, err := readTrainingRecord(args[0])
+		if err != nil {
+			return err
+		}
+		if err := writeHTMLReport(f.report, ev, rec); err != nil {
 			return err
 		}
 	}
@@ -106,13 +111,23 @@ var reportPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td:first-child{text-align:left}.finding{background:#fff7e0;border-left:4px solid #e0a000;padding:.5em 1em;margin:.5em 0}
 pre{background:#f7f7f7;padding:1em;overflow:auto}
-.heat td{min-width:1.6em;text-align:center;font-size:80%}.rot{writing-mode:vertical-rl;font-weight:normal;font-size:80%}</style></head><body>
+.heat td{min-width:1.6em;text-align:center;font-size:80%}.rot{writing-mode:vertical-rl;font-weight:normal;font-size:80%}
+.dist td.bars{width:24em;text-align:left}.bar{height:.45em;margin:1px 0}.bar.t{background:#aaa}.bar.p{background:rgb(31,119,180)}
+.curves svg{max-width:100%;height:auto}</style></head><body>
 <h1>Evaluation of {{.Model}}</h1>
 <p>Data: <code>{{.Data}}</code>, {{.Report.Rows}} rows, {{len .Report.Classes}} classes{{if .Report.MultiLabel}} (multi-label){{end}}.</p>
 <h2>Diagnosis</h2>
 {{range .Findings}}<div class="finding"><b>{{.Kind}}</b>: {{.Text}}</div>{{end}}
 <h2>Report</h2>
 <pre>{{.Text}}</pre>
+<h2>Predicted against true classes</h2>
+<p>For each class, the rows {{if .Report.MultiLabel}}carrying it{{else}}of it{{end}} (true, grey) and the rows predicted as it (blue). A blue bar far longer than its grey one is a class the predictions collapse onto; a missing blue bar is a class never predicted.</p>
+<table class="dist"><tr><th>class</th><th>true</th><th>predicted</th><th></th></tr>
+{{range .Dist}}<tr><td>{{.Name}}</td><td>{{.True}}</td><td>{{.Predicted}}</td><td class="bars"><div class="bar t" style="width:{{printf "%.1f" .TrueWidth}}%"></div><div class="bar p" style="width:{{printf "%.1f" .PredWidth}}%"></div></td></tr>
+{{end}}</table>
+{{if .Curves}}<h2>Learning curves</h2>
+<p>As recorded by <code>kerasgo train</code> in this model: epoch 0 is the model training started from; the dotted grey lines are what a model that learned nothing scores.</p>
+<div class="curves">{{.Curves}}</div>{{end}}
 {{if .Heat}}<h2>Confusion matrix</h2>
 <p>Rows: true class; columns: predicted class (argmax). Darker cells hold more rows.</p>
 <table class="heat"><tr><th></th>{{range .Report.Classes}}<th class="rot">{{.}}</th>{{end}}</tr>
@@ -125,11 +140,25 @@ pre{background:#f7f7f7;padding:1em;overflow:auto}
 </body></html>
 `))
 
-// writeHTMLReport writes the evaluation as one self-contained HTML page.
-func writeHTMLReport(path string, ev evaluation) error {
+// writeHTMLReport writes the evaluation as one self-contained HTML page,
+// with the learning curves when rec (the model's training record) is not nil.
+func writeHTMLReport(path string, ev evaluation, rec *trainingRecord) error {
 	var text strings.Builder
 	if err := ev.Report.WriteText(&text, ev.Findings); err != nil {
 		return err
+	}
+	var curvesSVG template.HTML
+	if rec != nil && len(rec.Epochs) > 0 {
+		var b strings.Builder
+		if err := learningcurve.Render(&b, "svg", curves(rec.Start, rec.Epochs)); err != nil {
+			return fmt.Errorf("report %s: %w", path, err)
+		}
+		// Drawn by gonum/plot from numbers, not from user text: trusted markup.
+		svg := b.String()
+		if i := strings.Index(svg, "<svg"); i >= 0 {
+			svg = svg[i:]
+		}
+		curvesSVG = template.HTML(svg)
 	}
 	f, err := atomicfile.Create(path)
 	if err != nil {
@@ -138,13 +167,40 @@ func writeHTMLReport(path string, ev evaluation) error {
 	defer f.Abort()
 	data := struct {
 		evaluation
-		Text string
-		Heat []heatRow
-	}{ev, text.String(), heatmap(ev.Report)}
+		Text   string
+		Heat   []heatRow
+		Dist   []distRow
+		Curves template.HTML
+	}{ev, text.String(), heatmap(ev.Report), distribution(ev.Report), curvesSVG}
 	if err := reportPage.Execute(f, data); err != nil {
 		return fmt.Errorf("writing report %s: %w", path, err)
 	}
 	return f.Commit()
+}
+
+// distRow is one class of the report's predicted-against-true chart.
+type distRow struct {
+	Name                 string
+	True, Predicted      int
+	TrueWidth, PredWidth float64 // bar lengths, percent of the longest
+}
+
+// distribution compares each class's true rows with its predicted rows.
+func distribution(r metrics.Report) []distRow {
+	if len(r.PredictedCounts) != len(r.Classes) || len(r.Baselines.ClassCounts) != len(r.Classes) {
+		return nil
+	}
+	most := 1
+	for j := range r.Classes {
+		most = max(most, r.PredictedCounts[j], r.Baselines.ClassCounts[j])
+	}
+	rows := make([]distRow, len(r.Classes))
+	for j, name := range r.Classes {
+		t, p := r.Baselines.ClassCounts[j], r.PredictedCounts[j]
+		rows[j] = distRow{Name: name, True: t, Predicted: p,
+			TrueWidth: 100 * float64(t) / float64(most), PredWidth: 100 * float64(p) / float64(most)}
+	}
+	return rows
 }
 
 // heatRow is one row of the report's confusion-matrix heat map.

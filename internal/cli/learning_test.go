@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -160,4 +161,18 @@ func TestTrainNeverHandsBackAWorseModel(t *testing.T) {
 	}
 	got := parsePredictions(t, mustRunCLI(t, "predict", out, "--input", filepath.Join(testdata, "golden", "fortunes_inputs.npy")))
 	checkProbabilities(t, "the model train handed back", got.probabilities, goldenNPY(t, "fortunes_probabilities.npy"))
+
+	// The run is recorded in the model, and evaluate --report draws it.
+	report := filepath.Join(dir, "report.html")
+	mustRunCLI(t, "evaluate", out, "--data", filepath.Join(testdata, "features", "fortunes", "test.libsvm"), "--report", report)
+	html, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<h2>Learning curves</h2>", "<svg", "predicting class frequencies", "always the majority class",
+		"predicting no class (1 − 1/20)", "<h2>Predicted against true classes</h2>", `class="bar p"`} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -371,11 +372,17 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
 		return nil
 	case res.BestEpoch >= 0:
+		if err := writeTrainingRecord(opts.BestDir, res); err != nil {
+			return err
+		}
 		if err := atomicfile.ReplaceDir(opts.BestDir, out); err != nil {
 			return err
 		}
 	default:
 		if err := m.Save(saveCtx, out); err != nil {
+			return err
+		}
+		if err := writeTrainingRecord(out, res); err != nil {
 			return err
 		}
 	}
@@ -391,7 +398,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "; saved to %s\n", f.out)
 	}
 	if f.plot != "" {
-		if err := learningcurve.Save(f.plot, curves(res.History, opts.Labels.MultiLabel)); err != nil {
+		if err := learningcurve.Save(f.plot, curves(res.Start, res.History)); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "learning curves: %s\n", f.plot)
@@ -467,31 +474,117 @@ func history(h []fit.Epoch) []metrics.Epoch {
 	return out
 }
 
-func curves(h []fit.Epoch, multi bool) []learningcurve.Panel {
-	n := len(h)
-	trainLoss, valLoss := make([]float64, n), make([]float64, n)
-	trainM, valM := make([]float64, n), make([]float64, n)
-	name := "top-1 accuracy"
-	if multi {
-		name = "micro F1"
-	}
-	metric := func(r metrics.Report) float64 {
-		if multi {
-			return value(r.MicroF1)
+// curves are the learning-curve panels of a training run: loss, the accuracy
+// that fits the task and binary accuracy, from epoch 0 (start, the model as
+// loaded, when it was evaluated) on, each with the score of a model that
+// learned nothing as a horizontal line: the prior loss, the majority (or
+// empty-set) accuracy, and the binary accuracy of predicting no class.
+func curves(start *metrics.Report, h []fit.Epoch) []learningcurve.Panel {
+	n := len(h) + 1
+	series := func() []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = math.NaN()
 		}
-		return value(r.Top1Accuracy)
+		return v
 	}
-	for i, e := range h {
-		trainLoss[i], trainM[i] = e.TrainLoss, metric(e.Train)
-		valLoss[i], valM[i] = math.NaN(), math.NaN()
+	trainLoss, valLoss := series(), series()
+	trainAcc, valAcc := series(), series()
+	trainBin, valBin := series(), series()
+	var ref *metrics.Report // whose baselines are drawn: validation, else training
+	if start != nil {
+		valLoss[0], valBin[0] = start.Loss, start.BinaryAccuracy
+		valAcc[0], _ = start.ExactAccuracy()
+		ref = start
+	}
+	for _, e := range h {
+		if e.Epoch < 1 || e.Epoch >= n {
+			continue
+		}
+		trainLoss[e.Epoch], trainBin[e.Epoch] = e.TrainLoss, e.Train.BinaryAccuracy
+		trainAcc[e.Epoch], _ = e.Train.ExactAccuracy()
 		if e.Val != nil {
-			valLoss[i], valM[i] = e.Val.Loss, metric(*e.Val)
+			valLoss[e.Epoch], valBin[e.Epoch] = e.Val.Loss, e.Val.BinaryAccuracy
+			valAcc[e.Epoch], _ = e.Val.ExactAccuracy()
+			ref = e.Val
+		} else if ref == nil {
+			ref = &e.Train
 		}
+	}
+	accName, baseName := "top-1 accuracy", "always the majority class"
+	if ref != nil && ref.MultiLabel {
+		accName, baseName = "subset accuracy", "predicting no label"
+	}
+	var lossBase, accBase, binBase []learningcurve.Baseline
+	if ref != nil {
+		b, _ := ref.ExactBaseline()
+		lossBase = []learningcurve.Baseline{{Name: "predicting class frequencies", Value: ref.Baselines.PriorLoss}}
+		accBase = []learningcurve.Baseline{{Name: baseName, Value: b}}
+		binBase = []learningcurve.Baseline{{Name: fmt.Sprintf("predicting no class (1 − %s/%d)", labelsPerRow(*ref), len(ref.Classes)), Value: ref.Baselines.AllZerosBinaryAccuracy}}
+	}
+	pair := func(train, val []float64) []learningcurve.Series {
+		return []learningcurve.Series{{Name: "train", Values: train}, {Name: "validation", Values: val}}
 	}
 	return []learningcurve.Panel{
-		{Title: "loss", YLabel: "loss", Series: []learningcurve.Series{{Name: "train", Values: trainLoss}, {Name: "validation", Values: valLoss}}},
-		{Title: name, YLabel: name, Series: []learningcurve.Series{{Name: "train", Values: trainM}, {Name: "validation", Values: valM}}},
+		{Title: "loss", YLabel: "loss", Series: pair(trainLoss, valLoss), Baselines: lossBase},
+		{Title: accName, YLabel: accName, Series: pair(trainAcc, valAcc), Baselines: accBase},
+		{Title: "binary accuracy (Keras ≤ 2.3's \"accuracy\")", YLabel: "binary accuracy", Series: pair(trainBin, valBin), Baselines: binBase},
 	}
+}
+
+// labelsPerRow formats the mean labels per row of a report ("1" for
+// single-label data).
+func labelsPerRow(r metrics.Report) string {
+	if !r.MultiLabel || r.Rows == 0 {
+		return "1"
+	}
+	total := 0
+	for _, k := range r.Baselines.ClassCounts {
+		total += k
+	}
+	return strconv.FormatFloat(float64(total)/float64(r.Rows), 'f', 2, 64)
+}
+
+// trainingFile is where train records its run in the model it saves, so that
+// evaluate --report can draw the curves: assets/ travels with the model.
+const trainingFile = "kerasgo-training.json"
+
+// trainingRecord is what trainingFile holds.
+type trainingRecord struct {
+	Start  *metrics.Report `json:"start,omitempty"`
+	Epochs []fit.Epoch     `json:"epochs"`
+}
+
+// writeTrainingRecord writes the run's history into dir/assets.
+func writeTrainingRecord(dir string, res fit.Result) error {
+	if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o755); err != nil {
+		return err
+	}
+	f, err := atomicfile.Create(filepath.Join(dir, "assets", trainingFile))
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := json.NewEncoder(f).Encode(trainingRecord{Start: res.Start, Epochs: res.History}); err != nil {
+		return fmt.Errorf("writing the training record: %w", err)
+	}
+	return f.Commit()
+}
+
+// readTrainingRecord reads the history train recorded in a model, if any.
+func readTrainingRecord(dir string) (*trainingRecord, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "assets", trainingFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec trainingRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "assets", trainingFile), err)
+	}
+	return &rec, nil
 }
 
 // readClassWeights reads "class weight" lines (class name or index).
