@@ -274,7 +274,7 @@ func TestKerasAccuracyNote(t *testing.T) {
 		// Binary accuracy 0.950 beside top-1 0.900: either may have been
 		// printed as "accuracy".
 		"binary and top-1 accuracy differ": {wantNote: true},
-		"the binary-accuracy trap":          {change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.755, ptr(0.45) }, wantNote: true},
+		"the binary-accuracy trap":         {change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.755, ptr(0.45) }, wantNote: true},
 		// A solved task: both accuracies read alike, so the note is noise.
 		"a solved task": {change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.995, ptr(0.99) }},
 	}
