@@ -7,8 +7,8 @@ import (
 )
 
 // Vectorizer turns raw text into the model's features (textvec.Vectorizer
-// implements it). It need not be safe for concurrent use: each reader calls
-// its own from one goroutine.
+// and textvec.Tokenizer implement it). It must be safe for concurrent use:
+// one is loaded with a model and shared by every reader and request.
 type Vectorizer interface {
 	// Width is the number of features per document.
 	Width() int

@@ -1,0 +1,222 @@
+// Package kerasgo runs Keras models from Go: Open a model exported by
+// `kerasgo export` (or any SavedModel) once, with the text preprocessing it
+// carries, then score dense rows, sparse rows or raw text, train and evaluate
+// it, and hand it to the batch-scoring pipeline (package score), the training
+// loop (package fit) or the TF Serving-compatible handler (package serving).
+//
+// A *Model is safe for concurrent use: predictions run in parallel, training
+// steps and saves take the model exclusively (see package tfmodel, the
+// TensorFlow runtime underneath).
+package kerasgo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/textvec"
+	"github.com/kerasgo/kerasgo/tfmodel"
+)
+
+// ErrNoTextInput is returned by PredictText for a model that neither takes
+// strings nor carries a text vectorizer.
+var ErrNoTextInput = errors.New("the model takes no text: it has no text preprocessing and its graph takes no strings")
+
+// Input is how a model's examples reach TensorFlow.
+type Input int
+
+// The input modes, decided once by Open from the model's signatures and
+// assets.
+const (
+	// InputDense: rows of float32 features through the serving signature.
+	InputDense Input = iota
+	// InputSparse: the exporter's sparse signatures take CSR batches, so
+	// bag-of-words rows stay sparse all the way into TensorFlow.
+	InputSparse
+	// InputStrings: the graph takes strings (a TextVectorization inside the
+	// SavedModel); raw text is fed as it is.
+	InputStrings
+)
+
+func (i Input) String() string {
+	switch i {
+	case InputSparse:
+		return "sparse"
+	case InputStrings:
+		return "strings"
+	default:
+		return "dense"
+	}
+}
+
+// Options configure Open. Start from DefaultOptions.
+type Options struct {
+	// Runtime configures the TensorFlow session (tags, batch size, threads).
+	Runtime tfmodel.Options
+}
+
+// DefaultOptions returns the options Open uses unless told otherwise.
+func DefaultOptions() Options {
+	return Options{Runtime: tfmodel.DefaultOptions()}
+}
+
+// Model is a Keras model opened for use from Go, with its preprocessing.
+type Model struct {
+	tf    *tfmodel.Model
+	input Input
+	// vec is the text preprocessing stored with the model (nil: none). It
+	// is safe for concurrent use (package textvec).
+	vec convert.Vectorizer
+}
+
+// Open loads the SavedModel in dir, its signatures and metadata, and the
+// text preprocessing the exporter stored with it (a TextVectorization or a
+// legacy Tokenizer), once.
+func Open(ctx context.Context, dir string, opts Options) (*Model, error) {
+	tm, err := tfmodel.Load(ctx, dir, opts.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{tf: tm}
+	switch {
+	case tm.TextInput():
+		m.input = InputStrings
+	case tm.SparsePredictable():
+		m.input = InputSparse
+	}
+	if m.vec, err = loadVectorizer(tm); err != nil {
+		tm.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// loadVectorizer loads the text preprocessing stored with the model, or
+// returns nil when it has none.
+func loadVectorizer(m *tfmodel.Model) (convert.Vectorizer, error) {
+	var v convert.Vectorizer
+	switch {
+	case m.TokenizerPath() != "":
+		path := m.TokenizerPath()
+		t, err := textvec.LoadTokenizer(path)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = t.WithMode(m.Metadata().TokenizerMode); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		v = t
+	case m.VectorizerPath() != "":
+		path := m.VectorizerPath()
+		cfg, err := textvec.LoadConfig(path)
+		if err != nil {
+			return nil, err
+		}
+		tv, err := textvec.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		v = tv
+	default:
+		return nil, nil
+	}
+	if v.Width() != m.InputDim() {
+		return nil, fmt.Errorf("%s: the model's text preprocessing makes %d features, the model takes %d", m.Dir(), v.Width(), m.InputDim())
+	}
+	return v, nil
+}
+
+// Close frees the TensorFlow session once in-flight calls finish. It is
+// idempotent.
+func (m *Model) Close() error { return m.tf.Close() }
+
+// Runtime returns the TensorFlow runtime underneath: signatures, metadata,
+// and Run for any signature.
+func (m *Model) Runtime() *tfmodel.Model { return m.tf }
+
+// Dir returns the directory the model was opened from.
+func (m *Model) Dir() string { return m.tf.Dir() }
+
+// Input returns how examples reach TensorFlow.
+func (m *Model) Input() Input { return m.input }
+
+// InputDim returns the number of features per row (0 for a model that
+// takes strings).
+func (m *Model) InputDim() int { return max(m.tf.InputDim(), 0) }
+
+// Classes returns the class names, in output order (nil when the model
+// carries no kerasgo metadata).
+func (m *Model) Classes() []string {
+	if md := m.tf.Metadata(); md != nil {
+		return append([]string(nil), md.Classes...)
+	}
+	return nil
+}
+
+// MultiLabel reports whether a row may carry several classes.
+func (m *Model) MultiLabel() bool {
+	md := m.tf.Metadata()
+	return md != nil && md.LabelMode == tfmodel.LabelMultiLabel
+}
+
+// Vectorizer returns the text preprocessing stored with the model, or nil.
+// It is safe for concurrent use.
+func (m *Model) Vectorizer() convert.Vectorizer { return m.vec }
+
+// TakesText reports whether PredictText works: the graph takes strings, or
+// the model carries a vectorizer.
+func (m *Model) TakesText() bool { return m.input == InputStrings || m.vec != nil }
+
+// sparseBelow is the share of non-zero features under which Predict sends
+// a dense batch through the sparse signature: bag-of-words rows (~1%
+// non-zero) then skip most of the first layer's work.
+const sparseBelow = 0.1
+
+// Predict scores rows of features (one example a row) and returns one row of
+// outputs per example. Batches that are mostly zeros go through the sparse
+// signature when the model has one.
+func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
+	if m.input == InputSparse && len(x.Data) > 0 {
+		nonZero := 0
+		for _, v := range x.Data {
+			if v != 0 {
+				nonZero++
+			}
+		}
+		if float64(nonZero) < sparseBelow*float64(len(x.Data)) {
+			return m.tf.PredictSparse(ctx, dense.FromDense(x))
+		}
+	}
+	return m.tf.Predict(ctx, x)
+}
+
+// PredictSparse scores sparse rows: through the sparse signature when the
+// model has one, else as dense rows.
+func (m *Model) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
+	if m.input == InputSparse {
+		return m.tf.PredictSparse(ctx, x)
+	}
+	return m.tf.Predict(ctx, x.Dense())
+}
+
+// PredictText scores raw-text documents: as strings when the graph takes
+// them, else through the model's vectorizer and the sparse (or dense)
+// signature. It returns ErrNoTextInput for a model that takes no text.
+func (m *Model) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
+	if m.input == InputStrings {
+		return m.tf.PredictText(ctx, texts)
+	}
+	if m.vec == nil {
+		return dense.Matrix{}, fmt.Errorf("%s: %w", m.Dir(), ErrNoTextInput)
+	}
+	x := dense.NewCSR(m.vec.Width())
+	var idx []int32
+	var val []float32
+	for _, t := range texts {
+		idx, val = m.vec.VectorizeSparse(t, idx[:0], val[:0])
+		x.AppendRow(idx, val)
+	}
+	return m.PredictSparse(ctx, x)
+}
