@@ -39,6 +39,22 @@ type TextPredictor interface {
 	PredictText(ctx context.Context, texts []string) (dense.Matrix, error)
 }
 
+// Batching is how Run batches rows and which Predictor method scores them.
+type Batching int
+
+// The batchings.
+const (
+	// DenseBatches are dense matrices scored with Predict.
+	DenseBatches Batching = iota
+	// SparseBatches are CSR matrices scored with PredictSparse; the Predictor
+	// must be a SparsePredictor. Rows read with Indices and Values stay
+	// sparse; dense rows are reduced to their non-zero entries.
+	SparseBatches
+	// TextBatches are rows' raw Text scored with PredictText; the Predictor
+	// must be a TextPredictor.
+	TextBatches
+)
+
 // Options configure Run. The zero value is valid: every field has a default.
 type Options struct {
 	// BatchSize is the number of rows per Predict call. Default 500.
@@ -52,13 +68,10 @@ type Options struct {
 	Dim int
 	// Path names the input in the errors Run makes itself (wrong row width).
 	Path string
-	// Sparse batches rows as CSR matrices and scores them with PredictSparse;
-	// the Predictor must be a SparsePredictor. Rows read with Indices and
-	// Values stay sparse; dense rows are reduced to their non-zero entries.
-	Sparse bool
-	// Text batches rows' raw Text and scores them with PredictText; the
-	// Predictor must be a TextPredictor.
-	Text bool
+	// Batches says how rows are batched and scored: dense rows through
+	// Predict (the default), CSR batches through PredictSparse, or raw text
+	// through PredictText.
+	Batches Batching
 	// Shard and Shards split one input between Shards processes: this one
 	// scores the batches whose index modulo Shards is Shard. Default 0 of 1.
 	Shard, Shards int
@@ -107,7 +120,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("workers %d, want > 0", o.Workers)
 	case o.InFlight < o.Workers:
 		return o, fmt.Errorf("in-flight batches %d, want at least the %d workers", o.InFlight, o.Workers)
-	case o.Sparse && o.Dim <= 0:
+	case o.Batches == SparseBatches && o.Dim <= 0:
 		return o, fmt.Errorf("sparse scoring needs the feature count (Dim)")
 	case o.Shards < 1 || o.Shard < 0 || o.Shard >= o.Shards:
 		return o, fmt.Errorf("shard %d/%d, want 0 <= shard < shards", o.Shard, o.Shards)
@@ -137,14 +150,14 @@ func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 		return Stats{}, fmt.Errorf("scoring: %w", err)
 	}
 	predict := func(ctx context.Context, b *batch) (dense.Matrix, error) { return p.Predict(ctx, b.x) }
-	if opts.Sparse {
+	if opts.Batches == SparseBatches {
 		sp, ok := p.(SparsePredictor)
 		if !ok {
 			return Stats{}, fmt.Errorf("scoring: sparse batches need a predictor with PredictSparse")
 		}
 		predict = func(ctx context.Context, b *batch) (dense.Matrix, error) { return sp.PredictSparse(ctx, b.sx) }
 	}
-	if opts.Text {
+	if opts.Batches == TextBatches {
 		tp, ok := p.(TextPredictor)
 		if !ok {
 			return Stats{}, fmt.Errorf("scoring: text batches need a predictor with PredictText")
@@ -237,9 +250,9 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 	var cur *batch
 	newBatch := func() *batch {
 		b := &batch{ids: make([]string, 0, opts.BatchSize), done: make(chan struct{})}
-		if opts.Text {
+		if opts.Batches == TextBatches {
 			b.text = make([]string, 0, opts.BatchSize)
-		} else if opts.Sparse {
+		} else if opts.Batches == SparseBatches {
 			b.sx = dense.NewCSR(dim)
 		} else {
 			b.x = dense.Matrix{Cols: dim, Data: make([]float32, 0, opts.BatchSize*max(dim, 1))}
@@ -269,7 +282,7 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			return nil
 		}
 		var pe *convert.ParseError
-		if err == nil && !opts.Text && dim > 0 && (len(row.Features) != dim && !(opts.Sparse && len(row.Features) == 0)) {
+		if err == nil && opts.Batches != TextBatches && dim > 0 && (len(row.Features) != dim && !(opts.Batches == SparseBatches && len(row.Features) == 0)) {
 			err = &convert.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
 		}
 		if err != nil {
@@ -296,9 +309,9 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 		stats.Rows++
 		cur.ids = append(cur.ids, id)
 		switch {
-		case opts.Text:
+		case opts.Batches == TextBatches:
 			cur.text = append(cur.text, row.Text)
-		case !opts.Sparse:
+		case opts.Batches != SparseBatches:
 			cur.x.Data = append(cur.x.Data, row.Features...)
 			cur.x.Rows++
 		case len(row.Features) > 0: // a dense row in a sparse run

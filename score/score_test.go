@@ -286,7 +286,7 @@ func (r *sparseRows) Read(row *convert.Row) error {
 func TestRunSparse(t *testing.T) {
 	s := &sink{}
 	st, err := score.Run(context.Background(), &sparseRows{rows: rows{n: 777}, dim: 4}, &sparseEcho{}, s,
-		score.Options{BatchSize: 50, Sparse: true, Dim: 4})
+		score.Options{BatchSize: 50, Batches: score.SparseBatches, Dim: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,10 +298,10 @@ func TestRunSparse(t *testing.T) {
 			t.Fatalf("row %d scored %v", i+1, v)
 		}
 	}
-	if _, err := score.Run(context.Background(), &rows{n: 3}, &echo{}, &sink{}, score.Options{Sparse: true, Dim: 1}); err == nil {
+	if _, err := score.Run(context.Background(), &rows{n: 3}, &echo{}, &sink{}, score.Options{Batches: score.SparseBatches, Dim: 1}); err == nil {
 		t.Fatal("sparse run with a dense-only predictor: want an error")
 	}
-	if _, err := score.Run(context.Background(), &rows{n: 3}, &sparseEcho{}, &sink{}, score.Options{Sparse: true}); err == nil {
+	if _, err := score.Run(context.Background(), &rows{n: 3}, &sparseEcho{}, &sink{}, score.Options{Batches: score.SparseBatches}); err == nil {
 		t.Fatal("sparse run without Dim: want an error")
 	}
 }
@@ -330,7 +330,7 @@ func (r *textRows) Read(row *convert.Row) error {
 
 func TestRunText(t *testing.T) {
 	s := &sink{}
-	st, err := score.Run(context.Background(), &textRows{rows{n: 321}}, &textEcho{}, s, score.Options{BatchSize: 20, Text: true})
+	st, err := score.Run(context.Background(), &textRows{rows{n: 321}}, &textEcho{}, s, score.Options{BatchSize: 20, Batches: score.TextBatches})
 	if err != nil || st.Scored != 321 {
 		t.Fatalf("%+v %v", st, err)
 	}
@@ -339,7 +339,7 @@ func TestRunText(t *testing.T) {
 			t.Fatalf("document %d scored %v", i+1, v)
 		}
 	}
-	if _, err := score.Run(context.Background(), &textRows{rows{n: 3}}, &echo{}, &sink{}, score.Options{Text: true}); err == nil {
+	if _, err := score.Run(context.Background(), &textRows{rows{n: 3}}, &echo{}, &sink{}, score.Options{Batches: score.TextBatches}); err == nil {
 		t.Fatal("text run with a predictor without PredictText: want an error")
 	}
 }

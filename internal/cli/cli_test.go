@@ -22,6 +22,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
@@ -1014,7 +1015,7 @@ func TestRawText(t *testing.T) {
 		{"vector model", model, want.Slice(0, served)},
 		{"string model", textModel, wantText.Slice(0, served)},
 	} {
-		srv, err := serving.New(context.Background(), serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: tc.dir}}}, loadServed)
+		srv, err := serving.New(context.Background(), serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: tc.dir}}}, kerasgo.LoadServing)
 		if err != nil {
 			t.Fatal(err)
 		}

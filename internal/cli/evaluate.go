@@ -72,17 +72,17 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	if f.batchSize <= 0 {
 		return usagef("--batch-size must be at least 1")
 	}
-	m, trainer, opts, err := loadTrainable(ctx, args[0])
+	m, opts, err := openTrainable(ctx, args[0])
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	src, err := labelledSource(f.data, m)
+	src, err := labelledSource(m, f.data)
 	if err != nil {
 		return err
 	}
 	opts.BatchSize, opts.ValPath = f.batchSize, f.data
-	rep, err := fit.Evaluate(ctx, trainer, src, opts)
+	rep, err := fit.Evaluate(ctx, m, src, opts)
 	if err != nil {
 		return err
 	}

@@ -14,11 +14,10 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/score"
-	"github.com/kerasgo/kerasgo/textvec"
-	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type predictFlags struct {
@@ -128,25 +127,19 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 		return usagef("--output-format %q: want csv or jsonl", outFormat)
 	}
 	for _, in := range f.inputs {
-		if _, err := f.formatOf(in); err != nil {
-			return err
+		if _, err := convert.ParseFormat(f.format, in); err != nil {
+			return usagef("--format: %v", err)
 		}
 	}
 
-	mopts := tfmodel.DefaultOptions()
-	mopts.BatchSize = f.batchSize
-	m, err := tfmodel.Load(ctx, args[0], mopts)
+	mopts := kerasgo.DefaultOptions()
+	mopts.Runtime.BatchSize = f.batchSize
+	m, err := kerasgo.Open(ctx, args[0], mopts)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	sopts.Dim = max(m.InputDim(), 0)
-
-	popts := convert.PredictionOptions{Threshold: f.threshold, TopK: f.topK}
-	if md := m.Metadata(); md != nil {
-		popts.Classes = md.Classes
-		popts.MultiLabel = md.LabelMode == tfmodel.LabelMultiLabel
-	}
+	popts := m.PredictionOptions(f.threshold, f.topK)
 	var out io.Writer = env.Stdout
 	var file *atomicfile.File
 	if f.output != "-" {
@@ -196,7 +189,7 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 }
 
 // scoreFile streams one input through the scoring pipeline.
-func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model, path string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
+func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model, path string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
 	var r io.Reader = env.Stdin
 	var size int64 = -1
 	if path != "-" {
@@ -220,29 +213,9 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *tfmodel.Model
 		}
 		defer bar.Finish()
 	}
-	opts.Path = path
 	opts.OnBadRow = func(err error) { fmt.Fprintf(env.Stderr, "kerasgo predict: skipping bad row: %v\n", err) }
-	format, _ := f.formatOf(path)
-	// Bag-of-words rows stay sparse all the way into TensorFlow when the
-	// model has the exporter's sparse signature.
-	opts.Sparse = (format == "libsvm" || format == "text") && m.SparsePredictable()
-	vec, err := modelVectorizer(m)
-	if err != nil {
-		return score.Stats{}, err
-	}
-	if format == "text" && m.TextInput() {
-		// The model's graph vectorizes: feed it the documents as strings.
-		opts.Text, opts.Sparse = true, false
-		return score.Run(ctx, convert.NewTextReader(r, path, nil, false), m, w, opts)
-	}
-	if format == "text" && vec == nil {
-		return score.Stats{}, fmt.Errorf("%s: raw text needs the model's vectorizer, and %s has none (export it with kerasgo export --vectorizer, or a model that takes strings)", path, m.Dir())
-	}
-	rr, err := f.reader(r, path, format, opts.Dim, opts.Sparse, vec)
-	if err != nil {
-		return score.Stats{}, err
-	}
-	return score.Run(ctx, rr, m, w, opts)
+	format, _ := convert.ParseFormat(f.format, path) // checked in run
+	return m.Score(ctx, r, path, format, f.idColumn, w, opts)
 }
 
 // newProgress returns a progress bar over an input's bytes when stderr is a
@@ -261,97 +234,8 @@ func newProgress(stderr io.Writer, path string, size int64) *progressbar.Progres
 	)
 }
 
-// formatOf resolves --format for one input.
-func (f *predictFlags) formatOf(path string) (string, error) {
-	format := f.format
-	if format == "auto" {
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".npy":
-			format = "npy"
-		case ".tsv", ".tab":
-			format = "tsv"
-		case ".jsonl", ".ndjson":
-			format = "jsonl"
-		case ".libsvm", ".svm", ".svmlight":
-			format = "libsvm"
-		case ".txt":
-			format = "text"
-		default:
-			format = "csv"
-		}
-	}
-	switch format {
-	case "csv", "tsv", "jsonl", "npy", "libsvm", "text":
-		return format, nil
-	}
-	return "", usagef("unknown --format %q (want auto, csv, tsv, jsonl, npy, libsvm or text)", format)
-}
-
-func (f *predictFlags) reader(r io.Reader, path, format string, dim int, sparse bool, vec convert.Vectorizer) (convert.RowReader, error) {
-	if dim <= 0 && (format == "libsvm" || format == "jsonl") {
-		return nil, fmt.Errorf("%s: %s input needs a model with a known input width", path, format)
-	}
-	switch format {
-	case "csv":
-		return convert.NewTableReader(r, path, convert.TableOptions{Comma: ',', IDColumn: f.idColumn}), nil
-	case "tsv":
-		return convert.NewTableReader(r, path, convert.TableOptions{Comma: '\t', IDColumn: f.idColumn}), nil
-	case "npy":
-		return convert.NewNPYRowReader(r, path)
-	case "jsonl":
-		return convert.NewJSONLReader(r, path, convert.JSONLOptions{Dim: dim, Vectorizer: vec})
-	case "text":
-		return convert.NewTextReader(r, path, vec, sparse), nil
-	case "libsvm":
-		// A first pass on its own handle: r may be wrapped by the progress bar.
-		base, err := libsvmBase(path)
-		if err != nil {
-			return nil, err
-		}
-		return convert.NewLibSVMReader(r, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: sparse})
-	}
-	return nil, fmt.Errorf("unknown format %q", format)
-}
-
 // isTerminal reports whether w is a terminal (progress bars show only there).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// modelVectorizer loads the text preprocessing stored with the model (a
-// TextVectorization, or a legacy Tokenizer with its texts_to_matrix mode),
-// or returns nil when it has none. Each call makes a new one: vectorizers
-// are not safe for concurrent use.
-func modelVectorizer(m *tfmodel.Model) (convert.Vectorizer, error) {
-	var v convert.Vectorizer
-	switch {
-	case m.TokenizerPath() != "":
-		path := m.TokenizerPath()
-		t, err := textvec.LoadTokenizer(path)
-		if err != nil {
-			return nil, err
-		}
-		if t, err = t.WithMode(m.Metadata().TokenizerMode); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		v = t
-	case m.VectorizerPath() != "":
-		path := m.VectorizerPath()
-		cfg, err := textvec.LoadConfig(path)
-		if err != nil {
-			return nil, err
-		}
-		tv, err := textvec.New(cfg)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		v = tv
-	default:
-		return nil, nil
-	}
-	if v.Width() != m.InputDim() {
-		return nil, fmt.Errorf("%s: the model's text preprocessing makes %d features, the model takes %d", m.Dir(), v.Width(), m.InputDim())
-	}
-	return v, nil
 }

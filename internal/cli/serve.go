@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,17 +10,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 
-	"github.com/kerasgo/kerasgo/convert"
-	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
-	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type serveFlags struct {
@@ -81,89 +77,6 @@ drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
 			return f.run
 		},
 	}
-}
-
-// servedModel adapts *tfmodel.Model to serving.Model.
-type servedModel struct {
-	m      *tfmodel.Model
-	spec   serving.Spec
-	sparse bool // the model has the exporter's predict_sparse signature
-}
-
-// sparseBelow is the share of non-zero features under which a batch is
-// scored through the sparse signature: bag-of-words rows (~1% non-zero) then
-// skip most of the first layer's work.
-const sparseBelow = 0.1
-
-func (s servedModel) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	if s.sparse && len(x.Data) > 0 {
-		nonZero := 0
-		for _, v := range x.Data {
-			if v != 0 {
-				nonZero++
-			}
-		}
-		if float64(nonZero) < sparseBelow*float64(len(x.Data)) {
-			return s.m.PredictSparse(ctx, dense.FromDense(x))
-		}
-	}
-	return s.m.Predict(ctx, x)
-}
-
-// PredictText serves models whose graph takes strings.
-func (s servedModel) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
-	return s.m.PredictText(ctx, texts)
-}
-
-func (s servedModel) Spec() serving.Spec { return s.spec }
-func (s servedModel) Close() error       { return s.m.Close() }
-
-// loadServed loads a SavedModel for serving.
-func loadServed(ctx context.Context, dir string) (serving.Model, error) {
-	m, err := tfmodel.Load(ctx, dir, tfmodel.DefaultOptions())
-	if err != nil {
-		return nil, err
-	}
-	sigs := m.Signatures()
-	defs, err := json.Marshal(sigs)
-	if err != nil {
-		m.Close()
-		return nil, fmt.Errorf("describing signatures: %w", err)
-	}
-	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.InputDim(), SignatureDefs: defs}
-	if md := m.Metadata(); md != nil {
-		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures["predict"], md.InputKey, md.OutputKey
-	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
-		spec.InputKey, spec.OutputKey = sig.InputNames()[0], sig.OutputNames()[0]
-	}
-	if sig, ok := sigs[spec.Signature]; ok {
-		if out, ok := sig.Outputs[spec.OutputKey]; ok && len(out.Shape) == 1 {
-			spec.ScalarOutput = true
-		}
-	}
-	spec.TextInput = m.TextInput()
-	if spec.InputKey == "" || m.InputDim() == 0 {
-		m.Close()
-		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", dir)
-	}
-	if vec, err := modelVectorizer(m); err != nil {
-		m.Close()
-		return nil, err
-	} else if vec != nil {
-		// Vectorizers keep scratch space: one per concurrent request, pooled.
-		pool := &sync.Pool{New: func() any { v, _ := modelVectorizer(m); return v }}
-		spec.Vectorize = func(text string) []float32 {
-			v := pool.Get().(convert.Vectorizer)
-			defer pool.Put(v)
-			idx, val := v.VectorizeSparse(text, nil, nil)
-			row := make([]float32, v.Width())
-			for k, i := range idx {
-				row[i] = val[k]
-			}
-			return row
-		}
-	}
-	return servedModel{m: m, spec: spec, sparse: m.SparsePredictable()}, nil
 }
 
 func (f *serveFlags) config(env *Env) (serving.Config, error) {
@@ -228,7 +141,7 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := serving.New(ctx, cfg, loadServed)
+	srv, err := serving.New(ctx, cfg, kerasgo.LoadServing)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/serving"
 )
@@ -34,7 +35,7 @@ func TestServeMatchesKeras(t *testing.T) {
 	srv, err := serving.New(context.Background(), serving.Config{
 		Models: []serving.ModelConfig{{Name: "fortunes", BasePath: filepath.Join(testdata, "models", "fortunes")}},
 		Batch:  serving.BatchOptions{MaxBatchSize: 16, BatchTimeout: 2 * time.Millisecond},
-	}, loadServed)
+	}, kerasgo.LoadServing)
 	if err != nil {
 		t.Fatal(err)
 	}

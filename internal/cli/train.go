@@ -18,13 +18,12 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/pflag"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
-	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
 	"github.com/kerasgo/kerasgo/metrics"
-	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type trainFlags struct {
@@ -85,135 +84,29 @@ N steps; --resume continues from it. --plot draws the learning curves.`,
 	}
 }
 
-// modelTrainer adapts *tfmodel.Model to fit.Model, feeding sparse batches
-// through the sparse signatures when the model has them.
-type modelTrainer struct {
-	m      *tfmodel.Model
-	sparse bool
-}
-
-func newModelTrainer(m *tfmodel.Model) (modelTrainer, error) {
-	if ok, why := m.Trainable(); !ok {
-		return modelTrainer{}, fmt.Errorf("%s: %s", m.Dir(), why)
-	}
-	md := m.Metadata()
-	return modelTrainer{m: m, sparse: md.Signatures["train_sparse"] != "" && md.Signatures["evaluate_sparse"] != ""}, nil
-}
-
-func (t modelTrainer) TrainBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
-	var r tfmodel.StepResult
-	var err error
-	if t.sparse {
-		r, err = t.m.TrainStepSparse(ctx, b.X, tfmodel.Labels{Matrix: b.Y}, b.Weights)
-	} else {
-		r, err = t.m.TrainStep(ctx, b.X.Dense(), tfmodel.Labels{Matrix: b.Y}, b.Weights)
-	}
-	return r.Loss, r.Probabilities, err
-}
-
-func (t modelTrainer) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
-	var r tfmodel.StepResult
-	var err error
-	if t.sparse {
-		r, err = t.m.EvaluateStepSparse(ctx, b.X, tfmodel.Labels{Matrix: b.Y}, b.Weights)
-	} else {
-		r, err = t.m.EvaluateStep(ctx, b.X.Dense(), tfmodel.Labels{Matrix: b.Y}, b.Weights)
-	}
-	return r.Loss, r.Probabilities, err
-}
-
-func (t modelTrainer) Save(ctx context.Context, dir string) error { return t.m.Save(ctx, dir) }
-
-// labelledSource opens a labelled data file for one pass. JSONL text rows
-// go through the model's vectorizer, when it has one.
-func labelledSource(path string, m *tfmodel.Model) (fit.Source, error) {
-	dim := m.InputDim()
-	var format string
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".libsvm", ".svm", ".svmlight":
-		format = "libsvm"
-	case ".jsonl", ".ndjson":
-		format = "jsonl"
-	default:
-		return nil, usagef("%s: training and evaluation read libsvm (.libsvm, .svm) or JSONL (.jsonl) files, which carry labels", path)
-	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("opening data: %w", err)
-	}
-	base := convert.IndexAuto
-	if format == "libsvm" {
-		var err error
-		if base, err = libsvmBase(path); err != nil {
-			return nil, err
-		}
-	}
-	return func() (convert.RowReader, io.Closer, error) {
-		f, err := convert.OpenStable(path)
-		if err != nil {
-			return nil, nil, err
-		}
-		var r convert.RowReader
-		if format == "libsvm" {
-			r, err = convert.NewLibSVMReader(f, path, convert.LibSVMOptions{Dim: dim, Base: base, Sparse: true})
-		} else {
-			opts := convert.JSONLOptions{Dim: dim}
-			vec, verr := modelVectorizer(m)
-			if verr != nil {
-				f.Close()
-				return nil, nil, verr
-			}
-			opts.Vectorizer = vec
-			r, err = convert.NewJSONLReader(f, path, opts)
-		}
-		if err != nil {
-			f.Close()
-			return nil, nil, err
-		}
-		return r, f, nil
-	}, nil
-}
-
-// loadTrainable loads a model for train or evaluate, with its training
-// adapter and the fit options its metadata implies. The caller closes it.
-func loadTrainable(ctx context.Context, dir string) (*tfmodel.Model, modelTrainer, fit.Options, error) {
-	m, err := tfmodel.Load(ctx, dir, tfmodel.DefaultOptions())
+// openTrainable opens a model for train or evaluate, with the fit options
+// its metadata implies. The caller closes it.
+func openTrainable(ctx context.Context, dir string) (*kerasgo.Model, fit.Options, error) {
+	m, err := kerasgo.Open(ctx, dir, kerasgo.DefaultOptions())
 	if err != nil {
-		return nil, modelTrainer{}, fit.Options{}, err
+		return nil, fit.Options{}, err
 	}
-	md := m.Metadata()
-	if md == nil {
-		m.Close()
-		return nil, modelTrainer{}, fit.Options{}, fmt.Errorf("%s: no kerasgo metadata; export the model with kerasgo export to evaluate or train it", dir)
-	}
-	trainer, err := newModelTrainer(m)
+	opts, err := m.FitOptions()
 	if err != nil {
 		m.Close()
-		return nil, modelTrainer{}, fit.Options{}, err
+		return nil, fit.Options{}, err
 	}
-	opts := fit.Options{
-		Dim:    md.InputDim,
-		Labels: fit.NewLabels(md.Classes, md.LabelMode == tfmodel.LabelMultiLabel),
-		Loss:   md.Loss.ClassName,
-	}
-	return m, trainer, opts, nil
+	return m, opts, nil
 }
 
-// libsvmBase detects a libsvm file's index base with a pass of its own
-// ("-", which cannot be read twice, is taken as zero-based).
-func libsvmBase(path string) (convert.IndexBase, error) {
-	if path == "-" {
-		return convert.IndexZero, nil
+// labelledSource is the model's source over a labelled file; a file in a
+// format without labels is a usage error.
+func labelledSource(m *kerasgo.Model, path string) (fit.Source, error) {
+	src, err := m.LabelledSource(path)
+	if errors.Is(err, convert.ErrUnknownFormat) {
+		return nil, usagef("%v", err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return convert.IndexAuto, fmt.Errorf("opening input: %w", err)
-	}
-	defer f.Close()
-	base, err := convert.DetectLibSVMBase(f)
-	if err != nil {
-		return convert.IndexAuto, fmt.Errorf("scanning %s for its index base: %w", path, err)
-	}
-	return base, nil
+	return src, err
 }
 
 // check enforces each numeric flag's range, naming the flag and what its
@@ -284,7 +177,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		}
 		resume, loadDir = &st, checkpointDir
 	}
-	m, trainer, opts, err := loadTrainable(ctx, loadDir)
+	m, opts, err := openTrainable(ctx, loadDir)
 	if err != nil {
 		return err
 	}
@@ -294,13 +187,13 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	train, err := labelledSource(f.data, m)
+	train, err := labelledSource(m, f.data)
 	if err != nil {
 		return err
 	}
 	var val fit.Source
 	if f.valData != "" {
-		if val, err = labelledSource(f.valData, m); err != nil {
+		if val, err = labelledSource(m, f.valData); err != nil {
 			return err
 		}
 	}
@@ -355,7 +248,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintln(env.Stdout, epochLine(e, opts))
 	}
-	res, err := fit.Run(ctx, trainer, train, val, opts)
+	res, err := fit.Run(ctx, m, train, val, opts)
 	if bar != nil {
 		_ = bar.Finish()
 	}

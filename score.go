@@ -1,0 +1,59 @@
+package kerasgo
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/score"
+)
+
+// NewReader returns a reader of r (the file at path, "-" for standard input)
+// in format f, set up for the model: its input width, its text preprocessing
+// for raw text, and sparse rows when the model scores them sparse.
+func (m *Model) NewReader(r io.Reader, path string, f convert.Format, idColumn string) (convert.RowReader, error) {
+	opts := convert.ReaderOptions{Dim: m.InputDim(), IDColumn: idColumn, Sparse: m.input == InputSparse}
+	switch {
+	case f == convert.FormatText && m.input == InputStrings:
+		// The graph vectorizes: the documents are fed as strings.
+	case f == convert.FormatText && m.vec == nil:
+		return nil, fmt.Errorf("%s: raw text needs the model's vectorizer, and %s has none (export it with kerasgo export --vectorizer, or a model that takes strings): %w",
+			path, m.Dir(), ErrNoTextInput)
+	default:
+		opts.Vectorizer = m.vec
+	}
+	return convert.NewFormatReader(r, path, f, opts)
+}
+
+// Batching returns how score.Run should batch rows of format f for the
+// model: raw text as strings for a model whose graph takes them, bag-of-words
+// rows (libsvm, text) as CSR batches for a model with sparse signatures,
+// dense batches otherwise.
+func (m *Model) Batching(f convert.Format) score.Batching {
+	switch {
+	case f == convert.FormatText && m.input == InputStrings:
+		return score.TextBatches
+	case (f == convert.FormatLibSVM || f == convert.FormatText) && m.input == InputSparse:
+		return score.SparseBatches
+	}
+	return score.DenseBatches
+}
+
+// Score streams the rows of r (the file at path, in format f) through the
+// model into w with score.Run's bounded, ordered, parallel pipeline. opts'
+// Dim, Path and Batches are set from the model and the format.
+func (m *Model) Score(ctx context.Context, r io.Reader, path string, f convert.Format, idColumn string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
+	rr, err := m.NewReader(r, path, f, idColumn)
+	if err != nil {
+		return score.Stats{}, err
+	}
+	opts.Dim, opts.Path, opts.Batches = m.InputDim(), path, m.Batching(f)
+	return score.Run(ctx, rr, m, w, opts)
+}
+
+// PredictionOptions returns the writer options that name the model's classes
+// and label mode; threshold and topK are the caller's.
+func (m *Model) PredictionOptions(threshold float32, topK int) convert.PredictionOptions {
+	return convert.PredictionOptions{Classes: m.Classes(), MultiLabel: m.MultiLabel(), Threshold: threshold, TopK: topK}
+}
