@@ -526,3 +526,41 @@ func ReadState(path string) (State, error) {
 	}
 	return st, nil
 }
+
+// MetricsHistory returns the epochs in the form metrics.Diagnose reads.
+func (r Result) MetricsHistory() []metrics.Epoch {
+	out := make([]metrics.Epoch, 0, len(r.History))
+	for _, e := range r.History {
+		me := metrics.Epoch{TrainLoss: e.TrainLoss, ValLoss: math.NaN(), ValMetric: math.NaN()}
+		if e.Val != nil {
+			me.ValLoss, me.ValMetric = e.Val.Loss, e.Val.MacroF1
+		}
+		out = append(out, me)
+	}
+	return out
+}
+
+// Kept returns the evaluation that describes the model training hands back,
+// the same model's report on its training rows (nil when not known) and a
+// description of both: with validation data the kept epoch's (or the model
+// as loaded, when no epoch beat it), else the last epoch's on the training
+// rows.
+func (r Result) Kept() (eval metrics.Report, train *metrics.Report, what string) {
+	if len(r.History) == 0 {
+		if r.Start != nil {
+			return *r.Start, nil, "validation data, the model as loaded"
+		}
+		return metrics.Report{}, nil, "no data"
+	}
+	last := r.History[len(r.History)-1]
+	switch {
+	case r.BestEpoch == 0 && r.Start != nil:
+		return *r.Start, nil, "validation data, the model as loaded (saved)"
+	case r.BestEpoch > 0 && r.BestEpoch <= len(r.History) && r.History[r.BestEpoch-1].Val != nil:
+		best := r.History[r.BestEpoch-1]
+		return *best.Val, &best.Train, fmt.Sprintf("validation data, epoch %d (saved)", best.Epoch)
+	case last.Val != nil:
+		return *last.Val, &last.Train, "validation data, last epoch"
+	}
+	return last.Train, nil, "training data (no validation data given)"
+}

@@ -88,7 +88,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	}
 	ev := evaluation{Model: args[0], Data: f.data, Report: rep, Findings: metrics.Diagnose(rep, metrics.Inputs{})}
 	if f.report != "" {
-		rec, err := readTrainingRecord(args[0])
+		rec, err := fit.ReadRecord(args[0])
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ pre{background:#f7f7f7;padding:1em;overflow:auto}
 
 // writeHTMLReport writes the evaluation as one self-contained HTML page,
 // with the learning curves when rec (the model's training record) is not nil.
-func writeHTMLReport(path string, ev evaluation, rec *trainingRecord) error {
+func writeHTMLReport(path string, ev evaluation, rec *fit.Record) error {
 	var text strings.Builder
 	if err := ev.Report.WriteText(&text, ev.Findings); err != nil {
 		return err
@@ -150,7 +150,7 @@ func writeHTMLReport(path string, ev evaluation, rec *trainingRecord) error {
 	var curvesSVG template.HTML
 	if rec != nil && len(rec.Epochs) > 0 {
 		var b strings.Builder
-		if err := learningcurve.Render(&b, "svg", curves(rec.Start, rec.Epochs)); err != nil {
+		if err := learningcurve.Render(&b, "svg", learningcurve.FromHistory(rec.Start, rec.Epochs)); err != nil {
 			return fmt.Errorf("report %s: %w", path, err)
 		}
 		// Drawn by gonum/plot from numbers, not from user text: trusted markup.

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +9,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -219,7 +216,16 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	case "auto":
 		opts.BalanceClasses = true
 	default:
-		if opts.ClassWeights, err = readClassWeights(f.classWeight, opts.Labels); err != nil {
+		file, err := os.Open(f.classWeight)
+		if errors.Is(err, fs.ErrNotExist) {
+			return usagef("--class-weight %q: want auto or an existing file", f.classWeight)
+		}
+		if err != nil {
+			return err
+		}
+		opts.ClassWeights, err = fit.ReadClassWeights(file, f.classWeight, opts.Labels)
+		file.Close()
+		if err != nil {
 			return err
 		}
 	}
@@ -265,7 +271,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
 		return nil
 	case res.BestEpoch >= 0:
-		if err := writeTrainingRecord(opts.BestDir, res); err != nil {
+		if err := fit.WriteRecord(opts.BestDir, res); err != nil {
 			return err
 		}
 		if err := atomicfile.ReplaceDir(opts.BestDir, out); err != nil {
@@ -275,7 +281,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		if err := m.Save(saveCtx, out); err != nil {
 			return err
 		}
-		if err := writeTrainingRecord(out, res); err != nil {
+		if err := fit.WriteRecord(out, res); err != nil {
 			return err
 		}
 	}
@@ -291,28 +297,14 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "; saved to %s\n", f.out)
 	}
 	if f.plot != "" {
-		if err := learningcurve.Save(f.plot, curves(res.Start, res.History)); err != nil {
+		if err := learningcurve.Save(f.plot, learningcurve.FromHistory(res.Start, res.History)); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "learning curves: %s\n", f.plot)
 	}
-	// The evaluation block describes the model saved: the best epoch's (or
-	// the model as loaded) with validation data, else the last epoch's on the
-	// training data.
-	last := res.History[len(res.History)-1]
-	eval, what := last.Train, "training data (no validation data given)"
-	var trainRep *metrics.Report
-	switch {
-	case res.BestEpoch == 0 && res.Start != nil:
-		eval, what = *res.Start, "validation data, the model as loaded (saved)"
-	case res.BestEpoch > 0 && res.BestEpoch <= len(res.History) && res.History[res.BestEpoch-1].Val != nil:
-		best := res.History[res.BestEpoch-1]
-		eval, what, trainRep = *best.Val, fmt.Sprintf("validation data, epoch %d (saved)", best.Epoch), &best.Train
-	case last.Val != nil:
-		eval, what, trainRep = *last.Val, "validation data, last epoch", &last.Train
-	}
+	eval, trainRep, what := res.Kept()
 	fmt.Fprintf(env.Stdout, "\n== evaluation on the %s\n", what)
-	in := metrics.Inputs{Train: trainRep, History: history(res.History)}
+	in := metrics.Inputs{Train: trainRep, History: res.MetricsHistory()}
 	if eval.Rows > 0 && res.Start != nil && trainRep != nil {
 		in.Start = res.Start // the same validation rows, before the first step
 	}
@@ -353,170 +345,6 @@ func epochLine(e fit.Epoch, opts fit.Options) string {
 		fmt.Fprintf(&b, " | val loss %.4f (%s, macro F1 %.3f)", e.Val.Loss, reportHead(*e.Val), e.Val.MacroF1)
 	}
 	return b.String()
-}
-
-func history(h []fit.Epoch) []metrics.Epoch {
-	out := make([]metrics.Epoch, 0, len(h))
-	for _, e := range h {
-		me := metrics.Epoch{TrainLoss: e.TrainLoss, ValLoss: math.NaN(), ValMetric: math.NaN()}
-		if e.Val != nil {
-			me.ValLoss, me.ValMetric = e.Val.Loss, e.Val.MacroF1
-		}
-		out = append(out, me)
-	}
-	return out
-}
-
-// curves are the learning-curve panels of a training run: loss, the accuracy
-// that fits the task and binary accuracy, from epoch 0 (start, the model as
-// loaded, when it was evaluated) on, each with the score of a model that
-// learned nothing as a horizontal line: the prior loss, the majority (or
-// empty-set) accuracy, and the binary accuracy of predicting no class.
-func curves(start *metrics.Report, h []fit.Epoch) []learningcurve.Panel {
-	n := len(h) + 1
-	series := func() []float64 {
-		v := make([]float64, n)
-		for i := range v {
-			v[i] = math.NaN()
-		}
-		return v
-	}
-	trainLoss, valLoss := series(), series()
-	trainAcc, valAcc := series(), series()
-	trainBin, valBin := series(), series()
-	var ref *metrics.Report // whose baselines are drawn: validation, else training
-	if start != nil {
-		valLoss[0], valBin[0] = start.Loss, start.BinaryAccuracy
-		valAcc[0], _ = start.ExactAccuracy()
-		ref = start
-	}
-	for _, e := range h {
-		if e.Epoch < 1 || e.Epoch >= n {
-			continue
-		}
-		trainLoss[e.Epoch], trainBin[e.Epoch] = e.TrainLoss, e.Train.BinaryAccuracy
-		trainAcc[e.Epoch], _ = e.Train.ExactAccuracy()
-		if e.Val != nil {
-			valLoss[e.Epoch], valBin[e.Epoch] = e.Val.Loss, e.Val.BinaryAccuracy
-			valAcc[e.Epoch], _ = e.Val.ExactAccuracy()
-			ref = e.Val
-		} else if ref == nil {
-			ref = &e.Train
-		}
-	}
-	accName, baseName := "top-1 accuracy", "always the majority class"
-	if ref != nil && ref.MultiLabel {
-		accName, baseName = "subset accuracy", "predicting no label"
-	}
-	var lossBase, accBase, binBase []learningcurve.Baseline
-	if ref != nil {
-		b, _ := ref.ExactBaseline()
-		lossBase = []learningcurve.Baseline{{Name: "predicting class frequencies", Value: ref.Baselines.PriorLoss}}
-		accBase = []learningcurve.Baseline{{Name: baseName, Value: b}}
-		binBase = []learningcurve.Baseline{{Name: fmt.Sprintf("predicting no class (1 − %s/%d)", labelsPerRow(*ref), len(ref.Classes)), Value: ref.Baselines.AllZerosBinaryAccuracy}}
-	}
-	pair := func(train, val []float64) []learningcurve.Series {
-		return []learningcurve.Series{{Name: "train", Values: train}, {Name: "validation", Values: val}}
-	}
-	return []learningcurve.Panel{
-		{Title: "loss", YLabel: "loss", Series: pair(trainLoss, valLoss), Baselines: lossBase},
-		{Title: accName, YLabel: accName, Series: pair(trainAcc, valAcc), Baselines: accBase},
-		{Title: "binary accuracy (Keras ≤ 2.3's \"accuracy\")", YLabel: "binary accuracy", Series: pair(trainBin, valBin), Baselines: binBase},
-	}
-}
-
-// labelsPerRow formats the mean labels per row of a report ("1" for
-// single-label data).
-func labelsPerRow(r metrics.Report) string {
-	if !r.MultiLabel || r.Rows == 0 {
-		return "1"
-	}
-	total := 0
-	for _, k := range r.Baselines.ClassCounts {
-		total += k
-	}
-	return strconv.FormatFloat(float64(total)/float64(r.Rows), 'f', 2, 64)
-}
-
-// trainingFile is where train records its run in the model it saves, so that
-// evaluate --report can draw the curves: assets/ travels with the model.
-const trainingFile = "kerasgo-training.json"
-
-// trainingRecord is what trainingFile holds.
-type trainingRecord struct {
-	Start  *metrics.Report `json:"start,omitempty"`
-	Epochs []fit.Epoch     `json:"epochs"`
-}
-
-// writeTrainingRecord writes the run's history into dir/assets.
-func writeTrainingRecord(dir string, res fit.Result) error {
-	if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o755); err != nil {
-		return err
-	}
-	f, err := atomicfile.Create(filepath.Join(dir, "assets", trainingFile))
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if err := json.NewEncoder(f).Encode(trainingRecord{Start: res.Start, Epochs: res.History}); err != nil {
-		return fmt.Errorf("writing the training record: %w", err)
-	}
-	return f.Commit()
-}
-
-// readTrainingRecord reads the history train recorded in a model, if any.
-func readTrainingRecord(dir string) (*trainingRecord, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "assets", trainingFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var rec trainingRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "assets", trainingFile), err)
-	}
-	return &rec, nil
-}
-
-// readClassWeights reads "class weight" lines (class name or index).
-func readClassWeights(path string, labels *fit.Labels) ([]float32, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, usagef("--class-weight %q: want auto or an existing file", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	w := make([]float32, len(labels.Classes))
-	for i := range w {
-		w[i] = 1
-	}
-	s := bufio.NewScanner(f)
-	for line := 1; s.Scan(); line++ {
-		fields := strings.Fields(s.Text())
-		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
-			continue
-		}
-		bad := func(msg string) error {
-			return &convert.ParseError{Path: path, Line: line, Err: fmt.Errorf("%s: %w", msg, convert.ErrFormat)}
-		}
-		if len(fields) != 2 {
-			return nil, bad(`want "class weight"`)
-		}
-		classes, err := labels.Parse(fields[:1])
-		if err != nil {
-			return nil, bad(err.Error())
-		}
-		v, err := strconv.ParseFloat(fields[1], 32)
-		if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
-			return nil, bad(fmt.Sprintf("weight %q is not a non-negative number", fields[1]))
-		}
-		w[classes[0]] = float32(v)
-	}
-	return w, s.Err()
 }
 
 // newStepBar is a spinner of training steps on a terminal, nil elsewhere.
