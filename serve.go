@@ -22,7 +22,7 @@ func (m *Model) ServingModel() (serving.Model, error) {
 	}
 	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.tf.InputDim(), SignatureDefs: defs}
 	if md := m.tf.Metadata(); md != nil {
-		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures["predict"], md.InputKey, md.OutputKey
+		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures[tfmodel.RolePredict], md.InputKey, md.OutputKey
 	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
 		spec.InputKey, spec.OutputKey = sig.InputNames()[0], sig.OutputNames()[0]
 	}

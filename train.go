@@ -70,8 +70,7 @@ func (m *Model) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, dense.
 // sparseTraining reports whether training and evaluation steps take CSR
 // batches: the exporter's sparse training signatures are there.
 func (m *Model) sparseTraining() bool {
-	md := m.tf.Metadata()
-	return m.input == InputSparse && md != nil && md.Signatures["train_sparse"] != "" && md.Signatures["evaluate_sparse"] != ""
+	return m.input == InputSparse && m.tf.HasRole(tfmodel.RoleTrainSparse) && m.tf.HasRole(tfmodel.RoleEvaluateSparse)
 }
 
 // SetLearningRate sets the optimizer's learning rate for the next steps.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/kerasgo/kerasgo/dense"
 )
 
 // JSONLOptions configure a JSON Lines reader.
@@ -53,9 +55,7 @@ func NewJSONLReader(r io.Reader, path string, opts JSONLOptions) (*JSONLReader, 
 	if opts.Dim <= 0 {
 		return nil, fmt.Errorf("jsonl reader for %s: feature count %d, want > 0", path, opts.Dim)
 	}
-	s := bufio.NewScanner(skipBOM(r))
-	s.Buffer(make([]byte, 0, 1<<16), 1<<30)
-	return &JSONLReader{s: s, path: path, opts: opts, obj: make(map[string]json.RawMessage)}, nil
+	return &JSONLReader{s: newLineScanner(r), path: path, opts: opts, obj: make(map[string]json.RawMessage)}, nil
 }
 
 // Read fills row with the next example: Features holds Dim values, ID the
@@ -249,7 +249,7 @@ func (j *JSONLReader) parseDense(row *Row, x json.RawMessage) error {
 	if len(elems) != j.opts.Dim {
 		return j.errorf("x", "%d values, want the model's %d features", len(elems), j.opts.Dim)
 	}
-	row.Features = resizeFeatures(row.Features, j.opts.Dim)
+	row.Features = dense.Resize(row.Features, j.opts.Dim)
 	for i, e := range elems {
 		if !isJSONNumber(e) {
 			return j.errorf("x", "element %d is a JSON %s, want a number", i, jsonKind(e))
@@ -278,8 +278,7 @@ func (j *JSONLReader) parseSparse(row *Row, indices, values json.RawMessage) err
 		}
 		j.idx = append(j.idx, n)
 	}
-	row.Features = resizeFeatures(row.Features, j.opts.Dim)
-	clear(row.Features)
+	row.Features = dense.Resize(row.Features, j.opts.Dim)
 	if values == nil {
 		for _, n := range j.idx {
 			row.Features[n] = 1
@@ -300,12 +299,4 @@ func (j *JSONLReader) parseSparse(row *Row, indices, values json.RawMessage) err
 		row.Features[j.idx[i]] = jsonFloat32(e)
 	}
 	return nil
-}
-
-// resizeFeatures returns f with length n, reusing its array when large enough.
-func resizeFeatures(f []float32, n int) []float32 {
-	if cap(f) >= n {
-		return f[:n]
-	}
-	return make([]float32, n)
 }

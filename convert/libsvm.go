@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"github.com/kerasgo/kerasgo/dense"
 )
 
 // IndexBase says how a libsvm file numbers its features.
@@ -72,8 +74,7 @@ func NewLibSVMReader(r io.Reader, path string, opts LibSVMOptions) (*LibSVMReade
 			l.shift = 1
 		}
 	}
-	l.s = bufio.NewScanner(skipBOM(r))
-	l.s.Buffer(make([]byte, 0, 1<<16), 1<<30)
+	l.s = newLineScanner(r)
 	return l, nil
 }
 
@@ -92,8 +93,7 @@ func DetectLibSVMBase(r io.Reader) (IndexBase, error) {
 
 // hasZeroIndex reports whether any feature of the input has index 0.
 func hasZeroIndex(r io.Reader) (bool, error) {
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 0, 1<<16), 1<<30)
+	s := newLineScanner(r)
 	for s.Scan() {
 		line, _, _ := bytes.Cut(s.Bytes(), []byte("#"))
 		for i, f := range bytes.Fields(line) {
@@ -139,11 +139,8 @@ func (l *LibSVMReader) parse(row *Row, fields [][]byte) error {
 	switch {
 	case l.opts.Sparse:
 		row.Features = row.Features[:0]
-	case cap(row.Features) >= l.opts.Dim:
-		row.Features = row.Features[:l.opts.Dim]
-		clear(row.Features)
 	default:
-		row.Features = make([]float32, l.opts.Dim)
+		row.Features = dense.Resize(row.Features, l.opts.Dim)
 	}
 	for i, f := range fields[1:] {
 		col := i + 2

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/kerasgo/kerasgo/dense"
 )
 
 // PredictionWriter writes one prediction per example. Errors surface from
@@ -72,12 +74,7 @@ func (d *decider) labels(probs []float32) ([]int, float32) {
 	if len(probs) == 0 {
 		return nil, 0
 	}
-	best := 0
-	for i, v := range probs {
-		if v > probs[best] {
-			best = i
-		}
-	}
+	best := dense.Argmax(probs)
 	if !d.opts.MultiLabel {
 		return []int{best}, probs[best]
 	}

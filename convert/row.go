@@ -13,8 +13,9 @@ type Row struct {
 	// (column numbers, zero-based, and their values).
 	Indices []int32
 	Values  []float32
-	// Labels holds the example's labels as written in the file, for formats
-	// that carry them (libsvm); empty otherwise.
+	// Labels holds the example's labels as written in the file, for rows
+	// that carry them: libsvm's label field (split at commas), a JSONL row's
+	// "label" or "labels"; empty otherwise.
 	Labels []string
 	// Text holds a raw-text document read for a model that takes strings
 	// (a TextReader without a vectorizer); empty otherwise.

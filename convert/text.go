@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"io"
 	"strings"
+
+	"github.com/kerasgo/kerasgo/dense"
 )
 
 // Vectorizer turns raw text into the model's features (textvec.Vectorizer
@@ -25,13 +27,7 @@ func setText(row *Row, v Vectorizer, text string, sparse bool) {
 		row.Features = row.Features[:0]
 		return
 	}
-	width := v.Width()
-	if cap(row.Features) >= width {
-		row.Features = row.Features[:width]
-		clear(row.Features)
-	} else {
-		row.Features = make([]float32, width)
-	}
+	row.Features = dense.Resize(row.Features, v.Width())
 	for k, i := range row.Indices {
 		row.Features[i] = row.Values[k]
 	}
@@ -53,9 +49,7 @@ type TextReader struct {
 // With sparse, rows come back as Indices and Values. With a nil v, rows
 // carry the raw document in Row.Text, for models that take strings.
 func NewTextReader(r io.Reader, path string, v Vectorizer, sparse bool) *TextReader {
-	s := bufio.NewScanner(skipBOM(r))
-	s.Buffer(make([]byte, 0, 1<<16), 1<<30)
-	return &TextReader{s: s, path: path, v: v, sparse: sparse}
+	return &TextReader{s: newLineScanner(r), path: path, v: v, sparse: sparse}
 }
 
 // Read fills row with the next document's features; ID is left empty, so

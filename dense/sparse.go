@@ -72,18 +72,31 @@ func (m CSR) Dense() Matrix {
 	return d
 }
 
+// AppendDenseRow adds a row given by all its values, keeping the non-zero ones.
+func (m *CSR) AppendDenseRow(row []float32) {
+	m.Indices, m.Values = AppendNonZero(m.Indices, m.Values, row)
+	m.RowPtr = append(m.RowPtr, len(m.Indices))
+	m.Rows++
+}
+
 // FromDense keeps the non-zero entries of d.
 func FromDense(d Matrix) CSR {
 	m := NewCSR(d.Cols)
 	for i := range d.Rows {
-		for j, v := range d.Row(i) {
-			if v != 0 {
-				m.Indices = append(m.Indices, int32(j))
-				m.Values = append(m.Values, v)
-			}
-		}
-		m.RowPtr = append(m.RowPtr, len(m.Indices))
-		m.Rows++
+		m.AppendDenseRow(d.Row(i))
 	}
 	return m
+}
+
+// AppendNonZero appends the column numbers and values of row's non-zero
+// entries to indices and values, and returns the extended slices (as
+// append does: nil stays nil when row is all zeros). NaN counts as non-zero.
+func AppendNonZero(indices []int32, values []float32, row []float32) ([]int32, []float32) {
+	for j, v := range row {
+		if v != 0 {
+			indices = append(indices, int32(j))
+			values = append(values, v)
+		}
+	}
+	return indices, values
 }

@@ -73,12 +73,7 @@ func (l *Labels) example(path string, row *convert.Row) (Example, error) {
 	}
 	e := Example{Line: row.Line, Classes: classes}
 	if len(row.Features) > 0 {
-		for j, v := range row.Features {
-			if v != 0 {
-				e.Indices = append(e.Indices, int32(j))
-				e.Values = append(e.Values, v)
-			}
-		}
+		e.Indices, e.Values = dense.AppendNonZero(nil, nil, row.Features)
 	} else {
 		e.Indices = append([]int32(nil), row.Indices...)
 		e.Values = append([]float32(nil), row.Values...)

@@ -142,12 +142,25 @@ type Result struct {
 	// -1 means no weights were kept (no validation data or no BestDir).
 	BestEpoch int
 	BestValue float64
-	// Stopped says why training ended: "completed", "early stopping" or
-	// "interrupted" (the context was canceled; the model holds the weights
-	// of the last finished step).
-	Stopped string
+	// Stopped says why training ended.
+	Stopped StopReason
 	Steps   int
 }
+
+// StopReason says why Run returned without an error. Its text is meant for
+// people ("training completed after 3 epochs").
+type StopReason string
+
+// Reasons training stops.
+const (
+	// StopCompleted: every epoch ran.
+	StopCompleted StopReason = "completed"
+	// StopEarly: the monitored quantity did not improve for Patience epochs.
+	StopEarly StopReason = "early stopping"
+	// StopInterrupted: the context was canceled; the model holds the weights
+	// of the last finished step.
+	StopInterrupted StopReason = "interrupted"
+)
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Epochs == 0 {
@@ -189,16 +202,16 @@ func (o Options) withDefaults() (Options, error) {
 // and counts as a candidate for the best weights, so training never hands
 // back a model worse on validation than the one it was given (with BestDir
 // set). It returns when the epochs are done, early stopping fires, ctx is
-// canceled (Stopped "interrupted", no error), or an error occurs.
+// canceled (Stopped is StopInterrupted, no error), or an error occurs.
 func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return Result{}, fmt.Errorf("training: %w", err)
 	}
-	res := Result{Stopped: "completed", BestEpoch: -1}
+	res := Result{Stopped: StopCompleted, BestEpoch: -1}
 	data, err := load(ctx, train, val, opts)
 	if isCanceled(err) {
-		res.Stopped = "interrupted"
+		res.Stopped = StopInterrupted
 		return res, nil
 	}
 	if err != nil {
@@ -241,7 +254,7 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 	} else if hasVal {
 		rep, err := evaluateStore(ctx, m, data.val, opts)
 		if isCanceled(err) {
-			res.Stopped = "interrupted"
+			res.Stopped = StopInterrupted
 			return res, nil
 		}
 		if err != nil {
@@ -260,7 +273,7 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 		ep, err := runEpoch(ctx, m, data.train, opts, epoch, skip, &res)
 		skip = 0
 		if isCanceled(err) {
-			res.Stopped = "interrupted"
+			res.Stopped = StopInterrupted
 			return res, nil
 		}
 		if err != nil {
@@ -269,7 +282,7 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 		if hasVal {
 			rep, err := evaluateStore(ctx, m, data.val, opts)
 			if isCanceled(err) {
-				res.Stopped = "interrupted"
+				res.Stopped = StopInterrupted
 				return res, nil
 			}
 			if err != nil {
@@ -293,7 +306,7 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 			sinceBest++
 		}
 		if opts.Patience > 0 && sinceBest >= opts.Patience && epoch < opts.Epochs {
-			res.Stopped = "early stopping"
+			res.Stopped = StopEarly
 			return res, nil
 		}
 	}

@@ -105,7 +105,7 @@ func TestRunUsesEveryRowOncePerEpoch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != "completed" || len(res.History) != 3 || res.Steps != 3*15 {
+	if res.Stopped != fit.StopCompleted || len(res.History) != 3 || res.Steps != 3*15 {
 		t.Fatalf("%+v", res)
 	}
 	for e := range 3 {
@@ -162,13 +162,13 @@ func TestRunEarlyStoppingKeepsBest(t *testing.T) {
 	tests := map[string]struct {
 		valLoss   []float64 // the model as loaded, then one per epoch
 		epochs    int       // run
-		stopped   string
+		stopped   fit.StopReason
 		bestEpoch int
 		saves     int
 	}{
-		"epoch 2 is best, patience runs out": {[]float64{1, 0.9, 0.5, 0.6, 0.7, 0.8, 0.9}, 4, "early stopping", 2, 3},
-		"no epoch beats the model as loaded": {[]float64{0.4, 0.5, 0.6, 0.7}, 2, "early stopping", 0, 1},
-		"the last epoch is best":             {[]float64{1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4}, 6, "completed", 6, 7},
+		"epoch 2 is best, patience runs out": {[]float64{1, 0.9, 0.5, 0.6, 0.7, 0.8, 0.9}, 4, fit.StopEarly, 2, 3},
+		"no epoch beats the model as loaded": {[]float64{0.4, 0.5, 0.6, 0.7}, 2, fit.StopEarly, 0, 1},
+		"the last epoch is best":             {[]float64{1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4}, 6, fit.StopCompleted, 6, 7},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -243,7 +243,7 @@ func TestRunInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Stopped != "interrupted" || res.Steps != 5 || f.steps != 5 {
+	if res.Stopped != fit.StopInterrupted || res.Steps != 5 || f.steps != 5 {
 		t.Fatalf("stopped %q after %d steps (%d run)", res.Stopped, res.Steps, f.steps)
 	}
 }

@@ -179,7 +179,7 @@ func (a *Accumulator) Add(probs, targets dense.Matrix, batchLoss float64) error 
 			}
 			continue
 		}
-		t, k := argmax(y), argmax(p)
+		t, k := dense.Argmax(y), dense.Argmax(p)
 		a.support[t]++
 		a.predicted[k]++
 		a.confusion[t*a.c+k]++
@@ -235,16 +235,4 @@ func (a *Accumulator) check(probs, targets dense.Matrix, batchLoss float64) erro
 		}
 	}
 	return nil
-}
-
-// argmax returns the index of the largest value, the first one on ties (as
-// numpy.argmax does). The values must not be NaN.
-func argmax(v []float32) int {
-	best := 0
-	for j := 1; j < len(v); j++ {
-		if v[j] > v[best] {
-			best = j
-		}
-	}
-	return best
 }

@@ -315,14 +315,7 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			cur.x.Data = append(cur.x.Data, row.Features...)
 			cur.x.Rows++
 		case len(row.Features) > 0: // a dense row in a sparse run
-			for j, v := range row.Features {
-				if v != 0 {
-					cur.sx.Indices = append(cur.sx.Indices, int32(j))
-					cur.sx.Values = append(cur.sx.Values, v)
-				}
-			}
-			cur.sx.RowPtr = append(cur.sx.RowPtr, len(cur.sx.Indices))
-			cur.sx.Rows++
+			cur.sx.AppendDenseRow(row.Features)
 		default:
 			cur.sx.AppendRow(row.Indices, row.Values)
 		}

@@ -288,9 +288,11 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version)
 	return nil
 }
 
-// decodeTexts reads string instances (or columnar string inputs) for a
-// model that takes raw text.
-func decodeTexts(raw *fastjson.Value, spec Spec, columnar bool) ([]string, error) {
+// instanceList returns the non-empty list of instances of a request body's
+// "instances" (row format) or "inputs" (columnar format, columnar set): a
+// list, or for columnar inputs also an object holding one under the input key
+// and nothing else.
+func instanceList(raw *fastjson.Value, spec Spec, columnar bool) ([]*fastjson.Value, error) {
 	if columnar && raw.Type() == fastjson.TypeObject {
 		named := raw.GetObject()
 		rows := named.Get(spec.InputKey)
@@ -305,6 +307,16 @@ func decodeTexts(raw *fastjson.Value, spec Spec, columnar bool) ([]string, error
 	}
 	if len(items) == 0 {
 		return nil, badRequest("no instances")
+	}
+	return items, nil
+}
+
+// decodeTexts reads string instances (or columnar string inputs) for a
+// model that takes raw text.
+func decodeTexts(raw *fastjson.Value, spec Spec, columnar bool) ([]string, error) {
+	items, err := instanceList(raw, spec, columnar)
+	if err != nil {
+		return nil, err
 	}
 	texts := make([]string, len(items))
 	for i, item := range items {
@@ -332,20 +344,9 @@ func decodeTexts(raw *fastjson.Value, spec Spec, columnar bool) ([]string, error
 // feature), or an object holding one under the input key; columnar inputs are
 // a list of rows, or an object holding one.
 func decodeRows(raw *fastjson.Value, spec Spec, columnar bool) (dense.Matrix, error) {
-	if columnar && raw.Type() == fastjson.TypeObject {
-		named := raw.GetObject()
-		rows := named.Get(spec.InputKey)
-		if rows == nil || named.Len() != 1 {
-			return dense.Matrix{}, badRequest("inputs must hold exactly the input %q", spec.InputKey)
-		}
-		raw = rows
-	}
-	items, err := raw.Array()
+	items, err := instanceList(raw, spec, columnar)
 	if err != nil {
-		return dense.Matrix{}, badRequest("expected a list of instances: %v", err)
-	}
-	if len(items) == 0 {
-		return dense.Matrix{}, badRequest("no instances")
+		return dense.Matrix{}, err
 	}
 	var x dense.Matrix
 	for i, item := range items {

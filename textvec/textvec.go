@@ -31,6 +31,8 @@ import (
 	"os"
 	"slices"
 	"sync"
+
+	"github.com/kerasgo/kerasgo/dense"
 )
 
 // Output modes accepted in Config.OutputMode.
@@ -192,11 +194,7 @@ func (v *Vectorizer) Width() int { return v.width }
 // Vectorize writes the row of text into dst (grown if needed, every entry
 // overwritten) and returns it, of length Width.
 func (v *Vectorizer) Vectorize(text string, dst []float32) []float32 {
-	if cap(dst) < v.width {
-		dst = make([]float32, v.width)
-	}
-	dst = dst[:v.width]
-	clear(dst)
+	dst = dense.Resize(dst, v.width)
 	s := v.count(text)
 	for _, i := range s.touch {
 		dst[i] = v.value(i, s.counts[i])

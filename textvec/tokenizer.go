@@ -11,6 +11,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kerasgo/kerasgo/dense"
 )
 
 // Tokenizer modes, the mode argument of Keras' Tokenizer.texts_to_matrix.
@@ -246,8 +248,7 @@ func (t *Tokenizer) Sequence(text string, dst []int32) []int32 {
 // Matrix writes into dst (grown to Width() and cleared) the texts_to_matrix
 // row of text in t's mode, exactly as Keras computes it in float64.
 func (t *Tokenizer) Matrix(text string, dst []float64) []float64 {
-	dst = slices.Grow(dst[:0], t.width)[:t.width]
-	clear(dst)
+	dst = dense.Resize(dst, t.width)
 	s, n := t.count(text)
 	for _, j := range s.touch {
 		dst[j] = t.value(j, s.counts[j], n)

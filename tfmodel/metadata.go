@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // MetadataFile is the exporter's metadata file, inside the SavedModel's assets/.
@@ -19,41 +21,161 @@ const (
 	LabelMultiLabel = "multilabel" // any number of classes per row, labels as multi-hot rows
 )
 
-// Metadata is what kerasgo's exporter records about a model, so that the Go
-// side never has to guess it. Models not made by the exporter have none.
+// Role is what a signature is for: a key of Metadata.Signatures.
+type Role string
+
+// The roles the exporter (scripts/export_keras.py) names signatures for, and
+// the signature keys it gives them.
+const (
+	// RolePredict: features -> probabilities ("serving_default").
+	RolePredict Role = "predict"
+	// RolePredictSparse: RolePredict with the features as a sparse batch
+	// (indices int64[nnz, 2], values float32[nnz], dense_shape int64[2])
+	// ("predict_sparse").
+	RolePredictSparse Role = "predict_sparse"
+	// RoleTrain: features, labels, sample_weight -> loss, probabilities; one
+	// optimizer step ("train_step").
+	RoleTrain Role = "train"
+	// RoleTrainSparse: RoleTrain with sparse features ("train_step_sparse").
+	RoleTrainSparse Role = "train_sparse"
+	// RoleEvaluate: features, labels, sample_weight -> loss, probabilities;
+	// changes nothing ("evaluate_step").
+	RoleEvaluate Role = "evaluate"
+	// RoleEvaluateSparse: RoleEvaluate with sparse features
+	// ("evaluate_step_sparse").
+	RoleEvaluateSparse Role = "evaluate_sparse"
+	// RoleSetLearningRate: learning_rate -> learning_rate; assigns the
+	// optimizer's rate ("set_learning_rate").
+	RoleSetLearningRate Role = "set_learning_rate"
+	// RoleWeights: () -> every model variable, keyed by its Keras path with
+	// "/" as "__" ("get_weights").
+	RoleWeights Role = "weights"
+)
+
+// Metadata is what kerasgo's exporter (scripts/export_keras.py) records about
+// a model in assets/kerasgo.json, so that the Go side never has to guess it.
+// Models not made by the exporter have none. The JSON keys are the contract
+// with the exporter: a field added there must be added here.
 type Metadata struct {
-	Format           string            `json:"format"`
-	Source           string            `json:"source"`
-	Seed             *int              `json:"seed"`
-	InputKey         string            `json:"input_key"`
-	InputDim         int               `json:"input_dim"`
-	InputDType       string            `json:"input_dtype"`
-	OutputKey        string            `json:"output_key"`
-	OutputActivation string            `json:"output_activation"`
-	Classes          []string          `json:"classes"`
-	LabelMode        string            `json:"label_mode"`
-	LabelsKey        string            `json:"labels_key"`
-	LabelsDType      string            `json:"labels_dtype"`
-	SampleWeightKey  string            `json:"sample_weight_key"`
-	Loss             KerasObject       `json:"loss"`
-	Optimizer        KerasObject       `json:"optimizer"`
-	Signatures       map[string]string `json:"signatures"`
-	Parameters       int64             `json:"parameters"`
-	KerasVersion     string            `json:"keras_version"`
-	TensorFlowVer    string            `json:"tensorflow_version"`
+	// Format is the metadata format's version, "kerasgo.export/v1".
+	Format string `json:"format"`
+	// Source says what was exported, for people: from the command line,
+	// "arch:question" (the built-in architecture) or "file:NAME" (a .keras
+	// or .h5 file, by base name); from Python, whatever the caller of
+	// export() passed ("testdata:NAME" for the test models), else empty.
+	Source string `json:"source"`
+	// Seed is the random seed the exporter set before building or loading
+	// the model (--seed, 0 by default; an --arch model's initial weights
+	// are deterministic given it); nil when export() was called without one.
+	Seed *int `json:"seed"`
+	// InputKey is the features' input name in the dense predict, train and
+	// evaluate signatures, "features" (the sparse ones take "indices",
+	// "values" and "dense_shape" instead).
+	InputKey string `json:"input_key"`
+	// InputDim is the number of features per row: the model input's last
+	// dimension.
+	InputDim int `json:"input_dim"`
+	// InputDType is the features' element type, "float32".
+	InputDType string `json:"input_dtype"`
+	// OutputKey is the probabilities' output name in the predict, train and
+	// evaluate signatures (dense and sparse), "probabilities".
+	OutputKey string `json:"output_key"`
+	// OutputActivation is the last layer's activation function by name
+	// ("sigmoid", "softmax", ...), or "unknown" when it has none.
+	OutputActivation string `json:"output_activation"`
+	// Classes names the outputs, in output order: the --class-names given
+	// to the exporter, else "class_0", "class_1", ....
+	Classes []string `json:"classes"`
+	// LabelMode is how labels are fed to the train and evaluate
+	// signatures: LabelSparse for a sparse categorical cross-entropy loss,
+	// LabelMultiLabel for a model exported with --multi-label, else
+	// LabelOneHot.
+	LabelMode string `json:"label_mode"`
+	// LabelsKey is the labels' input name in the train and evaluate
+	// signatures (dense and sparse), "labels".
+	LabelsKey string `json:"labels_key"`
+	// LabelsDType is the labels' element type: "int64" (one class index per
+	// row) with LabelSparse, else "float32" (one row of Classes values).
+	LabelsDType string `json:"labels_dtype"`
+	// SampleWeightKey is the per-row weights' input name in the train and
+	// evaluate signatures (dense and sparse), "sample_weight".
+	SampleWeightKey string `json:"sample_weight_key"`
+	// Loss is the loss the train and evaluate signatures compute: its Keras
+	// class ("BinaryCrossentropy", ...) and get_config(); a custom loss
+	// function is recorded as the exporter's wrapper, "_FunctionLoss".
+	Loss KerasObject `json:"loss"`
+	// Optimizer is the optimizer the train signatures step, with its
+	// configuration at export time.
+	Optimizer KerasObject `json:"optimizer"`
+	// Signatures names the SavedModel signature that plays each role; the
+	// exporter names one for every Role constant.
+	Signatures map[Role]string `json:"signatures"`
+	// Parameters is the number of values in the model's variables
+	// (Keras' count_params(): weights only, no optimizer state).
+	Parameters int64 `json:"parameters"`
+	// KerasVersion and TensorFlowVer are the versions that exported the
+	// model.
+	KerasVersion  string `json:"keras_version"`
+	TensorFlowVer string `json:"tensorflow_version"`
 	// Vectorizer names the fitted text vectorizer in assets/ (for raw text
-	// input), or is empty.
+	// input), "vectorizer.json", or is empty.
 	Vectorizer string `json:"vectorizer"`
-	// Tokenizer names a legacy Keras Tokenizer's to_json() in assets/, and
-	// TokenizerMode its texts_to_matrix mode (binary, count, freq, tfidf).
+	// Tokenizer names a legacy Keras Tokenizer's to_json() in assets/,
+	// "tokenizer.json", or is empty; TokenizerMode is then its
+	// texts_to_matrix mode (binary, count, freq, tfidf), else empty. A model
+	// has a Vectorizer or a Tokenizer, never both.
 	Tokenizer     string `json:"tokenizer"`
 	TokenizerMode string `json:"tokenizer_mode"`
+}
+
+// clone returns a deep copy of md (nil for nil).
+func (md *Metadata) clone() *Metadata {
+	if md == nil {
+		return nil
+	}
+	c := *md
+	if md.Seed != nil {
+		seed := *md.Seed
+		c.Seed = &seed
+	}
+	c.Classes = slices.Clone(md.Classes)
+	c.Signatures = maps.Clone(md.Signatures)
+	c.Loss = md.Loss.clone()
+	c.Optimizer = md.Optimizer.clone()
+	return &c
 }
 
 // KerasObject is a serialised Keras object: its class and its get_config().
 type KerasObject struct {
 	ClassName string         `json:"class_name"`
 	Config    map[string]any `json:"config"`
+}
+
+func (o KerasObject) clone() KerasObject {
+	if o.Config == nil {
+		return o
+	}
+	return KerasObject{ClassName: o.ClassName, Config: cloneJSON(o.Config).(map[string]any)}
+}
+
+// cloneJSON deep-copies a value encoding/json decoded into an any: its
+// objects and arrays are copied, other values are immutable.
+func cloneJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(v))
+		for k, e := range v {
+			c[k] = cloneJSON(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(v))
+		for i, e := range v {
+			c[i] = cloneJSON(e)
+		}
+		return c
+	}
+	return v
 }
 
 // readMetadata reads assets/kerasgo.json; a model without it returns nil, nil.

@@ -178,7 +178,7 @@ func sessionOptions(o Options) (*tf.SessionOptions, error) {
 func (m *Model) planPredict() predictPlan {
 	p := predictPlan{signature: DefaultPredictSignature}
 	if m.meta != nil {
-		if s := m.meta.Signatures["predict"]; s != "" {
+		if s := m.meta.Signatures[RolePredict]; s != "" {
 			p.signature = s
 		}
 	}
@@ -236,9 +236,26 @@ func pickKey(specs map[string]TensorSpec, named, what, sig string) (string, erro
 // Dir returns the directory the model was loaded from.
 func (m *Model) Dir() string { return m.dir }
 
-// Metadata returns the exporter's metadata, or nil for a model kerasgo's
-// exporter did not make. The result must not be modified.
-func (m *Model) Metadata() *Metadata { return m.meta }
+// Metadata returns a copy of the exporter's metadata, or nil for a model
+// kerasgo's exporter did not make.
+func (m *Model) Metadata() *Metadata { return m.meta.clone() }
+
+// HasRole reports whether the exporter's metadata names a signature for r
+// and the SavedModel has that signature.
+func (m *Model) HasRole(r Role) bool {
+	_, ok := m.roleSignature(r)
+	return ok
+}
+
+// roleSignature returns the signature the metadata names for r, if the
+// model has it.
+func (m *Model) roleSignature(r Role) (Signature, bool) {
+	if m.meta == nil || m.meta.Signatures[r] == "" {
+		return Signature{}, false
+	}
+	sig, ok := m.sigs[m.meta.Signatures[r]]
+	return sig, ok
+}
 
 // VectorizerPath returns the file of the text vectorizer the exporter stored
 // with the model, or "" when it has none.
@@ -258,9 +275,15 @@ func (m *Model) TokenizerPath() string {
 	return filepath.Join(m.dir, "assets", filepath.Base(m.meta.Tokenizer))
 }
 
-// Signatures returns the model's signatures by key, without the internal
-// __saved_model_init_op. The result must not be modified.
-func (m *Model) Signatures() map[string]Signature { return m.sigs }
+// Signatures returns a copy of the model's signatures by key, without the
+// internal __saved_model_init_op.
+func (m *Model) Signatures() map[string]Signature {
+	out := make(map[string]Signature, len(m.sigs))
+	for k, s := range m.sigs {
+		out[k] = s.clone()
+	}
+	return out
+}
 
 // SignatureKeys returns the signature keys in sorted order.
 func (m *Model) SignatureKeys() []string {

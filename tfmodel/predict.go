@@ -134,16 +134,7 @@ func (m *Model) predictChunks(ctx context.Context, sig Signature, outKey string,
 // SparsePredictable reports whether the model has the exporter's sparse
 // prediction signature, which PredictSparse needs.
 func (m *Model) SparsePredictable() bool {
-	_, ok := m.sparseSignature("predict_sparse")
-	return ok
-}
-
-func (m *Model) sparseSignature(role string) (Signature, bool) {
-	if m.meta == nil || m.meta.Signatures[role] == "" {
-		return Signature{}, false
-	}
-	sig, ok := m.sigs[m.meta.Signatures[role]]
-	return sig, ok
+	return m.HasRole(RolePredictSparse)
 }
 
 // PredictSparse is Predict for a sparse batch (bag-of-words rows), through
@@ -151,7 +142,7 @@ func (m *Model) sparseSignature(role string) (Signature, bool) {
 // copied to TensorFlow, and the first layer multiplies them as a sparse
 // matrix. The result equals Predict on x.Dense().
 func (m *Model) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
-	sig, ok := m.sparseSignature("predict_sparse")
+	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
 		return dense.Matrix{}, fmt.Errorf("predict sparse: the model has no predict_sparse signature (export it with kerasgo export): %w", ErrUnknownSignature)
 	}

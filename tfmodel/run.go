@@ -68,8 +68,8 @@ func (m *Model) changesModel(key string) bool {
 	if m.meta == nil {
 		return false
 	}
-	return key == m.meta.Signatures["train"] || key == m.meta.Signatures["train_sparse"] ||
-		key == m.meta.Signatures["set_learning_rate"]
+	return key == m.meta.Signatures[RoleTrain] || key == m.meta.Signatures[RoleTrainSparse] ||
+		key == m.meta.Signatures[RoleSetLearningRate]
 }
 
 // checkSpec compares a tensor with the signature's declared dtype and shape.

@@ -81,6 +81,24 @@ type Signature struct {
 	Outputs    map[string]TensorSpec
 }
 
+// clone returns a copy of s that shares no maps or slices with it.
+func (s Signature) clone() Signature {
+	s.Inputs, s.Outputs = cloneSpecs(s.Inputs), cloneSpecs(s.Outputs)
+	return s
+}
+
+func cloneSpecs(specs map[string]TensorSpec) map[string]TensorSpec {
+	if specs == nil {
+		return nil
+	}
+	out := make(map[string]TensorSpec, len(specs))
+	for k, t := range specs {
+		t.Shape = slices.Clone(t.Shape)
+		out[k] = t
+	}
+	return out
+}
+
 // InputNames returns the input keys in sorted order.
 func (s Signature) InputNames() []string { return sortedKeys(s.Inputs) }
 

@@ -37,7 +37,7 @@ func (m *Model) Trainable() (bool, string) {
 	if m.meta == nil {
 		return false, "the model has no kerasgo metadata (export it with `kerasgo export` to add training signatures)"
 	}
-	for _, role := range []string{"train", "evaluate"} {
+	for _, role := range []Role{RoleTrain, RoleEvaluate} {
 		key := m.meta.Signatures[role]
 		if _, ok := m.sigs[key]; key == "" || !ok {
 			return false, fmt.Sprintf("the model has no %s signature %q", role, key)
@@ -51,7 +51,7 @@ func (m *Model) Trainable() (bool, string) {
 // serialised, and predictions wait while a step runs. sampleWeight may be
 // nil (every row weighs 1).
 func (m *Model) TrainStep(ctx context.Context, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
-	r, err := m.denseStep(ctx, "train", x, y, sampleWeight)
+	r, err := m.denseStep(ctx, RoleTrain, x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train step: %w", err)
 	}
@@ -61,7 +61,7 @@ func (m *Model) TrainStep(ctx context.Context, x dense.Matrix, y Labels, sampleW
 // EvaluateStep computes the loss and probabilities of a batch without
 // changing the model. It may run concurrently with predictions.
 func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
-	r, err := m.denseStep(ctx, "evaluate", x, y, sampleWeight)
+	r, err := m.denseStep(ctx, RoleEvaluate, x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("evaluate step: %w", err)
 	}
@@ -71,7 +71,7 @@ func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, samp
 // TrainStepSparse is TrainStep for a sparse batch, through the exporter's
 // train_step_sparse signature.
 func (m *Model) TrainStepSparse(ctx context.Context, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
-	r, err := m.sparseStep(ctx, "train_sparse", x, y, sampleWeight)
+	r, err := m.sparseStep(ctx, RoleTrainSparse, x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train step: %w", err)
 	}
@@ -80,14 +80,14 @@ func (m *Model) TrainStepSparse(ctx context.Context, x dense.CSR, y Labels, samp
 
 // EvaluateStepSparse is EvaluateStep for a sparse batch.
 func (m *Model) EvaluateStepSparse(ctx context.Context, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
-	r, err := m.sparseStep(ctx, "evaluate_sparse", x, y, sampleWeight)
+	r, err := m.sparseStep(ctx, RoleEvaluateSparse, x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("evaluate step: %w", err)
 	}
 	return r, nil
 }
 
-func (m *Model) denseStep(ctx context.Context, role string, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
+func (m *Model) denseStep(ctx context.Context, role Role, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
 	if err := m.checkFeatures(x); err != nil {
 		return StepResult{}, err
 	}
@@ -97,8 +97,8 @@ func (m *Model) denseStep(ctx context.Context, role string, x dense.Matrix, y La
 	})
 }
 
-func (m *Model) sparseStep(ctx context.Context, role string, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
-	if _, ok := m.sparseSignature(role); !ok && m.meta != nil {
+func (m *Model) sparseStep(ctx context.Context, role Role, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+	if !m.HasRole(role) && m.meta != nil {
 		return StepResult{}, fmt.Errorf("the model has no %s signature (re-export it with kerasgo export): %w", role, ErrUnknownSignature)
 	}
 	if err := m.checkSparse(x); err != nil {
@@ -111,7 +111,7 @@ func (m *Model) sparseStep(ctx context.Context, role string, x dense.CSR, y Labe
 
 // step runs a training or evaluation signature (role names it in the
 // metadata) with the features features makes, the labels and the weights.
-func (m *Model) step(ctx context.Context, role string, rows int, y Labels, sampleWeight []float32, features func() (map[string]*tf.Tensor, int, error)) (StepResult, error) {
+func (m *Model) step(ctx context.Context, role Role, rows int, y Labels, sampleWeight []float32, features func() (map[string]*tf.Tensor, int, error)) (StepResult, error) {
 	if ok, why := m.Trainable(); !ok {
 		return StepResult{}, fmt.Errorf("%s: %w", why, ErrNotTrainable)
 	}
@@ -136,7 +136,7 @@ func (m *Model) step(ctx context.Context, role string, rows int, y Labels, sampl
 	if err != nil {
 		return StepResult{}, err
 	}
-	exclusive := role == "train" || role == "train_sparse"
+	exclusive := role == RoleTrain || role == RoleTrainSparse
 	release, err := m.acquire(ctx, exclusive)
 	if err != nil {
 		return StepResult{}, err
@@ -257,7 +257,7 @@ func (m *Model) SetLearningRate(ctx context.Context, rate float64) error {
 	if ok, why := m.Trainable(); !ok {
 		return fmt.Errorf("set learning rate: %s: %w", why, ErrNotTrainable)
 	}
-	key := m.meta.Signatures["set_learning_rate"]
+	key := m.meta.Signatures[RoleSetLearningRate]
 	sig, ok := m.sigs[key]
 	if !ok {
 		return fmt.Errorf("set learning rate: no signature %q: %w", key, ErrUnknownSignature)
@@ -284,12 +284,12 @@ func (m *Model) SetLearningRate(ctx context.Context, rate float64) error {
 // "/" as "__"), read through the exporter's get_weights signature. Vectors
 // (biases) come back as single-column matrices.
 func (m *Model) Weights(ctx context.Context) (map[string]dense.Matrix, error) {
-	if m.meta == nil || m.meta.Signatures["weights"] == "" {
+	if m.meta == nil || m.meta.Signatures[RoleWeights] == "" {
 		return nil, fmt.Errorf("weights: the model has no get_weights signature: %w", ErrUnknownSignature)
 	}
-	sig, ok := m.sigs[m.meta.Signatures["weights"]]
+	sig, ok := m.roleSignature(RoleWeights)
 	if !ok {
-		return nil, fmt.Errorf("weights: no signature %q: %w", m.meta.Signatures["weights"], ErrUnknownSignature)
+		return nil, fmt.Errorf("weights: no signature %q: %w", m.meta.Signatures[RoleWeights], ErrUnknownSignature)
 	}
 	release, err := m.acquire(ctx, false)
 	if err != nil {

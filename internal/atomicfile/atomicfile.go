@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 )
 
-// File is a file being written under a temporary name.
+// File is a file being written under a temporary name. It is written
+// through Write and WriteString (it is an io.Writer) and ended by Commit or
+// Abort; the *os.File underneath is not exposed, so nothing can close,
+// truncate or seek it behind the File's back.
 type File struct {
-	*os.File
+	f      *os.File
 	target string
 	done   bool
 }
@@ -23,8 +26,18 @@ func Create(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
-	return &File{File: f, target: path}, nil
+	return &File{f: f, target: path}, nil
 }
+
+// Write appends b to the file. After Commit or Abort it fails with an error
+// matching os.ErrClosed.
+func (f *File) Write(b []byte) (int, error) { return f.f.Write(b) }
+
+// WriteString is Write for a string.
+func (f *File) WriteString(s string) (int, error) { return f.f.WriteString(s) }
+
+// Name returns the temporary file's name (not the target's).
+func (f *File) Name() string { return f.f.Name() }
 
 // Commit syncs the file and renames it to its target, replacing any file there.
 func (f *File) Commit() error {
@@ -33,12 +46,12 @@ func (f *File) Commit() error {
 	}
 	f.done = true
 	tmp := f.Name()
-	if err := f.Sync(); err != nil {
-		f.Close()
+	if err := f.f.Sync(); err != nil {
+		f.f.Close()
 		os.Remove(tmp)
 		return fmt.Errorf("syncing %s: %w", f.target, err)
 	}
-	if err := f.Close(); err != nil {
+	if err := f.f.Close(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("closing %s: %w", f.target, err)
 	}
@@ -60,7 +73,7 @@ func (f *File) Abort() {
 		return
 	}
 	f.done = true
-	f.Close()
+	f.f.Close()
 	os.Remove(f.Name())
 }
 

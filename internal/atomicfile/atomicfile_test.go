@@ -2,6 +2,7 @@ package atomicfile_test
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -168,6 +169,65 @@ func TestAbort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOnlyCommitOrAbortEndsAFile checks that the file underneath cannot be
+// closed, truncated or seeked through a File, and that writes after the end
+// fail.
+func TestOnlyCommitOrAbortEndsAFile(t *testing.T) {
+	tests := map[string]struct {
+		end       func(*atomicfile.File)
+		wantAfter string // the target's content afterwards; "" for none
+	}{
+		"commit": {end: func(f *atomicfile.File) {
+			if err := f.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}, wantAfter: "a"},
+		"abort": {end: (*atomicfile.File).Abort},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			target := filepath.Join(t.TempDir(), "out.txt")
+			f, err := atomicfile.Create(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Abort()
+			for method, has := range map[string]bool{
+				"Close":       implements[io.Closer](f),
+				"Seek":        implements[io.Seeker](f),
+				"Read":        implements[io.Reader](f),
+				"Truncate":    implements[interface{ Truncate(int64) error }](f),
+				"Fd":          implements[interface{ Fd() uintptr }](f),
+				"Write":       implements[io.Writer](f),
+				"WriteString": implements[io.StringWriter](f),
+			} {
+				if want := strings.HasPrefix(method, "Write"); has != want {
+					t.Errorf("File has a %s method: %v, want %v", method, has, want)
+				}
+			}
+			if _, err := f.Write([]byte("a")); err != nil {
+				t.Fatal(err)
+			}
+			tc.end(f)
+			if _, err := f.Write([]byte("b")); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("Write after %s: %v, want os.ErrClosed", name, err)
+			}
+			if _, err := f.WriteString("b"); !errors.Is(err, os.ErrClosed) {
+				t.Errorf("WriteString after %s: %v, want os.ErrClosed", name, err)
+			}
+			got, err := os.ReadFile(target)
+			if tc.wantAfter == "" && !errors.Is(err, fs.ErrNotExist) || tc.wantAfter != "" && string(got) != tc.wantAfter {
+				t.Errorf("after %s the target holds %q (%v), want %q", name, got, err, tc.wantAfter)
+			}
+		})
+	}
+}
+
+func implements[I any](v any) bool {
+	_, ok := v.(I)
+	return ok
 }
 
 func TestCreateInMissingDir(t *testing.T) {

@@ -264,7 +264,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	// Save with a context that outlives a SIGINT: stopping must not lose work.
 	saveCtx := context.WithoutCancel(ctx)
 	switch {
-	case res.Stopped == "interrupted":
+	case res.Stopped == fit.StopInterrupted:
 		if err := m.Save(saveCtx, out); err != nil {
 			return err
 		}
