@@ -41,7 +41,7 @@ pytest: setup
 # The packages that must build and test without cgo: only tfmodel (and the
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
-PURE_GO := ./convert/... ./dense/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
+PURE_GO := ./convert/... ./dense/... ./sparse/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
 	./internal/atomicfile/... ./internal/learningcurve/... ./cmd/kerasgo-loadgen/...
 
 puregotest:

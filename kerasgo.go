@@ -16,6 +16,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/textvec"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
@@ -186,7 +187,7 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 			}
 		}
 		if float64(nonZero) < sparseBelow*float64(len(x.Data)) {
-			return m.tf.PredictSparse(ctx, dense.FromDense(x))
+			return m.tf.PredictSparse(ctx, sparse.FromDense(x))
 		}
 	}
 	return m.tf.Predict(ctx, x)
@@ -194,7 +195,7 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 
 // PredictSparse scores sparse rows: through the sparse signature when the
 // model has one, else as dense rows.
-func (m *Model) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
+func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	if m.input == InputSparse {
 		return m.tf.PredictSparse(ctx, x)
 	}
@@ -211,7 +212,7 @@ func (m *Model) PredictText(ctx context.Context, texts []string) (dense.Matrix, 
 	if m.vec == nil {
 		return dense.Matrix{}, fmt.Errorf("%s: %w", m.Dir(), ErrNoTextInput)
 	}
-	x := dense.NewCSR(m.vec.Width())
+	x := sparse.New(m.vec.Width())
 	var idx []int32
 	var val []float32
 	for _, t := range texts {

@@ -13,6 +13,7 @@ import (
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // kerasTol is how far kerasgo's probabilities may be from Keras' (README).
@@ -89,7 +90,7 @@ func TestPredictMatchesKeras(t *testing.T) {
 	m := open(t, "fortunes")
 	tests := map[string]func() (dense.Matrix, error){
 		"dense":            func() (dense.Matrix, error) { return m.Predict(ctx, x) },
-		"sparse":           func() (dense.Matrix, error) { return m.PredictSparse(ctx, dense.FromDense(x)) },
+		"sparse":           func() (dense.Matrix, error) { return m.PredictSparse(ctx, sparse.FromDense(x)) },
 		"text, vectorizer": func() (dense.Matrix, error) { return m.PredictText(ctx, goldenTexts(t)) },
 	}
 	for name, predict := range tests {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -183,7 +184,7 @@ func TestTfgoIssues(t *testing.T) {
 		"tfgo#76 concurrent use": func(t *testing.T) {
 			km := open(t, "fortunes")
 			texts := goldenTexts(t)
-			csr := dense.FromDense(x)
+			csr := sparse.FromDense(x)
 			calls := []func() (dense.Matrix, error){
 				func() (dense.Matrix, error) { return km.Predict(ctx, x) },
 				func() (dense.Matrix, error) { return km.PredictSparse(ctx, csr) },

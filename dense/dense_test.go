@@ -54,39 +54,3 @@ func ExampleMatrix_Row() {
 	fmt.Println(m.Row(1), m.At(0, 1))
 	// Output: [3 4] 2
 }
-
-func TestCSR(t *testing.T) {
-	d, _ := dense.FromRows([][]float32{{0, 1, 0}, {0, 0, 0}, {2, 0, 3}})
-	s := dense.FromDense(d)
-	if err := s.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if s.Rows != 3 || len(s.Indices) != 3 || fmt.Sprint(s.RowPtr) != "[0 1 1 3]" {
-		t.Fatalf("%+v", s)
-	}
-	if fmt.Sprint(s.Dense().Data) != fmt.Sprint(d.Data) {
-		t.Fatalf("round trip %v, want %v", s.Dense().Data, d.Data)
-	}
-	tail := s.Slice(1, 3)
-	if err := tail.Validate(); err != nil || fmt.Sprint(tail.Dense().Data) != "[0 0 0 2 0 3]" {
-		t.Fatalf("slice %+v: %v", tail, err)
-	}
-	built := dense.NewCSR(3)
-	built.AppendRow([]int32{1}, []float32{1})
-	built.AppendRow(nil, nil)
-	built.AppendRow([]int32{0, 2}, []float32{2, 3})
-	if fmt.Sprint(built) != fmt.Sprint(s) {
-		t.Fatalf("AppendRow built %+v, want %+v", built, s)
-	}
-	bad := map[string]dense.CSR{
-		"column out of range": {Rows: 1, Cols: 2, RowPtr: []int{0, 1}, Indices: []int32{2}, Values: []float32{1}},
-		"pointer count":       {Rows: 2, Cols: 2, RowPtr: []int{0, 1}, Indices: []int32{0}, Values: []float32{1}},
-		"values count":        {Rows: 1, Cols: 2, RowPtr: []int{0, 1}, Indices: []int32{0}, Values: nil},
-		"decreasing":          {Rows: 2, Cols: 2, RowPtr: []int{0, 2, 1}, Indices: []int32{0}, Values: []float32{1}},
-	}
-	for name, m := range bad {
-		if err := m.Validate(); !errors.Is(err, dense.ErrShape) {
-			t.Errorf("%s: Validate = %v, want ErrShape", name, err)
-		}
-	}
-}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // Source opens the training (or validation) data for one pass. Run calls it
@@ -73,7 +74,7 @@ func (l *Labels) example(path string, row *convert.Row) (Example, error) {
 	}
 	e := Example{Line: row.Line, Classes: classes}
 	if len(row.Features) > 0 {
-		e.Indices, e.Values = dense.AppendNonZero(nil, nil, row.Features)
+		e.Indices, e.Values = sparse.AppendNonZero(nil, nil, row.Features)
 	} else {
 		e.Indices = append([]int32(nil), row.Indices...)
 		e.Values = append([]float32(nil), row.Values...)
@@ -83,7 +84,7 @@ func (l *Labels) example(path string, row *convert.Row) (Example, error) {
 
 // Batch is one training or evaluation batch.
 type Batch struct {
-	X dense.CSR    // features
+	X sparse.CSR   // features
 	Y dense.Matrix // one-hot (single-label) or multi-hot (multi-label) targets
 	// Weights are per-row sample weights; nil means 1 for every row.
 	Weights []float32
@@ -98,7 +99,7 @@ type batcher struct {
 
 func (b *batcher) add(e Example) {
 	if b.cur.X.RowPtr == nil {
-		b.cur = Batch{X: dense.NewCSR(b.dim), Y: dense.Matrix{Cols: b.classes}}
+		b.cur = Batch{X: sparse.New(b.dim), Y: dense.Matrix{Cols: b.classes}}
 	}
 	b.cur.X.AppendRow(e.Indices, e.Values)
 	row := make([]float32, b.classes)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // Predictor maps a batch of feature rows to a batch of output rows.
@@ -30,7 +31,7 @@ type Predictor interface {
 // (*tfmodel.Model does, for models with the exporter's sparse signature).
 type SparsePredictor interface {
 	Predictor
-	PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error)
+	PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error)
 }
 
 // TextPredictor scores raw-text documents (*tfmodel.Model does, for models
@@ -131,7 +132,7 @@ func (o Options) withDefaults() (Options, error) {
 // batch is one unit of work; result is closed over by the writer.
 type batch struct {
 	x    dense.Matrix // dense batches
-	sx   dense.CSR    // sparse batches (Options.Sparse)
+	sx   sparse.CSR   // sparse batches (Options.Sparse)
 	text []string     // raw-text batches (Options.Text)
 	ids  []string
 	done chan struct{}
@@ -253,7 +254,7 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 		if opts.Batches == TextBatches {
 			b.text = make([]string, 0, opts.BatchSize)
 		} else if opts.Batches == SparseBatches {
-			b.sx = dense.NewCSR(dim)
+			b.sx = sparse.New(dim)
 		} else {
 			b.x = dense.Matrix{Cols: dim, Data: make([]float32, 0, opts.BatchSize*max(dim, 1))}
 		}

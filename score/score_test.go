@@ -16,6 +16,7 @@ import (
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/score"
+	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // rows yields n rows whose single feature is the row number; rows listed in
@@ -252,7 +253,7 @@ func (b *boundedRows) Read(row *convert.Row) error {
 // sparseEcho predicts [sum of the row, row's first column] from CSR batches.
 type sparseEcho struct{ echo }
 
-func (e *sparseEcho) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
+func (e *sparseEcho) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	if err := x.Validate(); err != nil {
 		return dense.Matrix{}, err
 	}

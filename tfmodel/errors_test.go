@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -135,19 +136,19 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, wantErr: tfmodel.ErrUnsupportedDType},
 		"sparse column out of range": {call: func() error {
-			_, err := m.PredictSparse(ctx, dense.CSR{Rows: 1, Cols: 256, RowPtr: []int{0, 1}, Indices: []int32{256}, Values: []float32{1}})
+			_, err := m.PredictSparse(ctx, sparse.CSR{Rows: 1, Cols: 256, RowPtr: []int{0, 1}, Indices: []int32{256}, Values: []float32{1}})
 			return err
 		}, wantErr: tfmodel.ErrShape},
 		"sparse width": {call: func() error {
-			_, err := m.PredictSparse(ctx, dense.FromDense(dense.New(1, 10)))
+			_, err := m.PredictSparse(ctx, sparse.FromDense(dense.New(1, 10)))
 			return err
 		}, wantErr: tfmodel.ErrShape},
 		"sparse NaN": {call: func() error {
-			_, err := m.PredictSparse(ctx, dense.FromDense(nan))
+			_, err := m.PredictSparse(ctx, sparse.FromDense(nan))
 			return err
 		}, wantErr: tfmodel.ErrNonFinite, wantRow: 1},
 		"sparse on a plain export": {call: func() error {
-			_, err := plain.PredictSparse(ctx, dense.FromDense(good))
+			_, err := plain.PredictSparse(ctx, sparse.FromDense(good))
 			return err
 		}, wantErr: tfmodel.ErrUnknownSignature},
 		"canceled context": {call: func() error {
@@ -202,7 +203,7 @@ func TestAllowNonFinite(t *testing.T) {
 	tests := map[string]func(dense.Matrix) (dense.Matrix, error){
 		"dense": func(x dense.Matrix) (dense.Matrix, error) { return m.Predict(ctx, x) },
 		"sparse": func(x dense.Matrix) (dense.Matrix, error) {
-			return m.PredictSparse(ctx, dense.FromDense(x))
+			return m.PredictSparse(ctx, sparse.FromDense(x))
 		},
 	}
 	for name, predict := range tests {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -136,7 +137,7 @@ func TestPredictSparseMatchesKeras(t *testing.T) {
 	g := readGolden(t)
 	for _, name := range []string{"fortunes", "debtags"} {
 		e := g.Models[name]
-		x := dense.FromDense(readNPY(t, e.Inputs))
+		x := sparse.FromDense(readNPY(t, e.Inputs))
 		want := readNPY(t, e.Probabilities)
 		for _, batch := range []int{1, 7, 500} {
 			t.Run(name+"/batch"+strconv.Itoa(batch), func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // Predict runs the model's prediction signature on x (one example a row) and
@@ -141,7 +142,7 @@ func (m *Model) SparsePredictable() bool {
 // the exporter's predict_sparse signature: only the non-zero entries are
 // copied to TensorFlow, and the first layer multiplies them as a sparse
 // matrix. The result equals Predict on x.Dense().
-func (m *Model) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, error) {
+func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
 		return dense.Matrix{}, fmt.Errorf("predict sparse: the model has no predict_sparse signature (export it with kerasgo export): %w", ErrUnknownSignature)
@@ -160,7 +161,7 @@ func (m *Model) PredictSparse(ctx context.Context, x dense.CSR) (dense.Matrix, e
 
 // sparseFeeds turns a CSR batch into the indices, values and dense_shape
 // tensors of a tf.SparseTensor.
-func sparseFeeds(x dense.CSR) (map[string]*tf.Tensor, int, error) {
+func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	coords := make([]int64, 0, 2*len(x.Indices))
 	for i := range x.Rows {
 		for k := x.RowPtr[i]; k < x.RowPtr[i+1]; k++ {
@@ -199,7 +200,7 @@ func (m *Model) checkShape(invalid error, rows, cols int) error {
 }
 
 // checkSparse validates a sparse batch like checkFeatures a dense one.
-func (m *Model) checkSparse(x dense.CSR) error {
+func (m *Model) checkSparse(x sparse.CSR) error {
 	if err := m.checkShape(x.Validate(), x.Rows, x.Cols); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // Labels are the targets of a training or evaluation batch. Set exactly one
@@ -70,7 +71,7 @@ func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, samp
 
 // TrainStepSparse is TrainStep for a sparse batch, through the exporter's
 // train_step_sparse signature.
-func (m *Model) TrainStepSparse(ctx context.Context, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+func (m *Model) TrainStepSparse(ctx context.Context, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	r, err := m.sparseStep(ctx, RoleTrainSparse, x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("train step: %w", err)
@@ -79,7 +80,7 @@ func (m *Model) TrainStepSparse(ctx context.Context, x dense.CSR, y Labels, samp
 }
 
 // EvaluateStepSparse is EvaluateStep for a sparse batch.
-func (m *Model) EvaluateStepSparse(ctx context.Context, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+func (m *Model) EvaluateStepSparse(ctx context.Context, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	r, err := m.sparseStep(ctx, RoleEvaluateSparse, x, y, sampleWeight)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("evaluate step: %w", err)
@@ -97,7 +98,7 @@ func (m *Model) denseStep(ctx context.Context, role Role, x dense.Matrix, y Labe
 	})
 }
 
-func (m *Model) sparseStep(ctx context.Context, role Role, x dense.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
+func (m *Model) sparseStep(ctx context.Context, role Role, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	if !m.HasRole(role) && m.meta != nil {
 		return StepResult{}, fmt.Errorf("the model has no %s signature (re-export it with kerasgo export): %w", role, ErrUnknownSignature)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/kerasgo/kerasgo/convert"
-	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -23,7 +23,7 @@ func trainLikeKeras(tb testing.TB, m *tfmodel.Model, e goldenEntry) []float64 {
 
 // trainGolden is trainLikeKeras, with sparse feeding the batches through the
 // sparse training signature.
-func trainGolden(tb testing.TB, m *tfmodel.Model, e goldenEntry, sparse bool) []float64 {
+func trainGolden(tb testing.TB, m *tfmodel.Model, e goldenEntry, sparseBatches bool) []float64 {
 	tb.Helper()
 	x, y := readNPY(tb, e.TrainX), readNPY(tb, e.TrainY)
 	var losses []float64
@@ -32,8 +32,8 @@ func trainGolden(tb testing.TB, m *tfmodel.Model, e goldenEntry, sparse bool) []
 		labels := tfmodel.Labels{Matrix: y.Slice(from, to)}
 		var r tfmodel.StepResult
 		var err error
-		if sparse {
-			r, err = m.TrainStepSparse(context.Background(), dense.FromDense(x.Slice(from, to)), labels, nil)
+		if sparseBatches {
+			r, err = m.TrainStepSparse(context.Background(), sparse.FromDense(x.Slice(from, to)), labels, nil)
 		} else {
 			r, err = m.TrainStep(context.Background(), x.Slice(from, to), labels, nil)
 		}
@@ -68,7 +68,7 @@ func TestTrainStepsMatchKeras(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tc.sparse {
-				sb, err := m.EvaluateStepSparse(ctx, dense.FromDense(x), tfmodel.Labels{Matrix: y}, nil)
+				sb, err := m.EvaluateStepSparse(ctx, sparse.FromDense(x), tfmodel.Labels{Matrix: y}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

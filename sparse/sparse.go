@@ -1,6 +1,14 @@
-package dense
+// Package sparse holds the compressed-sparse-row matrix (CSR) that carries
+// bag-of-words batches, ~99% zeros, from the readers to TensorFlow's sparse
+// signatures without materialising them; package dense holds the row-major
+// matrix they convert to and from.
+package sparse
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
 
 // CSR is a sparse matrix in compressed sparse row form: row i's entries are
 // Indices[RowPtr[i]:RowPtr[i+1]] (column numbers) with Values at the same
@@ -13,8 +21,8 @@ type CSR struct {
 	Values     []float32
 }
 
-// NewCSR returns an empty matrix with cols columns, ready for AppendRow.
-func NewCSR(cols int) CSR {
+// New returns an empty matrix with cols columns, ready for AppendRow and AppendDenseRow.
+func New(cols int) CSR {
 	return CSR{Cols: cols, RowPtr: []int{0}}
 }
 
@@ -30,19 +38,19 @@ func (m *CSR) AppendRow(indices []int32, values []float32) {
 // one value per index.
 func (m CSR) Validate() error {
 	if len(m.RowPtr) != m.Rows+1 || m.RowPtr[0] != 0 {
-		return fmt.Errorf("%d row pointers for %d rows: %w", len(m.RowPtr), m.Rows, ErrShape)
+		return fmt.Errorf("%d row pointers for %d rows: %w", len(m.RowPtr), m.Rows, dense.ErrShape)
 	}
 	if len(m.Indices) != len(m.Values) || m.RowPtr[m.Rows] != len(m.Indices) {
-		return fmt.Errorf("%d indices, %d values, last row pointer %d: %w", len(m.Indices), len(m.Values), m.RowPtr[m.Rows], ErrShape)
+		return fmt.Errorf("%d indices, %d values, last row pointer %d: %w", len(m.Indices), len(m.Values), m.RowPtr[m.Rows], dense.ErrShape)
 	}
 	for i := range m.Rows {
 		if m.RowPtr[i] > m.RowPtr[i+1] {
-			return fmt.Errorf("row pointers decrease at row %d: %w", i, ErrShape)
+			return fmt.Errorf("row pointers decrease at row %d: %w", i, dense.ErrShape)
 		}
 	}
 	for k, c := range m.Indices {
 		if c < 0 || int(c) >= m.Cols {
-			return fmt.Errorf("entry %d: column %d outside 0..%d: %w", k, c, m.Cols-1, ErrShape)
+			return fmt.Errorf("entry %d: column %d outside 0..%d: %w", k, c, m.Cols-1, dense.ErrShape)
 		}
 	}
 	return nil
@@ -61,8 +69,8 @@ func (m CSR) Slice(from, to int) CSR {
 
 // Dense returns the matrix with its zeros filled in. Repeated indices in a
 // row add up, as in a sparse tensor.
-func (m CSR) Dense() Matrix {
-	d := New(m.Rows, m.Cols)
+func (m CSR) Dense() dense.Matrix {
+	d := dense.New(m.Rows, m.Cols)
 	for i := range m.Rows {
 		row := d.Row(i)
 		for k := m.RowPtr[i]; k < m.RowPtr[i+1]; k++ {
@@ -80,8 +88,8 @@ func (m *CSR) AppendDenseRow(row []float32) {
 }
 
 // FromDense keeps the non-zero entries of d.
-func FromDense(d Matrix) CSR {
-	m := NewCSR(d.Cols)
+func FromDense(d dense.Matrix) CSR {
+	m := New(d.Cols)
 	for i := range d.Rows {
 		m.AppendDenseRow(d.Row(i))
 	}
