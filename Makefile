@@ -83,6 +83,8 @@ BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 bench: build
 	$(TFENV); [ -f "$(BENCH_MODEL)/assets/kerasgo.json" ] && grep -q predict_sparse "$(BENCH_MODEL)/assets/kerasgo.json" || ./bin/kerasgo export --arch question --input-dim 10000 --classes 20 --seed 0 --out "$(BENCH_MODEL)"
 	$(TFENV); KERASGO_BENCH_MODEL="$(BENCH_MODEL)" go test -run '^$$' -bench . -benchtime 3s -count 1 ./tfmodel
+	@# The public API against tfgo, call for call, on the fortunes model.
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -run '^$$' -bench PredictAgainstTfgo -benchtime 3s -count 1 .
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_keras.py --seconds 3
 	@# Batch scoring of a 300,000-row libsvm file, against the Python way, and RSS at 1,000,000 rows.
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000
