@@ -54,7 +54,7 @@ type servable struct {
 	latest   int64
 	// seen remembers version directories' file fingerprints between polls:
 	// a version is loaded only once it stops changing.
-	seen map[int64]string
+	seen map[int64]candidate
 }
 
 // acquire returns the version a request asks for (0: latest, or by label),
@@ -80,30 +80,55 @@ func (s *servable) acquire(number int64, label string) (*version, func(), error)
 	return v, v.refs.Done, nil
 }
 
-// candidates lists the version directories under the base path, highest
-// first, with a fingerprint of their files.
-func candidates(base string) (map[int64]string, error) {
+// candidate is a complete version directory found under a base path.
+type candidate struct {
+	dir         string // as found: "00000123" stays "00000123"
+	fingerprint string
+}
+
+// candidates lists the complete version directories under the base path by
+// number: as TF Serving does, any directory whose name is a number in
+// decimal digits (leading zeros allowed) is a version; the base path itself
+// is version 1 when it holds a SavedModel. Two names for one number (1 and
+// 001): the first in name order wins.
+func candidates(base string) (map[int64]candidate, error) {
 	if _, err := os.Stat(filepath.Join(base, "saved_model.pb")); err == nil {
 		fp, err := fingerprint(base)
-		return map[int64]string{1: fp}, err
+		return map[int64]candidate{1: {dir: base, fingerprint: fp}}, err
 	}
 	entries, err := os.ReadDir(base)
 	if err != nil {
 		return nil, fmt.Errorf("listing versions: %w", err)
 	}
-	out := map[int64]string{}
+	out := map[int64]candidate{}
 	for _, e := range entries {
-		n, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil || n <= 0 || !e.IsDir() {
+		if !e.IsDir() || !allDigits(e.Name()) {
 			continue
 		}
-		fp, err := fingerprint(filepath.Join(base, e.Name()))
+		n, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil {
+			continue // too large for a version number
+		}
+		if _, dup := out[n]; dup {
+			continue
+		}
+		dir := filepath.Join(base, e.Name())
+		fp, err := fingerprint(dir)
 		if err != nil {
 			continue // incomplete: not a SavedModel yet
 		}
-		out[n] = fp
+		out[n] = candidate{dir: dir, fingerprint: fp}
 	}
 	return out, nil
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // fingerprint summarises a SavedModel directory's files (names, sizes, mtimes);
@@ -127,13 +152,6 @@ func fingerprint(dir string) (string, error) {
 		return nil
 	})
 	return string(fp), err
-}
-
-func (s *servable) versionDir(n int64) string {
-	if _, err := os.Stat(filepath.Join(s.cfg.BasePath, "saved_model.pb")); err == nil {
-		return s.cfg.BasePath
-	}
-	return filepath.Join(s.cfg.BasePath, strconv.FormatInt(n, 10))
 }
 
 // refresh loads the highest version that is complete and, unless initial,
@@ -164,7 +182,7 @@ func (srv *Server) refresh(ctx context.Context, s *servable, initial bool) (bool
 		if !initial && s.seen[n] != found[n] {
 			continue // still changing (or new): look again next poll
 		}
-		v, err := srv.load(ctx, s, n)
+		v, err := srv.load(ctx, s, n, found[n].dir)
 		if err != nil {
 			srv.log.Error("loading version failed", "model", s.cfg.Name, "version", n, "err", err)
 			continue
@@ -195,17 +213,17 @@ func (srv *Server) refresh(ctx context.Context, s *servable, initial bool) (bool
 // refreshPinned loads the pinned versions that are complete (and, after
 // start-up, stable) and not loaded yet. Pinned versions stay until the server
 // closes.
-func (srv *Server) refreshPinned(ctx context.Context, s *servable, found map[int64]string, initial bool) (bool, error) {
+func (srv *Server) refreshPinned(ctx context.Context, s *servable, found map[int64]candidate, initial bool) (bool, error) {
 	swapped := false
 	for _, n := range s.cfg.Versions {
 		s.mu.RLock()
 		_, loaded := s.versions[n]
 		s.mu.RUnlock()
-		fp, ok := found[n]
-		if loaded || !ok || (!initial && s.seen[n] != fp) {
+		c, ok := found[n]
+		if loaded || !ok || (!initial && s.seen[n] != c) {
 			continue
 		}
-		v, err := srv.load(ctx, s, n)
+		v, err := srv.load(ctx, s, n, c.dir)
 		if err != nil {
 			if initial {
 				return false, err
@@ -231,8 +249,7 @@ func (srv *Server) refreshPinned(ctx context.Context, s *servable, found map[int
 	return swapped, nil
 }
 
-func (srv *Server) load(ctx context.Context, s *servable, n int64) (*version, error) {
-	dir := s.versionDir(n)
+func (srv *Server) load(ctx context.Context, s *servable, n int64, dir string) (*version, error) {
 	m, err := srv.loader(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", dir, err)
