@@ -3,6 +3,7 @@ package kerasgo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/kerasgo/kerasgo/dense"
@@ -56,11 +57,28 @@ type servedModel struct {
 }
 
 func (s servedModel) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	return s.m.Predict(ctx, x)
+	y, err := s.m.Predict(ctx, x)
+	return y, servingError(err)
 }
 
 func (s servedModel) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
-	return s.m.PredictText(ctx, texts)
+	y, err := s.m.PredictText(ctx, texts)
+	return y, servingError(err)
+}
+
+// servingError marks the errors that reject a request's input as the
+// client's (serving.ErrInvalidInput, answered 400); the others (TensorFlow
+// failing at run time, a closed model) stay the server's.
+func servingError(err error) error {
+	var ie *tfmodel.InputError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie), errors.Is(err, tfmodel.ErrShape), errors.Is(err, tfmodel.ErrNonFinite),
+		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, ErrNoTextInput):
+		return fmt.Errorf("%w: %w", serving.ErrInvalidInput, err)
+	}
+	return err
 }
 
 func (s servedModel) Spec() serving.Spec { return s.spec }

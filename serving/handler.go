@@ -74,6 +74,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnknownModel), errors.Is(err, ErrUnknownVersion):
 		return http.StatusNotFound
+	case errors.Is(err, ErrInvalidInput):
+		return http.StatusBadRequest
 	case errors.Is(err, ErrOverloaded):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -265,10 +267,7 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version)
 		y, err = v.batcher.Predict(ctx, x)
 	}
 	if err != nil {
-		if statusOf(err) == http.StatusInternalServerError {
-			return badRequest("%v", err) // the model rejected the input (shape, NaN, ...)
-		}
-		return err
+		return err // statusOf: 400 for ErrInvalidInput, 500 for a runtime failure
 	}
 	var out any
 	if v.spec.ScalarOutput && y.Cols == 1 {

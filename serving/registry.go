@@ -34,6 +34,11 @@ type ModelConfig struct {
 var (
 	ErrUnknownModel   = errors.New("model not found")
 	ErrUnknownVersion = errors.New("version not found")
+	// ErrInvalidInput marks an error a Model returns for input it rejects
+	// (a wrong width, a non-finite value, an empty batch): the client's
+	// fault, answered 400 as TF Serving answers INVALID_ARGUMENT. Any other
+	// error from a Model is the server's: 500.
+	ErrInvalidInput = errors.New("invalid input")
 )
 
 type version struct {
