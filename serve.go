@@ -2,7 +2,6 @@ package kerasgo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -17,11 +16,7 @@ import (
 // its string-taking graph. Closing the serving.Model closes m.
 func (m *Model) ServingModel() (serving.Model, error) {
 	sigs := m.tf.Signatures()
-	defs, err := json.Marshal(sigs)
-	if err != nil {
-		return nil, fmt.Errorf("describing signatures: %w", err)
-	}
-	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.tf.InputDim(), SignatureDefs: defs}
+	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.tf.InputDim(), Signatures: servingSignatures(sigs)}
 	if md := m.tf.Metadata(); md != nil {
 		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures[tfmodel.RolePredict], md.InputKey, md.OutputKey
 	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
@@ -33,9 +28,10 @@ func (m *Model) ServingModel() (serving.Model, error) {
 		}
 	}
 	spec.TextInput = m.input == InputStrings
-	if spec.InputKey == "" || m.tf.InputDim() == 0 {
-		return nil, fmt.Errorf("%s: serving needs a prediction signature with one float32 input and output", m.Dir())
-	}
+	// The exporter's models take float32 rows of a known width: those
+	// requests are merged by the batcher. Any other model gets TF Serving's
+	// tensors, shaped by the JSON.
+	spec.Rows = m.tf.Metadata() != nil && spec.InputKey != "" && m.tf.InputDim() > 0 && !spec.TextInput
 	if v := m.vec; v != nil {
 		// Shared: vectorizers are safe for concurrent use.
 		spec.Vectorize = func(text string) []float32 {
@@ -75,10 +71,44 @@ func servingError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ie), errors.Is(err, tfmodel.ErrShape), errors.Is(err, tfmodel.ErrNonFinite),
-		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, ErrNoTextInput):
+		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, ErrNoTextInput),
+		errors.Is(err, tfmodel.ErrUnknownSignature):
 		return fmt.Errorf("%w: %w", serving.ErrInvalidInput, err)
 	}
 	return err
+}
+
+// Run runs any signature on tensors shaped by the request (serving.TensorModel).
+func (s servedModel) Run(ctx context.Context, signature string, inputs map[string]serving.Tensor) (map[string]serving.Tensor, error) {
+	in := make(map[string]tfmodel.Tensor, len(inputs))
+	for k, t := range inputs {
+		in[k] = tfmodel.Tensor{DType: tfmodel.DType(t.DType), Shape: t.Shape, Data: t.Data}
+	}
+	out, err := s.m.tf.RunTensors(ctx, signature, in)
+	if err != nil {
+		return nil, servingError(err)
+	}
+	res := make(map[string]serving.Tensor, len(out))
+	for k, t := range out {
+		res[k] = serving.Tensor{DType: string(t.DType), Shape: t.Shape, Data: t.Data}
+	}
+	return res, nil
+}
+
+// servingSignatures describes the model's signatures for the serving layer.
+func servingSignatures(sigs map[string]tfmodel.Signature) map[string]serving.SignatureSpec {
+	out := make(map[string]serving.SignatureSpec, len(sigs))
+	conv := func(specs map[string]tfmodel.TensorSpec) map[string]serving.TensorSpec {
+		m := make(map[string]serving.TensorSpec, len(specs))
+		for k, t := range specs {
+			m[k] = serving.TensorSpec{Name: t.Tensor, DType: string(t.DType), Shape: t.Shape}
+		}
+		return m
+	}
+	for key, sig := range sigs {
+		out[key] = serving.SignatureSpec{MethodName: sig.MethodName, Inputs: conv(sig.Inputs), Outputs: conv(sig.Outputs)}
+	}
+	return out
 }
 
 func (s servedModel) Spec() serving.Spec { return s.spec }

@@ -42,8 +42,14 @@ type Spec struct {
 	// ScalarOutput says the output tensor has rank 1: each prediction is a
 	// number, not a list (TF Serving's half_plus_two example).
 	ScalarOutput bool
-	// SignatureDefs is the metadata endpoint's signature_def map, as JSON.
-	SignatureDefs json.RawMessage
+	// Signatures describe every signature of the model, for the metadata
+	// endpoint and for TensorModels, which run any of them.
+	Signatures map[string]SignatureSpec
+	// Rows says the prediction signature takes float32 rows of InputDim
+	// features (kerasgo exporter models): requests to it are read as such
+	// rows and merged by the batcher. Without it, a TensorModel gets every
+	// request as tensors shaped by the JSON, as TF Serving feeds them.
+	Rows bool
 	// Vectorize, when set, turns a string instance (raw text) into its
 	// features; it must be safe for concurrent use.
 	Vectorize func(text string) []float32

@@ -70,7 +70,8 @@ func (s *servable) acquire(number int64, label string) (*version, func(), error)
 	if label != "" {
 		n, ok := s.cfg.Labels[label]
 		if !ok {
-			return nil, nil, fmt.Errorf("model %q has no version label %q: %w", s.cfg.Name, label, ErrUnknownVersion)
+			// TF Serving: INVALID_ARGUMENT, so 400, not 404.
+			return nil, nil, badRequest("Unrecognized servable version label: %s", label)
 		}
 		number = n
 	}

@@ -87,7 +87,7 @@ func (f *fake) batchRows() []int {
 
 func (f *fake) Spec() serving.Spec {
 	return serving.Spec{Signature: "serving_default", InputKey: "features", OutputKey: "probabilities", InputDim: f.dim,
-		ScalarOutput: f.halfPlusTwo, SignatureDefs: json.RawMessage(`{"serving_default":{"method_name":"tensorflow/serving/predict"}}`)}
+		ScalarOutput: f.halfPlusTwo, Signatures: map[string]serving.SignatureSpec{"serving_default": {MethodName: "tensorflow/serving/predict"}}}
 }
 
 func (f *fake) Close() error { f.closed.Store(true); return nil }
@@ -228,20 +228,20 @@ func TestEndpoints(t *testing.T) {
 		"status of label":    {"GET", "/v1/models/m/labels/stable", "", 200, `"version":"1"`},
 		"metadata":           {"GET", "/v1/models/m/metadata", "", 200, `"model_spec":{"name":"m","signature_name":"","version":"1"}`},
 		"metadata signature": {"GET", "/v1/models/m/versions/1/metadata", "", 200, `"signature_def":{"serving_default"`},
-		"predict rows":       {"POST", "/v1/models/m:predict", `{"instances": [[1, 2, 3], [0, 0, 1]]}`, 200, `{"predictions":[[1,6,12],[1,1,2]]}`},
-		"predict named rows": {"POST", "/v1/models/m/versions/1:predict", `{"signature_name": "serving_default", "instances": [{"features": [1, 1, 1]}]}`, 200, `{"predictions":[[1,3,6]]}`},
-		"predict columnar":   {"POST", "/v1/models/m/labels/stable:predict", `{"inputs": {"features": [[1, 2, 3]]}}`, 200, `{"outputs":[[1,6,12]]}`},
-		"columnar list":      {"POST", "/v1/models/m:predict", `{"inputs": [[2, 2, 2]]}`, 200, `{"outputs":[[1,6,12]]}`},
-		"malformed JSON":     {"POST", "/v1/models/m:predict", `{"instances": [[1, 2`, 400, `"error":"malformed JSON body`},
+		"predict rows":       {"POST", "/v1/models/m:predict", `{"instances": [[1, 2, 3], [0, 0, 1]]}`, 200, `{"predictions":[[1.0,6.0,12.0],[1.0,1.0,2.0]]}`},
+		"predict named rows": {"POST", "/v1/models/m/versions/1:predict", `{"signature_name": "serving_default", "instances": [{"features": [1, 1, 1]}]}`, 200, `{"predictions":[[1.0,3.0,6.0]]}`},
+		"predict columnar":   {"POST", "/v1/models/m/labels/stable:predict", `{"inputs": {"features": [[1, 2, 3]]}}`, 200, `{"outputs":[[1.0,6.0,12.0]]}`},
+		"columnar list":      {"POST", "/v1/models/m:predict", `{"inputs": [[2, 2, 2]]}`, 200, `{"outputs":[[1.0,6.0,12.0]]}`},
+		"malformed JSON":     {"POST", "/v1/models/m:predict", `{"instances": [[1, 2`, 400, `"error":"JSON Parse error: `},
 		"wrong width":        {"POST", "/v1/models/m:predict", `{"instances": [[1, 2]]}`, 400, `instance 0 has 2 features, input \"features\" takes 3`},
 		"ragged":             {"POST", "/v1/models/m:predict", `{"instances": [[1, 2, 3], [1]]}`, 400, `"error"`},
-		"both formats":       {"POST", "/v1/models/m:predict", `{"instances": [[1,2,3]], "inputs": [[1,2,3]]}`, 400, `exactly one of`},
+		"both formats":       {"POST", "/v1/models/m:predict", `{"instances": [[1,2,3]], "inputs": [[1,2,3]]}`, 400, `expecting only one of 'inputs' or 'instances'`},
 		"no instances":       {"POST", "/v1/models/m:predict", `{"instances": []}`, 400, `no instances`},
 		"b64 to a float":     {"POST", "/v1/models/m:predict", `{"instances": [{"b64": "aGVsbG8="}]}`, 400, `b64`},
 		"unknown signature":  {"POST", "/v1/models/m:predict", `{"signature_name": "nope", "instances": [[1,2,3]]}`, 400, `nope\" not found`},
 		"unknown model":      {"POST", "/v1/models/other:predict", `{"instances": [[1,2,3]]}`, 404, `model \"other\": model not found`},
 		"unknown version":    {"GET", "/v1/models/m/versions/7", "", 404, `version 7 is not loaded`},
-		"unknown label":      {"GET", "/v1/models/m/labels/canary", "", 404, `no version label`},
+		"unknown label":      {"GET", "/v1/models/m/labels/canary", "", 400, `Unrecognized servable version label: canary`},
 		"classify":           {"POST", "/v1/models/m:classify", `{"examples": []}`, 400, `no classify signature`},
 		"GET predict":        {"GET", "/v1/models/m:predict", "", 405, `not allowed`},
 		"bad version":        {"GET", "/v1/models/m/versions/x", "", 400, `not a positive integer`},
@@ -290,7 +290,7 @@ func TestTFServingDocExample(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"predictions":[2.5,3,4.5]}` {
+	if resp.StatusCode != 200 || strings.TrimSpace(string(b)) != `{"predictions":[2.5,3.0,4.5]}` {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	code, out := do(t, "GET", ts.URL+"/v1/models/half_plus_two", "")

@@ -1,0 +1,148 @@
+package tfmodel
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+)
+
+// Tensor is a dense tensor of any rank: Data holds the elements flat, in
+// row-major order, as []float32, []float64, []int32, []int64, []bool or
+// [][]byte (for String), and Shape their dimensions (empty for a scalar).
+type Tensor struct {
+	DType DType
+	Shape []int64
+	Data  any
+}
+
+// Elements returns the number of elements Shape implies.
+func (t Tensor) Elements() int64 {
+	n := int64(1)
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// RunTensors calls the signature key with tensors of any shape and returns
+// every output. Dtypes must match the signature; shapes are left to
+// TensorFlow, as TF Serving leaves them (a [3] tensor may feed an input
+// declared [-1, 1] when the graph allows it).
+func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Tensor) (map[string]Tensor, error) {
+	sig, ok := m.sigs[key]
+	if !ok {
+		return nil, fmt.Errorf("run %q: %w", key, ErrUnknownSignature)
+	}
+	feeds := make(map[string]*tf.Tensor, len(inputs))
+	for _, name := range sig.InputNames() {
+		in, ok := inputs[name]
+		if !ok {
+			return nil, fmt.Errorf("run %q: input %q (%s) not given: %w", key, name, sig.Inputs[name], ErrShape)
+		}
+		if in.DType != sig.Inputs[name].DType {
+			return nil, fmt.Errorf("run %q: input %q is %s, the signature takes %s: %w", key, name, in.DType, sig.Inputs[name].DType, ErrUnsupportedDType)
+		}
+		t, err := newTensorOf(in)
+		if err != nil {
+			return nil, fmt.Errorf("run %q: input %q: %w", key, name, err)
+		}
+		feeds[name] = t
+	}
+	for name := range inputs {
+		if _, ok := sig.Inputs[name]; !ok {
+			return nil, fmt.Errorf("run %q: signature has no input %q (have %v): %w", key, name, sig.InputNames(), ErrShape)
+		}
+	}
+	release, err := m.acquire(ctx, m.changesModel(key))
+	if err != nil {
+		return nil, fmt.Errorf("run %q: %w", key, err)
+	}
+	defer release()
+	names := sig.OutputNames()
+	res, err := m.runLocked(sig, feeds, names)
+	if err != nil {
+		return nil, fmt.Errorf("run %q: %w", key, err)
+	}
+	out := make(map[string]Tensor, len(names))
+	for i, name := range names {
+		t, err := tensorFrom(res[i])
+		if err != nil {
+			return nil, fmt.Errorf("run %q: output %q: %w", key, name, err)
+		}
+		out[name] = t
+	}
+	runtime.KeepAlive(res) // see readMatrix
+	return out, nil
+}
+
+// newTensorOf copies t into a TensorFlow tensor.
+func newTensorOf(t Tensor) (*tf.Tensor, error) {
+	n := t.Elements()
+	var flat any
+	switch d := t.Data.(type) {
+	case []float32, []float64, []int32, []int64, []bool:
+		flat = d
+	case [][]byte:
+		s := make([]string, len(d))
+		for i, b := range d {
+			s[i] = string(b)
+		}
+		flat = s
+	default:
+		return nil, fmt.Errorf("data of type %T: %w", t.Data, ErrUnsupportedDType)
+	}
+	if got := int64(reflect.ValueOf(flat).Len()); got != n {
+		return nil, fmt.Errorf("%d elements for shape %v: %w", got, t.Shape, ErrShape)
+	}
+	tt, err := tf.NewTensor(flat)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, ErrUnsupportedDType)
+	}
+	if err := tt.Reshape(append([]int64{}, t.Shape...)); err != nil {
+		return nil, fmt.Errorf("shape %v: %v: %w", t.Shape, err, ErrShape)
+	}
+	return tt, nil
+}
+
+// tensorFrom copies a TensorFlow tensor into a Tensor.
+func tensorFrom(t *tf.Tensor) (Tensor, error) {
+	out := Tensor{DType: dtypeFromTF(t.DataType()), Shape: append([]int64{}, t.Shape()...)}
+	v := reflect.ValueOf(t.Value())
+	switch out.DType {
+	case Float32:
+		out.Data = flatten[float32](v, nil)
+	case Float64:
+		out.Data = flatten[float64](v, nil)
+	case Int32:
+		out.Data = flatten[int32](v, nil)
+	case Int64:
+		out.Data = flatten[int64](v, nil)
+	case Bool:
+		out.Data = flatten[bool](v, nil)
+	case String:
+		s := flatten[string](v, nil)
+		b := make([][]byte, len(s))
+		for i := range s {
+			b[i] = []byte(s[i])
+		}
+		out.Data = b
+	default:
+		return Tensor{}, fmt.Errorf("dtype %s: %w", out.DType, ErrUnsupportedDType)
+	}
+	return out, nil
+}
+
+// flatten appends the elements of a scalar or (nested) slice value to dst,
+// in row-major order.
+func flatten[T any](v reflect.Value, dst []T) []T {
+	if v.Kind() != reflect.Slice {
+		return append(dst, v.Interface().(T))
+	}
+	for i := range v.Len() {
+		dst = flatten(v.Index(i), dst)
+	}
+	return dst
+}
