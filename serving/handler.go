@@ -176,7 +176,13 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		}
 		err = srv.predict(w, req, v)
 	case "classify", "regress":
-		err = badRequest("model %q exports no %s signature; use :predict", r.name, r.tail)
+		if req.Method != http.MethodPost {
+			err = &apiError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s not allowed on :%s", req.Method, r.tail)}
+			return
+		}
+		ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
+		defer cancel()
+		err = srv.classifyOrRegress(ctx, w, req, v, r.tail)
 	default:
 		err = &apiError{status: http.StatusNotFound, err: fmt.Errorf("unknown method %q", r.tail)}
 	}
@@ -215,25 +221,17 @@ func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
 }
 
 func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version) error {
-	body, err := io.ReadAll(req.Body)
+	body, err := readBody(req)
 	if err != nil {
-		return err // *http.MaxBytesError past the limit: 413
+		return err
 	}
 	// Request bodies are mostly long lists of numbers, which encoding/json
 	// decodes at ~11 MB/s; fastjson parses them several times faster.
 	p := srv.parsers.Get()
 	defer srv.parsers.Put(p)
-	if len(bytes.TrimSpace(body)) == 0 {
-		return badRequest("JSON Parse error: The document is empty")
-	}
-	doc, err := p.ParseBytes(body)
+	doc, err := parseBody(p, body)
 	if err != nil {
-		// TF Serving's parser says "Invalid value." with an offset; fastjson
-		// says where in its own words.
-		return badRequest("JSON Parse error: Invalid value: %v", err)
-	}
-	if doc.Type() != fastjson.TypeObject {
-		return badRequest("malformed JSON body: want an object")
+		return err
 	}
 	sigName := v.spec.Signature
 	if name := doc.Get("signature_name"); name != nil {
@@ -293,6 +291,29 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version)
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(body)
 	return err
+}
+
+// readBody reads a request body up to the server's limit (*http.MaxBytesError
+// past it: 413).
+func readBody(req *http.Request) ([]byte, error) {
+	return io.ReadAll(req.Body)
+}
+
+// parseBody parses a request body as a JSON object, with TF Serving's errors.
+func parseBody(p *fastjson.Parser, body []byte) (*fastjson.Value, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badRequest("JSON Parse error: The document is empty")
+	}
+	doc, err := p.ParseBytes(body)
+	if err != nil {
+		// TF Serving's parser says "Invalid value." with an offset; fastjson
+		// says where in its own words.
+		return nil, badRequest("JSON Parse error: Invalid value: %v", err)
+	}
+	if doc.Type() != fastjson.TypeObject {
+		return nil, badRequest("JSON Parse error: the body must be a JSON object")
+	}
+	return doc, nil
 }
 
 // predictTensors answers a predict request on any signature of a

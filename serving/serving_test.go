@@ -242,7 +242,7 @@ func TestEndpoints(t *testing.T) {
 		"unknown model":      {"POST", "/v1/models/other:predict", `{"instances": [[1,2,3]]}`, 404, `model \"other\": model not found`},
 		"unknown version":    {"GET", "/v1/models/m/versions/7", "", 404, `version 7 is not loaded`},
 		"unknown label":      {"GET", "/v1/models/m/labels/canary", "", 400, `Unrecognized servable version label: canary`},
-		"classify":           {"POST", "/v1/models/m:classify", `{"examples": []}`, 400, `no classify signature`},
+		"classify":           {"POST", "/v1/models/m:classify", `{"examples": []}`, 400, `use :predict`},
 		"GET predict":        {"GET", "/v1/models/m:predict", "", 405, `not allowed`},
 		"bad version":        {"GET", "/v1/models/m/versions/x", "", 400, `not a positive integer`},
 		"malformed path":     {"GET", "/v1/models/m/foo/bar/baz", "", 404, `malformed`},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 )
@@ -28,9 +29,10 @@ func (t Tensor) Elements() int64 {
 }
 
 // RunTensors calls the signature key with tensors of any shape and returns
-// every output. Dtypes must match the signature; shapes are left to
-// TensorFlow, as TF Serving leaves them (a [3] tensor may feed an input
-// declared [-1, 1] when the graph allows it).
+// every output. Dtypes and shapes are left to TensorFlow, as TF Serving
+// leaves them: a [3] tensor may feed an input declared [-1, 1] when the
+// graph allows it, and serialized tf.Examples feed a classify input whose
+// signature records another dtype (TF Serving's half_plus_three does).
 func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Tensor) (map[string]Tensor, error) {
 	sig, ok := m.sigs[key]
 	if !ok {
@@ -41,9 +43,6 @@ func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Te
 		in, ok := inputs[name]
 		if !ok {
 			return nil, fmt.Errorf("run %q: input %q (%s) not given: %w", key, name, sig.Inputs[name], ErrShape)
-		}
-		if in.DType != sig.Inputs[name].DType {
-			return nil, fmt.Errorf("run %q: input %q is %s, the signature takes %s: %w", key, name, in.DType, sig.Inputs[name].DType, ErrUnsupportedDType)
 		}
 		t, err := newTensorOf(in)
 		if err != nil {
@@ -97,12 +96,18 @@ func newTensorOf(t Tensor) (*tf.Tensor, error) {
 	if got := int64(reflect.ValueOf(flat).Len()); got != n {
 		return nil, fmt.Errorf("%d elements for shape %v: %w", got, t.Shape, ErrShape)
 	}
+	if s, ok := flat.([]string); ok {
+		// The bindings reshape only fixed-size elements: build strings nested.
+		flat = nest(reflect.ValueOf(s), t.Shape).Interface()
+	}
 	tt, err := tf.NewTensor(flat)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrUnsupportedDType)
 	}
-	if err := tt.Reshape(append([]int64{}, t.Shape...)); err != nil {
-		return nil, fmt.Errorf("shape %v: %v: %w", t.Shape, err, ErrShape)
+	if !slices.Equal(tt.Shape(), t.Shape) {
+		if err := tt.Reshape(append([]int64{}, t.Shape...)); err != nil {
+			return nil, fmt.Errorf("shape %v: %v: %w", t.Shape, err, ErrShape)
+		}
 	}
 	return tt, nil
 }
@@ -133,6 +138,24 @@ func tensorFrom(t *tf.Tensor) (Tensor, error) {
 		return Tensor{}, fmt.Errorf("dtype %s: %w", out.DType, ErrUnsupportedDType)
 	}
 	return out, nil
+}
+
+// nest returns the flat slice v as nested slices of the given shape (a
+// scalar for an empty shape).
+func nest(v reflect.Value, shape []int64) reflect.Value {
+	if len(shape) == 0 {
+		return v.Index(0)
+	}
+	if len(shape) == 1 {
+		return v
+	}
+	per := int(v.Len()) / max(int(shape[0]), 1)
+	inner := nest(v.Slice(0, min(per, v.Len())), shape[1:])
+	out := reflect.MakeSlice(reflect.SliceOf(inner.Type()), int(shape[0]), int(shape[0]))
+	for i := range int(shape[0]) {
+		out.Index(i).Set(nest(v.Slice(i*per, (i+1)*per), shape[1:]))
+	}
+	return out
 }
 
 // flatten appends the elements of a scalar or (nested) slice value to dst,
