@@ -109,19 +109,28 @@ func parseRoute(path string) (route, error) {
 	case r.name == "":
 		return r, badRequest("missing model name in %q", path)
 	case len(parts) == 1:
-	case len(parts) == 3 && parts[1] == "versions":
+	case len(parts) == 3 && parts[1] == "versions" && allDigits(parts[2]):
 		v, err := strconv.ParseInt(parts[2], 10, 64)
-		if err != nil || v <= 0 {
-			return r, badRequest("version %q is not a positive integer", parts[2])
+		if err != nil {
+			return r, badRequest("Failed to convert version: %s to numeric.", parts[2])
 		}
 		r.version = v
 	case len(parts) == 3 && parts[1] == "labels" && parts[2] != "":
 		r.label = parts[2]
 	default:
-		return r, &apiError{status: http.StatusNotFound, err: fmt.Errorf("malformed request path %q", path)}
+		return r, errMalformed
+	}
+	switch r.tail {
+	case "", "metadata", "predict", "classify", "regress":
+	default:
+		return r, errMalformed
 	}
 	return r, nil
 }
+
+// errMalformed is a /v1/ path or method TF Serving does not route: it answers
+// 400 "Malformed request: METHOD PATH".
+var errMalformed = errors.New("malformed request")
 
 func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	start := time.Now()
@@ -133,6 +142,9 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	versionLabel := "unknown"
 	defer func() {
 		code := http.StatusOK
+		if errors.Is(err, errMalformed) {
+			err = badRequest("Malformed request: %s %s", req.Method, req.URL.Path)
+		}
 		if err != nil {
 			code = statusOf(err)
 			writeJSON(w, code, map[string]string{"error": err.Error()})
@@ -153,7 +165,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		err = srv.status(w, s, r)
 		return
 	case r.tail == "" || (r.tail == "metadata" && req.Method != http.MethodGet):
-		err = &apiError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s not allowed on %s", req.Method, req.URL.Path)}
+		err = errMalformed
 		return
 	}
 	v, release, aerr := s.acquire(r.version, r.label)
@@ -171,13 +183,13 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		})
 	case "predict":
 		if req.Method != http.MethodPost {
-			err = &apiError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s not allowed on :predict", req.Method)}
+			err = errMalformed
 			return
 		}
 		err = srv.predict(w, req, v)
 	case "classify", "regress":
 		if req.Method != http.MethodPost {
-			err = &apiError{status: http.StatusMethodNotAllowed, err: fmt.Errorf("%s not allowed on :%s", req.Method, r.tail)}
+			err = errMalformed
 			return
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)

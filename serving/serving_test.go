@@ -243,9 +243,11 @@ func TestEndpoints(t *testing.T) {
 		"unknown version":    {"GET", "/v1/models/m/versions/7", "", 404, `version 7 is not loaded`},
 		"unknown label":      {"GET", "/v1/models/m/labels/canary", "", 400, `Unrecognized servable version label: canary`},
 		"classify":           {"POST", "/v1/models/m:classify", `{"examples": []}`, 400, `use :predict`},
-		"GET predict":        {"GET", "/v1/models/m:predict", "", 405, `not allowed`},
-		"bad version":        {"GET", "/v1/models/m/versions/x", "", 400, `not a positive integer`},
-		"malformed path":     {"GET", "/v1/models/m/foo/bar/baz", "", 404, `malformed`},
+		"GET predict":        {"GET", "/v1/models/m:predict", "", 400, `Malformed request: GET /v1/models/m:predict`},
+		"bad version":        {"GET", "/v1/models/m/versions/x", "", 400, `Malformed request: GET /v1/models/m/versions/x`},
+		"huge version":       {"GET", "/v1/models/m/versions/18446744073709551615", "", 400, `Failed to convert version: 18446744073709551615 to numeric.`},
+		"unknown verb":       {"POST", "/v1/models/m:explain", "{}", 400, `Malformed request: POST /v1/models/m:explain`},
+		"malformed path":     {"GET", "/v1/models/m/foo/bar/baz", "", 400, `Malformed request: GET /v1/models/m/foo/bar/baz`},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
