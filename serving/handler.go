@@ -47,7 +47,7 @@ func (srv *Server) Handler() http.Handler {
 	})
 	// The standard mux cannot match TF Serving's "{name}:predict" (a wildcard
 	// fills a whole segment), so /v1/models/ is routed here by hand.
-	mux.Handle("/v1/models/", http.MaxBytesHandler(http.HandlerFunc(srv.serveModels), srv.cfg.MaxBodyBytes))
+	mux.Handle("/v1/", http.MaxBytesHandler(http.HandlerFunc(srv.serveModels), srv.cfg.MaxBodyBytes))
 	return mux
 }
 
@@ -96,8 +96,14 @@ type route struct {
 }
 
 func parseRoute(path string) (route, error) {
-	rest := strings.TrimPrefix(path, "/v1/models/")
 	var r route
+	if path == "/v1/models" || path == "/v1/models/" {
+		return r, badRequest("Missing model name in request.")
+	}
+	rest, ok := strings.CutPrefix(path, "/v1/models/")
+	if !ok {
+		return r, errMalformed
+	}
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
 		rest, r.tail = rest[:i], rest[i+1:]
 	} else if strings.HasSuffix(rest, "/metadata") {
@@ -107,7 +113,7 @@ func parseRoute(path string) (route, error) {
 	r.name = parts[0]
 	switch {
 	case r.name == "":
-		return r, badRequest("missing model name in %q", path)
+		return r, badRequest("Missing model name in request.")
 	case len(parts) == 1:
 	case len(parts) == 3 && parts[1] == "versions" && allDigits(parts[2]):
 		v, err := strconv.ParseInt(parts[2], 10, 64)
@@ -157,7 +163,11 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	}
 	s, ok := srv.models[r.name]
 	if !ok {
-		err = fmt.Errorf("model %q: %w", r.name, ErrUnknownModel)
+		request := fmt.Sprintf("Latest(%s)", r.name)
+		if r.version != 0 {
+			request = fmt.Sprintf("Specific(%s, %d)", r.name, r.version)
+		}
+		err = notFoundError{msg: "Servable not found for request: " + request, kind: ErrUnknownModel}
 		return
 	}
 	switch {

@@ -62,6 +62,17 @@ type servable struct {
 	seen map[int64]candidate
 }
 
+// notFoundError carries TF Serving's message for a servable it cannot find
+// ("Servable not found for request: Latest(m)") and matches ErrUnknownModel
+// or ErrUnknownVersion with errors.Is.
+type notFoundError struct {
+	msg  string
+	kind error
+}
+
+func (e notFoundError) Error() string { return e.msg }
+func (e notFoundError) Unwrap() error { return e.kind }
+
 // acquire returns the version a request asks for (0: latest, or by label),
 // counted as in use until release.
 func (s *servable) acquire(number int64, label string) (*version, func(), error) {
@@ -75,12 +86,13 @@ func (s *servable) acquire(number int64, label string) (*version, func(), error)
 		}
 		number = n
 	}
+	request := fmt.Sprintf("Specific(%s, %d)", s.cfg.Name, number)
 	if number == 0 {
-		number = s.latest
+		number, request = s.latest, fmt.Sprintf("Latest(%s)", s.cfg.Name)
 	}
 	v, ok := s.versions[number]
 	if !ok {
-		return nil, nil, fmt.Errorf("model %q version %d is not loaded: %w", s.cfg.Name, number, ErrUnknownVersion)
+		return nil, nil, notFoundError{msg: "Servable not found for request: " + request, kind: ErrUnknownVersion}
 	}
 	v.refs.Add(1)
 	return v, v.refs.Done, nil
