@@ -169,7 +169,7 @@ func decodeExamples(doc *fastjson.Value, method string) ([][]byte, error) {
 	if c := doc.Get("context"); c != nil {
 		obj, err := c.Object()
 		if err != nil {
-			return nil, badRequest("'context' must be a JSON object")
+			return nil, badRequest("Example must be JSON object but got JSON %s", jsonTypeName(c))
 		}
 		if context, err = appendFeatures(nil, obj); err != nil {
 			return nil, err
@@ -218,6 +218,12 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	if err != nil {
 		return err
 	}
+	// The body is read before the signature is looked up, as TF Serving
+	// does: its errors come first.
+	examples, err := decodeExamples(doc, verb)
+	if err != nil {
+		return err
+	}
 	sigName := "serving_default"
 	if n := doc.Get("signature_name"); n != nil {
 		s, err := n.StringBytes()
@@ -239,10 +245,6 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	}
 	if len(sig.Inputs) != 1 {
 		return badRequest("Expected one input Tensor.")
-	}
-	examples, err := decodeExamples(doc, verb)
-	if err != nil {
-		return err
 	}
 	in := Tensor{DType: "string", Shape: []int64{int64(len(examples))}, Data: examples}
 	outputs, err := tm.Run(ctx, sigName, map[string]Tensor{sortedNames(sig.Inputs)[0]: in})

@@ -203,6 +203,14 @@ func isB64(v *fastjson.Value) bool {
 	return o.Len() == 1 && o.Get("b64") != nil
 }
 
+func elements(shape []int64) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
 func formatShape(s []int64) string {
 	parts := make([]string, len(s))
 	for i, d := range s {
@@ -252,6 +260,15 @@ func decodeTensors(raw *fastjson.Value, sig SignatureSpec, columnar bool) (map[s
 		return nil, badRequest("No values in 'instances' array")
 	}
 	objects := items[0].Type() == fastjson.TypeObject && !isB64(items[0])
+	for i, item := range items {
+		isObj := item.Type() == fastjson.TypeObject && !isB64(item)
+		switch {
+		case objects && !isObj:
+			return nil, badRequest("Expecting object but got list at item %d of input list", i)
+		case !objects && isObj:
+			return nil, badRequest("Expecting value/list but got object at item %d of input list", i)
+		}
+	}
 	if !objects && len(names) != 1 {
 		return nil, badRequest("instances is a plain list, but expecting list of objects as multiple input tensors required as per tensorinfo_map")
 	}
@@ -264,13 +281,6 @@ func decodeTensors(raw *fastjson.Value, sig SignatureSpec, columnar bool) (map[s
 		tensors[name] = jt
 	}
 	for i, item := range items {
-		isObj := item.Type() == fastjson.TypeObject && !isB64(item)
-		switch {
-		case objects && !isObj:
-			return nil, badRequest("Expecting object but got list at item %d of input list", i)
-		case !objects && isObj:
-			return nil, badRequest("Expecting value/list but got object at item %d of input list", i)
-		}
 		values := map[string]*fastjson.Value{names[0]: item}
 		if objects {
 			obj := item.GetObject()
@@ -292,9 +302,12 @@ func decodeTensors(raw *fastjson.Value, sig SignatureSpec, columnar bool) (map[s
 		for _, name := range names {
 			v, jt := values[name], tensors[name]
 			shape := shapeOf(v)
-			if i == 0 {
+			switch {
+			case i == 0:
 				jt.shape = shape
-			} else if formatShape(shape) != formatShape(jt.shape) {
+			case len(shape) == len(jt.shape) && formatShape(shape) != formatShape(jt.shape):
+				return nil, badRequest("Failed to process element: %d key: %s of 'instances' list. Error: Expecting tensor size: %d but got: %d", i, name, elements(jt.shape), elements(shape))
+			case formatShape(shape) != formatShape(jt.shape):
 				return nil, badRequest("Failed to process element: %d key: %s of 'instances' list. Error: Expecting shape %s but got: %s", i, name, formatShape(jt.shape), formatShape(shape))
 			}
 			if err := jt.add(v, jt.shape, 0); err != nil {
