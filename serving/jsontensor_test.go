@@ -3,7 +3,6 @@ package serving_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -107,6 +106,6 @@ func (r *recorder) Write(b []byte) (int, error) {
 	if r.code == 0 {
 		r.code = http.StatusOK
 	}
-	return io.WriteString(&r.body, string(b))
+	return r.body.Write(b)
 }
 func (r *recorder) WriteHeader(code int) { r.code = code }

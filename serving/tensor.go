@@ -286,13 +286,14 @@ func decodeTensors(raw *fastjson.Value, sig SignatureSpec, columnar bool) (map[s
 			obj := item.GetObject()
 			values = map[string]*fastjson.Value{}
 			var bad string
+			unknown := false
 			obj.Visit(func(k []byte, v *fastjson.Value) {
-				if _, ok := sig.Inputs[string(k)]; !ok && bad == "" {
-					bad = string(k)
+				if _, ok := sig.Inputs[string(k)]; !ok && !unknown {
+					bad, unknown = string(k), true
 				}
 				values[string(k)] = v
 			})
-			if bad != "" {
+			if unknown {
 				return nil, badRequest("Failed to process element: %d of 'instances' list. JSON object: does not have named input: %s", i, bad)
 			}
 			if len(values) != len(names) {
