@@ -95,6 +95,12 @@ func (s servedModel) Run(ctx context.Context, signature string, inputs map[strin
 	return res, nil
 }
 
+// SignatureDefMap returns the model's signatures in TF Serving's JSON form,
+// as its metadata endpoint and `kerasgo inspect --json` write them.
+func (m *Model) SignatureDefMap() map[string]any {
+	return serving.SignatureDefMap(servingSignatures(m.tf.Signatures()))
+}
+
 // servingSignatures describes the model's signatures for the serving layer.
 func servingSignatures(sigs map[string]tfmodel.Signature) map[string]serving.SignatureSpec {
 	out := make(map[string]serving.SignatureSpec, len(sigs))

@@ -189,7 +189,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	case "metadata":
 		writeJSON(w, http.StatusOK, map[string]any{
 			"model_spec": map[string]string{"name": r.name, "signature_name": "", "version": versionLabel},
-			"metadata":   map[string]any{"signature_def": metadataJSON(v.spec.Signatures)},
+			"metadata":   map[string]any{"signature_def": SignatureDefMap(v.spec.Signatures)},
 		})
 	case "predict":
 		if req.Method != http.MethodPost {

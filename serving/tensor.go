@@ -468,9 +468,10 @@ func AppendFloat(dst []byte, v float64, bits int) []byte {
 	return dst
 }
 
-// metadataJSON is the signature_def map of a model in TF Serving's JSON
-// form (the SignatureDefMap proto as proto3 JSON).
-func metadataJSON(sigs map[string]SignatureSpec) map[string]any {
+// SignatureDefMap returns a model's signatures in TF Serving's JSON form (the
+// SignatureDefMap proto as proto3 JSON: "DT_FLOAT", sizes as strings, "-1"
+// for unknown dimensions, unknown_rank), as its metadata endpoint writes it.
+func SignatureDefMap(sigs map[string]SignatureSpec) map[string]any {
 	defs := map[string]any{}
 	for key, s := range sigs {
 		defs[key] = map[string]any{

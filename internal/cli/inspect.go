@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -33,28 +34,32 @@ metadata when the model has it, and the TensorFlow version that wrote it.`,
 
 // inspectReport is the JSON form of `kerasgo inspect`.
 type inspectReport struct {
-	Dir               string                       `json:"dir"`
-	Tags              []string                     `json:"tags"`
-	TensorFlowVersion string                       `json:"tensorflow_version"`
-	Signatures        map[string]tfmodel.Signature `json:"signatures"`
-	Metadata          *tfmodel.Metadata            `json:"metadata,omitempty"`
-	Parameters        int64                        `json:"parameters"`
-	Trainable         bool                         `json:"trainable_from_go"`
-	NotTrainableWhy   string                       `json:"not_trainable_reason,omitempty"`
+	Dir               string   `json:"dir"`
+	Tags              []string `json:"tags"`
+	TensorFlowVersion string   `json:"tensorflow_version"`
+	// SignatureDef is TF Serving's form of the signatures (its metadata
+	// endpoint's signature_def map).
+	SignatureDef    map[string]any    `json:"signature_def"`
+	Metadata        *tfmodel.Metadata `json:"metadata,omitempty"`
+	Parameters      int64             `json:"parameters"`
+	Trainable       bool              `json:"trainable_from_go"`
+	NotTrainableWhy string            `json:"not_trainable_reason,omitempty"`
 }
 
 func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 1 {
 		return usagef("want one MODEL_DIR, got %d arguments", len(args))
 	}
-	m, err := tfmodel.Load(ctx, args[0], tfmodel.DefaultOptions())
+	km, err := kerasgo.Open(ctx, args[0], kerasgo.DefaultOptions())
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer km.Close()
+	m := km.Runtime()
 	rep := inspectReport{Dir: m.Dir(), Tags: m.Tags(), TensorFlowVersion: m.TensorFlowVersion(),
-		Signatures: m.Signatures(), Metadata: m.Metadata(), Parameters: m.ParameterCount()}
+		SignatureDef: km.SignatureDefMap()["signature_def"].(map[string]any), Metadata: m.Metadata(), Parameters: m.ParameterCount()}
 	rep.Trainable, rep.NotTrainableWhy = m.Trainable()
+	sigs := m.Signatures()
 	if f.json {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -63,7 +68,7 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "SavedModel %s (tags %s, written by TensorFlow %s)\n", rep.Dir, strings.Join(rep.Tags, ","), rep.TensorFlowVersion)
 	for _, key := range m.SignatureKeys() {
-		s := rep.Signatures[key]
+		s := sigs[key]
 		fmt.Fprintf(w, "\nsignature %q (%s)\n", key, s.MethodName)
 		for _, name := range s.InputNames() {
 			fmt.Fprintf(w, "  input  %-16s %s\n", name, s.Inputs[name])
