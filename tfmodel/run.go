@@ -3,7 +3,9 @@ package tfmodel
 import (
 	"context"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	attrpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
@@ -26,35 +28,19 @@ func (m *Model) Run(ctx context.Context, key string, inputs map[string]any) (map
 	if !ok {
 		return nil, fmt.Errorf("run: signature %q: %w", key, ErrUnknownSignature)
 	}
-	feeds := make(map[string]*tf.Tensor, len(inputs))
-	for _, name := range sig.InputNames() {
-		v, ok := inputs[name]
-		if !ok {
-			return nil, fmt.Errorf("run %q: input %q (%s) not given: %w", key, name, sig.Inputs[name], ErrShape)
-		}
-		t, err := tf.NewTensor(v)
+	given := slices.Collect(maps.Keys(inputs))
+	res, names, err := m.runFed(ctx, key, sig, given, func(name string) (*tf.Tensor, error) {
+		t, err := tf.NewTensor(inputs[name])
 		if err != nil {
-			return nil, fmt.Errorf("run %q: input %q: %v: %w", key, name, err, ErrUnsupportedDType)
+			return nil, fmt.Errorf("%v: %w", err, ErrUnsupportedDType)
 		}
 		if err := checkSpec(sig.Inputs[name], t); err != nil {
-			return nil, fmt.Errorf("run %q: input %q: %w", key, name, err)
+			return nil, err
 		}
-		feeds[name] = t
-	}
-	for name := range inputs {
-		if _, ok := sig.Inputs[name]; !ok {
-			return nil, fmt.Errorf("run %q: signature has no input %q (have %v): %w", key, name, sig.InputNames(), ErrShape)
-		}
-	}
-	release, err := m.acquire(ctx, m.changesModel(key))
+		return t, nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("run %q: %w", key, err)
-	}
-	defer release()
-	names := sig.OutputNames()
-	res, err := m.runLocked(sig, feeds, names)
-	if err != nil {
-		return nil, fmt.Errorf("run: %w", err)
+		return nil, err
 	}
 	out := make(map[string]any, len(names))
 	for i, name := range names {
@@ -62,6 +48,41 @@ func (m *Model) Run(ctx context.Context, key string, inputs map[string]any) (map
 	}
 	runtime.KeepAlive(res) // see readMatrix
 	return out, nil
+}
+
+// runFed runs signature key of sig with the inputs named in given, each made
+// into a tensor by feed, and returns every output in OutputNames order. It
+// checks that given names exactly the signature's inputs, and takes the model
+// exclusively for signatures that change it. The caller keeps the outputs
+// alive while it reads them (see readMatrix).
+func (m *Model) runFed(ctx context.Context, key string, sig Signature, given []string, feed func(name string) (*tf.Tensor, error)) ([]*tf.Tensor, []string, error) {
+	feeds := make(map[string]*tf.Tensor, len(given))
+	for _, name := range sig.InputNames() {
+		if !slices.Contains(given, name) {
+			return nil, nil, fmt.Errorf("run %q: input %q (%s) not given: %w", key, name, sig.Inputs[name], ErrShape)
+		}
+		t, err := feed(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("run %q: input %q: %w", key, name, err)
+		}
+		feeds[name] = t
+	}
+	for _, name := range given {
+		if _, ok := sig.Inputs[name]; !ok {
+			return nil, nil, fmt.Errorf("run %q: signature has no input %q (have %v): %w", key, name, sig.InputNames(), ErrShape)
+		}
+	}
+	release, err := m.acquire(ctx, m.changesModel(key))
+	if err != nil {
+		return nil, nil, fmt.Errorf("run %q: %w", key, err)
+	}
+	defer release()
+	names := sig.OutputNames()
+	res, err := m.runLocked(sig, feeds, names)
+	if err != nil {
+		return nil, nil, fmt.Errorf("run %q: %w", key, err)
+	}
+	return res, names, nil
 }
 
 func (m *Model) changesModel(key string) bool {

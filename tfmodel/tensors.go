@@ -3,6 +3,7 @@ package tfmodel
 import (
 	"context"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
 	"slices"
@@ -38,32 +39,12 @@ func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Te
 	if !ok {
 		return nil, fmt.Errorf("run %q: %w", key, ErrUnknownSignature)
 	}
-	feeds := make(map[string]*tf.Tensor, len(inputs))
-	for _, name := range sig.InputNames() {
-		in, ok := inputs[name]
-		if !ok {
-			return nil, fmt.Errorf("run %q: input %q (%s) not given: %w", key, name, sig.Inputs[name], ErrShape)
-		}
-		t, err := newTensorOf(in)
-		if err != nil {
-			return nil, fmt.Errorf("run %q: input %q: %w", key, name, err)
-		}
-		feeds[name] = t
-	}
-	for name := range inputs {
-		if _, ok := sig.Inputs[name]; !ok {
-			return nil, fmt.Errorf("run %q: signature has no input %q (have %v): %w", key, name, sig.InputNames(), ErrShape)
-		}
-	}
-	release, err := m.acquire(ctx, m.changesModel(key))
+	given := slices.Collect(maps.Keys(inputs))
+	res, names, err := m.runFed(ctx, key, sig, given, func(name string) (*tf.Tensor, error) {
+		return newTensorOf(inputs[name])
+	})
 	if err != nil {
-		return nil, fmt.Errorf("run %q: %w", key, err)
-	}
-	defer release()
-	names := sig.OutputNames()
-	res, err := m.runLocked(sig, feeds, names)
-	if err != nil {
-		return nil, fmt.Errorf("run %q: %w", key, err)
+		return nil, err
 	}
 	out := make(map[string]Tensor, len(names))
 	for i, name := range names {
