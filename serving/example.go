@@ -208,16 +208,11 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	if !ok {
 		return badRequest("this model runs only its prediction signature; use :predict")
 	}
-	body, err := readBody(req)
+	doc, done, err := srv.readJSON(req)
 	if err != nil {
 		return err
 	}
-	p := srv.parsers.Get()
-	defer srv.parsers.Put(p)
-	doc, err := parseBody(p, body)
-	if err != nil {
-		return err
-	}
+	defer done()
 	// The body is read before the signature is looked up, as TF Serving
 	// does: its errors come first.
 	examples, err := decodeExamples(doc, verb)
