@@ -70,6 +70,9 @@ type Model struct {
 	// vec is the text preprocessing stored with the model (nil: none). It
 	// is safe for concurrent use (package textvec).
 	vec convert.Vectorizer
+	// sparseSteps says training and evaluation steps take CSR batches: the
+	// exporter's sparse training signatures are there.
+	sparseSteps bool
 }
 
 // Open loads the SavedModel in dir, its signatures and metadata, and the
@@ -86,6 +89,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Model, error) {
 		m.input = InputStrings
 	case tm.SparsePredictable():
 		m.input = InputSparse
+		m.sparseSteps = tm.HasRole(tfmodel.RoleTrainSparse) && tm.HasRole(tfmodel.RoleEvaluateSparse)
 	}
 	if m.vec, err = loadVectorizer(tm); err != nil {
 		tm.Close()

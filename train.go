@@ -46,7 +46,7 @@ func (m *Model) FitOptions() (fit.Options, error) {
 func (m *Model) TrainBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
 	var r tfmodel.StepResult
 	var err error
-	if m.sparseTraining() {
+	if m.sparseSteps {
 		r, err = m.tf.TrainStepSparse(ctx, b.X, tfmodel.Labels{Matrix: b.Y}, b.Weights)
 	} else {
 		r, err = m.tf.TrainStep(ctx, b.X.Dense(), tfmodel.Labels{Matrix: b.Y}, b.Weights)
@@ -59,18 +59,12 @@ func (m *Model) TrainBatch(ctx context.Context, b fit.Batch) (float64, dense.Mat
 func (m *Model) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
 	var r tfmodel.StepResult
 	var err error
-	if m.sparseTraining() {
+	if m.sparseSteps {
 		r, err = m.tf.EvaluateStepSparse(ctx, b.X, tfmodel.Labels{Matrix: b.Y}, b.Weights)
 	} else {
 		r, err = m.tf.EvaluateStep(ctx, b.X.Dense(), tfmodel.Labels{Matrix: b.Y}, b.Weights)
 	}
 	return r.Loss, r.Probabilities, err
-}
-
-// sparseTraining reports whether training and evaluation steps take CSR
-// batches: the exporter's sparse training signatures are there.
-func (m *Model) sparseTraining() bool {
-	return m.input == InputSparse && m.tf.HasRole(tfmodel.RoleTrainSparse) && m.tf.HasRole(tfmodel.RoleEvaluateSparse)
 }
 
 // SetLearningRate sets the optimizer's learning rate for the next steps.

@@ -209,13 +209,18 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 		return Result{}, fmt.Errorf("training: %w", err)
 	}
 	res := Result{Stopped: StopCompleted, BestEpoch: -1}
-	data, err := load(ctx, train, val, opts)
-	if isCanceled(err) {
-		res.Stopped = StopInterrupted
-		return res, nil
-	}
-	if err != nil {
+	// stop ends the run on err: a canceled context is an interruption, with
+	// the result so far and no error.
+	stop := func(err error) (Result, error) {
+		if isCanceled(err) {
+			res.Stopped = StopInterrupted
+			return res, nil
+		}
 		return res, err
+	}
+	data, err := load(ctx, train, val, opts)
+	if err != nil {
+		return stop(err)
 	}
 	defer data.close()
 	res.Data = data.info
@@ -253,12 +258,8 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 		}
 	} else if hasVal {
 		rep, err := evaluateStore(ctx, m, data.val, opts)
-		if isCanceled(err) {
-			res.Stopped = StopInterrupted
-			return res, nil
-		}
 		if err != nil {
-			return res, err
+			return stop(err)
 		}
 		res.Start = &rep
 		if opts.OnStart != nil {
@@ -272,21 +273,13 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 	for epoch := firstEpoch; epoch <= opts.Epochs; epoch++ {
 		ep, err := runEpoch(ctx, m, data.train, opts, epoch, skip, &res)
 		skip = 0
-		if isCanceled(err) {
-			res.Stopped = StopInterrupted
-			return res, nil
-		}
 		if err != nil {
-			return res, err
+			return stop(err)
 		}
 		if hasVal {
 			rep, err := evaluateStore(ctx, m, data.val, opts)
-			if isCanceled(err) {
-				res.Stopped = StopInterrupted
-				return res, nil
-			}
 			if err != nil {
-				return res, err
+				return stop(err)
 			}
 			ep.Val = &rep
 		}
