@@ -32,17 +32,7 @@ func (m *Model) ServingModel() (serving.Model, error) {
 	// requests are merged by the batcher. Any other model gets TF Serving's
 	// tensors, shaped by the JSON.
 	spec.Rows = m.tf.Metadata() != nil && spec.InputKey != "" && m.tf.InputDim() > 0 && !spec.TextInput
-	if v := m.vec; v != nil {
-		// Shared: vectorizers are safe for concurrent use.
-		spec.Vectorize = func(text string) []float32 {
-			idx, val := v.VectorizeSparse(text, nil, nil)
-			row := make([]float32, v.Width())
-			for k, i := range idx {
-				row[i] = val[k]
-			}
-			return row
-		}
-	}
+	spec.Vectorizes = m.vec != nil
 	return servedModel{m: m, spec: spec}, nil
 }
 

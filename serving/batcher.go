@@ -10,9 +10,10 @@ import (
 	"github.com/kerasgo/kerasgo/dense"
 )
 
-// ErrOverloaded is returned when the batching queue is full; the HTTP layer
-// answers 503, as TF Serving does.
-var ErrOverloaded = errors.New("server overloaded: the batching queue is full, retry later")
+// ErrOverloaded is returned when the batching queue is full or the
+// requests in flight hold all the memory they may; the HTTP layer answers
+// 503, as TF Serving does for a full queue.
+var ErrOverloaded = errors.New("server overloaded, retry later")
 
 // BatchOptions are TF Serving's batching parameters, with the same meaning.
 type BatchOptions struct {
@@ -68,22 +69,55 @@ func newBatcher(predict func(context.Context, dense.Matrix) (dense.Matrix, error
 	return b
 }
 
-// Predict scores x, merged with other requests when batching is on.
+// Predict scores x, merged with other requests when batching is on. A
+// request of more than MaxBatchSize rows runs as chunks of MaxBatchSize, one
+// after the other through the queue: TensorFlow never sees a larger batch,
+// and the batching threads bound how many batches run at once.
 func (b *batcher) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	if b.opts.MaxBatchSize <= 1 || x.Rows >= b.opts.MaxBatchSize {
+	most := b.opts.MaxBatchSize
+	if most <= 1 {
 		if b.sizes != nil {
 			b.sizes(x.Rows)
 		}
 		return b.predict(ctx, x)
 	}
-	r := &request{ctx: ctx, x: x, done: make(chan result, 1)}
-	select {
-	case b.queue <- r:
-		if b.depth != nil {
-			b.depth(1)
+	if x.Rows <= most {
+		return b.enqueue(ctx, x, false)
+	}
+	var y dense.Matrix
+	for from := 0; from < x.Rows; from += most {
+		part, err := b.enqueue(ctx, x.Slice(from, min(from+most, x.Rows)), from > 0)
+		if err != nil {
+			return dense.Matrix{}, err
 		}
-	default:
-		return dense.Matrix{}, ErrOverloaded
+		if from == 0 {
+			y = dense.New(x.Rows, part.Cols)
+		}
+		copy(y.Data[from*y.Cols:], part.Data)
+	}
+	return y, nil
+}
+
+// enqueue queues x for a batch and waits for its rows. A full queue fails
+// with ErrOverloaded, unless wait says to wait for room (a later chunk of a
+// request already under way).
+func (b *batcher) enqueue(ctx context.Context, x dense.Matrix, wait bool) (dense.Matrix, error) {
+	r := &request{ctx: ctx, x: x, done: make(chan result, 1)}
+	if wait {
+		select {
+		case b.queue <- r:
+		case <-ctx.Done():
+			return dense.Matrix{}, ctx.Err()
+		}
+	} else {
+		select {
+		case b.queue <- r:
+		default:
+			return dense.Matrix{}, fmt.Errorf("%w: the batching queue is full (--max-enqueued %d)", ErrOverloaded, b.opts.MaxEnqueued)
+		}
+	}
+	if b.depth != nil {
+		b.depth(1)
 	}
 	select {
 	case res := <-r.done:

@@ -1,26 +1,45 @@
 package serving
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/valyala/fastjson"
 )
 
-// BenchmarkDecodeRows times parsing one predict request of 10,000 features.
-func BenchmarkDecodeRows(b *testing.B) {
-	row := strings.TrimSuffix(strings.Repeat("0, ", 9900)+strings.Repeat("1, ", 100), ", ")
-	body := []byte(`{"instances": [[` + row + `]]}`)
-	spec := Spec{InputKey: "features", InputDim: 10000}
-	b.SetBytes(int64(len(body)))
-	var p fastjson.Parser
-	for b.Loop() {
-		doc, err := p.ParseBytes(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := decodeRows(doc.Get("instances"), spec, false); err != nil {
-			b.Fatal(err)
-		}
+// BenchmarkDecode times reading predict bodies of 1 row of 10,000 features
+// and of 5,000 rows of 256, streamed into rows (the path of exporter
+// models) and parsed as a tree (TF Serving's tensor rules).
+func BenchmarkDecode(b *testing.B) {
+	for _, shape := range []struct{ rows, cols int }{{1, 10000}, {5000, 256}} {
+		row := "[" + strings.TrimSuffix(strings.Repeat("0.25, ", shape.cols), ", ") + "]"
+		body := []byte(`{"instances": [` + strings.TrimSuffix(strings.Repeat(row+", ", shape.rows), ", ") + `]}`)
+		spec := Spec{InputKey: "features", InputDim: shape.cols}
+		b.Run(fmt.Sprintf("rows/%dx%d", shape.rows, shape.cols), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rb, err := decodeRowBody(body, spec)
+				if err != nil || rb.err != nil || rb.x.Rows != shape.rows {
+					b.Fatal(err, rb.err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("tree/%dx%d", shape.rows, shape.cols), func(b *testing.B) {
+			sig := SignatureSpec{Inputs: map[string]TensorSpec{"features": {DType: "float32"}}}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var p fastjson.Parser
+				doc, err := p.ParseBytes(body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := decodeTensors(doc.Get("instances"), sig, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

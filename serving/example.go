@@ -203,12 +203,12 @@ func decodeExamples(doc *fastjson.Value, method string) ([][]byte, error) {
 
 // classifyOrRegress answers :classify and :regress on a signature that takes
 // serialized tf.Examples.
-func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter, req *http.Request, v *version, verb string) error {
+func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter, req *http.Request, v *version, verb string, res *reservation) error {
 	tm, ok := v.model.(TensorModel)
 	if !ok {
 		return badRequest("this model runs only its prediction signature; use :predict")
 	}
-	doc, done, err := srv.readJSON(req)
+	doc, done, err := srv.readJSON(req, res)
 	if err != nil {
 		return err
 	}

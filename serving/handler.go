@@ -47,7 +47,7 @@ func (srv *Server) Handler() http.Handler {
 	})
 	// The standard mux cannot match TF Serving's "{name}:predict" (a wildcard
 	// fills a whole segment), so /v1/models/ is routed here by hand.
-	mux.Handle("/v1/", http.MaxBytesHandler(http.HandlerFunc(srv.serveModels), srv.cfg.MaxBodyBytes))
+	mux.HandleFunc("/v1/", srv.serveModels)
 	return mux
 }
 
@@ -67,12 +67,9 @@ func badRequest(format string, args ...any) error {
 // statusOf maps errors to HTTP status codes in one place.
 func statusOf(err error) int {
 	var ae *apiError
-	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &ae):
 		return ae.status
-	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrUnknownModel), errors.Is(err, ErrUnknownVersion):
 		return http.StatusNotFound
 	case errors.Is(err, ErrInvalidInput):
@@ -146,19 +143,25 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		api = r.tail
 	}
 	versionLabel := "unknown"
+	res := srv.admission.reservation()
 	defer func() {
+		res.release()
 		code := http.StatusOK
 		if errors.Is(err, errMalformed) {
 			err = badRequest("Malformed request: %s %s", req.Method, req.URL.Path)
 		}
 		if err != nil {
 			code = statusOf(err)
+			srv.drain(w, req)
 			writeJSON(w, code, map[string]string{"error": err.Error()})
 		}
 		srv.metrics.requests.WithLabelValues(r.name, versionLabel, api, strconv.Itoa(code)).Inc()
 		srv.metrics.latency.WithLabelValues(r.name, api).Observe(time.Since(start).Seconds())
 	}()
 	if err != nil {
+		return
+	}
+	if err = res.grow(requestOverhead); err != nil {
 		return
 	}
 	s, ok := srv.models[r.name]
@@ -196,7 +199,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 			err = errMalformed
 			return
 		}
-		err = srv.predict(w, req, v)
+		err = srv.predict(w, req, v, res)
 	case "classify", "regress":
 		if req.Method != http.MethodPost {
 			err = errMalformed
@@ -204,7 +207,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
 		defer cancel()
-		err = srv.classifyOrRegress(ctx, w, req, v, r.tail)
+		err = srv.classifyOrRegress(ctx, w, req, v, r.tail, res)
 	default:
 		err = &apiError{status: http.StatusNotFound, err: fmt.Errorf("unknown method %q", r.tail)}
 	}
@@ -242,8 +245,72 @@ func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
 	return nil
 }
 
-func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version) error {
-	doc, done, err := srv.readJSON(req)
+// predict answers :predict. Models that take rows of numbers or raw texts
+// (exporter models, text models, Models that are not TensorModels) have
+// their bodies streamed into rows; the others, and requests naming another
+// signature, are read as TF Serving's tensors.
+func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version, res *reservation) error {
+	tm, isTensorModel := v.model.(TensorModel)
+	if isTensorModel && !v.spec.Rows && !v.spec.TextInput {
+		body, err := srv.readBody(req, res, 1)
+		if err != nil {
+			return err
+		}
+		return srv.predictTree(w, req, v, tm, body, res)
+	}
+	body, err := srv.readBody(req, res, rowsPathFactor)
+	if err != nil {
+		return err
+	}
+	rb, err := decodeRowBody(body, v.spec)
+	if err != nil {
+		return err
+	}
+	if rb.signature != "" && rb.signature != v.spec.Signature {
+		if !isTensorModel {
+			return badRequest("Serving signature name: %q not found in signature def", rb.signature)
+		}
+		return srv.predictTree(w, req, v, tm, body, res)
+	}
+	if rb.err != nil {
+		return rb.err
+	}
+	rows := rb.x.Rows + len(rb.texts)
+	if err := res.grow(int64(rows) * int64(v.spec.outputWidth()) * outputBytesPerValue); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
+	defer cancel()
+	var y dense.Matrix
+	if len(rb.texts) > 0 {
+		text, ok := v.model.(TextModel)
+		if !ok {
+			return badRequest("model input %q takes numbers, not texts", v.spec.InputKey)
+		}
+		y, err = text.PredictText(ctx, rb.texts)
+	} else {
+		y, err = v.batcher.Predict(ctx, rb.x)
+	}
+	if err != nil {
+		return err // statusOf: 400 for ErrInvalidInput, 500 for a runtime failure
+	}
+	t := Tensor{DType: "float32", Shape: []int64{int64(y.Rows), int64(y.Cols)}, Data: y.Data}
+	if v.spec.ScalarOutput && y.Cols == 1 {
+		t.Shape = t.Shape[:1]
+	}
+	out, err := encodeTensors(nil, map[string]Tensor{v.spec.OutputKey: t}, rb.columnar)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = w.Write(out)
+	return err
+}
+
+// predictTree answers :predict by TF Serving's tensor rules, from the
+// body's parse tree.
+func (srv *Server) predictTree(w http.ResponseWriter, req *http.Request, v *version, tm TensorModel, body []byte, res *reservation) error {
+	doc, done, err := srv.parseJSON(body, res)
 	if err != nil {
 		return err
 	}
@@ -272,58 +339,101 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version)
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
 	defer cancel()
-	if tm, ok := v.model.(TensorModel); ok && !(v.spec.TextInput && sigName == v.spec.Signature) && (!v.spec.Rows || sigName != v.spec.Signature) {
-		return srv.predictTensors(ctx, w, tm, v, sigName, raw, columnar)
-	}
-	if sigName != v.spec.Signature {
-		return badRequest("Serving signature name: %q not found in signature def", sigName)
-	}
-	var y dense.Matrix
-	if tm, ok := v.model.(TextModel); ok && v.spec.TextInput {
-		var texts []string
-		if texts, err = decodeTexts(raw, v.spec, columnar); err != nil {
-			return err
-		}
-		y, err = tm.PredictText(ctx, texts)
-	} else {
-		var x dense.Matrix
-		if x, err = decodeRows(raw, v.spec, columnar); err != nil {
-			return err
-		}
-		y, err = v.batcher.Predict(ctx, x)
-	}
-	if err != nil {
-		return err // statusOf: 400 for ErrInvalidInput, 500 for a runtime failure
-	}
-	t := Tensor{DType: "float32", Shape: []int64{int64(y.Rows), int64(y.Cols)}, Data: y.Data}
-	if v.spec.ScalarOutput && y.Cols == 1 {
-		t.Shape = t.Shape[:1]
-	}
-	out, err := encodeTensors(nil, map[string]Tensor{v.spec.OutputKey: t}, columnar)
-	if err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, err = w.Write(out)
-	return err
+	return srv.predictTensors(ctx, w, tm, v, sigName, raw, columnar)
 }
 
-// readJSON reads a request body up to the server's limit (*http.MaxBytesError
-// past it: 413) and parses it as a JSON object, with TF Serving's errors. The
-// value lives in a pooled parser: call done once it is no longer read.
+// readBody reads a request body of at most MaxBodyBytes (413 past it),
+// first reserving factor times its length: all of it at once when the
+// length is declared, as it arrives when it is not.
+func (srv *Server) readBody(req *http.Request, res *reservation, factor int64) ([]byte, error) {
+	limit := srv.cfg.MaxBodyBytes
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, err: fmt.Errorf("the request body is larger than %d bytes (--max-body-bytes)", limit)}
+	if n := req.ContentLength; n >= 0 {
+		if n > limit {
+			return nil, tooLarge
+		}
+		if err := res.grow(n * factor); err != nil {
+			return nil, err
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(req.Body, body); err != nil {
+			return nil, badRequest("reading the request body: %v", err)
+		}
+		return body, nil
+	}
+	var body []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := req.Body.Read(buf)
+		if n > 0 {
+			if int64(len(body)+n) > limit {
+				return nil, tooLarge
+			}
+			if err := res.grow(int64(n) * factor); err != nil {
+				return nil, err
+			}
+			body = append(body, buf[:n]...)
+		}
+		switch {
+		case err == io.EOF:
+			return body, nil
+		case err != nil:
+			return nil, badRequest("reading the request body: %v", err)
+		}
+	}
+}
+
+// drainFactor times MaxBodyBytes is the most of a body read and discarded
+// before an error is answered.
+const drainFactor = 4
+
+// drain reads and discards the rest of a request body, so that a client
+// still sending it gets the error instead of a reset connection. Past
+// drainFactor × MaxBodyBytes it gives up and closes the connection.
+func (srv *Server) drain(w http.ResponseWriter, req *http.Request) {
+	limit := drainFactor * srv.cfg.MaxBodyBytes
+	if n, err := io.CopyN(io.Discard, req.Body, limit); err == nil && n == limit {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// readJSON reads a request body and parses it as a JSON object (see
+// parseJSON).
+func (srv *Server) readJSON(req *http.Request, res *reservation) (doc *fastjson.Value, done func(), err error) {
+	body, err := srv.readBody(req, res, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv.parseJSON(body, res)
+}
+
+// pooledParserBytes is the largest body whose parser goes back to the pool:
+// a parser keeps the tree of its last body, so one that parsed a large body
+// would hold that memory outside any reservation.
+const pooledParserBytes = 64 << 10
+
+// parseJSON parses a body as a JSON object, with TF Serving's errors, once
+// the reservation covers its tree. The value lives in a parser: call done
+// once it is no longer read.
 // Request bodies are mostly long lists of numbers, which encoding/json
 // decodes at ~11 MB/s; fastjson parses them several times faster.
-func (srv *Server) readJSON(req *http.Request) (doc *fastjson.Value, done func(), err error) {
-	body, err := io.ReadAll(req.Body)
-	if err != nil {
+func (srv *Server) parseJSON(body []byte, res *reservation) (doc *fastjson.Value, done func(), err error) {
+	values := bytes.Count(body, []byte{','}) + bytes.Count(body, []byte{'['}) + bytes.Count(body, []byte{'{'}) + 1
+	// fastjson copies the body, and keeps treeBytesPerValue a value.
+	if err := res.grow(int64(len(body)) + int64(values)*treeBytesPerValue); err != nil {
 		return nil, nil, err
 	}
 	p := srv.parsers.Get()
+	done = func() {
+		if len(body) <= pooledParserBytes {
+			srv.parsers.Put(p)
+		}
+	}
 	if doc, err = parseBody(p, body); err != nil {
-		srv.parsers.Put(p)
+		done()
 		return nil, nil, err
 	}
-	return doc, func() { srv.parsers.Put(p) }, nil
+	return doc, done, nil
 }
 
 // parseBody parses a request body as a JSON object, with TF Serving's errors.
@@ -366,120 +476,6 @@ func (srv *Server) predictTensors(ctx context.Context, w http.ResponseWriter, tm
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(body)
 	return err
-}
-
-// instanceList returns the non-empty list of instances of a request body's
-// "instances" (row format) or "inputs" (columnar format, columnar set): a
-// list, or for columnar inputs also an object holding one under the input key
-// and nothing else.
-func instanceList(raw *fastjson.Value, spec Spec, columnar bool) ([]*fastjson.Value, error) {
-	if columnar && raw.Type() == fastjson.TypeObject {
-		named := raw.GetObject()
-		rows := named.Get(spec.InputKey)
-		if rows == nil || named.Len() != 1 {
-			return nil, badRequest("inputs must hold exactly the input %q", spec.InputKey)
-		}
-		raw = rows
-	}
-	items, err := raw.Array()
-	if err != nil {
-		return nil, badRequest("expected a list of instances: %v", err)
-	}
-	if len(items) == 0 {
-		return nil, badRequest("no instances")
-	}
-	return items, nil
-}
-
-// decodeTexts reads string instances (or columnar string inputs) for a
-// model that takes raw text.
-func decodeTexts(raw *fastjson.Value, spec Spec, columnar bool) ([]string, error) {
-	items, err := instanceList(raw, spec, columnar)
-	if err != nil {
-		return nil, err
-	}
-	texts := make([]string, len(items))
-	for i, item := range items {
-		if item.Type() == fastjson.TypeObject {
-			if v := item.GetObject().Get(spec.InputKey); v != nil {
-				item = v
-			}
-		}
-		if item.Type() == fastjson.TypeArray { // a [text] row of a rank-2 string input
-			if a, _ := item.Array(); len(a) == 1 {
-				item = a[0]
-			}
-		}
-		b, err := item.StringBytes()
-		if err != nil {
-			return nil, badRequest("instance %d: model input %q takes a string: %v", i, spec.InputKey, err)
-		}
-		texts[i] = string(b)
-	}
-	return texts, nil
-}
-
-// decodeRows reads instances (or columnar inputs) into a feature matrix.
-// An instance is a list of numbers (or a bare number when the input takes one
-// feature), or an object holding one under the input key; columnar inputs are
-// a list of rows, or an object holding one.
-func decodeRows(raw *fastjson.Value, spec Spec, columnar bool) (dense.Matrix, error) {
-	items, err := instanceList(raw, spec, columnar)
-	if err != nil {
-		return dense.Matrix{}, err
-	}
-	var x dense.Matrix
-	for i, item := range items {
-		if !columnar && item.Type() == fastjson.TypeObject {
-			named := item.GetObject()
-			if named.Get("b64") != nil && named.Len() == 1 {
-				return dense.Matrix{}, badRequest("instance %d: {\"b64\": …} strings need a string input; input %q takes float32 features", i, spec.InputKey)
-			}
-			v := named.Get(spec.InputKey)
-			if v == nil || named.Len() != 1 {
-				return dense.Matrix{}, badRequest("instance %d must hold exactly the input %q", i, spec.InputKey)
-			}
-			item = v
-		}
-		if i == 0 {
-			x.Cols = -1
-		}
-		start := len(x.Data)
-		switch {
-		case item.Type() == fastjson.TypeString && spec.Vectorize != nil:
-			text, _ := item.StringBytes()
-			x.Data = append(x.Data, spec.Vectorize(string(text))...)
-		case item.Type() == fastjson.TypeString:
-			return dense.Matrix{}, badRequest("instance %d is text, and model input %q takes numbers (the model has no vectorizer)", i, spec.InputKey)
-		case item.Type() == fastjson.TypeNumber && spec.InputDim == 1:
-			x.Data = append(x.Data, float32(item.GetFloat64()))
-		case item.Type() == fastjson.TypeArray:
-			values, _ := item.Array()
-			if i == 0 {
-				x.Data = make([]float32, 0, len(items)*len(values))
-			}
-			for j, e := range values {
-				f, err := e.Float64()
-				if err != nil {
-					return dense.Matrix{}, badRequest("instance %d, feature %d: want a number: %v", i, j, err)
-				}
-				x.Data = append(x.Data, float32(f))
-			}
-		default:
-			return dense.Matrix{}, badRequest("instance %d: want a list of numbers, got %s", i, item.Type())
-		}
-		width := len(x.Data) - start
-		if spec.InputDim >= 0 && width != spec.InputDim {
-			return dense.Matrix{}, badRequest("instance %d has %d features, input %q takes %d", i, width, spec.InputKey, spec.InputDim)
-		}
-		if x.Cols < 0 {
-			x.Cols = width
-		} else if width != x.Cols {
-			return dense.Matrix{}, badRequest("instance %d has %d features, instance 0 has %d", i, width, x.Cols)
-		}
-		x.Rows++
-	}
-	return x, nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -50,17 +50,19 @@ type Spec struct {
 	// rows and merged by the batcher. Without it, a TensorModel gets every
 	// request as tensors shaped by the JSON, as TF Serving feeds them.
 	Rows bool
-	// Vectorize, when set, turns a string instance (raw text) into its
-	// features; it must be safe for concurrent use.
-	Vectorize func(text string) []float32
+	// Vectorizes says the model turns raw text into its features itself
+	// (the Model is a TextModel whose PredictText vectorizes): string
+	// instances go to PredictText, number rows to Predict.
+	Vectorizes bool
 	// TextInput says the model takes strings (the Model is a TextModel):
 	// instances are raw texts.
 	TextInput bool
 }
 
-// TextModel is a Model whose graph takes strings (its text preprocessing
-// inside, e.g. a Keras TextVectorization layer): string instances are fed
-// to it as they are. Such requests are not merged by the batcher.
+// TextModel is a Model that takes raw texts: its graph takes strings (its
+// text preprocessing inside, e.g. a Keras TextVectorization layer;
+// Spec.TextInput), or it vectorizes them itself (Spec.Vectorizes). String
+// instances go to PredictText; such requests are not merged by the batcher.
 type TextModel interface {
 	Model
 	PredictText(ctx context.Context, texts []string) (dense.Matrix, error)
@@ -104,4 +106,17 @@ func ParseFileConfig(data []byte) ([]ModelConfig, error) {
 		out = append(out, ModelConfig{Name: m.Name, BasePath: m.BasePath, Versions: m.Versions, Labels: m.Labels})
 	}
 	return out, nil
+}
+
+// outputWidth returns the prediction signature's output width, or 0 when
+// the signature does not say.
+func (s Spec) outputWidth() int {
+	out, ok := s.Signatures[s.Signature].Outputs[s.OutputKey]
+	if !ok || len(out.Shape) == 0 {
+		return 0
+	}
+	if d := out.Shape[len(out.Shape)-1]; d > 0 {
+		return int(d)
+	}
+	return 0
 }

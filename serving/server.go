@@ -24,6 +24,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// MaxBodyBytes bounds request bodies (413 past it). Default 16 MiB.
 	MaxBodyBytes int64
+	// MaxInflightBytes bounds the memory all requests in flight hold
+	// together, as estimated from their bodies (see admission.go); a
+	// request that does not fit is answered 503 at once. Default 256 MiB.
+	MaxInflightBytes int64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the Prometheus metrics and is exposed at /metrics;
@@ -43,6 +47,7 @@ type Server struct {
 	polling   sync.WaitGroup
 	unloading sync.WaitGroup
 	parsers   fastjson.ParserPool
+	admission *admission
 }
 
 // New loads the latest version of every configured model and, with a
@@ -57,6 +62,9 @@ func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
+	if cfg.MaxInflightBytes == 0 {
+		cfg.MaxInflightBytes = 256 << 20
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -67,7 +75,8 @@ func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := &Server{cfg: cfg, loader: load, log: cfg.Logger, models: map[string]*servable{}, metrics: m}
+	srv := &Server{cfg: cfg, loader: load, log: cfg.Logger, models: map[string]*servable{}, metrics: m,
+		admission: &admission{limit: cfg.MaxInflightBytes, gauge: m.inflightBytes}}
 	for _, mc := range cfg.Models {
 		if mc.Name == "" || mc.BasePath == "" {
 			srv.Close()
@@ -115,6 +124,8 @@ type serverMetrics struct {
 	latency    *prometheus.HistogramVec
 	batchSize  *prometheus.HistogramVec
 	queueDepth *prometheus.GaugeVec
+	// inflightBytes is the memory requests in flight have reserved.
+	inflightBytes prometheus.Gauge
 }
 
 func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
@@ -133,8 +144,11 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kerasgo_batch_queue_depth", Help: "Requests waiting for a batch.",
 		}, []string{"model"}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kerasgo_inflight_bytes", Help: "Memory reserved by requests in flight (bounded by --max-inflight-bytes).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth, m.inflightBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("serving: registering metrics: %w", err)
 		}

@@ -1,0 +1,411 @@
+package serving
+
+import (
+	"bytes"
+	"errors"
+	"io"
+
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/kerasgo/kerasgo/dense"
+)
+
+// rowBody is a predict body read for a model that takes rows of numbers or
+// raw texts: every instance streamed token by token into the feature matrix
+// (or the text list), with no parse tree. A parse tree costs about 200 bytes
+// a JSON number (fastjson's values, measured); this costs the 4 bytes of the
+// float32 it becomes.
+type rowBody struct {
+	// signature is the body's signature_name ("" when absent or empty).
+	signature string
+	// columnar says the instances came as "inputs", not "instances".
+	columnar bool
+	x        dense.Matrix // numeric instances
+	texts    []string     // string instances (Spec.TextInput or Spec.Vectorizes)
+	// err is the first error in the instances. It is kept, not returned,
+	// when signature_name names another signature: the body is then read
+	// again as that signature's tensors.
+	err error
+}
+
+// decodeRowBody reads a predict body for a Spec.Rows (or Spec.TextInput,
+// or non-TensorModel) model. JSON syntax errors are returned at once; an
+// error in the instances is left in rowBody.err (see there).
+//
+// The decoder is jsontext, the Go team's streaming tokenizer: a hand-written
+// scanner would repeat its validation, and encoding/json's Token API boxes
+// every number (one allocation each).
+func decodeRowBody(body []byte, spec Spec) (rowBody, error) {
+	var rb rowBody
+	if len(bytes.TrimSpace(body)) == 0 {
+		return rb, badRequest("JSON Parse error: The document is empty")
+	}
+	r := &rowReader{
+		d:      jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)),
+		spec:   spec,
+		values: bytes.Count(body, []byte{','}) + 1,
+		rb:     &rb,
+	}
+	tok, err := r.d.ReadToken()
+	if err != nil {
+		return rb, syntaxError(err)
+	}
+	if tok.Kind() != '{' {
+		return rb, badRequest("JSON Parse error: the body must be a JSON object")
+	}
+	var haveSig, haveInstances, haveInputs bool
+	for {
+		k, err := r.peek()
+		if err != nil {
+			return rb, err
+		}
+		if k == '}' {
+			break
+		}
+		name, err := r.d.ReadToken()
+		if err != nil {
+			return rb, syntaxError(err)
+		}
+		switch key := name.String(); {
+		case key == "signature_name" && !haveSig:
+			haveSig = true
+			if k, err = r.peek(); err != nil {
+				return rb, err
+			}
+			if k != '"' {
+				return rb, badRequest("'signature_name' key must be a string value.")
+			}
+			tok, _ := r.d.ReadToken()
+			rb.signature = tok.String()
+		case (key == "instances" && !haveInstances) || (key == "inputs" && !haveInputs):
+			if haveInstances || haveInputs {
+				return rb, badRequest("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist ")
+			}
+			haveInstances, haveInputs = key == "instances", key == "inputs"
+			rb.columnar = haveInputs
+			if err := r.instances(); err != nil {
+				if isSyntax(err) {
+					return rb, err
+				}
+				rb.err = err
+				// Step out of the instances to read on (signature_name may follow).
+				if err := r.skipTo(1); err != nil {
+					return rb, err
+				}
+			}
+		default: // a repeated key (the first counts, as in fastjson) or one TF Serving ignores
+			if err := r.d.SkipValue(); err != nil {
+				return rb, syntaxError(err)
+			}
+		}
+	}
+	if _, err := r.d.ReadToken(); err != nil { // the closing '}'
+		return rb, syntaxError(err)
+	}
+	if _, err := r.d.ReadToken(); err != io.EOF {
+		return rb, badRequest("JSON Parse error: Invalid value: unexpected data after the body's object")
+	}
+	if !haveInstances && !haveInputs {
+		return rb, badRequest("Missing 'inputs' or 'instances' key")
+	}
+	return rb, nil
+}
+
+// rowReader streams one body's instances.
+type rowReader struct {
+	d      *jsontext.Decoder
+	spec   Spec
+	values int // most numbers the body can hold
+	rb     *rowBody
+}
+
+// jsonSyntaxError marks an error of the JSON itself, as opposed to one in
+// what it holds.
+type jsonSyntaxError struct{ err error }
+
+func (e jsonSyntaxError) Error() string { return e.err.Error() }
+func (e jsonSyntaxError) Unwrap() error { return e.err }
+
+func syntaxError(err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return jsonSyntaxError{badRequest("JSON Parse error: Invalid value: %v", err)}
+}
+
+func isSyntax(err error) bool {
+	var se jsonSyntaxError
+	return errors.As(err, &se)
+}
+
+// peek returns the next token's kind, or the syntax error that stops it.
+func (r *rowReader) peek() (jsontext.Kind, error) {
+	if k := r.d.PeekKind(); k != jsontext.KindInvalid {
+		return k, nil
+	}
+	_, err := r.d.ReadToken()
+	if err == nil {
+		err = errors.New("no value")
+	}
+	return 0, syntaxError(err)
+}
+
+// skipTo reads on until the decoder is back at nesting depth (0: the
+// body's top level, 1: inside its object).
+func (r *rowReader) skipTo(depth int) error {
+	for r.d.StackDepth() > depth {
+		k, err := r.peek()
+		if err != nil {
+			return err
+		}
+		if k == '}' || k == ']' {
+			if _, err := r.d.ReadToken(); err != nil {
+				return syntaxError(err)
+			}
+			continue
+		}
+		if err := r.d.SkipValue(); err != nil { // a whole value, or an object's name
+			return syntaxError(err)
+		}
+	}
+	return nil
+}
+
+// kindName names a token kind as the row errors do.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case 't':
+		return "true"
+	case 'f':
+		return "false"
+	case 'n':
+		return "null"
+	}
+	return "invalid"
+}
+
+// instances reads the value of "instances" or "inputs": a list of
+// instances, or (columnar) an object holding one under the input key and
+// nothing else.
+func (r *rowReader) instances() error {
+	k, err := r.peek()
+	if err != nil {
+		return err
+	}
+	if !r.rb.columnar || k != '{' {
+		return r.list()
+	}
+	r.d.ReadToken() // '{'
+	found := false
+	for {
+		if k, err = r.peek(); err != nil {
+			return err
+		}
+		if k == '}' {
+			r.d.ReadToken()
+			break
+		}
+		name, err := r.d.ReadToken()
+		if err != nil {
+			return syntaxError(err)
+		}
+		if found || name.String() != r.spec.InputKey {
+			return badRequest("inputs must hold exactly the input %q", r.spec.InputKey)
+		}
+		found = true
+		if err := r.list(); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return badRequest("inputs must hold exactly the input %q", r.spec.InputKey)
+	}
+	return nil
+}
+
+// list reads a non-empty list of instances.
+func (r *rowReader) list() error {
+	k, err := r.peek()
+	if err != nil {
+		return err
+	}
+	if k != '[' {
+		if err := r.d.SkipValue(); err != nil {
+			return syntaxError(err)
+		}
+		return badRequest("expected a list of instances, got %s", kindName(k))
+	}
+	r.d.ReadToken() // '['
+	n := 0
+	for {
+		if k, err = r.peek(); err != nil {
+			return err
+		}
+		if k == ']' {
+			r.d.ReadToken()
+			break
+		}
+		if err := r.instance(n, k); err != nil {
+			return err
+		}
+		n++
+	}
+	if n == 0 {
+		return badRequest("no instances")
+	}
+	return nil
+}
+
+// instance reads instance i, whose first token is of kind k.
+func (r *rowReader) instance(i int, k jsontext.Kind) error {
+	if k != '{' || (r.rb.columnar && !r.spec.TextInput && !r.spec.Vectorizes) {
+		return r.value(i, k)
+	}
+	// An object: {"<input key>": value}.
+	r.d.ReadToken() // '{'
+	found := false
+	for {
+		k, err := r.peek()
+		if err != nil {
+			return err
+		}
+		if k == '}' {
+			r.d.ReadToken()
+			break
+		}
+		name, err := r.d.ReadToken()
+		if err != nil {
+			return syntaxError(err)
+		}
+		key := name.String()
+		if k, err = r.peek(); err != nil {
+			return err
+		}
+		switch {
+		case key == r.spec.InputKey && !found:
+			found = true
+			if err := r.value(i, k); err != nil {
+				return err
+			}
+		case key == "b64" && !found && !r.spec.TextInput:
+			return badRequest("instance %d: {\"b64\": …} strings need a string input; input %q takes float32 features", i, r.spec.InputKey)
+		default:
+			return badRequest("instance %d must hold exactly the input %q", i, r.spec.InputKey)
+		}
+	}
+	if !found {
+		return badRequest("instance %d must hold exactly the input %q", i, r.spec.InputKey)
+	}
+	return nil
+}
+
+// value reads one instance's value: a text, a list of numbers, or a bare
+// number when the input takes one feature.
+func (r *rowReader) value(i int, k jsontext.Kind) error {
+	rb := r.rb
+	if k == '"' || (r.spec.TextInput && k == '[') {
+		return r.text(i, k)
+	}
+	if len(rb.texts) > 0 {
+		return badRequest("instance %d: want a text, as instance 0 is; got %s", i, kindName(k))
+	}
+	if r.spec.TextInput {
+		return badRequest("instance %d: model input %q takes a string, got %s", i, r.spec.InputKey, kindName(k))
+	}
+	x := &rb.x
+	if x.Data == nil {
+		// Room for every number the body can hold (at most one a comma,
+		// plus one), so the matrix is never regrown and copied.
+		x.Data = make([]float32, 0, r.values)
+	}
+	start := len(x.Data)
+	switch {
+	case k == '0' && r.spec.InputDim == 1:
+		tok, _ := r.d.ReadToken()
+		f, err := tok.Float()
+		if err != nil {
+			return badRequest("instance %d: %v", i, err)
+		}
+		x.Data = append(x.Data, float32(f))
+	case k == '[':
+		r.d.ReadToken() // '['
+		for j := 0; ; j++ {
+			k, err := r.peek()
+			if err != nil {
+				return err
+			}
+			if k == ']' {
+				r.d.ReadToken()
+				break
+			}
+			if k != '0' {
+				return badRequest("instance %d, feature %d: want a number, got %s", i, j, kindName(k))
+			}
+			tok, _ := r.d.ReadToken()
+			// Parsed as float64 and rounded once to float32, as TF Serving
+			// converts a JSON number for a DT_FLOAT input.
+			f, err := tok.Float()
+			if err != nil {
+				return badRequest("instance %d, feature %d: %v", i, j, err)
+			}
+			x.Data = append(x.Data, float32(f))
+		}
+	default:
+		return badRequest("instance %d: want a list of numbers, got %s", i, kindName(k))
+	}
+	width := len(x.Data) - start
+	if r.spec.InputDim >= 0 && width != r.spec.InputDim {
+		return badRequest("instance %d has %d features, input %q takes %d", i, width, r.spec.InputKey, r.spec.InputDim)
+	}
+	if i == 0 {
+		x.Cols = width
+	} else if width != x.Cols {
+		return badRequest("instance %d has %d features, instance 0 has %d", i, width, x.Cols)
+	}
+	x.Rows++
+	return nil
+}
+
+// text reads a string instance (or a one-string list, a row of a rank-2
+// string input).
+func (r *rowReader) text(i int, k jsontext.Kind) error {
+	rb := r.rb
+	if !r.spec.TextInput && !r.spec.Vectorizes {
+		return badRequest("instance %d is text, and model input %q takes numbers (the model has no vectorizer)", i, r.spec.InputKey)
+	}
+	if rb.x.Rows > 0 {
+		return badRequest("instance %d: want a list of numbers, as instance 0 is; got a text", i)
+	}
+	wrapped := k == '['
+	if wrapped {
+		r.d.ReadToken() // '['
+		var err error
+		if k, err = r.peek(); err != nil {
+			return err
+		}
+	}
+	if k != '"' {
+		return badRequest("instance %d: model input %q takes a string, got %s", i, r.spec.InputKey, kindName(k))
+	}
+	tok, _ := r.d.ReadToken()
+	rb.texts = append(rb.texts, tok.String())
+	if wrapped {
+		k, err := r.peek()
+		if err != nil {
+			return err
+		}
+		if k != ']' {
+			return badRequest("instance %d: model input %q takes one string a row", i, r.spec.InputKey)
+		}
+		r.d.ReadToken()
+	}
+	return nil
+}
