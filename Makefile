@@ -14,7 +14,7 @@ SHELL := bash
 TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
 OUT := out/demo
 
-.PHONY: setup build test demo bench testdata lint gotest puregotest pytest clean
+.PHONY: setup build test demo bench soak fuzz testdata lint gotest puregotest pytest clean
 
 setup:
 	bash scripts/setup_tf.sh >/dev/null
@@ -93,6 +93,24 @@ bench: build
 	@# Serving on loopback: kerasgo serve with and without batching against a Python http.server.
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)" --seconds 8
+
+# Soak and abuse test of kerasgo serve on loopback (about 3 minutes): valid and
+# hostile bodies from 64 clients, a version swap and a SIGTERM under load.
+# Fails on a connection error before the SIGTERM or RSS over the bound of
+# docs/serving.md. Figures in docs/benchmarks.md.
+soak: build
+	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
+	$(TFENV); "$$KERASGO_PYTHON" scripts/soak_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --seconds 150
+
+# Run every fuzz target for FUZZTIME each (their seed corpora run in every
+# `make test`). New failing inputs land in the package's testdata/fuzz.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := convert:FuzzTableReader convert:FuzzNPYReader convert:FuzzLibSVMReader convert:FuzzJSONLReader \
+	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody textvec:FuzzVectorize textvec:FuzzTokenizer
+fuzz:
+	for t in $(FUZZ_TARGETS); do \
+		CGO_ENABLED=0 go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} || exit 1; \
+	done
 
 # Regenerate the real datasets (Debian packages) and the Keras-made models and goldens.
 testdata: setup

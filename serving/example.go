@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fastjson"
@@ -208,6 +210,14 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	if !ok {
 		return badRequest("this model runs only its prediction signature; use :predict")
 	}
+	method := methodRegress
+	if verb == "classify" {
+		method = methodClassify
+	}
+	if !slices.ContainsFunc(slices.Collect(maps.Values(v.spec.Signatures)), func(s SignatureSpec) bool { return s.MethodName == method }) {
+		// Nothing to run: answered before the body is read (and held).
+		return badRequest("this model has no signature with method_name %s; use :predict", method)
+	}
 	doc, done, err := srv.readJSON(req, res)
 	if err != nil {
 		return err
@@ -231,9 +241,9 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	if !ok {
 		return badRequest("No signature was found with the name: %s", sigName)
 	}
-	method, kind := methodRegress, "regression"
+	kind := "regression"
 	if verb == "classify" {
-		method, kind = methodClassify, "classification"
+		kind = "classification"
 	}
 	if sig.MethodName != method {
 		return badRequest("Expected %s signature method_name to be %s. Was: %s", kind, method, sig.MethodName)

@@ -75,7 +75,10 @@ func decodeRowBody(body []byte, spec Spec) (rowBody, error) {
 			if k != '"' {
 				return rb, badRequest("'signature_name' key must be a string value.")
 			}
-			tok, _ := r.d.ReadToken()
+			tok, err := r.read()
+			if err != nil {
+				return rb, err
+			}
 			rb.signature = tok.String()
 		case (key == "instances" && !haveInstances) || (key == "inputs" && !haveInputs):
 			if haveInstances || haveInputs {
@@ -136,6 +139,15 @@ func syntaxError(err error) error {
 func isSyntax(err error) bool {
 	var se jsonSyntaxError
 	return errors.As(err, &se)
+}
+
+// read reads the next token.
+func (r *rowReader) read() (jsontext.Token, error) {
+	tok, err := r.d.ReadToken()
+	if err != nil {
+		return tok, syntaxError(err)
+	}
+	return tok, nil
 }
 
 // peek returns the next token's kind, or the syntax error that stops it.
@@ -203,14 +215,18 @@ func (r *rowReader) instances() error {
 	if !r.rb.columnar || k != '{' {
 		return r.list()
 	}
-	r.d.ReadToken() // '{'
+	if _, err := r.read(); err != nil { // '{'
+		return err
+	}
 	found := false
 	for {
 		if k, err = r.peek(); err != nil {
 			return err
 		}
 		if k == '}' {
-			r.d.ReadToken()
+			if _, err := r.read(); err != nil {
+				return err
+			}
 			break
 		}
 		name, err := r.d.ReadToken()
@@ -243,14 +259,18 @@ func (r *rowReader) list() error {
 		}
 		return badRequest("expected a list of instances, got %s", kindName(k))
 	}
-	r.d.ReadToken() // '['
+	if _, err := r.read(); err != nil { // '['
+		return err
+	}
 	n := 0
 	for {
 		if k, err = r.peek(); err != nil {
 			return err
 		}
 		if k == ']' {
-			r.d.ReadToken()
+			if _, err := r.read(); err != nil {
+				return err
+			}
 			break
 		}
 		if err := r.instance(n, k); err != nil {
@@ -270,7 +290,9 @@ func (r *rowReader) instance(i int, k jsontext.Kind) error {
 		return r.value(i, k)
 	}
 	// An object: {"<input key>": value}.
-	r.d.ReadToken() // '{'
+	if _, err := r.read(); err != nil { // '{'
+		return err
+	}
 	found := false
 	for {
 		k, err := r.peek()
@@ -278,7 +300,9 @@ func (r *rowReader) instance(i int, k jsontext.Kind) error {
 			return err
 		}
 		if k == '}' {
-			r.d.ReadToken()
+			if _, err := r.read(); err != nil {
+				return err
+			}
 			break
 		}
 		name, err := r.d.ReadToken()
@@ -329,27 +353,37 @@ func (r *rowReader) value(i int, k jsontext.Kind) error {
 	start := len(x.Data)
 	switch {
 	case k == '0' && r.spec.InputDim == 1:
-		tok, _ := r.d.ReadToken()
+		tok, err := r.read()
+		if err != nil {
+			return err
+		}
 		f, err := tok.Float()
 		if err != nil {
 			return badRequest("instance %d: %v", i, err)
 		}
 		x.Data = append(x.Data, float32(f))
 	case k == '[':
-		r.d.ReadToken() // '['
+		if _, err := r.read(); err != nil { // '['
+			return err
+		}
 		for j := 0; ; j++ {
 			k, err := r.peek()
 			if err != nil {
 				return err
 			}
 			if k == ']' {
-				r.d.ReadToken()
+				if _, err := r.read(); err != nil {
+					return err
+				}
 				break
 			}
 			if k != '0' {
 				return badRequest("instance %d, feature %d: want a number, got %s", i, j, kindName(k))
 			}
-			tok, _ := r.d.ReadToken()
+			tok, err := r.read()
+			if err != nil {
+				return err
+			}
 			// Parsed as float64 and rounded once to float32, as TF Serving
 			// converts a JSON number for a DT_FLOAT input.
 			f, err := tok.Float()
@@ -386,7 +420,9 @@ func (r *rowReader) text(i int, k jsontext.Kind) error {
 	}
 	wrapped := k == '['
 	if wrapped {
-		r.d.ReadToken() // '['
+		if _, err := r.read(); err != nil { // '['
+			return err
+		}
 		var err error
 		if k, err = r.peek(); err != nil {
 			return err
@@ -395,7 +431,10 @@ func (r *rowReader) text(i int, k jsontext.Kind) error {
 	if k != '"' {
 		return badRequest("instance %d: model input %q takes a string, got %s", i, r.spec.InputKey, kindName(k))
 	}
-	tok, _ := r.d.ReadToken()
+	tok, err := r.read()
+	if err != nil {
+		return err
+	}
 	rb.texts = append(rb.texts, tok.String())
 	if wrapped {
 		k, err := r.peek()
@@ -405,7 +444,9 @@ func (r *rowReader) text(i int, k jsontext.Kind) error {
 		if k != ']' {
 			return badRequest("instance %d: model input %q takes one string a row", i, r.spec.InputKey)
 		}
-		r.d.ReadToken()
+		if _, err := r.read(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

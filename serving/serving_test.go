@@ -1,11 +1,13 @@
 package serving_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -570,5 +572,126 @@ func TestParseFileConfig(t *testing.T) {
 				t.Fatalf("err %v, wantErr %v (%+v)", err, tc.wantErr, cfgs)
 			}
 		})
+	}
+}
+
+// TestInflightBytesBound holds one request in a model call while it holds
+// its share of MaxInflightBytes: a request that does not fit beside it is
+// refused with 503, one that could never fit with 413, and once the held
+// request is answered the bound is free again.
+func TestInflightBytesBound(t *testing.T) {
+	base, l := oneModel(t, 1)
+	l.tmpl.started, l.tmpl.release = make(chan struct{}, 1), make(chan struct{})
+	reg := prometheus.NewRegistry()
+	const limit = 1 << 20
+	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Registry: reg, MaxInflightBytes: limit}, l)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(l.tmpl.release)
+		}
+	}
+	t.Cleanup(release)
+	rows := func(n int) string {
+		return `{"instances": [` + strings.TrimSuffix(strings.Repeat("[1],", n), ",") + `]}`
+	}
+	held := rows(50000) // 200 KB: charged three times over, more than half the bound
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", held); code != 200 {
+			t.Errorf("held request: %d %v", code, out)
+		}
+	})
+	<-l.tmpl.started
+	if got := gauge(t, reg, "kerasgo_inflight_bytes"); got < 3*float64(len(held)) {
+		t.Errorf("kerasgo_inflight_bytes %v while a %d-byte body is held, want at least 3x that", got, len(held))
+	}
+	tests := []struct {
+		name, body string
+		want       int
+		wantErr    string
+	}{
+		{"does not fit beside the held one", held, http.StatusServiceUnavailable, "server overloaded"},
+		{"could never fit", rows(100000), http.StatusRequestEntityTooLarge, "send fewer instances"},
+	}
+	for _, tc := range tests {
+		code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", tc.body)
+		if msg, _ := out["error"].(string); code != tc.want || !strings.Contains(msg, tc.wantErr) {
+			t.Errorf("%s: %d %v, want %d with %q", tc.name, code, out, tc.want, tc.wantErr)
+		}
+	}
+	release()
+	wg.Wait()
+	if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", held); code != 200 {
+		t.Errorf("after the held request: %d %v, want 200", code, out)
+	}
+	if got := gauge(t, reg, "kerasgo_inflight_bytes"); got != 0 {
+		t.Errorf("kerasgo_inflight_bytes %v with no request in flight", got)
+	}
+}
+
+// TestErrorsReachClientsStillSending writes whole requests whose bodies the
+// server has no use for (an API the model lacks, an unknown model, a body
+// over the limit) on a raw connection, as clients that send before they
+// read do, then reads the answer: each must be the error, not a reset
+// connection, and the connection stays usable.
+func TestErrorsReachClientsStillSending(t *testing.T) {
+	base, l := oneModel(t, 4)
+	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, MaxBodyBytes: 4 << 20}, l)
+	large := `{"instances": [` + strings.TrimSuffix(strings.Repeat("[0.25, 0.5, 0.75, 1.0],", 200000), ",") + `]}` // 4.8 MB
+	tests := []struct {
+		name, path, body string
+		want             int
+	}{
+		{":classify on a model without it", "/v1/models/m:classify", large[:3<<20], http.StatusBadRequest},
+		{"unknown model", "/v1/models/nosuch:predict", large[:3<<20], http.StatusNotFound},
+		{"body over the limit", "/v1/models/m:predict", large, http.StatusRequestEntityTooLarge},
+		{"malformed path", "/v1/models/m/bad:predict", large[:3<<20], http.StatusBadRequest},
+	}
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for _, tc := range tests {
+		conn.SetDeadline(time.Now().Add(time.Minute))
+		req := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", tc.path, len(tc.body), tc.body)
+		if _, err := io.WriteString(conn, req); err != nil {
+			t.Fatalf("%s: sending the request: %v", tc.name, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: reading the answer: %v", tc.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out map[string]string
+		if resp.StatusCode != tc.want || json.Unmarshal(b, &out) != nil || out["error"] == "" {
+			t.Errorf("%s: %d %s, want %d with a JSON error", tc.name, resp.StatusCode, b, tc.want)
+		}
+	}
+}
+
+// TestLargeRequestsRunInChunks sends a request of more rows than
+// MaxBatchSize: the model never sees more than MaxBatchSize rows at once,
+// and the answer holds every row in order.
+func TestLargeRequestsRunInChunks(t *testing.T) {
+	base, l := oneModel(t, 1)
+	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}},
+		Batch: serving.BatchOptions{MaxBatchSize: 16, BatchTimeout: time.Millisecond}}, l)
+	var rows, want []string
+	for i := range 150 {
+		rows = append(rows, fmt.Sprintf("[%d]", i))
+		want = append(want, fmt.Sprint([]any{1.0, float64(i), float64(2 * i)}))
+	}
+	code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [`+strings.Join(rows, ",")+`]}`)
+	if got := fmt.Sprint(out["predictions"]); code != 200 || got != "["+strings.Join(want, " ")+"]" {
+		t.Fatalf("%d %v, want rows 0..149 in order", code, got)
+	}
+	calls := l.get(filepath.Join(base, "1")).batchRows()
+	if len(calls) != 10 || slices.Max(calls) > 16 {
+		t.Errorf("model calls of %v rows, want 10 calls of at most 16", calls)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
+	"golang.org/x/net/netutil"
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
@@ -32,6 +33,11 @@ type serveFlags struct {
 	poll           time.Duration
 	requestTimeout time.Duration
 	maxBody        int64
+	maxInflight    int64
+	maxHeader      int
+	maxConns       int
+	headerTimeout  time.Duration
+	idleTimeout    time.Duration
 	logJSON        bool
 }
 
@@ -58,8 +64,28 @@ file that can also pin a set of versions and give them labels:
 
 --max-batch-size and --batch-timeout merge concurrent requests into one model
 call, as TF Serving's batching parameters do; past --max-enqueued waiting
-requests the server answers 503. SIGINT/SIGTERM stop accepting connections,
-drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
+requests the server answers 503. A request of more rows than
+--max-batch-size runs as chunks of that size. SIGINT/SIGTERM stop accepting
+connections, drain in-flight requests and exit 0. Binds 127.0.0.1 unless
+told otherwise.
+
+Limits, so that hostile or unlucky traffic is refused instead of growing the
+process (docs/serving.md has the memory bound they give):
+  --max-body-bytes      a body larger than this is answered 413
+  --max-inflight-bytes  memory all requests in flight may hold together, as
+                        estimated from their bodies (3x the body for models
+                        that take rows or texts, ~600 bytes a JSON value for
+                        the others); a request that does not fit is answered
+                        503 at once, one that never fits 413
+  --max-connections     connections open at once; more wait to be accepted
+  --max-header-bytes    request line and headers
+  --read-header-timeout a client must send its headers within this
+  --request-timeout     each request's deadline (504 past it); a client must
+                        send its body, and read the answer, within it plus 10s
+  --idle-timeout        keep-alive connections idle longer are closed
+Every error is answered with its status and a JSON {"error": ...}: the rest of
+the body is read and discarded first (up to 4x --max-body-bytes), so a client
+still sending sees the answer, not a reset connection.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &serveFlags{}
 			fs.StringArrayVar(&f.models, "model", nil, "NAME=DIR; repeat for several models")
@@ -73,6 +99,11 @@ drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
 			fs.DurationVar(&f.poll, "poll-interval", 5*time.Second, "how often base paths are checked for new versions (0: never)")
 			fs.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "per-request deadline (504 past it)")
 			fs.Int64Var(&f.maxBody, "max-body-bytes", 16<<20, "largest request body (413 past it)")
+			fs.Int64Var(&f.maxInflight, "max-inflight-bytes", 256<<20, "memory all requests in flight may hold (503 past it)")
+			fs.IntVar(&f.maxConns, "max-connections", 1024, "connections open at once (more wait to be accepted)")
+			fs.IntVar(&f.maxHeader, "max-header-bytes", 64<<10, "largest request line and headers (431 past it)")
+			fs.DurationVar(&f.headerTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its headers")
+			fs.DurationVar(&f.idleTimeout, "idle-timeout", 2*time.Minute, "keep-alive connections idle longer are closed")
 			fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
 			return f.run
 		},
@@ -81,11 +112,12 @@ drain in-flight requests and exit 0. Binds 127.0.0.1 unless told otherwise.`,
 
 func (f *serveFlags) config(env *Env) (serving.Config, error) {
 	cfg := serving.Config{
-		Batch:          serving.BatchOptions{MaxBatchSize: f.maxBatch, BatchTimeout: f.batchTimeout, MaxEnqueued: f.maxEnqueued, Threads: f.batchThreads},
-		PollInterval:   f.poll,
-		RequestTimeout: f.requestTimeout,
-		MaxBodyBytes:   f.maxBody,
-		Registry:       prometheus.NewRegistry(),
+		Batch:            serving.BatchOptions{MaxBatchSize: f.maxBatch, BatchTimeout: f.batchTimeout, MaxEnqueued: f.maxEnqueued, Threads: f.batchThreads},
+		PollInterval:     f.poll,
+		RequestTimeout:   f.requestTimeout,
+		MaxBodyBytes:     f.maxBody,
+		MaxInflightBytes: f.maxInflight,
+		Registry:         prometheus.NewRegistry(),
 	}
 	if len(f.models) == 0 && f.modelConfig == "" {
 		return cfg, usagef("--model NAME=DIR or --model-config FILE is required")
@@ -115,6 +147,14 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		return cfg, usagef("--max-enqueued must be at least 1")
 	case f.maxBody < 1:
 		return cfg, usagef("--max-body-bytes must be at least 1")
+	case f.maxInflight < 1<<20:
+		return cfg, usagef("--max-inflight-bytes must be at least 1 MiB")
+	case f.maxConns < 1:
+		return cfg, usagef("--max-connections must be at least 1")
+	case f.maxHeader < 1<<10:
+		return cfg, usagef("--max-header-bytes must be at least 1 KiB")
+	case f.headerTimeout <= 0 || f.idleTimeout <= 0:
+		return cfg, usagef("--read-header-timeout and --idle-timeout must be longer than 0")
 	case f.requestTimeout <= 0:
 		return cfg, usagef("--request-timeout must be longer than 0")
 	case f.batchTimeout < 0:
@@ -150,12 +190,14 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
+	ln = netutil.LimitListener(ln, f.maxConns)
 	hs := &http.Server{
 		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    f.maxHeader,
+		ReadHeaderTimeout: f.headerTimeout,
 		ReadTimeout:       f.requestTimeout + 10*time.Second,
 		WriteTimeout:      f.requestTimeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       f.idleTimeout,
 	}
 	cfg.Logger.Info("serving", "address", "http://"+ln.Addr().String(), "models", len(cfg.Models),
 		"max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())

@@ -1,0 +1,61 @@
+package serving
+
+import (
+	"runtime"
+	"testing"
+)
+
+// FuzzDecodeRowBody feeds arbitrary predict bodies, in the row and the
+// columnar format, to the streaming decoder of row and text models: it
+// must not panic; what it returns must be consistent (rows of the input's
+// width, texts only for models that take them); and for small bodies it
+// must allocate no more than admission charges (rowsPathFactor times the
+// body, with the body itself, plus requestOverhead).
+func FuzzDecodeRowBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"instances": [[1, 2, 3], [4, 5, 6]]}`, `{"inputs": [[1, 2, 3]]}`, `{"inputs": {"features": [[1, 2, 3]]}}`,
+		`{"instances": [{"features": [1, 2, 3]}], "signature_name": "serving_default"}`,
+		`{"instances": ["a text", "another"]}`, `{"instances": [["a text"]]}`, `{"instances": [{"text": "a"}]}`,
+		`{"inputs": ["a", "b"]}`, `{"instances": [1, 2]}`, `{"instances": [[1, 2], [3]]}`, `{"instances": [[[[[[1]]]]]]}`,
+		`{"instances": [{"b64": "AA=="}]}`, `{"signature_name": "other", "instances": [[1]]}`, `{"instances": [[1e999, -0, 1.5e-7]]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	specs := []Spec{
+		{Signature: "serving_default", InputKey: "features", InputDim: 3},
+		{Signature: "serving_default", InputKey: "features", InputDim: 1, Vectorizes: true},
+		{Signature: "serving_default", InputKey: "text", InputDim: -1, TextInput: true},
+		{Signature: "serving_default", InputKey: "features", InputDim: -1},
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, spec := range specs {
+			var before, after runtime.MemStats
+			small := len(body) <= 4096
+			if small {
+				runtime.ReadMemStats(&before)
+			}
+			rb, err := decodeRowBody(body, spec)
+			if small {
+				runtime.ReadMemStats(&after)
+				if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(rowsPathFactor-1)*uint64(len(body))+requestOverhead; got > limit {
+					t.Fatalf("spec %+v: a %d-byte body allocated %d bytes, more than the %d charged", spec, len(body), got, limit)
+				}
+			}
+			if err != nil || rb.err != nil {
+				continue
+			}
+			switch {
+			case rb.x.Rows > 0 && len(rb.texts) > 0:
+				t.Fatalf("spec %+v: %d rows and %d texts from one body", spec, rb.x.Rows, len(rb.texts))
+			case len(rb.texts) > 0 && !spec.TextInput && !spec.Vectorizes:
+				t.Fatalf("spec %+v: texts for a model that takes numbers", spec)
+			case rb.x.Rows*rb.x.Cols != len(rb.x.Data):
+				t.Fatalf("spec %+v: %d rows of %d, %d values", spec, rb.x.Rows, rb.x.Cols, len(rb.x.Data))
+			case spec.InputDim > 0 && rb.x.Rows > 0 && rb.x.Cols != spec.InputDim:
+				t.Fatalf("spec %+v: rows of %d features", spec, rb.x.Cols)
+			case rb.x.Rows == 0 && len(rb.texts) == 0 && (rb.signature == "" || rb.signature == spec.Signature):
+				t.Fatalf("spec %+v: no instances and no error", spec)
+			}
+		}
+	})
+}
