@@ -106,7 +106,7 @@ soak: build
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := convert:FuzzTableReader convert:FuzzNPYReader convert:FuzzLibSVMReader convert:FuzzJSONLReader \
-	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody textvec:FuzzVectorize textvec:FuzzTokenizer
+	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		CGO_ENABLED=0 go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} || exit 1; \

@@ -1,8 +1,12 @@
 package serving
 
 import (
+	"math"
 	"runtime"
+	"strconv"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // FuzzDecodeRowBody feeds arbitrary predict bodies, in the row and the
@@ -56,6 +60,27 @@ func FuzzDecodeRowBody(f *testing.F) {
 			case rb.x.Rows == 0 && len(rb.texts) == 0 && (rb.signature == "" || rb.signature == spec.Signature):
 				t.Fatalf("spec %+v: no instances and no error", spec)
 			}
+		}
+	})
+}
+
+// FuzzParseNumber checks that every JSON number becomes the float32 that
+// strconv.ParseFloat's float64, rounded once, gives: TF Serving's rule.
+func FuzzParseNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1", "0.25", "-12.5", "123456789012345", "1234567890123456", "0.1", "3.4028235e38", "1e400", "-0.000001", "9007199254740993", "0.30000000000000004"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !jsontext.Value(s).IsValid() || jsontext.Value(s).Kind() != '0' {
+			return
+		}
+		want, wantErr := strconv.ParseFloat(s, 64)
+		got, err := parseNumber(jsontext.Value(s))
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("parseNumber(%q) error %v, strconv %v", s, err, wantErr)
+		}
+		if err == nil && math.Float32bits(got) != math.Float32bits(float32(want)) {
+			t.Fatalf("parseNumber(%q) = %v, strconv gives %v", s, got, float32(want))
 		}
 	})
 }
