@@ -14,7 +14,7 @@ SHELL := bash
 TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
 OUT := out/demo
 
-.PHONY: setup build test demo bench soak fuzz testdata lint gotest puregotest pytest clean
+.PHONY: setup build test demo bench soak fuzz proto testdata lint gotest puregotest pytest clean
 
 setup:
 	bash scripts/setup_tf.sh >/dev/null
@@ -102,11 +102,16 @@ soak: build
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
 	$(TFENV); "$$KERASGO_PYTHON" scripts/soak_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --seconds 150
 
+# Regenerate serving/tfservingpb (TF Serving's gRPC API) from
+# third_party/tfserving_proto. Needs protoc; CI does not: the code is committed.
+proto:
+	$(TFENV); bash scripts/gen_proto.sh
+
 # Run every fuzz target for FUZZTIME each (their seed corpora run in every
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := convert:FuzzTableReader convert:FuzzNPYReader convert:FuzzLibSVMReader convert:FuzzJSONLReader \
-	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber textvec:FuzzVectorize textvec:FuzzTokenizer
+	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/grpcapi:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		CGO_ENABLED=0 go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} || exit 1; \

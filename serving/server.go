@@ -131,10 +131,10 @@ type serverMetrics struct {
 func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 	m := &serverMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kerasgo_requests_total", Help: "REST requests by model, version, API and HTTP status.",
+			Name: "kerasgo_requests_total", Help: "Requests by model, version, API (REST: predict; gRPC: grpc_Predict) and status (HTTP or gRPC code).",
 		}, []string{"model", "version", "api", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "kerasgo_request_duration_seconds", Help: "REST request latency by model and API.",
+			Name: "kerasgo_request_duration_seconds", Help: "Request latency by model and API.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"model", "api"}),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{

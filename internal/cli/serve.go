@@ -16,9 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 	"golang.org/x/net/netutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/grpcapi"
 )
 
 type serveFlags struct {
@@ -26,6 +30,8 @@ type serveFlags struct {
 	modelConfig    string
 	host           string
 	port           int
+	grpcPort       int
+	grpcMaxMessage int
 	maxBatch       int
 	batchTimeout   time.Duration
 	maxEnqueued    int
@@ -45,16 +51,22 @@ func serveCommand() *Command {
 	return &Command{
 		Name:      "serve",
 		UsageLine: "kerasgo serve (--model NAME=DIR ... | --model-config FILE) [flags]",
-		Short:     "serve models over TensorFlow Serving's REST API, with dynamic batching",
-		Long: `Serve answers TensorFlow Serving's REST API, so clients written for TF
-Serving work unchanged:
+		Short:     "serve models over TensorFlow Serving's REST and gRPC APIs, with dynamic batching",
+		Long: `Serve answers TensorFlow Serving's REST API (--rest-port, 8501) and gRPC API
+(--grpc-port, 8500), so clients written for TF Serving work unchanged:
 
   GET  /v1/models/NAME[/versions/V|/labels/L]            status
   GET  /v1/models/NAME[/versions/V|/labels/L]/metadata   signatures
   POST /v1/models/NAME[/versions/V|/labels/L]:predict    {"instances": [...]} or {"inputs": ...}
 
+  gRPC tensorflow.serving.PredictionService: Predict, Classify, Regress,
+       MultiInference, GetModelMetadata
+  gRPC tensorflow.serving.ModelService: GetModelStatus
+       (HandleReloadConfigRequest answers UNIMPLEMENTED)
+  gRPC grpc.health.v1.Health
+
 plus /metrics and /monitoring/prometheus/metrics (Prometheus), /healthz and
-/readyz. DIR is a SavedModel (served as version 1) or a TF Serving base path of
+/readyz. Both APIs share the models, versions, batching, limits and metrics. DIR is a SavedModel (served as version 1) or a TF Serving base path of
 numbered version directories: the highest complete one is served, new ones are
 picked up every --poll-interval and swapped in without failing requests, and
 the old one is unloaded once its requests finish. --model-config names a JSON
@@ -83,6 +95,10 @@ process (docs/serving.md has the memory bound they give):
   --request-timeout     each request's deadline (504 past it); a client must
                         send its body, and read the answer, within it plus 10s
   --idle-timeout        keep-alive connections idle longer are closed
+  --max-grpc-message-bytes  largest gRPC message either way (TF Serving's is
+                        2 GiB; here it defaults to half --max-inflight-bytes);
+                        a gRPC request is charged its message size plus its
+                        decoded tensors
 Every error is answered with its status and a JSON {"error": ...}: the rest of
 the body is read and discarded first (up to 4x --max-body-bytes), so a client
 still sending sees the answer, not a reset connection.`,
@@ -92,6 +108,8 @@ still sending sees the answer, not a reset connection.`,
 			fs.StringVar(&f.modelConfig, "model-config", "", `JSON file: {"models": [{"name", "base_path", "versions": [...], "labels": {...}}]}`)
 			fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on")
 			fs.IntVar(&f.port, "rest-port", 8501, "REST port (0 picks a free one)")
+			fs.IntVar(&f.grpcPort, "grpc-port", 8500, "gRPC port, TF Serving's --port (0 picks a free one, -1 turns gRPC off)")
+			fs.IntVar(&f.grpcMaxMessage, "max-grpc-message-bytes", 128<<20, "largest gRPC request or response message")
 			fs.IntVar(&f.maxBatch, "max-batch-size", 64, "most rows merged into one model call (1: no batching)")
 			fs.DurationVar(&f.batchTimeout, "batch-timeout", 2*time.Millisecond, "how long a batch waits for more requests")
 			fs.IntVar(&f.maxEnqueued, "max-enqueued", 1000, "waiting requests before the server answers 503")
@@ -163,6 +181,10 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		return cfg, usagef("--poll-interval must be 0 (never poll) or longer")
 	case f.port < 0 || f.port > 65535:
 		return cfg, usagef("--rest-port must be 0 (any free port) to 65535")
+	case f.grpcPort < -1 || f.grpcPort > 65535:
+		return cfg, usagef("--grpc-port must be -1 (no gRPC), 0 (any free port) or up to 65535")
+	case f.grpcMaxMessage < 1<<10:
+		return cfg, usagef("--max-grpc-message-bytes must be at least 1 KiB")
 	}
 	var h slog.Handler = slog.NewTextHandler(env.Stderr, nil)
 	if f.logJSON {
@@ -199,23 +221,65 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 		WriteTimeout:      f.requestTimeout + 10*time.Second,
 		IdleTimeout:       f.idleTimeout,
 	}
-	cfg.Logger.Info("serving", "address", "http://"+ln.Addr().String(), "models", len(cfg.Models),
-		"max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	logArgs := []any{"address", "http://" + ln.Addr().String()}
+	var gs *grpc.Server
+	var healthSrv *health.Server
+	if f.grpcPort >= 0 {
+		gln, err := net.Listen("tcp", net.JoinHostPort(f.host, strconv.Itoa(f.grpcPort)))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for gRPC: %w", err)
+		}
+		gs = grpc.NewServer(grpc.MaxRecvMsgSize(f.grpcMaxMessage), grpc.MaxSendMsgSize(f.grpcMaxMessage),
+			grpc.ConnectionTimeout(f.headerTimeout), grpc.MaxConcurrentStreams(uint32(f.maxConns)))
+		grpcapi.New(srv).Register(gs)
+		healthSrv = health.NewServer()
+		healthpb.RegisterHealthServer(gs, healthSrv)
+		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"} {
+			healthSrv.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
+		logArgs = append(logArgs, "grpc_address", gln.Addr().String())
+		go func() { errc <- gs.Serve(gln) }()
+	}
+	cfg.Logger.Info("serving", append(logArgs, "models", len(cfg.Models),
+		"max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())...)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		if gs != nil {
+			gs.Stop()
+		}
+		hs.Close()
 		return fmt.Errorf("serving: %w", err)
 	case <-ctx.Done():
 	}
 	cfg.Logger.Info("shutting down: draining requests")
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.requestTimeout+5*time.Second)
 	defer cancel()
+	servers := 1
+	stopped := make(chan struct{})
+	if gs != nil {
+		// Health turns NOT_SERVING first, so balancers stop sending; then
+		// in-flight RPCs finish, or are cut at the shutdown deadline.
+		servers++
+		healthSrv.Shutdown()
+		go func() { gs.GracefulStop(); close(stopped) }()
+	}
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving: %w", err)
+	if gs != nil {
+		select {
+		case <-stopped:
+		case <-shutdown.Done():
+			gs.Stop()
+		}
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serving: %w", err)
+		}
 	}
 	cfg.Logger.Info("stopped")
 	return nil

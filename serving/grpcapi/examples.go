@@ -1,0 +1,114 @@
+package grpcapi
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+)
+
+// serializedExamples turns a request's Input into the serialized
+// tf.Examples a classification or regression signature takes. With a
+// context, each is the context's bytes followed by the example's, as TF
+// Serving builds them: parsed, the example's features extend the
+// context's and win over them.
+func serializedExamples(in *tfservingpb.Input) ([][]byte, error) {
+	var (
+		examples = in.GetExampleList().GetExamples()
+		prefix   []byte
+	)
+	if with := in.GetExampleListWithContext(); with != nil {
+		examples = with.GetExamples()
+		if with.GetContext() != nil {
+			b, err := proto.Marshal(with.GetContext())
+			if err != nil {
+				return nil, serving.InvalidInput("context: %v", err)
+			}
+			prefix = b
+		}
+	}
+	if len(examples) == 0 {
+		return nil, serving.InvalidInput("Input is empty.")
+	}
+	out := make([][]byte, len(examples))
+	for i, ex := range examples {
+		b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(append([]byte(nil), prefix...), ex)
+		if err != nil {
+			return nil, serving.InvalidInput("example %d: %v", i, err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// classify runs a classification signature: its "classes" (strings) and
+// "scores" (floats), either of which may be missing, both [n] or [n, k].
+func classify(ctx context.Context, mv *serving.ModelVersion, signature string, in *tfservingpb.Input) (*tfservingpb.ClassificationResult, error) {
+	examples, err := serializedExamples(in)
+	if err != nil {
+		return nil, err
+	}
+	outputs, err := mv.RunExamples(ctx, serving.MethodClassify, signature, examples)
+	if err != nil {
+		return nil, err
+	}
+	scores, hasScores := outputs["scores"]
+	classes, hasClasses := outputs["classes"]
+	if !hasScores && !hasClasses {
+		return nil, fmt.Errorf("classification signature %q gives neither classes nor scores", signature)
+	}
+	ref := scores
+	if !hasScores {
+		ref = classes
+	}
+	n, k := int64(len(examples)), int64(1)
+	if len(ref.Shape) == 2 {
+		k = ref.Shape[1]
+	}
+	scoreData, _ := scores.Data.([]float32)
+	classData, _ := classes.Data.([][]byte)
+	if (hasScores && int64(len(scoreData)) != n*k) || (hasClasses && int64(len(classData)) != n*k) {
+		return nil, fmt.Errorf("classification signature %q: outputs do not hold %d × %d float scores and string classes", signature, n, k)
+	}
+	result := &tfservingpb.ClassificationResult{}
+	for i := range n {
+		c := &tfservingpb.Classifications{}
+		for j := range k {
+			class := &tfservingpb.Class{}
+			if hasClasses {
+				class.Label = string(classData[i*k+j])
+			}
+			if hasScores {
+				class.Score = scoreData[i*k+j]
+			}
+			c.Classes = append(c.Classes, class)
+		}
+		result.Classifications = append(result.Classifications, c)
+	}
+	return result, nil
+}
+
+// regress runs a regression signature: its "outputs", one float per
+// example ([n] or [n, 1]).
+func regress(ctx context.Context, mv *serving.ModelVersion, signature string, in *tfservingpb.Input) (*tfservingpb.RegressionResult, error) {
+	examples, err := serializedExamples(in)
+	if err != nil {
+		return nil, err
+	}
+	outputs, err := mv.RunExamples(ctx, serving.MethodRegress, signature, examples)
+	if err != nil {
+		return nil, err
+	}
+	values, ok := outputs["outputs"].Data.([]float32)
+	if !ok || len(values) != len(examples) {
+		return nil, fmt.Errorf("regression signature %q gives no float output per example", signature)
+	}
+	result := &tfservingpb.RegressionResult{}
+	for _, v := range values {
+		result.Regressions = append(result.Regressions, &tfservingpb.Regression{Value: v})
+	}
+	return result, nil
+}

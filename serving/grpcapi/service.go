@@ -1,0 +1,350 @@
+// Package grpcapi serves TensorFlow Serving's gRPC API over a
+// serving.Server: tensorflow.serving.PredictionService (Predict, Classify,
+// Regress, MultiInference, GetModelMetadata) and ModelService
+// (GetModelStatus, HandleReloadConfigRequest), sharing the REST API's
+// models, versions, labels, batcher, memory bound and metrics. Clients
+// built from TF Serving's protos, such as the tensorflow-serving-api Python
+// package, work unchanged; errors carry the codes TF Serving gives them.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	metapb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+)
+
+// Service implements TF Serving's PredictionService and ModelService.
+type Service struct {
+	tfservingpb.UnimplementedPredictionServiceServer
+	tfservingpb.UnimplementedModelServiceServer
+	srv *serving.Server
+}
+
+// New returns the gRPC services of srv.
+func New(srv *serving.Server) *Service { return &Service{srv: srv} }
+
+// Register adds both services to a gRPC server.
+func (s *Service) Register(gs grpc.ServiceRegistrar) {
+	tfservingpb.RegisterPredictionServiceServer(gs, s)
+	tfservingpb.RegisterModelServiceServer(gs, s)
+}
+
+// call runs one RPC: it reserves the request's memory (the message and
+// what decoding it allocates), bounds it by the server's request timeout,
+// counts it in the metrics as grpc_<api>, and turns its error into a gRPC
+// status. fn returns the version it used, for the metrics.
+func (s *Service) call(ctx context.Context, api string, req proto.Message, spec *tfservingpb.ModelSpec, fn func(context.Context, *serving.Reservation) (int64, error)) error {
+	start := time.Now()
+	var number int64
+	err := func() error {
+		res, err := s.srv.Reserve()
+		if err != nil {
+			return err
+		}
+		defer res.Release()
+		if err := res.Grow(int64(proto.Size(req))); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, s.srv.RequestTimeout())
+		defer cancel()
+		number, err = fn(ctx, res)
+		return err
+	}()
+	st := statusOf(err)
+	s.srv.Observe(spec.GetName(), number, "grpc_"+api, st.Code().String(), time.Since(start))
+	return st.Err()
+}
+
+// statusOf maps errors to the gRPC codes TF Serving gives them.
+func statusOf(err error) *status.Status {
+	if err == nil {
+		return status.New(codes.OK, "")
+	}
+	if st, ok := status.FromError(err); ok {
+		return st
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, serving.ErrUnknownSignature):
+		code = codes.FailedPrecondition
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	default:
+		switch serving.HTTPStatus(err) {
+		case http.StatusBadRequest:
+			code = codes.InvalidArgument
+		case http.StatusNotFound:
+			code = codes.NotFound
+		case http.StatusRequestEntityTooLarge:
+			code = codes.ResourceExhausted
+		case http.StatusServiceUnavailable:
+			code = codes.Unavailable
+		case http.StatusGatewayTimeout:
+			code = codes.DeadlineExceeded
+		}
+	}
+	return status.New(code, err.Error())
+}
+
+// acquire resolves a ModelSpec to a served version.
+func (s *Service) acquire(spec *tfservingpb.ModelSpec) (*serving.ModelVersion, error) {
+	if spec == nil {
+		return nil, serving.InvalidInput("Missing ModelSpec")
+	}
+	return s.srv.Acquire(spec.GetName(), spec.GetVersion().GetValue(), spec.GetVersionLabel())
+}
+
+// replySpec is the ModelSpec of a response: the model, the version that
+// answered and the signature.
+func replySpec(mv *serving.ModelVersion, signature string) *tfservingpb.ModelSpec {
+	return &tfservingpb.ModelSpec{
+		Name:          mv.Name(),
+		VersionChoice: &tfservingpb.ModelSpec_Version{Version: wrapperspb.Int64(mv.Number())},
+		SignatureName: signature,
+	}
+}
+
+// Predict runs a signature on the request's tensors.
+func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) (*tfservingpb.PredictResponse, error) {
+	var resp *tfservingpb.PredictResponse
+	err := s.call(ctx, "Predict", req, req.GetModelSpec(), func(ctx context.Context, res *serving.Reservation) (int64, error) {
+		mv, err := s.acquire(req.GetModelSpec())
+		if err != nil {
+			return 0, err
+		}
+		defer mv.Release()
+		signature := req.GetModelSpec().GetSignatureName()
+		if signature == "" {
+			signature = mv.Spec().Signature
+		}
+		if len(req.GetInputs()) == 0 {
+			return mv.Number(), serving.InvalidInput("input size does not match signature: 0 inputs given")
+		}
+		inputs := make(map[string]serving.Tensor, len(req.GetInputs()))
+		for alias, tp := range req.GetInputs() {
+			t, err := fromProto(alias, tp, res.Grow)
+			if err != nil {
+				return mv.Number(), err
+			}
+			inputs[alias] = t
+		}
+		outputs, err := mv.Predict(ctx, signature, inputs)
+		if err != nil {
+			return mv.Number(), err
+		}
+		resp = &tfservingpb.PredictResponse{ModelSpec: replySpec(mv, signature), Outputs: map[string]*tensorpb.TensorProto{}}
+		for _, name := range req.GetOutputFilter() {
+			if _, ok := outputs[name]; !ok {
+				return mv.Number(), serving.InvalidInput("output tensor alias not found in signature: %s", name)
+			}
+		}
+		for name, t := range outputs {
+			if len(req.GetOutputFilter()) > 0 && !slices.Contains(req.GetOutputFilter(), name) {
+				continue
+			}
+			if resp.Outputs[name], err = toProto(t); err != nil {
+				return mv.Number(), err
+			}
+		}
+		return mv.Number(), nil
+	})
+	return resp, err
+}
+
+// Classify runs a classification signature on tf.Examples.
+func (s *Service) Classify(ctx context.Context, req *tfservingpb.ClassificationRequest) (*tfservingpb.ClassificationResponse, error) {
+	var resp *tfservingpb.ClassificationResponse
+	err := s.call(ctx, "Classify", req, req.GetModelSpec(), func(ctx context.Context, _ *serving.Reservation) (int64, error) {
+		mv, err := s.acquire(req.GetModelSpec())
+		if err != nil {
+			return 0, err
+		}
+		defer mv.Release()
+		result, err := classify(ctx, mv, req.GetModelSpec().GetSignatureName(), req.GetInput())
+		if err != nil {
+			return mv.Number(), err
+		}
+		resp = &tfservingpb.ClassificationResponse{ModelSpec: replySpec(mv, signatureOrDefault(req.GetModelSpec())), Result: result}
+		return mv.Number(), nil
+	})
+	return resp, err
+}
+
+// Regress runs a regression signature on tf.Examples.
+func (s *Service) Regress(ctx context.Context, req *tfservingpb.RegressionRequest) (*tfservingpb.RegressionResponse, error) {
+	var resp *tfservingpb.RegressionResponse
+	err := s.call(ctx, "Regress", req, req.GetModelSpec(), func(ctx context.Context, _ *serving.Reservation) (int64, error) {
+		mv, err := s.acquire(req.GetModelSpec())
+		if err != nil {
+			return 0, err
+		}
+		defer mv.Release()
+		result, err := regress(ctx, mv, req.GetModelSpec().GetSignatureName(), req.GetInput())
+		if err != nil {
+			return mv.Number(), err
+		}
+		resp = &tfservingpb.RegressionResponse{ModelSpec: replySpec(mv, signatureOrDefault(req.GetModelSpec())), Result: result}
+		return mv.Number(), nil
+	})
+	return resp, err
+}
+
+// MultiInference runs several classification and regression signatures of
+// one model on the same tf.Examples.
+func (s *Service) MultiInference(ctx context.Context, req *tfservingpb.MultiInferenceRequest) (*tfservingpb.MultiInferenceResponse, error) {
+	var resp *tfservingpb.MultiInferenceResponse
+	var first *tfservingpb.ModelSpec
+	if len(req.GetTasks()) > 0 {
+		first = req.GetTasks()[0].GetModelSpec()
+	}
+	err := s.call(ctx, "MultiInference", req, first, func(ctx context.Context, _ *serving.Reservation) (int64, error) {
+		if len(req.GetTasks()) == 0 {
+			return 0, serving.InvalidInput("Tasks is empty")
+		}
+		seen := map[string]bool{}
+		for _, task := range req.GetTasks() {
+			spec := task.GetModelSpec()
+			if spec.GetName() != first.GetName() {
+				return 0, serving.InvalidInput("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+			}
+			sig := signatureOrDefault(spec)
+			if seen[sig] {
+				return 0, serving.InvalidInput("Duplicate evaluation of signature: %s", sig)
+			}
+			seen[sig] = true
+		}
+		mv, err := s.acquire(first)
+		if err != nil {
+			return 0, err
+		}
+		defer mv.Release()
+		resp = &tfservingpb.MultiInferenceResponse{}
+		for _, task := range req.GetTasks() {
+			sig := task.GetModelSpec().GetSignatureName()
+			out := &tfservingpb.InferenceResult{ModelSpec: replySpec(mv, signatureOrDefault(task.GetModelSpec()))}
+			switch task.GetMethodName() {
+			case serving.MethodClassify:
+				r, err := classify(ctx, mv, sig, req.GetInput())
+				if err != nil {
+					return mv.Number(), err
+				}
+				out.Result = &tfservingpb.InferenceResult_ClassificationResult{ClassificationResult: r}
+			case serving.MethodRegress:
+				r, err := regress(ctx, mv, sig, req.GetInput())
+				if err != nil {
+					return mv.Number(), err
+				}
+				out.Result = &tfservingpb.InferenceResult_RegressionResult{RegressionResult: r}
+			default:
+				return mv.Number(), serving.InvalidInput("Unsupported signature method_name: %s", task.GetMethodName())
+			}
+			resp.Results = append(resp.Results, out)
+		}
+		return mv.Number(), nil
+	})
+	return resp, err
+}
+
+func signatureOrDefault(spec *tfservingpb.ModelSpec) string {
+	if sig := spec.GetSignatureName(); sig != "" {
+		return sig
+	}
+	return "serving_default"
+}
+
+// GetModelMetadata answers the signature_def metadata, the only field TF
+// Serving has.
+func (s *Service) GetModelMetadata(ctx context.Context, req *tfservingpb.GetModelMetadataRequest) (*tfservingpb.GetModelMetadataResponse, error) {
+	var resp *tfservingpb.GetModelMetadataResponse
+	err := s.call(ctx, "GetModelMetadata", req, req.GetModelSpec(), func(context.Context, *serving.Reservation) (int64, error) {
+		if len(req.GetMetadataField()) == 0 {
+			return 0, serving.InvalidInput("GetModelMetadataRequest must specify at least one metadata_field")
+		}
+		for _, f := range req.GetMetadataField() {
+			if f != "signature_def" {
+				return 0, serving.InvalidInput("Metadata field %s is not supported", f)
+			}
+		}
+		mv, err := s.acquire(req.GetModelSpec())
+		if err != nil {
+			return 0, err
+		}
+		defer mv.Release()
+		sigs := &tfservingpb.SignatureDefMap{SignatureDef: map[string]*metapb.SignatureDef{}}
+		for name, sig := range mv.Spec().Signatures {
+			sigs.SignatureDef[name] = &metapb.SignatureDef{Inputs: tensorInfos(sig.Inputs), Outputs: tensorInfos(sig.Outputs), MethodName: sig.MethodName}
+		}
+		packed, err := anypb.New(sigs)
+		if err != nil {
+			return mv.Number(), fmt.Errorf("packing the signature_def map: %w", err)
+		}
+		spec := replySpec(mv, "")
+		resp = &tfservingpb.GetModelMetadataResponse{ModelSpec: spec, Metadata: map[string]*anypb.Any{"signature_def": packed}}
+		return mv.Number(), nil
+	})
+	return resp, err
+}
+
+func tensorInfos(specs map[string]serving.TensorSpec) map[string]*metapb.TensorInfo {
+	out := make(map[string]*metapb.TensorInfo, len(specs))
+	for alias, t := range specs {
+		info := &metapb.TensorInfo{Encoding: &metapb.TensorInfo_Name{Name: t.Name}, Dtype: dtypeFor(t.DType), TensorShape: &shapepb.TensorShapeProto{}}
+		if t.Shape == nil {
+			info.TensorShape.UnknownRank = true
+		}
+		for _, d := range t.Shape {
+			info.TensorShape.Dim = append(info.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
+		}
+		out[alias] = info
+	}
+	return out
+}
+
+// GetModelStatus lists the loaded versions of a model, or the one asked.
+func (s *Service) GetModelStatus(ctx context.Context, req *tfservingpb.GetModelStatusRequest) (*tfservingpb.GetModelStatusResponse, error) {
+	var resp *tfservingpb.GetModelStatusResponse
+	err := s.call(ctx, "GetModelStatus", req, req.GetModelSpec(), func(context.Context, *serving.Reservation) (int64, error) {
+		spec := req.GetModelSpec()
+		if spec == nil {
+			return 0, serving.InvalidInput("Missing ModelSpec")
+		}
+		versions, err := s.srv.Versions(spec.GetName(), spec.GetVersion().GetValue(), spec.GetVersionLabel())
+		if err != nil {
+			return 0, err
+		}
+		resp = &tfservingpb.GetModelStatusResponse{}
+		for _, n := range versions {
+			resp.ModelVersionStatus = append(resp.ModelVersionStatus, &tfservingpb.ModelVersionStatus{
+				Version: n, State: tfservingpb.ModelVersionStatus_AVAILABLE,
+				Status: &tfservingpb.StatusProto{ErrorCode: metapb.Code_OK},
+			})
+		}
+		return 0, nil
+	})
+	return resp, err
+}
+
+// HandleReloadConfigRequest answers UNIMPLEMENTED: kerasgo serve takes its
+// model config at start and picks up new versions by polling base paths.
+func (s *Service) HandleReloadConfigRequest(ctx context.Context, req *tfservingpb.ReloadConfigRequest) (*tfservingpb.ReloadConfigResponse, error) {
+	err := s.call(ctx, "HandleReloadConfigRequest", req, nil, func(context.Context, *serving.Reservation) (int64, error) {
+		return 0, status.Error(codes.Unimplemented, "kerasgo serve takes its model config at start (--model, --model-config) and loads new versions from the base paths by itself (--poll-interval); to serve other models, restart it with a new --model-config")
+	})
+	return nil, err
+}

@@ -1,0 +1,224 @@
+package grpcapi
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+
+	"github.com/kerasgo/kerasgo/serving"
+)
+
+// dtypeInfo gives the serving.Tensor name of a TensorFlow dtype kerasgo
+// serves and the bytes an element takes in tensor_content (0: strings).
+func dtypeInfo(dt typespb.DataType) (name string, size int64, ok bool) {
+	switch dt {
+	case typespb.DataType_DT_FLOAT:
+		return "float32", 4, true
+	case typespb.DataType_DT_DOUBLE:
+		return "float64", 8, true
+	case typespb.DataType_DT_INT32:
+		return "int32", 4, true
+	case typespb.DataType_DT_INT64:
+		return "int64", 8, true
+	case typespb.DataType_DT_BOOL:
+		return "bool", 1, true
+	case typespb.DataType_DT_STRING:
+		return "string", 0, true
+	}
+	return "", 0, false
+}
+
+// stringHeaderBytes is what each element of a string tensor holds besides
+// its bytes, which stay in the request message: a slice header.
+const stringHeaderBytes = 24
+
+// fromProto converts a request's TensorProto into a Tensor as TensorFlow's
+// Tensor::FromProto does: tensor_content, when set, holds exactly the
+// elements, little-endian; otherwise the typed field (float_val, ...) holds
+// them, and when it holds fewer than the shape, the last value fills the
+// rest (none: zeros). Unlike TensorFlow, the elements are charged to the
+// request's reservation (reserve) before they are allocated, so a huge shape with a
+// small body is refused, not allocated.
+func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (serving.Tensor, error) {
+	dtName, dtSize, ok := dtypeInfo(tp.GetDtype())
+	if !ok {
+		return serving.Tensor{}, serving.InvalidInput("input %q: dtype %s is not supported (kerasgo serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL and DT_STRING)", alias, dtypeName(tp.GetDtype()))
+	}
+	shape, n, err := shapeOf(alias, tp.GetTensorShape())
+	if err != nil {
+		return serving.Tensor{}, err
+	}
+	size := dtSize
+	if size == 0 {
+		size = stringHeaderBytes
+	}
+	if n > math.MaxInt64/size {
+		return serving.Tensor{}, serving.InvalidInput("input %q: shape %s has too many elements", alias, formatShape(shape))
+	}
+	if err := reserve(n * size); err != nil {
+		if serving.HTTPStatus(err) == http.StatusRequestEntityTooLarge {
+			return serving.Tensor{}, serving.InvalidInput("input %q: shape %s declares %d elements, more than the server lets requests hold: %v", alias, formatShape(shape), n, err)
+		}
+		return serving.Tensor{}, err
+	}
+	t := serving.Tensor{DType: dtName, Shape: shape}
+	if content := tp.GetTensorContent(); len(content) > 0 {
+		if dtSize == 0 {
+			return serving.Tensor{}, serving.InvalidInput("input %q: a DT_STRING tensor carries its values in string_val, not tensor_content", alias)
+		}
+		if int64(len(content)) != n*dtSize {
+			return serving.Tensor{}, serving.InvalidInput("input %q: tensor_content holds %d bytes; shape %s of %s needs %d", alias, len(content), formatShape(shape), dtypeName(tp.GetDtype()), n*dtSize)
+		}
+		t.Data = decodeContent(dtName, content, int(n))
+		return t, nil
+	}
+	switch dtName {
+	case "float32":
+		t.Data = fill(tp.GetFloatVal(), n)
+	case "float64":
+		t.Data = fill(tp.GetDoubleVal(), n)
+	case "int32":
+		t.Data = fill(tp.GetIntVal(), n)
+	case "int64":
+		t.Data = fill(tp.GetInt64Val(), n)
+	case "bool":
+		t.Data = fill(tp.GetBoolVal(), n)
+	case "string":
+		t.Data = fill(tp.GetStringVal(), n)
+	}
+	return t, nil
+}
+
+// shapeOf reads a request tensor's shape: no shape is a scalar; an unknown
+// rank or a negative dimension is invalid.
+func shapeOf(alias string, sp *shapepb.TensorShapeProto) ([]int64, int64, error) {
+	if sp.GetUnknownRank() {
+		return nil, 0, serving.InvalidInput("input %q: a request tensor needs a known shape", alias)
+	}
+	shape := make([]int64, len(sp.GetDim()))
+	n := int64(1)
+	for i, d := range sp.GetDim() {
+		size := d.GetSize()
+		if size < 0 {
+			return nil, 0, serving.InvalidInput("input %q: dimension %d has size %d", alias, i, size)
+		}
+		if size > 0 && n > math.MaxInt64/size {
+			return nil, 0, serving.InvalidInput("input %q: shape has more than %d elements", alias, int64(math.MaxInt64))
+		}
+		shape[i] = size
+		n *= size
+	}
+	return shape, n, nil
+}
+
+// fill returns n elements from a typed field by TensorFlow's rule: the
+// values as given, the last repeated when there are fewer, zeros when there
+// are none, the first n when there are more.
+func fill[T any](vals []T, n int64) []T {
+	out := make([]T, n)
+	if len(vals) == 0 {
+		return out
+	}
+	copied := copy(out, vals)
+	for i := copied; i < len(out); i++ {
+		out[i] = vals[len(vals)-1]
+	}
+	return out
+}
+
+// decodeContent reads n little-endian elements of a numeric or bool dtype.
+func decodeContent(dtype string, b []byte, n int) any {
+	le := binary.LittleEndian
+	switch dtype {
+	case "float32":
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
+		}
+		return out
+	case "float64":
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
+		}
+		return out
+	case "int32":
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = int32(le.Uint32(b[4*i:]))
+		}
+		return out
+	case "int64":
+		out := make([]int64, n)
+		for i := range out {
+			out[i] = int64(le.Uint64(b[8*i:]))
+		}
+		return out
+	default: // bool
+		out := make([]bool, n)
+		for i := range out {
+			out[i] = b[i] != 0
+		}
+		return out
+	}
+}
+
+// toProto converts a model's output to a TensorProto with typed fields, as
+// TF Serving answers (tensor_content only for outputs it cannot type).
+func toProto(t serving.Tensor) (*tensorpb.TensorProto, error) {
+	tp := &tensorpb.TensorProto{TensorShape: &shapepb.TensorShapeProto{}}
+	for _, d := range t.Shape {
+		tp.TensorShape.Dim = append(tp.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
+	}
+	switch data := t.Data.(type) {
+	case []float32:
+		tp.Dtype, tp.FloatVal = typespb.DataType_DT_FLOAT, data
+	case []float64:
+		tp.Dtype, tp.DoubleVal = typespb.DataType_DT_DOUBLE, data
+	case []int32:
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT32, data
+	case []int64:
+		tp.Dtype, tp.Int64Val = typespb.DataType_DT_INT64, data
+	case []bool:
+		tp.Dtype, tp.BoolVal = typespb.DataType_DT_BOOL, data
+	case [][]byte:
+		tp.Dtype, tp.StringVal = typespb.DataType_DT_STRING, data
+	default:
+		return nil, fmt.Errorf("output of dtype %s (%T) has no TensorProto form", t.DType, t.Data)
+	}
+	return tp, nil
+}
+
+// dtypeFor is the TensorFlow dtype of a serving dtype name.
+func dtypeFor(name string) typespb.DataType {
+	for _, dt := range []typespb.DataType{typespb.DataType_DT_FLOAT, typespb.DataType_DT_DOUBLE, typespb.DataType_DT_INT32,
+		typespb.DataType_DT_INT64, typespb.DataType_DT_BOOL, typespb.DataType_DT_STRING} {
+		if n, _, _ := dtypeInfo(dt); n == name {
+			return dt
+		}
+	}
+	return typespb.DataType_DT_INVALID
+}
+
+// dtypeName names a dtype the fork's 2.10 protos may not know (FLOAT8 and
+// the 4- and 2-bit types arrive as bare numbers).
+func dtypeName(dt typespb.DataType) string {
+	if name, ok := typespb.DataType_name[int32(dt)]; ok {
+		return name
+	}
+	return fmt.Sprintf("DataType(%d)", int32(dt))
+}
+
+func formatShape(shape []int64) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = fmt.Sprint(d)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
