@@ -19,11 +19,18 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
 )
+
+// grpcStreamsPerConnection bounds the RPCs one gRPC connection runs at once
+// (grpc-go's default is unbounded). A message is read before the RPC can
+// reserve memory for it, so this, --max-connections and
+// --max-grpc-message-bytes bound what gRPC holds before admission.
+const grpcStreamsPerConnection = 100
 
 type serveFlags struct {
 	models         []string
@@ -231,8 +238,10 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 			ln.Close()
 			return fmt.Errorf("listening for gRPC: %w", err)
 		}
+		gln = netutil.LimitListener(gln, f.maxConns)
 		gs = grpc.NewServer(grpc.MaxRecvMsgSize(f.grpcMaxMessage), grpc.MaxSendMsgSize(f.grpcMaxMessage),
-			grpc.ConnectionTimeout(f.headerTimeout), grpc.MaxConcurrentStreams(uint32(f.maxConns)))
+			grpc.ConnectionTimeout(f.headerTimeout), grpc.MaxConcurrentStreams(grpcStreamsPerConnection),
+			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: f.idleTimeout}))
 		grpcapi.New(srv).Register(gs)
 		healthSrv = health.NewServer()
 		healthpb.RegisterHealthServer(gs, healthSrv)
