@@ -1,9 +1,12 @@
-// Command kerasgo-loadgen sends requests to HTTP endpoints on loopback from
-// N concurrent clients for a bounded time and prints what happened as JSON.
-// It refuses any address outside the loopback range.
+// Command kerasgo-loadgen sends requests to servers on loopback from N
+// concurrent clients for a bounded time and prints what happened as one JSON
+// line. It refuses any address outside the loopback range.
 //
-// With -url and -body it sends one fixed body and reports throughput and
+// With -url and -body it POSTs one fixed body and reports throughput and
 // latency percentiles: the load side of `make bench`'s serving benchmark.
+// With -grpc, -model and -body it turns the same TF Serving REST predict body
+// into one PredictRequest and calls TF Serving's gRPC PredictionService/Predict
+// with it instead, reporting the same figures (see grpc.go).
 // With -mix it sends a weighted mix of requests (valid, malformed,
 // oversized, ...) and reports, for each kind, the HTTP status codes and the
 // connection errors with their times: the load side of `make soak`.
@@ -28,15 +31,41 @@ import (
 	"time"
 )
 
+// requestTimeout bounds one request, HTTP or gRPC.
+const requestTimeout = 60 * time.Second
+
+// config is the command line.
+type config struct {
+	url      string // HTTP endpoint of the fixed body
+	body     string // file holding the fixed body
+	mix      string // JSON file of request kinds to mix
+	clients  int
+	duration time.Duration
+	warmup   time.Duration
+	grpc     grpcConfig
+}
+
 func main() {
-	target := flag.String("url", "", "endpoint to POST to (loopback only)")
-	bodyFile := flag.String("body", "", "file holding the request body")
-	mixFile := flag.String("mix", "", `JSON file of request kinds to mix: [{"name", "url", "body" (a file), "weight"}]`)
-	clients := flag.Int("c", 1, "concurrent clients")
-	duration := flag.Duration("d", 5*time.Second, "how long to send (at most 10m)")
-	warmup := flag.Duration("warmup", time.Second, "requests sent first and not counted (fixed body only)")
+	var cfg config
+	flag.StringVar(&cfg.url, "url", "", "endpoint to POST to (loopback only)")
+	flag.StringVar(&cfg.body, "body", "", "file holding the request body (for -grpc: a TF Serving REST predict body)")
+	flag.StringVar(&cfg.mix, "mix", "", `JSON file of request kinds to mix: [{"name", "url", "body" (a file), "weight"}]`)
+	flag.IntVar(&cfg.clients, "c", 1, "concurrent clients")
+	flag.DurationVar(&cfg.duration, "d", 5*time.Second, "how long to send (at most 10m)")
+	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "requests sent first and not counted (fixed body only)")
+	flag.StringVar(&cfg.grpc.addr, "grpc", "", "host:port of a TF Serving gRPC PredictionService to call instead of -url (loopback only)")
+	flag.StringVar(&cfg.grpc.model, "model", "", "model name of the gRPC requests (model_spec.name)")
+	flag.StringVar(&cfg.grpc.signature, "signature", "serving_default", "signature of the gRPC requests (model_spec.signature_name); unless set, the body's signature_name wins")
+	flag.StringVar(&cfg.grpc.input, "input", "features", "input key of the gRPC requests for bodies that do not name their input")
+	flag.BoolVar(&cfg.grpc.tensorContent, "tensor-content", true, "encode gRPC tensors as tensor_content bytes, as tf.make_tensor_proto does for NumPy arrays (false: typed float_val)")
+	flag.IntVar(&cfg.grpc.conns, "conns", 1, "gRPC connections the clients share round-robin (1: one multiplexed connection; -c: one per client)")
 	flag.Parse()
-	if err := run(*target, *bodyFile, *mixFile, *clients, *duration, *warmup); err != nil {
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "signature" {
+			cfg.grpc.signatureSet = true
+		}
+	})
+	if err := run(context.Background(), cfg, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "kerasgo-loadgen:", err)
 		os.Exit(1)
 	}
@@ -51,21 +80,41 @@ type kind struct {
 	body   []byte
 }
 
-func run(target, bodyFile, mixFile string, clients int, duration, warmup time.Duration) error {
-	if clients < 1 || clients > 1024 || duration <= 0 || duration > 10*time.Minute {
+// isLoopback reports whether host (a name or an IP address, without port)
+// is localhost or in the loopback range.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// run sends the load cfg describes and writes its report to stdout.
+func run(ctx context.Context, cfg config, stdout io.Writer) error {
+	if cfg.clients < 1 || cfg.clients > 1024 || cfg.duration <= 0 || cfg.duration > 10*time.Minute {
 		return errors.New("want 1..1024 clients and a duration up to 10m")
 	}
-	kinds := []kind{{Name: "request", URL: target, Body: bodyFile, Weight: 1}}
-	if mixFile != "" {
-		data, err := os.ReadFile(mixFile)
+	if cfg.warmup < 0 {
+		return errors.New("want a warm-up of 0 or more")
+	}
+	if cfg.grpc.addr != "" {
+		if cfg.url != "" || cfg.mix != "" {
+			return errors.New("-grpc takes neither -url nor -mix")
+		}
+		return runGRPC(ctx, cfg, stdout)
+	}
+	kinds := []kind{{Name: "request", URL: cfg.url, Body: cfg.body, Weight: 1}}
+	if cfg.mix != "" {
+		data, err := os.ReadFile(cfg.mix)
 		if err != nil {
 			return err
 		}
 		if err := json.Unmarshal(data, &kinds); err != nil {
-			return fmt.Errorf("%s: %w", mixFile, err)
+			return fmt.Errorf("%s: %w", cfg.mix, err)
 		}
 		if len(kinds) == 0 {
-			return fmt.Errorf("%s: no request kinds", mixFile)
+			return fmt.Errorf("%s: no request kinds", cfg.mix)
 		}
 	}
 	for i := range kinds {
@@ -74,7 +123,7 @@ func run(target, bodyFile, mixFile string, clients int, duration, warmup time.Du
 		if err != nil {
 			return fmt.Errorf("%s: %w", k.Name, err)
 		}
-		if ip := net.ParseIP(u.Hostname()); (ip == nil || !ip.IsLoopback()) && u.Hostname() != "localhost" {
+		if !isLoopback(u.Hostname()) {
 			return fmt.Errorf("%s: %s is not a loopback address", k.Name, u.Host)
 		}
 		if k.Weight < 1 {
@@ -84,35 +133,46 @@ func run(target, bodyFile, mixFile string, clients int, duration, warmup time.Du
 			return err
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, DisableCompression: true}, Timeout: 60 * time.Second}
-	if mixFile != "" {
-		return mix(client, kinds, clients, duration)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.clients, DisableCompression: true}, Timeout: requestTimeout}
+	if cfg.mix != "" {
+		return mix(ctx, client, kinds, cfg.clients, cfg.duration, stdout)
 	}
-	return fixed(client, kinds[0], clients, duration, warmup)
-}
-
-// fixed sends one body and reports throughput and latency; any answer but
-// 200 counts as an error.
-func fixed(client *http.Client, k kind, clients int, duration, warmup time.Duration) error {
-	send := func(*rand.Rand) (time.Duration, error) {
-		start := time.Now()
+	k := kinds[0]
+	// HTTP requests ignore the loop's context: each ends on its own, within
+	// the client's timeout.
+	send := func(context.Context, int) error {
 		code, err := post(client, k)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("status %d", code)
 		}
+		return err
+	}
+	return fixed(ctx, send, cfg.clients, cfg.duration, cfg.warmup, stdout)
+}
+
+// fixed calls send from clients goroutines, first for warmup, uncounted,
+// then for duration, and reports throughput and latency percentiles; send
+// gets the client's index and returns an error for any answer but success.
+// Its context ends with the phase: requests cut short by it are not counted.
+func fixed(ctx context.Context, send func(ctx context.Context, client int) error, clients int, duration, warmup time.Duration, stdout io.Writer) error {
+	timed := func(ctx context.Context, client int, _ *rand.Rand) (time.Duration, error) {
+		start := time.Now()
+		err := send(ctx, client)
 		return time.Since(start), err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), warmup)
-	loop(ctx, clients, send, nil)
-	cancel()
+	if warmup > 0 {
+		wctx, cancel := phase(ctx, warmup)
+		loop(wctx, clients, timed, nil)
+		cancel()
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := 0
 	firstErr := ""
-	ctx, cancel = context.WithTimeout(context.Background(), duration)
+	ctx, cancel := phase(ctx, duration)
 	defer cancel()
 	start := time.Now()
-	loop(ctx, clients, send, func(d time.Duration, err error) {
+	loop(ctx, clients, timed, func(d time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
@@ -132,10 +192,23 @@ func fixed(client *http.Client, k kind, clients int, duration, warmup time.Durat
 		}
 		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
 	}
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+	return json.NewEncoder(stdout).Encode(map[string]any{
 		"clients": clients, "requests": len(lat), "errors": errs, "first_error": firstErr,
 		"rps": float64(len(lat)) / elapsed.Seconds(), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
 	})
+}
+
+// phase returns a context canceled after d. Canceled, not past a deadline:
+// gRPC would see a deadline and could fail a request with DeadlineExceeded
+// before ctx.Err() is set, so that loop would count it; a cancellation only
+// reaches requests after it is set.
+func phase(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	t := time.AfterFunc(d, cancel)
+	return ctx, func() {
+		t.Stop()
+		cancel()
+	}
 }
 
 // connError is a request that got no HTTP answer.
@@ -147,7 +220,7 @@ type connError struct {
 
 // mix sends the kinds at random by weight and reports the status codes of
 // each and every connection error (the first 100 in full).
-func mix(client *http.Client, kinds []kind, clients int, duration time.Duration) error {
+func mix(ctx context.Context, client *http.Client, kinds []kind, clients int, duration time.Duration, stdout io.Writer) error {
 	total := 0
 	for _, k := range kinds {
 		total += k.Weight
@@ -157,7 +230,7 @@ func mix(client *http.Client, kinds []kind, clients int, duration time.Duration)
 	var connErrs []connError
 	nConnErrs := 0
 	lastConnErr := int64(0)
-	send := func(rng *rand.Rand) (time.Duration, error) {
+	send := func(_ context.Context, _ int, rng *rand.Rand) (time.Duration, error) {
 		n := rng.IntN(total)
 		k := kinds[0]
 		for _, c := range kinds {
@@ -194,11 +267,11 @@ func mix(client *http.Client, kinds []kind, clients int, duration time.Duration)
 		codes[k.Name][strconv.Itoa(code)]++
 		return 0, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	start := time.Now()
 	loop(ctx, clients, send, nil)
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+	return json.NewEncoder(stdout).Encode(map[string]any{
 		"clients": clients, "start_unix_ms": start.UnixMilli(), "seconds": time.Since(start).Seconds(),
 		"codes": codes, "connection_errors": nConnErrs, "last_connection_error_unix_ms": lastConnErr,
 		"first_connection_errors": connErrs,
@@ -218,15 +291,16 @@ func post(client *http.Client, k kind) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// loop runs clients goroutines sending until ctx ends; record, when set,
-// gets every request that ended before ctx did.
-func loop(ctx context.Context, clients int, send func(*rand.Rand) (time.Duration, error), record func(time.Duration, error)) {
+// loop runs clients goroutines sending until ctx ends; send gets ctx, the
+// client's index and its random source, and record, when set, gets every
+// request that ended before ctx did.
+func loop(ctx context.Context, clients int, send func(ctx context.Context, client int, rng *rand.Rand) (time.Duration, error), record func(time.Duration, error)) {
 	var wg sync.WaitGroup
 	for i := range clients {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(i), 1))
 			for ctx.Err() == nil {
-				d, err := send(rng)
+				d, err := send(ctx, i, rng)
 				if record != nil && ctx.Err() == nil {
 					record(d, err)
 				}
