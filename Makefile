@@ -35,7 +35,7 @@ gotest: setup
 	@# RSS checks cannot run under the race detector's shadow memory.
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 MALLOC_ARENA_MAX=2 go test -count=1 -run TestNoLeak ./tfmodel
 
-pytest: setup
+pytest: build
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q scripts/tests
 
 # The packages that must build and test without cgo: only tfmodel (and the

@@ -16,7 +16,7 @@ import (
 // its string-taking graph. Closing the serving.Model closes m.
 func (m *Model) ServingModel() (serving.Model, error) {
 	sigs := m.tf.Signatures()
-	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.tf.InputDim(), Signatures: servingSignatures(sigs)}
+	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.tf.InputDim(), Signatures: servingSignatures(m.tf.SignatureDefs())}
 	if md := m.tf.Metadata(); md != nil {
 		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures[tfmodel.RolePredict], md.InputKey, md.OutputKey
 	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
@@ -62,7 +62,7 @@ func servingError(err error) error {
 		return nil
 	case errors.As(err, &ie), errors.Is(err, tfmodel.ErrShape), errors.Is(err, tfmodel.ErrNonFinite),
 		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, ErrNoTextInput),
-		errors.Is(err, tfmodel.ErrUnknownSignature):
+		errors.Is(err, tfmodel.ErrUnknownSignature), errors.Is(err, tfmodel.ErrInvalidArgument):
 		return fmt.Errorf("%w: %w", serving.ErrInvalidInput, err)
 	}
 	return err
@@ -88,7 +88,7 @@ func (s servedModel) Run(ctx context.Context, signature string, inputs map[strin
 // SignatureDefMap returns the model's signatures in TF Serving's JSON form,
 // as its metadata endpoint and `kerasgo inspect --json` write them.
 func (m *Model) SignatureDefMap() map[string]any {
-	return serving.SignatureDefMap(servingSignatures(m.tf.Signatures()))
+	return serving.SignatureDefMap(servingSignatures(m.tf.SignatureDefs()))
 }
 
 // servingSignatures describes the model's signatures for the serving layer.
@@ -97,7 +97,7 @@ func servingSignatures(sigs map[string]tfmodel.Signature) map[string]serving.Sig
 	conv := func(specs map[string]tfmodel.TensorSpec) map[string]serving.TensorSpec {
 		m := make(map[string]serving.TensorSpec, len(specs))
 		for k, t := range specs {
-			m[k] = serving.TensorSpec{Name: t.Tensor, DType: string(t.DType), Shape: t.Shape}
+			m[k] = serving.TensorSpec{Name: t.Tensor, DType: string(t.DType), Shape: t.Shape, NoShape: t.NoShape}
 		}
 		return m
 	}

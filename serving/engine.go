@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kerasgo/kerasgo/dense"
@@ -43,7 +44,7 @@ type ModelVersion struct {
 // no label is the latest; a label is resolved through the model's labels.
 // Unknown models and versions match ErrUnknownModel and ErrUnknownVersion.
 func (srv *Server) Acquire(name string, number int64, label string) (*ModelVersion, error) {
-	s, ok := srv.models[name]
+	s, ok := srv.servable(name)
 	if !ok {
 		request := fmt.Sprintf("Latest(%s)", name)
 		if number != 0 {
@@ -83,7 +84,7 @@ func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs ma
 	}
 	sig, ok := spec.Signatures[signature]
 	if !ok && signature != spec.Signature {
-		return nil, fmt.Errorf("%w: %w", ErrUnknownSignature, badRequest("Serving signature name: %q not found in signature def", signature))
+		return nil, fmt.Errorf("%w: %w", ErrUnknownSignature, badRequest("Serving signature key %q not found.", signature))
 	}
 	if signature == spec.Signature && (spec.Rows || spec.TextInput || spec.Vectorizes) {
 		if y, ok, err := mv.predictRows(ctx, inputs); ok {
@@ -144,29 +145,34 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]Tenso
 }
 
 // checkInputNames answers a request whose inputs are not the signature's
-// as TF Serving does, before the model sees it.
+// with TF Serving's and TensorFlow's texts, before the model sees it.
 func checkInputNames(sig SignatureSpec, inputs map[string]Tensor) error {
-	for name := range inputs {
-		if _, ok := sig.Inputs[name]; !ok {
-			return badRequest("input tensor alias not found in signature: %s. Inputs expected to be in the set {%s}.", name, joinNames(sig.Inputs))
-		}
-	}
 	if len(inputs) != len(sig.Inputs) {
-		return badRequest("input size does not match signature: %d!=%d len({%s}) != len({%s})", len(inputs), len(sig.Inputs), joinNames(inputs), joinNames(sig.Inputs))
+		var extra, missing []string
+		for name := range inputs {
+			if _, ok := sig.Inputs[name]; !ok {
+				extra = append(extra, name)
+			}
+		}
+		for name := range sig.Inputs {
+			if _, ok := inputs[name]; !ok {
+				missing = append(missing, name)
+			}
+		}
+		slices.Sort(extra)
+		slices.Sort(missing)
+		return badRequest("input size does not match signature: %d!=%d len({%s}) != len({%s}). Sent extra: {%s}. Missing but required: {%s}.",
+			len(inputs), len(sig.Inputs), joinNames(inputs), joinNames(sig.Inputs), strings.Join(extra, ","), strings.Join(missing, ","))
+	}
+	for _, name := range sortedNames(sig.Inputs) {
+		if _, ok := inputs[name]; !ok {
+			return badRequest("Signature input alias: %s(feed name: %s) not found in request and no default value provided.", name, sig.Inputs[name].Name)
+		}
 	}
 	return nil
 }
 
-func joinNames[V any](m map[string]V) string {
-	out := ""
-	for i, n := range sortedNames(m) {
-		if i > 0 {
-			out += ","
-		}
-		out += n
-	}
-	return out
-}
+func joinNames[V any](m map[string]V) string { return strings.Join(sortedNames(m), ",") }
 
 // Method names of TF Serving's classification and regression signatures.
 const (
@@ -176,8 +182,9 @@ const (
 
 // RunExamples runs a classification or regression signature (method is
 // MethodClassify or MethodRegress; signature "" is "serving_default") on
-// serialized tf.Examples, with TF Serving's checks: the signature exists,
-// has that method and takes one input. Its errors are invalid input.
+// serialized tf.Examples, with TF Serving's checks and texts: the signature
+// exists, has an input named "inputs" and the method's outputs. As in TF Serving by default, the
+// signature's method name is not checked. Its errors are invalid input.
 func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature string, examples [][]byte) (map[string]Tensor, error) {
 	tm, ok := mv.v.model.(TensorModel)
 	if !ok {
@@ -190,18 +197,30 @@ func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature strin
 	if !ok {
 		return nil, badRequest("No signature was found with the name: %s", signature)
 	}
-	kind := "regression"
-	if method == methodClassify {
-		kind = "classification"
+	if _, ok := sig.Inputs["inputs"]; !ok {
+		kind := "regression"
+		if method == methodClassify {
+			kind = "classification"
+		}
+		return nil, badRequest("No %s inputs found in SignatureDef: %s", kind, signature)
 	}
-	if sig.MethodName != method {
-		return nil, badRequest("Expected %s signature method_name to be %s. Was: %s", kind, method, sig.MethodName)
-	}
-	if len(sig.Inputs) != 1 {
-		return nil, badRequest("Expected one input Tensor.")
+	_, classes := sig.Outputs["classes"]
+	_, scores := sig.Outputs["scores"]
+	_, outputs := sig.Outputs["outputs"]
+	switch {
+	case method == methodClassify && !classes && !scores:
+		return nil, badRequest("Expected classification signature outputs to contain classes or scores: %s", signature)
+	case method == methodRegress && !outputs:
+		return nil, badRequest("No regression outputs found in SignatureDef: %s", signature)
 	}
 	in := Tensor{DType: "string", Shape: []int64{int64(len(examples))}, Data: examples}
-	return tm.Run(ctx, signature, map[string]Tensor{sortedNames(sig.Inputs)[0]: in})
+	return tm.Run(ctx, signature, map[string]Tensor{"inputs": in})
+}
+
+// HasSignature says whether the version has the signature.
+func (mv *ModelVersion) HasSignature(name string) bool {
+	_, ok := mv.v.spec.Signatures[name]
+	return ok
 }
 
 // HasMethod says whether any signature has the method name.
@@ -209,37 +228,29 @@ func (mv *ModelVersion) HasMethod(method string) bool {
 	return slices.ContainsFunc(slices.Collect(maps.Values(mv.v.spec.Signatures)), func(s SignatureSpec) bool { return s.MethodName == method })
 }
 
-// Versions lists the loaded version numbers of a model, or the one a
-// request names by number or label, as TF Serving's GetModelStatus does.
-func (srv *Server) Versions(name string, number int64, label string) ([]int64, error) {
-	if number != 0 || label != "" {
-		mv, err := srv.Acquire(name, number, label)
-		if err != nil {
-			return nil, err
-		}
-		mv.Release()
-		return []int64{mv.Number()}, nil
-	}
-	s, ok := srv.models[name]
+// Versions lists the loaded version numbers of a model, or only the one a
+// request names by number, as TF Serving's GetModelStatus does (which
+// ignores a label and lists every version).
+func (srv *Server) Versions(name string, number int64) ([]int64, error) {
+	s, ok := srv.servable(name)
 	if !ok {
 		return nil, notFoundError{msg: "Could not find any versions of model " + name, kind: ErrUnknownModel}
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if number != 0 {
+		if _, ok := s.versions[number]; !ok {
+			return nil, notFoundError{msg: fmt.Sprintf("Could not find version %d of model %s", number, name), kind: ErrUnknownVersion}
+		}
+		return []int64{number}, nil
+	}
 	return slices.Sorted(maps.Keys(s.versions)), nil
 }
 
 // Ready says whether every configured model has a version loaded.
 func (srv *Server) Ready() bool {
-	for _, s := range srv.models {
-		s.mu.RLock()
-		n := len(s.versions)
-		s.mu.RUnlock()
-		if n == 0 {
-			return false
-		}
-	}
-	return true
+	_, ready := srv.readiness()
+	return ready
 }
 
 // RequestTimeout is the deadline the server gives each request.

@@ -34,14 +34,9 @@ func (srv *Server) Handler() http.Handler {
 	mux.Handle("GET /monitoring/prometheus/metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		for name, s := range srv.models {
-			s.mu.RLock()
-			n := len(s.versions)
-			s.mu.RUnlock()
-			if n == 0 {
-				http.Error(w, fmt.Sprintf("model %q has no version loaded", name), http.StatusServiceUnavailable)
-				return
-			}
+		if name, ready := srv.readiness(); !ready {
+			http.Error(w, fmt.Sprintf("model %q has no version loaded", name), http.StatusServiceUnavailable)
+			return
 		}
 		fmt.Fprintln(w, "ready")
 	})
@@ -164,7 +159,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	if err = res.grow(requestOverhead); err != nil {
 		return
 	}
-	s, ok := srv.models[r.name]
+	s, ok := srv.servable(r.name)
 	if !ok {
 		request := fmt.Sprintf("Latest(%s)", r.name)
 		if r.version != 0 {

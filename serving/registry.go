@@ -299,11 +299,13 @@ func (srv *Server) poll(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, s := range srv.models {
+			srv.refreshing.Lock()
+			for _, s := range srv.snapshot() {
 				if _, err := srv.refresh(ctx, s, false); err != nil {
 					srv.log.Warn("polling versions", "model", s.cfg.Name, "err", err)
 				}
 			}
+			srv.refreshing.Unlock()
 		}
 	}
 }

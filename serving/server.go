@@ -38,16 +38,20 @@ type Config struct {
 // Server serves models over TF Serving's REST API. It is safe for
 // concurrent use.
 type Server struct {
-	cfg       Config
-	loader    Loader
-	log       *slog.Logger
-	models    map[string]*servable
-	metrics   *serverMetrics
-	cancel    context.CancelFunc
-	polling   sync.WaitGroup
-	unloading sync.WaitGroup
-	parsers   fastjson.ParserPool
-	admission *admission
+	cfg    Config
+	loader Loader
+	log    *slog.Logger
+	// modelsMu guards the models map, which Reload replaces; refreshing
+	// serializes the poller's and Reload's loading.
+	modelsMu   sync.RWMutex
+	models     map[string]*servable
+	refreshing sync.Mutex
+	metrics    *serverMetrics
+	cancel     context.CancelFunc
+	polling    sync.WaitGroup
+	unloading  sync.WaitGroup
+	parsers    fastjson.ParserPool
+	admission  *admission
 }
 
 // New loads the latest version of every configured model and, with a
@@ -107,7 +111,7 @@ func (srv *Server) Close() error {
 		srv.cancel()
 	}
 	srv.polling.Wait()
-	for name, s := range srv.models {
+	for name, s := range srv.snapshot() {
 		s.mu.Lock()
 		for _, v := range s.versions {
 			srv.unloading.Go(func() { srv.unload(name, v) })

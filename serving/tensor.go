@@ -30,6 +30,9 @@ type TensorSpec struct {
 	DType string
 	// Shape has -1 for unknown dimensions; nil means unknown rank.
 	Shape []int64
+	// NoShape says the SignatureDef records no tensor_shape at all, which
+	// gRPC metadata reproduces.
+	NoShape bool
 }
 
 // SignatureSpec is one entry of a model's signature_def map.

@@ -29,6 +29,10 @@ var (
 	ErrNotTrainable = errors.New("model cannot be trained from Go")
 	// ErrLabels means labels do not match the model's label mode or the batch.
 	ErrLabels = errors.New("labels do not fit the model")
+	// ErrInvalidArgument means TensorFlow refused a run's inputs with
+	// INVALID_ARGUMENT (a dtype or shape the graph's ops cannot take): the
+	// caller's input, not a failure of the model.
+	ErrInvalidArgument = errors.New("TensorFlow refused the inputs")
 )
 
 // InputError locates a bad value in an input batch.

@@ -112,6 +112,18 @@ func TestBadInput(t *testing.T) {
 			return err
 		}, wantErr: tfmodel.ErrShape},
 		"empty batch": {call: func() error { _, err := m.Predict(ctx, dense.New(0, 256)); return err }, wantErr: tfmodel.ErrEmptyBatch},
+		// TensorFlow's own INVALID_ARGUMENT ("Expects arg[0] to be float but
+		// double is provided"; "In[0] is not a matrix") is the caller's.
+		"dtype TensorFlow refuses": {call: func() error {
+			_, err := m.RunTensors(ctx, tfmodel.DefaultPredictSignature, map[string]tfmodel.Tensor{
+				plainInput(t, m): {DType: tfmodel.Float64, Shape: []int64{1, 256}, Data: make([]float64, 256)}})
+			return err
+		}, wantErr: tfmodel.ErrInvalidArgument},
+		"rank TensorFlow refuses": {call: func() error {
+			_, err := m.RunTensors(ctx, tfmodel.DefaultPredictSignature, map[string]tfmodel.Tensor{
+				plainInput(t, m): {DType: tfmodel.Float32, Shape: []int64{256}, Data: make([]float32, 256)}})
+			return err
+		}, wantErr: tfmodel.ErrInvalidArgument},
 		"NaN feature": {call: func() error { _, err := m.Predict(ctx, nan); return err }, wantErr: tfmodel.ErrNonFinite, wantRow: 1},
 		"label rows": {call: func() error {
 			_, err := m.TrainStep(ctx, good, tfmodel.Labels{Matrix: onehot.Slice(0, 3)}, nil)
@@ -182,6 +194,16 @@ func TestBadInput(t *testing.T) {
 // non-finite row itself is not asserted: it depends on the CPU's kernels
 // (on an AVX-512 machine, TensorFlow's Eigen kernels give NaN and its oneDNN
 // kernels a finite number; TF_ENABLE_ONEDNN_OPTS picks between them).
+// plainInput is the one input of the model's prediction signature.
+func plainInput(tb testing.TB, m *tfmodel.Model) string {
+	tb.Helper()
+	sig, ok := m.Signatures()[tfmodel.DefaultPredictSignature]
+	if !ok || len(sig.Inputs) != 1 {
+		tb.Fatalf("no one-input %s signature", tfmodel.DefaultPredictSignature)
+	}
+	return sig.InputNames()[0]
+}
+
 func TestAllowNonFinite(t *testing.T) {
 	g := readGolden(t)
 	e := g.Models["fortunes"]

@@ -152,7 +152,7 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 		opts:      opts,
 		metaGraph: mg,
 		meta:      meta,
-		sigs:      signaturesFromMetaGraph(mg),
+		sigs:      withoutInitOp(signaturesFromMetaGraph(mg)),
 		session:   sm.Session,
 		graph:     sm.Graph,
 	}
@@ -283,6 +283,13 @@ func (m *Model) Signatures() map[string]Signature {
 		out[k] = s.clone()
 	}
 	return out
+}
+
+// SignatureDefs returns every entry of the MetaGraph's signature_def map,
+// the internal __saved_model_init_op included, as TF Serving's metadata
+// lists them. Only the entries Signatures returns can be run.
+func (m *Model) SignatureDefs() map[string]Signature {
+	return signaturesFromMetaGraph(m.metaGraph)
 }
 
 // SignatureKeys returns the signature keys in sorted order.

@@ -56,6 +56,9 @@ type TensorSpec struct {
 	DType  DType
 	// Shape has -1 for unknown dimensions; nil means unknown rank.
 	Shape []int64
+	// NoShape says the SignatureDef records no tensor_shape at all (an
+	// unknown rank too, but TF Serving's metadata tells the two apart).
+	NoShape bool
 }
 
 func (t TensorSpec) String() string {
@@ -108,7 +111,7 @@ func (s Signature) OutputNames() []string { return sortedKeys(s.Outputs) }
 func sortedKeys(m map[string]TensorSpec) []string { return slices.Sorted(maps.Keys(m)) }
 
 func specFromProto(pb *corepb.TensorInfo) TensorSpec {
-	spec := TensorSpec{Tensor: pb.GetName(), DType: dtypeFromProto(pb.GetDtype())}
+	spec := TensorSpec{Tensor: pb.GetName(), DType: dtypeFromProto(pb.GetDtype()), NoShape: pb.GetTensorShape() == nil}
 	if shape := pb.GetTensorShape(); shape != nil && !shape.GetUnknownRank() {
 		spec.Shape = make([]int64, len(shape.GetDim()))
 		for i, d := range shape.GetDim() {
@@ -148,12 +151,18 @@ func readMetaGraph(dir string, tags []string) (*corepb.MetaGraphDef, error) {
 	return nil, fmt.Errorf("%s: tags {%s}, have %s: %w", dir, strings.Join(want, ","), strings.Join(seen, " "), ErrUnknownTag)
 }
 
+// withoutInitOp drops the __saved_model_init_op pseudo-signature, which
+// runs only at load.
+func withoutInitOp(sigs map[string]Signature) map[string]Signature {
+	delete(sigs, initOpSignature)
+	return sigs
+}
+
+// signaturesFromMetaGraph reads every signature_def entry, the
+// __saved_model_init_op pseudo-signature included.
 func signaturesFromMetaGraph(mg *corepb.MetaGraphDef) map[string]Signature {
 	sigs := make(map[string]Signature, len(mg.GetSignatureDef()))
 	for key, def := range mg.GetSignatureDef() {
-		if key == initOpSignature {
-			continue
-		}
 		s := Signature{
 			Key:        key,
 			MethodName: def.GetMethodName(),

@@ -191,6 +191,9 @@ func (m *Model) runLocked(sig Signature, feeds map[string]*tf.Tensor, fetches []
 		out[i] = o
 	}
 	res, err := m.session.Run(in, out, nil)
+	if isInvalidArgument(err) {
+		return nil, fmt.Errorf("running signature %q: %w: %w", sig.Key, ErrInvalidArgument, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("running signature %q: %w", sig.Key, err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,10 +21,12 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
 
 // grpcStreamsPerConnection bounds the RPCs one gRPC connection runs at once
@@ -68,16 +71,17 @@ func serveCommand() *Command {
 
   gRPC tensorflow.serving.PredictionService: Predict, Classify, Regress,
        MultiInference, GetModelMetadata
-  gRPC tensorflow.serving.ModelService: GetModelStatus
-       (HandleReloadConfigRequest answers UNIMPLEMENTED)
+  gRPC tensorflow.serving.ModelService: GetModelStatus,
+       HandleReloadConfigRequest (serves exactly the new model_config_list)
   gRPC grpc.health.v1.Health
 
 plus /metrics and /monitoring/prometheus/metrics (Prometheus), /healthz and
 /readyz. Both APIs share the models, versions, batching, limits and metrics. DIR is a SavedModel (served as version 1) or a TF Serving base path of
 numbered version directories: the highest complete one is served, new ones are
 picked up every --poll-interval and swapped in without failing requests, and
-the old one is unloaded once its requests finish. --model-config names a JSON
-file that can also pin a set of versions and give them labels:
+the old one is unloaded once its requests finish. --model-config names a file
+that can also pin a set of versions and give them labels: TF Serving's own
+--model_config_file (model_config_list in protobuf text), or JSON:
   {"models": [{"name": "m", "base_path": "/models/m", "versions": [1, 2],
                "labels": {"stable": 1, "canary": 2}}]}
 
@@ -112,7 +116,7 @@ still sending sees the answer, not a reset connection.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &serveFlags{}
 			fs.StringArrayVar(&f.models, "model", nil, "NAME=DIR; repeat for several models")
-			fs.StringVar(&f.modelConfig, "model-config", "", `JSON file: {"models": [{"name", "base_path", "versions": [...], "labels": {...}}]}`)
+			fs.StringVar(&f.modelConfig, "model-config", "", `JSON file {"models": [{"name", "base_path", "versions": [...], "labels": {...}}]}, or TF Serving's model_config_list text file`)
 			fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on")
 			fs.IntVar(&f.port, "rest-port", 8501, "REST port (0 picks a free one)")
 			fs.IntVar(&f.grpcPort, "grpc-port", 8500, "gRPC port, TF Serving's --port (0 picks a free one, -1 turns gRPC off)")
@@ -152,7 +156,7 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("reading --model-config: %w", err)
 		}
-		if cfg.Models, err = serving.ParseFileConfig(data); err != nil {
+		if cfg.Models, err = parseModelConfig(data); err != nil {
 			return cfg, fmt.Errorf("%s: %w", f.modelConfig, err)
 		}
 	}
@@ -245,7 +249,8 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 		grpcapi.New(srv).Register(gs)
 		healthSrv = health.NewServer()
 		healthpb.RegisterHealthServer(gs, healthSrv)
-		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService"} {
+		// TF Serving also answers the services' short names.
+		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "PredictionService", "ModelService"} {
 			healthSrv.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 		}
 		logArgs = append(logArgs, "grpc_address", gln.Addr().String())
@@ -292,4 +297,18 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	cfg.Logger.Info("stopped")
 	return nil
+}
+
+// parseModelConfig reads a --model-config file: kerasgo's JSON, or TF
+// Serving's --model_config_file (a ModelServerConfig in protobuf text
+// format), so an existing TF Serving config works unchanged.
+func parseModelConfig(data []byte) ([]serving.ModelConfig, error) {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		return serving.ParseFileConfig(data)
+	}
+	var msc tfservingpb.ModelServerConfig
+	if err := prototext.Unmarshal(data, &msc); err != nil {
+		return nil, fmt.Errorf("model config (TF Serving's text format): %w", err)
+	}
+	return grpcapi.ModelConfigs(&msc)
 }

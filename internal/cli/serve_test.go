@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -16,9 +17,18 @@ import (
 	"testing"
 	"time"
 
+	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
 
 // TestServeMatchesKeras serves the real fortunes model with batching on and
@@ -122,17 +132,18 @@ func TestServeGracefulShutdown(t *testing.T) {
 	want := goldenNPY(t, "fortunes_probabilities.npy")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	listening := make(chan string, 1)
-	// serve loads the models, then listens, then logs the address.
-	stderr := &watchWriter{re: regexp.MustCompile(`address="?(http://[^\s"]+)`), fn: func(m []string) { listening <- m[1] }}
+	listening := make(chan []string, 1)
+	// serve loads the models, then listens, then logs the addresses.
+	stderr := &watchWriter{re: regexp.MustCompile(`address="?(http://[^\s"]+)"? grpc_address="?([^\s"]+)`), fn: func(m []string) { listening <- m }}
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &watchWriter{}, Stderr: stderr, Getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, env, []string{"serve", "--model", "m=" + filepath.Join(testdata, "models", "fortunes"), "--rest-port", "0"})
+		done <- run(ctx, env, []string{"serve", "--model", "m=" + filepath.Join(testdata, "models", "fortunes"), "--rest-port", "0", "--grpc-port", "0"})
 	}()
-	var base string
+	var base, grpcAddr string
 	select {
-	case base = <-listening:
+	case m := <-listening:
+		base, grpcAddr = m[1], m[2]
 	case code := <-done:
 		t.Fatalf("serve exited with %d before listening: %s", code, stderr.String())
 	}
@@ -157,12 +168,64 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Fatalf("predict: %d %v", resp.StatusCode, err)
 	}
 	checkProbabilities(t, "served", out.Predictions, want.Slice(0, rows))
+	checkProbabilities(t, "served over gRPC", predictGRPC(t, grpcAddr, "m", x.Slice(0, rows)), want.Slice(0, rows))
 	cancel()
 	if code := <-done; code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	if !strings.Contains(stderr.String(), "draining") || !strings.Contains(stderr.String(), "stopped") {
 		t.Fatalf("log: %s", stderr.String())
+	}
+}
+
+// TestParseModelConfig reads TF Serving's --model_config_file format, as
+// its documentation (g3doc/serving_config.md) writes it, and kerasgo's JSON.
+func TestParseModelConfig(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text    string
+		want    []serving.ModelConfig
+		wantErr string
+	}{
+		"TF Serving's text format": {text: `model_config_list {
+  config {
+    name: 'my_first_model'
+    base_path: '/tmp/my_first_model/'
+    model_platform: 'tensorflow'
+  }
+  config {
+    name: 'my_second_model'
+    base_path: '/tmp/my_second_model/'
+    model_version_policy {
+      specific {
+        versions: 42
+        versions: 43
+      }
+    }
+    version_labels {
+      key: 'stable'
+      value: 42
+    }
+  }
+}`, want: []serving.ModelConfig{{Name: "my_first_model", BasePath: "/tmp/my_first_model/"},
+			{Name: "my_second_model", BasePath: "/tmp/my_second_model/", Versions: []int64{42, 43}, Labels: map[string]int64{"stable": 42}}}},
+		"JSON": {text: ` {"models": [{"name": "m", "base_path": "/m", "versions": [1]}]}`,
+			want: []serving.ModelConfig{{Name: "m", BasePath: "/m", Versions: []int64{1}}}},
+		"misspelt field":     {text: `model_config_list { config { nme: 'x' } }`, wantErr: "nme"},
+		"label off the list": {text: `model_config_list { config { name: 'm' base_path: '/m' model_version_policy { specific { versions: 1 } } version_labels { key: 'canary' value: 2 } } }`, wantErr: "not among the served versions"},
+		"all versions":       {text: `model_config_list { config { name: 'm' base_path: '/m' model_version_policy { all {} } } }`, wantErr: "latest version or a specific list"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := parseModelConfig([]byte(tc.text))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -189,4 +252,47 @@ func TestServeConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// predictGRPC sends rows to a model over TF Serving's gRPC Predict, as
+// tensor_content, after the health service says the server is SERVING.
+func predictGRPC(t *testing.T, addr, model string, x dense.Matrix) [][]float64 {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	health, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "tensorflow.serving.PredictionService"})
+	if err != nil || health.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v, %v", health.GetStatus(), err)
+	}
+	content := make([]byte, 0, 4*len(x.Data))
+	for _, v := range x.Data {
+		content = binary.LittleEndian.AppendUint32(content, math.Float32bits(v))
+	}
+	resp, err := tfservingpb.NewPredictionServiceClient(conn).Predict(ctx, &tfservingpb.PredictRequest{
+		ModelSpec: &tfservingpb.ModelSpec{Name: model},
+		Inputs: map[string]*tensorpb.TensorProto{"features": {Dtype: typespb.DataType_DT_FLOAT, TensorContent: content,
+			TensorShape: &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: int64(x.Rows)}, {Size: int64(x.Cols)}}}}},
+	})
+	if err != nil {
+		t.Fatalf("gRPC predict: %v", err)
+	}
+	var y *tensorpb.TensorProto
+	for _, out := range resp.GetOutputs() {
+		y = out
+	}
+	if len(resp.GetOutputs()) != 1 || len(y.GetTensorShape().GetDim()) != 2 {
+		t.Fatalf("gRPC predict: outputs %v", resp.GetOutputs())
+	}
+	cols := int(y.GetTensorShape().GetDim()[1].GetSize())
+	out := make([][]float64, x.Rows)
+	for i := range out {
+		for _, v := range y.GetFloatVal()[i*cols : (i+1)*cols] {
+			out[i] = append(out[i], float64(v))
+		}
+	}
+	return out
 }

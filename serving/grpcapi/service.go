@@ -11,8 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
@@ -133,9 +135,6 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 		if signature == "" {
 			signature = mv.Spec().Signature
 		}
-		if len(req.GetInputs()) == 0 {
-			return mv.Number(), serving.InvalidInput("input size does not match signature: 0 inputs given")
-		}
 		inputs := make(map[string]serving.Tensor, len(req.GetInputs()))
 		for alias, tp := range req.GetInputs() {
 			t, err := fromProto(alias, tp, res.Grow)
@@ -149,10 +148,15 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 			return mv.Number(), err
 		}
 		resp = &tfservingpb.PredictResponse{ModelSpec: replySpec(mv, signature), Outputs: map[string]*tensorpb.TensorProto{}}
+		seen := map[string]bool{}
 		for _, name := range req.GetOutputFilter() {
 			if _, ok := outputs[name]; !ok {
-				return mv.Number(), serving.InvalidInput("output tensor alias not found in signature: %s", name)
+				return mv.Number(), serving.InvalidInput("output tensor alias not found in signature: %s Outputs expected to be in the set {%s}.", name, strings.Join(slices.Sorted(maps.Keys(outputs)), ","))
 			}
+			if seen[name] {
+				return mv.Number(), serving.InvalidInput("duplicate output tensor alias: %s", name)
+			}
+			seen[name] = true
 		}
 		for name, t := range outputs {
 			if len(req.GetOutputFilter()) > 0 && !slices.Contains(req.GetOutputFilter(), name) {
@@ -234,6 +238,14 @@ func (s *Service) MultiInference(ctx context.Context, req *tfservingpb.MultiInfe
 			return 0, err
 		}
 		defer mv.Release()
+		for _, task := range req.GetTasks() {
+			if m := task.GetMethodName(); m != serving.MethodClassify && m != serving.MethodRegress {
+				return mv.Number(), status.Errorf(codes.Unimplemented, "Unsupported signature method_name: %s", m)
+			}
+			if sig := signatureOrDefault(task.GetModelSpec()); !mv.HasSignature(sig) {
+				return mv.Number(), serving.InvalidInput("Requested signature not found in model graph: %s", sig)
+			}
+		}
 		resp = &tfservingpb.MultiInferenceResponse{}
 		for _, task := range req.GetTasks() {
 			sig := task.GetModelSpec().GetSignatureName()
@@ -305,7 +317,10 @@ func tensorInfos(specs map[string]serving.TensorSpec) map[string]*metapb.TensorI
 	out := make(map[string]*metapb.TensorInfo, len(specs))
 	for alias, t := range specs {
 		info := &metapb.TensorInfo{Encoding: &metapb.TensorInfo_Name{Name: t.Name}, Dtype: dtypeFor(t.DType), TensorShape: &shapepb.TensorShapeProto{}}
-		if t.Shape == nil {
+		switch {
+		case t.NoShape:
+			info.TensorShape = nil
+		case t.Shape == nil:
 			info.TensorShape.UnknownRank = true
 		}
 		for _, d := range t.Shape {
@@ -324,7 +339,7 @@ func (s *Service) GetModelStatus(ctx context.Context, req *tfservingpb.GetModelS
 		if spec == nil {
 			return 0, serving.InvalidInput("Missing ModelSpec")
 		}
-		versions, err := s.srv.Versions(spec.GetName(), spec.GetVersion().GetValue(), spec.GetVersionLabel())
+		versions, err := s.srv.Versions(spec.GetName(), spec.GetVersion().GetValue())
 		if err != nil {
 			return 0, err
 		}
@@ -340,11 +355,23 @@ func (s *Service) GetModelStatus(ctx context.Context, req *tfservingpb.GetModelS
 	return resp, err
 }
 
-// HandleReloadConfigRequest answers UNIMPLEMENTED: kerasgo serve takes its
-// model config at start and picks up new versions by polling base paths.
+// HandleReloadConfigRequest serves exactly the request's model config
+// from now on (serving.Server.Reload) and answers once its models are
+// loaded; on failure the previous config stays served.
 func (s *Service) HandleReloadConfigRequest(ctx context.Context, req *tfservingpb.ReloadConfigRequest) (*tfservingpb.ReloadConfigResponse, error) {
-	err := s.call(ctx, "HandleReloadConfigRequest", req, nil, func(context.Context, *serving.Reservation) (int64, error) {
-		return 0, status.Error(codes.Unimplemented, "kerasgo serve takes its model config at start (--model, --model-config) and loads new versions from the base paths by itself (--poll-interval); to serve other models, restart it with a new --model-config")
+	var resp *tfservingpb.ReloadConfigResponse
+	err := s.call(ctx, "HandleReloadConfigRequest", req, nil, func(ctx context.Context, _ *serving.Reservation) (int64, error) {
+		models, err := ModelConfigs(req.GetConfig())
+		if err != nil {
+			return 0, err
+		}
+		// Loading may outlast the request timeout, and a client that
+		// gives up must not leave a half-applied config.
+		if err := s.srv.Reload(context.WithoutCancel(ctx), models); err != nil {
+			return 0, err
+		}
+		resp = &tfservingpb.ReloadConfigResponse{Status: &tfservingpb.StatusProto{ErrorCode: metapb.Code_OK}}
+		return 0, nil
 	})
-	return nil, err
+	return resp, err
 }

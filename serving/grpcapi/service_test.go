@@ -324,10 +324,15 @@ func TestErrorCodes(t *testing.T) {
 			_, err := models.GetModelStatus(context.Background(), &tfservingpb.GetModelStatusRequest{ModelSpec: spec("nope", 0, "")})
 			return err
 		}, codes.NotFound},
-		{"reload config", func() error {
+		{"reload without a model_config_list", func() error {
 			_, err := models.HandleReloadConfigRequest(context.Background(), &tfservingpb.ReloadConfigRequest{})
 			return err
-		}, codes.Unimplemented},
+		}, codes.InvalidArgument},
+		{"reload, all versions policy", func() error {
+			_, err := models.HandleReloadConfigRequest(context.Background(), reloadRequest(&tfservingpb.ModelConfig{Name: "m", BasePath: "/x",
+				ModelVersionPolicy: &tfservingpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{PolicyChoice: &tfservingpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All_{}}}))
+			return err
+		}, codes.InvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
@@ -412,5 +417,55 @@ func TestVersionSwapUnderLoad(t *testing.T) {
 	}
 	if failed.Load() > 0 || calls.Load() < 100 {
 		t.Errorf("%d of %d calls failed (want 0 of at least 100)", failed.Load(), calls.Load())
+	}
+}
+
+func reloadRequest(configs ...*tfservingpb.ModelConfig) *tfservingpb.ReloadConfigRequest {
+	return &tfservingpb.ReloadConfigRequest{Config: &tfservingpb.ModelServerConfig{Config: &tfservingpb.ModelServerConfig_ModelConfigList{
+		ModelConfigList: &tfservingpb.ModelConfigList{Config: configs}}}}
+}
+
+// TestReloadConfig applies new model configs over gRPC: a model added
+// answers as soon as the call returns, a removed one stops answering, and a
+// config that fails to load changes nothing.
+func TestReloadConfig(t *testing.T) {
+	conn, base := serve(t, serving.Config{}, 0)
+	client := tfservingpb.NewPredictionServiceClient(conn)
+	models := tfservingpb.NewModelServiceClient(conn)
+	ctx := context.Background()
+	other := t.TempDir()
+	versionDir(t, other, 3)
+	predict := func(name string) (float32, error) {
+		resp, err := client.Predict(ctx, &tfservingpb.PredictRequest{ModelSpec: spec(name, 0, ""), Inputs: map[string]*tensorpb.TensorProto{"x": floats([]int64{1, 3}, 1, 1, 1)}})
+		if err != nil {
+			return 0, err
+		}
+		return resp.GetOutputs()["y"].GetFloatVal()[0], nil
+	}
+
+	resp, err := models.HandleReloadConfigRequest(ctx, reloadRequest(&tfservingpb.ModelConfig{Name: "m", BasePath: base}, &tfservingpb.ModelConfig{Name: "n", BasePath: other}))
+	if err != nil || resp.GetStatus().GetErrorCode() != 0 {
+		t.Fatalf("adding model n: %v (status %v)", err, resp.GetStatus())
+	}
+	if y, err := predict("n"); err != nil || y != 9 {
+		t.Errorf("model n right after the reload: y = %v, %v; want 9 (version 3)", y, err)
+	}
+	if y, err := predict("m"); err != nil || y != 3 {
+		t.Errorf("model m kept: y = %v, %v; want 3", y, err)
+	}
+
+	_, err = models.HandleReloadConfigRequest(ctx, reloadRequest(&tfservingpb.ModelConfig{Name: "n", BasePath: other}, &tfservingpb.ModelConfig{Name: "bad", BasePath: t.TempDir()}))
+	if status.Code(err) == codes.OK {
+		t.Error("a config whose model has no version was applied")
+	}
+	if _, err := predict("m"); err != nil {
+		t.Errorf("model m after a failed reload: %v; the old config must stay", err)
+	}
+
+	if _, err := models.HandleReloadConfigRequest(ctx, reloadRequest(&tfservingpb.ModelConfig{Name: "n", BasePath: other})); err != nil {
+		t.Fatalf("removing model m: %v", err)
+	}
+	if _, err := predict("m"); status.Code(err) != codes.NotFound {
+		t.Errorf("model m after its removal: %v, want NOT_FOUND", err)
 	}
 }

@@ -195,7 +195,8 @@ func toProto(t serving.Tensor) (*tensorpb.TensorProto, error) {
 	return tp, nil
 }
 
-// dtypeFor is the TensorFlow dtype of a serving dtype name.
+// dtypeFor is the TensorFlow dtype of a serving dtype name ("float32", or
+// the lower-case name without DT_ of any other, as tfmodel writes them).
 func dtypeFor(name string) typespb.DataType {
 	for _, dt := range []typespb.DataType{typespb.DataType_DT_FLOAT, typespb.DataType_DT_DOUBLE, typespb.DataType_DT_INT32,
 		typespb.DataType_DT_INT64, typespb.DataType_DT_BOOL, typespb.DataType_DT_STRING} {
@@ -203,7 +204,7 @@ func dtypeFor(name string) typespb.DataType {
 			return dt
 		}
 	}
-	return typespb.DataType_DT_INVALID
+	return typespb.DataType(typespb.DataType_value["DT_"+strings.ToUpper(name)])
 }
 
 // dtypeName names a dtype the fork's 2.10 protos may not know (FLOAT8 and

@@ -1,0 +1,115 @@
+package serving
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// servable returns the model of that name.
+func (srv *Server) servable(name string) (*servable, bool) {
+	srv.modelsMu.RLock()
+	defer srv.modelsMu.RUnlock()
+	s, ok := srv.models[name]
+	return s, ok
+}
+
+// snapshot returns the models served now.
+func (srv *Server) snapshot() map[string]*servable {
+	srv.modelsMu.RLock()
+	defer srv.modelsMu.RUnlock()
+	return maps.Clone(srv.models)
+}
+
+// readiness names a model with no version loaded, if any.
+func (srv *Server) readiness() (string, bool) {
+	for name, s := range srv.snapshot() {
+		s.mu.RLock()
+		n := len(s.versions)
+		s.mu.RUnlock()
+		if n == 0 {
+			return name, false
+		}
+	}
+	return "", true
+}
+
+// Models returns the configuration served now.
+func (srv *Server) Models() []ModelConfig {
+	var out []ModelConfig
+	for _, s := range srv.snapshot() {
+		out = append(out, s.cfg)
+	}
+	slices.SortFunc(out, func(a, b ModelConfig) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Reload serves exactly the given models from now on, as TF Serving's
+// HandleReloadConfigRequest does: new models are loaded, models whose
+// configuration changed are loaded again with the new one, unchanged ones
+// keep their loaded versions, and models left out are unloaded once their
+// requests finish. It returns once every model of the new configuration
+// has its versions loaded. If any fails to load, nothing changes and the
+// error says which.
+func (srv *Server) Reload(ctx context.Context, models []ModelConfig) error {
+	if len(models) == 0 {
+		return badRequest("the new model config lists no models")
+	}
+	next := make(map[string]*servable, len(models))
+	for _, mc := range models {
+		if mc.Name == "" || mc.BasePath == "" {
+			return badRequest("model %q needs a name and a base path", mc.Name)
+		}
+		if _, dup := next[mc.Name]; dup {
+			return badRequest("model %q configured twice", mc.Name)
+		}
+		next[mc.Name] = nil
+	}
+	srv.refreshing.Lock()
+	defer srv.refreshing.Unlock()
+	current := srv.snapshot()
+	var loaded []*servable
+	for _, mc := range models {
+		if s, ok := current[mc.Name]; ok && sameConfig(s.cfg, mc) {
+			next[mc.Name] = s
+			continue
+		}
+		s := &servable{cfg: mc, versions: map[int64]*version{}}
+		if _, err := srv.refresh(ctx, s, true); err != nil {
+			for _, l := range loaded {
+				srv.drop(l)
+			}
+			srv.drop(s)
+			return fmt.Errorf("reloading the model config: %w", err)
+		}
+		loaded = append(loaded, s)
+		next[mc.Name] = s
+	}
+	srv.modelsMu.Lock()
+	srv.models = next
+	srv.modelsMu.Unlock()
+	for name, s := range current {
+		if next[name] != s {
+			srv.drop(s)
+		}
+	}
+	srv.log.Info("reloaded the model config", "models", len(next), "loaded", len(loaded))
+	return nil
+}
+
+// drop unloads every version of a model no longer served, each once its
+// requests finish.
+func (srv *Server) drop(s *servable) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.versions {
+		srv.unloading.Go(func() { srv.unload(s.cfg.Name, v) })
+	}
+	s.versions = map[int64]*version{}
+}
+
+func sameConfig(a, b ModelConfig) bool {
+	return a.Name == b.Name && a.BasePath == b.BasePath && slices.Equal(a.Versions, b.Versions) && maps.Equal(a.Labels, b.Labels)
+}
