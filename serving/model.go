@@ -1,7 +1,10 @@
 // Package serving is kerasgo's model server: an http.Handler that speaks
-// TensorFlow Serving's REST API (status, metadata, predict) over any number
-// of models and versions, with dynamic batching, hot reload of new versions
-// from a base path, and Prometheus metrics.
+// TensorFlow Serving's REST API (status, metadata, predict, classify,
+// regress) over any number of models and versions, with dynamic batching,
+// hot reload of new versions from a base path, a memory bound on the
+// requests in flight, and Prometheus metrics. Its Go API (Acquire,
+// ModelVersion, Reserve, Reload) is what serving/grpcapi builds TF
+// Serving's gRPC API on, sharing all of it.
 //
 // It has no cgo: models come through the Model interface and a Loader
 // (the CLI plugs in tfmodel), so the server is tested with fakes and can be
