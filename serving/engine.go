@@ -217,6 +217,60 @@ func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature strin
 	return tm.Run(ctx, signature, map[string]Tensor{"inputs": in})
 }
 
+// Class is one class of an example's classification: its label (empty
+// when the signature gives no classes) and score (0 when it gives none).
+type Class struct {
+	Label string
+	Score float32
+}
+
+// Classifications reads a classification signature's outputs for n
+// examples: "classes" (strings) and "scores" (float32), either of which may
+// be missing, each [n] or [n, k].
+func Classifications(outputs map[string]Tensor, n int64) ([][]Class, error) {
+	scores, hasScores := outputs["scores"]
+	classes, hasClasses := outputs["classes"]
+	if !hasScores && !hasClasses {
+		return nil, errors.New("the classification signature gives neither classes nor scores")
+	}
+	ref := scores
+	if !hasScores {
+		ref = classes
+	}
+	k := int64(1)
+	if len(ref.Shape) == 2 {
+		k = ref.Shape[1]
+	}
+	scoreData, _ := scores.Data.([]float32)
+	classData, _ := classes.Data.([][]byte)
+	if (hasScores && int64(len(scoreData)) != n*k) || (hasClasses && int64(len(classData)) != n*k) {
+		return nil, fmt.Errorf("the classification signature's outputs do not hold %d × %d float32 scores and string classes", n, k)
+	}
+	out := make([][]Class, n)
+	for i := range n {
+		out[i] = make([]Class, k)
+		for j := range k {
+			if hasClasses {
+				out[i][j].Label = string(classData[i*k+j])
+			}
+			if hasScores {
+				out[i][j].Score = scoreData[i*k+j]
+			}
+		}
+	}
+	return out, nil
+}
+
+// Regressions reads a regression signature's "outputs" for n examples: one
+// float32 each ([n] or [n, 1]).
+func Regressions(outputs map[string]Tensor, n int64) ([]float32, error) {
+	values, ok := outputs["outputs"].Data.([]float32)
+	if !ok || int64(len(values)) != n {
+		return nil, errors.New("the regression signature gives no float32 output per example")
+	}
+	return values, nil
+}
+
 // HasSignature says whether the version has the signature.
 func (mv *ModelVersion) HasSignature(name string) bool {
 	_, ok := mv.v.spec.Signatures[name]

@@ -257,54 +257,36 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 		return err
 	}
 	out := []byte(`{"results":[`)
+	n := int64(len(examples))
 	if verb == "regress" {
-		t, ok := outputs["outputs"]
-		if !ok || t.DType != "float32" {
-			return fmt.Errorf("regression signature %q gives no float outputs", sigName)
+		values, err := Regressions(outputs, n)
+		if err != nil {
+			return fmt.Errorf("signature %q: %w", sigName, err)
 		}
-		for i, f := range t.Data.([]float32) {
+		for i, f := range values {
 			if i > 0 {
 				out = append(out, ',')
 			}
 			out = AppendFloat(out, float64(f), 32)
 		}
 	} else {
-		scores, hasScores := outputs["scores"]
-		classes, hasClasses := outputs["classes"]
-		if !hasScores && !hasClasses {
-			return fmt.Errorf("classification signature %q gives neither classes nor scores", sigName)
+		results, err := Classifications(outputs, n)
+		if err != nil {
+			return fmt.Errorf("signature %q: %w", sigName, err)
 		}
-		ref := scores
-		if !hasScores {
-			ref = classes
-		}
-		n, k := int64(len(examples)), int64(1)
-		if len(ref.Shape) == 2 {
-			k = ref.Shape[1]
-		}
-		for i := range n {
+		for i, classes := range results {
 			if i > 0 {
 				out = append(out, ',')
 			}
 			out = append(out, '[')
-			for j := range k {
+			for j, c := range classes {
 				if j > 0 {
 					out = append(out, ',')
 				}
-				label := ""
-				if hasClasses {
-					if c, ok := classes.Data.([][]byte); ok {
-						label = string(c[i*k+j])
-					}
-				}
 				out = append(out, '[')
-				out = strconv.AppendQuote(out, label)
+				out = strconv.AppendQuote(out, c.Label)
 				out = append(out, ',')
-				score := 0.0
-				if s, ok := scores.Data.([]float32); ok && hasScores {
-					score = float64(s[i*k+j])
-				}
-				out = AppendFloat(out, score, 32)
+				out = AppendFloat(out, float64(c.Score), 32)
 				out = append(out, ']')
 			}
 			out = append(out, ']')

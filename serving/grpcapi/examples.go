@@ -55,36 +55,15 @@ func classify(ctx context.Context, mv *serving.ModelVersion, signature string, i
 	if err != nil {
 		return nil, err
 	}
-	scores, hasScores := outputs["scores"]
-	classes, hasClasses := outputs["classes"]
-	if !hasScores && !hasClasses {
-		return nil, fmt.Errorf("classification signature %q gives neither classes nor scores", signature)
-	}
-	ref := scores
-	if !hasScores {
-		ref = classes
-	}
-	n, k := int64(len(examples)), int64(1)
-	if len(ref.Shape) == 2 {
-		k = ref.Shape[1]
-	}
-	scoreData, _ := scores.Data.([]float32)
-	classData, _ := classes.Data.([][]byte)
-	if (hasScores && int64(len(scoreData)) != n*k) || (hasClasses && int64(len(classData)) != n*k) {
-		return nil, fmt.Errorf("classification signature %q: outputs do not hold %d × %d float scores and string classes", signature, n, k)
+	results, err := serving.Classifications(outputs, int64(len(examples)))
+	if err != nil {
+		return nil, fmt.Errorf("signature %q: %w", signature, err)
 	}
 	result := &tfservingpb.ClassificationResult{}
-	for i := range n {
+	for _, classes := range results {
 		c := &tfservingpb.Classifications{}
-		for j := range k {
-			class := &tfservingpb.Class{}
-			if hasClasses {
-				class.Label = string(classData[i*k+j])
-			}
-			if hasScores {
-				class.Score = scoreData[i*k+j]
-			}
-			c.Classes = append(c.Classes, class)
+		for _, class := range classes {
+			c.Classes = append(c.Classes, &tfservingpb.Class{Label: class.Label, Score: class.Score})
 		}
 		result.Classifications = append(result.Classifications, c)
 	}
@@ -102,9 +81,9 @@ func regress(ctx context.Context, mv *serving.ModelVersion, signature string, in
 	if err != nil {
 		return nil, err
 	}
-	values, ok := outputs["outputs"].Data.([]float32)
-	if !ok || len(values) != len(examples) {
-		return nil, fmt.Errorf("regression signature %q gives no float output per example", signature)
+	values, err := serving.Regressions(outputs, int64(len(examples)))
+	if err != nil {
+		return nil, fmt.Errorf("signature %q: %w", signature, err)
 	}
 	result := &tfservingpb.RegressionResult{}
 	for _, v := range values {
