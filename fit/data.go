@@ -1,6 +1,7 @@
 package fit
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -158,4 +159,33 @@ func ClassWeights(counts []int) []float32 {
 		}
 	}
 	return w
+}
+
+// InferMultiLabel reads a labelled source and reports whether it is
+// multi-label: some row carries no label or several. It is for models that
+// say nothing of their labels (no kerasgo metadata): one label on every row
+// reads as single-label (one-hot targets). It stops at the first row that
+// decides.
+func InferMultiLabel(ctx context.Context, src Source) (bool, error) {
+	r, closer, err := src()
+	if err != nil {
+		return false, fmt.Errorf("opening data: %w", err)
+	}
+	defer closer.Close()
+	var row convert.Row
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		err := r.Read(&row)
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if len(row.Labels) != 1 {
+			return true, nil
+		}
+	}
 }

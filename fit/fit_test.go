@@ -357,3 +357,25 @@ func TestRunBadLabel(t *testing.T) {
 		t.Fatalf("error %v, want train.svm line 2 field label", err)
 	}
 }
+
+func TestInferMultiLabel(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text string
+		want bool
+	}{
+		"one label a row":           {"0 1:1\n2 3:1\n1 0:1\n", false},
+		"two labels on a later row": {"0 1:1\n2 3:1\n1,2 0:1\n", true},
+		"empty file":                {"", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := func() (convert.RowReader, io.Closer, error) {
+				r, err := convert.NewLibSVMReader(strings.NewReader(tc.text), "x.svm", convert.LibSVMOptions{Dim: 4, Base: convert.IndexZero, Sparse: true})
+				return r, io.NopCloser(nil), err
+			}
+			got, err := fit.InferMultiLabel(context.Background(), src)
+			if err != nil || got != tc.want {
+				t.Fatalf("InferMultiLabel = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -88,7 +88,30 @@ func TestGolden(t *testing.T) {
 			compareJSON(t, "report", gotTree, wantTree, &compared)
 			t.Logf("compared %d numbers", compared)
 
+			// BatchLoss reproduces Keras' loss of each batch, and the
+			// categorical loss of the prior.
+			from := 0
+			for i, n := range in.Batches {
+				got, err := metrics.BatchLoss(in.Loss, probs.Slice(from, from+n), targets.Slice(from, from+n))
+				if err != nil || !(math.Abs(got-in.BatchLosses[i]) <= 1e-6) {
+					t.Errorf("batch %d: BatchLoss %v (%v), Keras %v", i, got, err, in.BatchLosses[i])
+				}
+				from += n
+			}
 			if in.PriorLossCategorical != nil {
+				prior := dense.New(targets.Rows, targets.Cols)
+				for i := range targets.Rows {
+					for j := range targets.Cols {
+						var count float32
+						for r := range targets.Rows {
+							count += targets.Row(r)[j]
+						}
+						prior.Row(i)[j] = count / float32(targets.Rows)
+					}
+				}
+				if got, err := metrics.BatchLoss(metrics.CategoricalCrossentropy, prior, targets); err != nil || !(math.Abs(got-*in.PriorLossCategorical) <= 1e-6) {
+					t.Errorf("categorical BatchLoss of the prior %v (%v), Keras %v", got, err, *in.PriorLossCategorical)
+				}
 				r := run(metrics.CategoricalCrossentropy)
 				if d := math.Abs(r.Baselines.PriorLoss - *in.PriorLossCategorical); !(d <= 1e-6) { // NaN fails too
 					t.Errorf("categorical prior loss %v, Keras %v", r.Baselines.PriorLoss, *in.PriorLossCategorical)

@@ -236,3 +236,44 @@ func (a *Accumulator) check(probs, targets dense.Matrix, batchLoss float64) erro
 	}
 	return nil
 }
+
+// BatchLoss is a batch's mean loss as Keras computes it for probabilities
+// (not logits): BinaryCrossentropy averages every output's
+// −(y·log p + (1−y)·log(1−p)); CategoricalCrossentropy and
+// SparseCategoricalCrossentropy normalise each row to sum to 1 and sum
+// −y·log p over it. Probabilities are clipped to [1e-7, 1 − 1e-7] as
+// Keras clips them. It scores models that carry no loss of their own.
+func BatchLoss(loss string, probs, targets dense.Matrix) (float64, error) {
+	if probs.Rows != targets.Rows || probs.Cols != targets.Cols || len(probs.Data) != probs.Rows*probs.Cols || len(targets.Data) != len(probs.Data) {
+		return 0, fmt.Errorf("probabilities %d×%d, targets %d×%d: %w", probs.Rows, probs.Cols, targets.Rows, targets.Cols, dense.ErrShape)
+	}
+	if probs.Rows == 0 {
+		return 0, nil
+	}
+	var sum float64
+	for i := range probs.Rows {
+		p, y := probs.Row(i), targets.Row(i)
+		switch loss {
+		case BinaryCrossentropy:
+			var row float64
+			for j := range p {
+				q := clip(float64(p[j]))
+				row -= float64(y[j])*math.Log(q) + (1-float64(y[j]))*math.Log(1-q)
+			}
+			sum += row / float64(len(p))
+		case CategoricalCrossentropy, SparseCategoricalCrossentropy:
+			var total float64
+			for _, v := range p {
+				total += float64(v)
+			}
+			for j := range p {
+				if y[j] != 0 {
+					sum -= float64(y[j]) * math.Log(clip(float64(p[j])/total))
+				}
+			}
+		default:
+			return 0, fmt.Errorf("loss %q: want %s, %s or %s", loss, BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
+		}
+	}
+	return sum / float64(probs.Rows), nil
+}

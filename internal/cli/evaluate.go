@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
@@ -41,8 +42,13 @@ the model's evaluation signature and prints, each beside its baseline:
 
 then a diagnosis in plain words when a number misleads (the binary-accuracy
 trap, imbalance, a plateau), each sentence with the numbers it rests on.
-The label mode comes from the model's metadata. --report writes one
-self-contained HTML page.`,
+The label mode comes from the model's metadata. A SavedModel without it
+(not written by kerasgo export: a Keras model.export(), a Keras 2 model.save)
+is scored by its predictions, with what the data and outputs imply, said on
+stderr: one label on every row means one-hot targets, otherwise multi-hot;
+rows of probabilities summing to 1 mean a softmax, scored with categorical
+cross-entropy, otherwise binary. --report writes one self-contained HTML
+page.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &evaluateFlags{}
 			fs.StringVar(&f.data, "data", "", "labelled data: libsvm or JSONL (required)")
@@ -72,7 +78,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	if f.batchSize <= 0 {
 		return usagef("--batch-size must be at least 1")
 	}
-	m, opts, err := openTrainable(ctx, args[0])
+	m, err := kerasgo.Open(ctx, args[0], kerasgo.DefaultOptions())
 	if err != nil {
 		return err
 	}
@@ -81,8 +87,15 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	if err != nil {
 		return err
 	}
+	model, opts, inferred, err := m.Evaluator(ctx, src)
+	if err != nil {
+		return err
+	}
+	if inferred != "" {
+		fmt.Fprintf(env.Stderr, "note: %s\n", inferred)
+	}
 	opts.BatchSize, opts.ValPath = f.batchSize, f.data
-	rep, err := fit.Evaluate(ctx, m, src, opts)
+	rep, err := fit.Evaluate(ctx, model, src, opts)
 	if err != nil {
 		return err
 	}
