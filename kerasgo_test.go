@@ -166,6 +166,14 @@ func TestServingErrors(t *testing.T) {
 			_, err := m.Predict(ctx, x)
 			return err
 		}, wantInvalid: true},
+		"training signatures are refused": {call: func(m serving.Model) error {
+			_, err := m.(serving.TensorModel).Run(ctx, "train_step", map[string]serving.Tensor{
+				"features":      {DType: "float32", Shape: []int64{1, 256}, Data: make([]float32, 256)},
+				"labels":        {DType: "float32", Shape: []int64{1, 20}, Data: make([]float32, 20)},
+				"sample_weight": {DType: "float32", Shape: []int64{1}, Data: []float32{1}},
+			})
+			return err
+		}, wantInvalid: true},
 		"a closed model is the server's failure": {call: func(m serving.Model) error {
 			m.Close()
 			_, err := m.Predict(ctx, dense.New(1, 256))

@@ -68,8 +68,14 @@ func servingError(err error) error {
 	return err
 }
 
-// Run runs any signature on tensors shaped by the request (serving.TensorModel).
+// Run runs any signature on tensors shaped by the request (serving.TensorModel),
+// except those that change the model: a client must not move the weights of
+// a served version (train with kerasgo train, and let serve load the result
+// as a new version).
 func (s servedModel) Run(ctx context.Context, signature string, inputs map[string]serving.Tensor) (map[string]serving.Tensor, error) {
+	if s.m.tf.ChangesModel(signature) {
+		return nil, fmt.Errorf("%w: signature %q changes the model's weights or optimizer; kerasgo serve does not run it (train with kerasgo train and serve the result as a new version)", serving.ErrInvalidInput, signature)
+	}
 	in := make(map[string]tfmodel.Tensor, len(inputs))
 	for k, t := range inputs {
 		in[k] = tfmodel.Tensor{DType: tfmodel.DType(t.DType), Shape: t.Shape, Data: t.Data}

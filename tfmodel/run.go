@@ -85,6 +85,10 @@ func (m *Model) runFed(ctx context.Context, key string, sig Signature, given []s
 	return res, names, nil
 }
 
+// ChangesModel reports whether running the signature changes the model:
+// the exporter's training steps and set_learning_rate.
+func (m *Model) ChangesModel(key string) bool { return m.changesModel(key) }
+
 func (m *Model) changesModel(key string) bool {
 	if m.meta == nil {
 		return false
