@@ -7,9 +7,14 @@ Two sources:
       builds the model of the question kerasgo started from:
       Input(D) -> Dense(500, relu) -> Dense(250, relu) -> Dense(C, sigmoid),
       binary cross-entropy, Adam.
-  --from FILE.keras|FILE.h5
+  --from FILE.keras|FILE.h5|DIR
       ports an existing Keras model, keeping its compiled loss and optimizer
-      when it has them (--loss/--optimizer/--learning-rate override).
+      when it has them (--loss/--optimizer/--learning-rate override): a .keras
+      file (Keras 3), an .h5 file written by Keras 3 or Keras 2 (tf_keras), or
+      a Keras 2 SavedModel directory (tf_keras model.save("dir"), which holds
+      keras_metadata.pb; read by tf_keras in a child process). The optimizer's
+      state (iterations, moments) comes along where the file holds it;
+      metadata "optimizer_state" says whether it did.
 
 The SavedModel has these signatures (all loadable by the TF C API):
 
@@ -25,7 +30,10 @@ The SavedModel has these signatures (all loadable by the TF C API):
                      the same three with the features as a sparse batch:
                      indices int64[nnz, 2] (row, column), values float32[nnz],
                      dense_shape int64[2]; for bag-of-words rows, where the
-                     dense batch would be ~99% zeros
+                     dense batch would be ~99% zeros. Written only when every
+                     layer reading the input is a Dense layer (metadata
+                     "sparse_input": true); otherwise absent from the
+                     SavedModel and from metadata "signatures".
 
 and assets/kerasgo.json, the metadata the Go side must not guess.
 
@@ -41,11 +49,15 @@ backing tf.Variables directly, so each variable has exactly one handle.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
+import warnings
 
 from tfquiet import quiet_startup  # noqa: E402  (beside this file; kerasgo export writes both)
 
@@ -131,7 +143,7 @@ class _TrainableModule(tf.Module):
     tracking (see the module docstring for why).
     """
 
-    def __init__(self, model: keras.Model, loss: keras.losses.Loss, label_mode: str):
+    def __init__(self, model: keras.Model, loss: keras.losses.Loss, label_mode: str, sparse: bool):
         super().__init__(name="kerasgo")
         object.__setattr__(self, "_keras", (model, model.optimizer, loss))
         self.model_variables = [_backing(v) for v in model.variables]
@@ -145,22 +157,39 @@ class _TrainableModule(tf.Module):
             labels = tf.TensorSpec([None, classes], tf.float32, name="labels")
         weights = tf.TensorSpec([None], tf.float32, name="sample_weight")
         rate = tf.TensorSpec([], tf.float32, name="learning_rate")
-        sparse = [tf.TensorSpec([None, 2], tf.int64, name="indices"),
-                  tf.TensorSpec([None], tf.float32, name="values"),
-                  tf.TensorSpec([2], tf.int64, name="dense_shape")]
+        sparse_specs = [tf.TensorSpec([None, 2], tf.int64, name="indices"),
+                        tf.TensorSpec([None], tf.float32, name="values"),
+                        tf.TensorSpec([2], tf.int64, name="dense_shape")]
         self.serve = tf.function(self._serve, input_signature=[features])
         self.train = tf.function(self._train, input_signature=[features, labels, weights])
         self.evaluate = tf.function(self._evaluate, input_signature=[features, labels, weights])
-        self.serve_sparse = tf.function(
-            lambda i, v, s: self._serve(tf.SparseTensor(i, v, s)), input_signature=sparse)
-        self.train_sparse = tf.function(
-            lambda i, v, s, y, w: self._train(tf.SparseTensor(i, v, s), y, w),
-            input_signature=sparse + [labels, weights])
-        self.evaluate_sparse = tf.function(
-            lambda i, v, s, y, w: self._evaluate(tf.SparseTensor(i, v, s), y, w),
-            input_signature=sparse + [labels, weights])
+        self.sparse = sparse
+        if sparse:
+            self.serve_sparse = tf.function(
+                lambda i, v, s: self._serve(tf.SparseTensor(i, v, s)), input_signature=sparse_specs)
+            self.train_sparse = tf.function(
+                lambda i, v, s, y, w: self._train(tf.SparseTensor(i, v, s), y, w),
+                input_signature=sparse_specs + [labels, weights])
+            self.evaluate_sparse = tf.function(
+                lambda i, v, s, y, w: self._evaluate(tf.SparseTensor(i, v, s), y, w),
+                input_signature=sparse_specs + [labels, weights])
         self.set_rate = tf.function(self._set_rate, input_signature=[rate])
         self.weights = tf.function(self._weights, input_signature=[])
+
+    def signatures(self) -> dict:
+        """The concrete functions to save, keyed by signature name."""
+        sigs = {
+            "serving_default": self.serve.get_concrete_function(),
+            "train_step": self.train.get_concrete_function(),
+            "evaluate_step": self.evaluate.get_concrete_function(),
+            "set_learning_rate": self.set_rate.get_concrete_function(),
+            "get_weights": self.weights.get_concrete_function(),
+        }
+        if self.sparse:
+            sigs["predict_sparse"] = self.serve_sparse.get_concrete_function()
+            sigs["train_step_sparse"] = self.train_sparse.get_concrete_function()
+            sigs["evaluate_step_sparse"] = self.evaluate_sparse.get_concrete_function()
+        return sigs
 
     def _serve(self, features):
         model = self._keras[0]
@@ -208,6 +237,20 @@ def _backing(variable):
     """Returns the tf.Variable behind a Keras 3 variable."""
     inner = getattr(variable, "_value", None)
     return inner if isinstance(inner, tf.Variable) else variable
+
+
+def sparse_input_ok(model: keras.Model) -> bool:
+    """Whether the model may be fed a tf.SparseTensor: every layer that reads
+    the input is a Dense layer, which multiplies the sparse batch as it is
+    (matmul with a SparseTensor). Any other first layer (BatchNormalization,
+    Dropout, Reshape ...) would compute on a sparse batch something else than
+    on the dense one, or fail."""
+    history = getattr(model.inputs[0], "_keras_history", None)
+    if history is None:
+        return False
+    layers = {id(l) for l in model.layers}
+    readers = [n.operation for n in history.operation._outbound_nodes if id(n.operation) in layers]
+    return bool(readers) and all(type(l) is keras.layers.Dense for l in readers)
 
 
 def _check_exportable(model: keras.Model) -> None:
@@ -259,8 +302,14 @@ def vectorizer_config(layer) -> dict:
 
 def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
            seed=None, source="", learning_rate=None, vectorizer=None,
-           tokenizer=None, tokenizer_mode="binary") -> dict:
+           tokenizer=None, tokenizer_mode="binary", source_format="",
+           optimizer_state=None, optimizer_state_note="") -> dict:
     """Writes model to out as a SavedModel with kerasgo's signatures and metadata.
+
+    optimizer_state is recorded in the metadata: "restored" (the optimizer
+    goes on from a saved state), "fresh" (a saved state could not be carried
+    over; optimizer_state_note says why) or "new" (there was none); by default
+    "restored" when the optimizer has taken a step, else "new".
 
     The directory is written beside out and renamed into place, so an existing
     model at out is replaced whole or not at all. Returns the metadata.
@@ -272,6 +321,8 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     mode = _label_mode(loss, multi_label)
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)
+    if optimizer_state is None:
+        optimizer_state = "restored" if int(np.asarray(optimizer.iterations)) > 0 else "new"
     if learning_rate is not None:
         optimizer.learning_rate.assign(learning_rate)
     dim = int(model.inputs[0].shape[-1])
@@ -281,10 +332,22 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     if len(class_names) != classes:
         raise ValueError(f"{len(class_names)} class names for {classes} outputs")
 
-    module = _TrainableModule(model, loss, mode)
+    sparse = sparse_input_ok(model)
+    module = _TrainableModule(model, loss, mode, sparse)
+    signatures = {
+        "predict": "serving_default",
+        "train": "train_step",
+        "evaluate": "evaluate_step",
+        "set_learning_rate": "set_learning_rate",
+        "weights": "get_weights",
+    }
+    if sparse:
+        signatures.update(predict_sparse="predict_sparse", train_sparse="train_step_sparse",
+                          evaluate_sparse="evaluate_step_sparse")
     meta = {
         "format": METADATA_FORMAT,
         "source": source,
+        "source_format": source_format,
         "seed": seed,
         "input_key": "features",
         "input_dim": dim,
@@ -298,16 +361,10 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         "sample_weight_key": "sample_weight",
         "loss": {"class_name": type(loss).__name__, "config": _jsonable(loss.get_config())},
         "optimizer": {"class_name": type(optimizer).__name__, "config": _jsonable(optimizer.get_config())},
-        "signatures": {
-            "predict": "serving_default",
-            "train": "train_step",
-            "evaluate": "evaluate_step",
-            "set_learning_rate": "set_learning_rate",
-            "weights": "get_weights",
-            "predict_sparse": "predict_sparse",
-            "train_sparse": "train_step_sparse",
-            "evaluate_sparse": "evaluate_step_sparse",
-        },
+        "optimizer_state": optimizer_state,
+        "optimizer_state_note": optimizer_state_note,
+        "signatures": signatures,
+        "sparse_input": sparse,
         "parameters": int(model.count_params()),
         "vectorizer": VECTORIZER_FILE if vectorizer is not None else "",
         "tokenizer": TOKENIZER_FILE if tokenizer is not None else "",
@@ -320,18 +377,8 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
-        signatures = {
-            "serving_default": module.serve.get_concrete_function(),
-            "train_step": module.train.get_concrete_function(),
-            "evaluate_step": module.evaluate.get_concrete_function(),
-            "set_learning_rate": module.set_rate.get_concrete_function(),
-            "get_weights": module.weights.get_concrete_function(),
-            "predict_sparse": module.serve_sparse.get_concrete_function(),
-            "train_step_sparse": module.train_sparse.get_concrete_function(),
-            "evaluate_step_sparse": module.evaluate_sparse.get_concrete_function(),
-        }
         target = os.path.join(tmp, "model")
-        tf.saved_model.save(module, target, signatures=signatures)
+        tf.saved_model.save(module, target, signatures=module.signatures())
         assets = os.path.join(target, "assets")
         os.makedirs(assets, exist_ok=True)
         with open(os.path.join(assets, METADATA_FILE), "w", encoding="utf-8") as f:
@@ -385,29 +432,376 @@ def _build_optimizer(name: str, learning_rate):
     return keras.optimizers.get({"class_name": name, "config": config})
 
 
-def load_source(args) -> tuple[keras.Model, str]:
+class SourceError(ValueError):
+    """A model the exporter cannot take, with a one-line reason naming the file."""
+
+
+class Loaded:
+    """A Keras 3 model read from a file, and what became of its optimizer state."""
+
+    def __init__(self, model, source_format, optimizer_state="new", note="", dropped=()):
+        self.model = model
+        self.source_format = source_format
+        self.optimizer_state = optimizer_state  # "restored", "fresh" or "new"
+        self.note = note
+        self.dropped = list(dropped)  # optimizer settings Keras 3 has no place for
+
+
+def load_model_file(path: str) -> Loaded:
+    """Reads a .keras file, an .h5 file (Keras 3 or Keras 2) or a Keras 2
+    SavedModel directory into a compiled Keras 3 model."""
+    name = path.rstrip("/")
+    if os.path.isdir(path):
+        if os.path.exists(os.path.join(path, "keras_metadata.pb")):
+            return _load_keras2_savedmodel(path)
+        if os.path.exists(os.path.join(path, "saved_model.pb")) or os.path.exists(os.path.join(path, "saved_model.pbtxt")):
+            raise SourceError(
+                f"{name} is a SavedModel without a Keras model (no keras_metadata.pb): export from the "
+                f".keras or .h5 file the model was saved to, or serve/predict {name} directly")
+        raise SourceError(
+            f"{name} is neither a Keras 2 SavedModel (keras_metadata.pb) nor a SavedModel (saved_model.pb): "
+            "pass a .keras file, an .h5 file or a directory written by tf_keras model.save(dir)")
+    if not os.path.exists(path):
+        raise SourceError(f"{path}: no such file")
+    if path.endswith((".h5", ".hdf5")):
+        return _load_h5(path)
+    if path.endswith(".keras"):
+        return _load_keras(path)
+    raise SourceError(f"{path}: unknown model format (want a .keras file, an .h5 file or a Keras 2 SavedModel directory)")
+
+
+def _why(path: str, err: BaseException) -> SourceError:
+    """Turns what Keras raised while reading path into one line saying what is unsupported."""
+    text = " ".join(str(err).split())
+    m = re.search(r"Could not locate (class|function) '([^']+)'", text) or \
+        re.search(r"Unknown (layer|object|loss|activation|regularizer|initializer|constraint|optimizer|metric)[^'\"]*['\"]([^'\"]+)['\"]", text)
+    if m:
+        kind = "layer" if m.group(1) in ("class", "layer") else m.group(1)
+        return SourceError(
+            f"{path}: the model uses the custom {kind} {m.group(2)!r}, which is not a built-in Keras object; "
+            "the exporter handles models made of built-in layers, losses and optimizers")
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return SourceError(f"{path}: cannot read the model: {type(err).__name__}: {text}")
+
+
+def _load_keras(path: str) -> Loaded:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = keras.saving.load_model(path, compile=True)
+    except Exception as e:  # noqa: BLE001 (every reading failure becomes one line)
+        raise _why(path, e) from None
+    skipped = [str(w.message) for w in caught if "Skipping variable loading for optimizer" in str(w.message)]
+    if model.optimizer is None:
+        return Loaded(model, "keras", "new")
+    if skipped:
+        if int(np.asarray(model.optimizer.iterations)) == 0:
+            return Loaded(model, "keras", "new", "the file's optimizer had taken no step")
+        return Loaded(model, "keras", "fresh", "the file's optimizer variables did not match the model's")
+    if int(np.asarray(model.optimizer.iterations)) == 0:
+        return Loaded(model, "keras", "new", "the file's optimizer had taken no step")
+    return Loaded(model, "keras", "restored")
+
+
+def _h5_attr(f, key):
+    value = f.attrs.get(key)
+    if hasattr(value, "decode"):
+        value = value.decode("utf-8")
+    return value
+
+
+def _load_h5(path: str, source_format: str = "") -> Loaded:
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            model_config = _h5_attr(f, "model_config")
+            training = _h5_attr(f, "training_config")
+            writer = _h5_attr(f, "keras_version") or ""
+            saved = []
+            if "optimizer_weights" in f:
+                group = f["optimizer_weights"]
+                for n in group.attrs.get("weight_names", []):
+                    n = n.decode("utf-8") if hasattr(n, "decode") else str(n)
+                    saved.append((n, np.asarray(group[n])))
+    except OSError as e:
+        raise SourceError(f"{path}: not a readable HDF5 model file ({' '.join(str(e).split())})") from None
+    if model_config is None:
+        raise SourceError(f"{path}: the HDF5 file holds no model (no model_config; weights only?)")
+    if not source_format:
+        source_format = "h5-keras3" if writer.startswith("3") else "h5-keras2"
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001
+        raise _why(path, e) from None
+    try:
+        _check_exportable(model)
+    except ValueError as e:
+        raise SourceError(f"{path}: {e}") from None
+    if training is None:
+        return Loaded(model, source_format, "new", "the file holds no training configuration")
+    try:
+        training = json.loads(training)
+        loss = _h5_loss(training.get("loss"))
+        optimizer, dropped = _h5_optimizer(training["optimizer_config"])
+    except Exception as e:  # noqa: BLE001
+        raise _why(path, e) from None
+    model.compile(optimizer=optimizer, loss=loss)
+    state, note = restore_optimizer_state(optimizer, model.trainable_variables, saved)
+    if dropped:
+        note = "; ".join(filter(None, [note, f"optimizer settings Keras 3 lacks were dropped: {', '.join(dropped)}"]))
+    return Loaded(model, source_format, state, note, dropped)
+
+
+def _h5_loss(config):
+    """The loss of an .h5 training_config (a name, or a Keras 2 or 3 loss config)."""
+    if config is None:
+        return None
+    if isinstance(config, dict) and "class_name" in config:
+        cfg = dict(config.get("config", {}))
+        if cfg.get("reduction") in ("auto", "sum_over_batch_size"):  # Keras 2's "auto" is Keras 3's default
+            cfg.pop("reduction")
+        cfg.pop("fn", None)
+        return keras.losses.get({"class_name": _loss_class_name(config["class_name"]), "config": cfg})
+    if isinstance(config, (list, dict)):
+        raise ValueError(f"several losses ({config!r}): the exporter handles one output")
+    return _loss_object(config)
+
+
+def _h5_optimizer(config):
+    """Builds a Keras 3 optimizer from an .h5 optimizer_config. Keras 3's own
+    loader turns a tf_keras "Custom>Adam" into a default Adam, losing the
+    learning rate; this keeps every setting Keras 3 knows and lists the rest."""
+    name = config["class_name"].split(">")[-1]
+    cls = type(keras.optimizers.get(name))
+    cfg = dict(config.get("config", {}))
+    if "lr" in cfg and "learning_rate" not in cfg:  # Keras before 2.3
+        cfg["learning_rate"] = cfg.pop("lr")
+    accepted = set(inspect.signature(cls.__init__).parameters)
+    dropped = []
+    for key in list(cfg):
+        if key not in accepted:
+            value = cfg.pop(key)
+            # Defaults and bookkeeping of tf_keras optimizers, harmless to drop.
+            if key not in ("jit_compile", "is_legacy_optimizer") and value not in (None, 0, 0.0, False):
+                dropped.append(f"{key}={value}")
+    return cls.from_config(cfg), dropped
+
+
+_ITERATION_NAMES = ("iter", "iteration", "iterations")
+# Slot names of tf_keras (new and legacy) and Keras 3 optimizers -> Keras 3's.
+_SLOT_NAMES = {
+    "m": "momentum", "v": "velocity", "vhat": "velocity_hat", "momentum": "momentum",
+    "velocity": "velocity", "velocity_hat": "velocity_hat", "accumulator": "accumulator",
+    "average_gradient": "average_gradient", "u": "norm", "norm": "norm", "rms": "velocity",
+    "mg": "average_gradient", "accumulated_grad": "accumulated_grad",
+    "accumulated_delta_var": "accumulated_delta_var",
+}
+
+
+def _split_slot(name: str):
+    """("Adam/m/dense/kernel:0") -> ("Adam/dense/kernel", "momentum"): the variable's
+    stem and the Keras 3 slot name, for tf_keras, legacy and Keras 3 weight names."""
+    tokens = name.split(":")[0].split("/")
+    # tf_keras: "Adam/m/dense/kernel" (or "m/dense/kernel" once reloaded);
+    # legacy tf_keras: "Adam/dense/kernel/m"; Keras 3: "adam/dense_kernel_momentum".
+    for i in (1, 0, len(tokens) - 1):
+        if len(tokens) > 2 and tokens[i] in _SLOT_NAMES:
+            return "/".join(tokens[:i] + tokens[i + 1:]), _SLOT_NAMES[tokens[i]]
+    last = tokens[-1]
+    for slot in sorted(_SLOT_NAMES, key=len, reverse=True):
+        if last.endswith("_" + slot):
+            return "/".join(tokens[:-1] + [last[: -len(slot) - 1]]), _SLOT_NAMES[slot]
+    return None, None
+
+
+def restore_optimizer_state(optimizer, trainable, saved) -> tuple[str, str]:
+    """Copies a saved optimizer's iterations and slot variables (names and values,
+    from an .h5 file's optimizer_weights) into a Keras 3 optimizer built for
+    trainable. Slots are matched to model variables by the order in which the
+    saved names first mention each variable (the order both Keras 2 and Keras 3
+    build them in), and checked by shape. Returns (state, note)."""
+    optimizer.build(trainable)
+    if not saved:
+        return "new", "the file holds no optimizer state"
+    iteration = None
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in saved:
+        base = name.split(":")[0].split("/")[-1]
+        if base in _ITERATION_NAMES and value.shape == ():
+            iteration = value
+            continue
+        if value.shape == () or base in ("learning_rate", "lr"):
+            continue  # hyperparameters: the config holds them
+        stem, slot = _split_slot(name)
+        if stem is None:
+            return "fresh", f"unrecognised optimizer variable {name!r}; moments start at zero"
+        groups.setdefault(stem, {})[slot] = value
+    slot_vars = [v for v in optimizer.variables if len(v.shape) > 0]
+    if not groups:
+        if iteration is None or int(iteration) == 0:
+            return "new", "the file's optimizer had taken no step"
+        if not slot_vars:  # SGD without momentum: the iteration count is all the state
+            optimizer.iterations.assign(int(iteration))
+            return "restored", ""
+        return "fresh", "the file holds the optimizer's iteration count but not its moments; moments start at zero"
+    if len(groups) != len(trainable):
+        return "fresh", (f"the saved optimizer has slots for {len(groups)} variables, the model trains "
+                         f"{len(trainable)}; moments start at zero")
+    by_path = {v.path: v for v in optimizer.variables}
+    plan = []
+    for var, slots in zip(trainable, groups.values()):
+        for slot, value in slots.items():
+            target = by_path.get(f"{optimizer.name}/{var.path.replace('/', '_')}_{slot}")
+            if target is None or tuple(target.shape) != value.shape:
+                return "fresh", (f"the saved {slot} of {var.path} does not fit {type(optimizer).__name__} "
+                                 "in Keras 3; moments start at zero")
+            plan.append((target, value))
+    if len(plan) != len(slot_vars):
+        return "fresh", (f"the file holds {len(plan)} of the {len(slot_vars)} slot variables "
+                         f"{type(optimizer).__name__} needs; moments start at zero")
+    for target, value in plan:
+        target.assign(value)
+    if iteration is not None:
+        optimizer.iterations.assign(int(iteration))
+    return "restored", ""
+
+
+# The child process that reads a Keras 2 SavedModel with tf_keras: Keras 3 is
+# already imported here, and TF_USE_LEGACY_KERAS must be set before TensorFlow
+# loads. It writes the model as a Keras 2 .h5 file with the optimizer's state
+# (tf_keras restores the slots from the SavedModel's checkpoint only by hand).
+_KERAS2_CHILD = r'''
+import os, sys
+sys.path.insert(0, sys.argv[3])
+from tfquiet import quiet_startup
+with quiet_startup():
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras
+src, out = sys.argv[1], sys.argv[2]
+def fail(kind, msg):
+    print(kind + "\t" + " ".join(str(msg).split()), file=sys.stderr)
+    sys.exit(3)
+try:
+    model = tf_keras.models.load_model(src, compile=True)
+except Exception as e:
+    fail("load", f"{type(e).__name__}: {e}")
+revived = sorted({type(l).__name__ for l in [model, *model.submodules] if type(l).__module__.endswith("saved_model.load")})
+if revived:
+    fail("custom", "the model uses the custom layer " + ", ".join(repr(n) for n in revived) +
+         ", which is not a built-in Keras object (tf_keras cannot rebuild it from its config)")
+note = ""
+opt = model.optimizer
+if opt is not None and not hasattr(opt, "build"):
+    # A legacy optimizer (tf_keras.optimizers.legacy): its slots sit in the
+    # checkpoint under each variable's object path.
+    try:
+        from tensorflow.python.checkpoint import graph_view
+        reader = tf.train.load_checkpoint(os.path.join(src, "variables", "variables"))
+        keys = reader.get_variable_to_shape_map()
+        opt._create_all_weights(model.trainable_variables)
+        _, paths = graph_view.ObjectGraphView(model)._breadth_first_traversal()
+        it = "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE"
+        if it in keys:
+            opt.iterations.assign(reader.get_tensor(it))
+        missing = 0
+        for v in model.trainable_variables:
+            path = "/".join(r.name for r in paths[v])
+            for slot in opt.get_slot_names():
+                key = f"{path}/.OPTIMIZER_SLOT/optimizer/{slot}/.ATTRIBUTES/VARIABLE_VALUE"
+                if key in keys:
+                    opt.get_slot(v, slot).assign(reader.get_tensor(key))
+                else:
+                    missing += 1
+        if missing:
+            note = f"{missing} optimizer variables were not in the checkpoint"
+    except Exception as e:
+        note = f"the legacy optimizer's state not read: {type(e).__name__}: {e}"
+elif opt is not None:
+    try:
+        reader = tf.train.load_checkpoint(os.path.join(src, "variables", "variables"))
+        keys = reader.get_variable_to_shape_map()
+        opt.build(model.trainable_variables)
+        it = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+        if it in keys:
+            opt.iterations.assign(reader.get_tensor(it))
+        missing = 0
+        for i, v in enumerate(opt.variables):
+            if v is opt.iterations or i == 0:
+                continue
+            key = f"optimizer/_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+            if key in keys and tuple(keys[key]) == tuple(v.shape):
+                v.assign(reader.get_tensor(key))
+            else:
+                missing += 1
+        if missing:
+            note = f"{missing} optimizer variables were not in the checkpoint"
+    except Exception as e:
+        note = f"optimizer state not read: {type(e).__name__}: {e}"
+try:
+    model.save(out, save_format="h5", include_optimizer=True)
+except Exception as e:
+    fail("save", f"{type(e).__name__}: {e}")
+print(" ".join(note.split()))
+'''
+
+
+def _load_keras2_savedmodel(path: str) -> Loaded:
+    name = path.rstrip("/")
+    tmp = tempfile.mkdtemp(prefix="kerasgo-keras2-")
+    try:
+        h5 = os.path.join(tmp, os.path.basename(name) + ".h5")
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        proc = subprocess.run([sys.executable, "-c", _KERAS2_CHILD, path, h5,
+                               os.path.dirname(os.path.abspath(__file__))],
+                              env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = [l for l in proc.stderr.splitlines() if "\t" in l]
+            if not lines:
+                tail = " ".join(proc.stderr.strip().splitlines()[-1:]) or f"exit status {proc.returncode}"
+                if "No module named 'tf_keras'" in proc.stderr:
+                    tail = "reading a Keras 2 SavedModel needs the tf_keras package (pip install tf_keras)"
+                raise SourceError(f"{name}: cannot read the Keras 2 SavedModel: {tail}")
+            kind, _, msg = lines[-1].partition("\t")
+            if kind == "custom":
+                raise SourceError(f"{name}: {msg}; the exporter handles models made of built-in layers, "
+                                  "losses and optimizers")
+            raise _why(name, RuntimeError(msg))
+        try:
+            loaded = _load_h5(h5, source_format="savedmodel-keras2")
+        except SourceError as e:
+            raise SourceError(str(e).replace(h5, name)) from None
+        child_note = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        if child_note:
+            loaded.note = "; ".join(filter(None, [child_note, loaded.note]))
+            if loaded.optimizer_state in ("restored", "new"):
+                loaded.optimizer_state = "fresh"
+        return loaded
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_source(args) -> tuple[Loaded, str]:
     """Builds or loads the Keras model the command line asks for."""
     if args.arch:
         if args.arch != "question":
             raise ValueError(f"unknown --arch {args.arch!r} (want: question)")
         if not args.input_dim or not args.classes:
             raise ValueError("--arch question needs --input-dim and --classes")
-        return question_model(args.input_dim, args.classes, args.seed), "arch:question"
+        return Loaded(question_model(args.input_dim, args.classes, args.seed), "arch"), "arch:question"
     keras.utils.set_random_seed(args.seed)
-    model = keras.saving.load_model(args.from_file, compile=True)
-    if args.from_file.endswith((".h5", ".hdf5")) and model.optimizer is not None:
-        # Keras 3 reads a legacy .h5 optimizer's config but binds it to other
-        # variables; start it afresh from that config (its moments are not kept).
-        fresh = type(model.optimizer).from_config(model.optimizer.get_config())
-        model.compile(optimizer=fresh, loss=model.loss)
-    return model, f"file:{os.path.basename(args.from_file)}"
+    loaded = load_model_file(args.from_file)
+    return loaded, f"file:{os.path.basename(args.from_file.rstrip('/'))}"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--arch", help="build a known architecture: question")
-    src.add_argument("--from", dest="from_file", help="a .keras or legacy .h5 model file")
+    src.add_argument("--from", dest="from_file",
+                     help="a .keras file, an .h5 file (Keras 3 or 2) or a Keras 2 SavedModel directory")
     p.add_argument("--input-dim", type=int, help="features per row (with --arch)")
     p.add_argument("--classes", type=int, help="number of output classes (with --arch)")
     p.add_argument("--multi-label", action="store_true", help="labels are multi-hot (several classes per row)")
@@ -427,11 +821,23 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     try:
-        model, source = load_source(args)
-        if args.loss or args.optimizer or model.optimizer is None:
-            optimizer = _build_optimizer(args.optimizer or "adam", args.learning_rate) \
-                if (args.optimizer or model.optimizer is None) else model.optimizer
-            model.compile(optimizer=optimizer, loss=_loss_object(args.loss or model.loss))
+        loaded, source = load_source(args)
+        model, state, note = loaded.model, loaded.optimizer_state, loaded.note
+        compiled = getattr(model, "optimizer", None)
+        if args.loss or args.optimizer or compiled is None:
+            if args.optimizer or compiled is None:
+                optimizer = _build_optimizer(args.optimizer or "adam", args.learning_rate)
+                state, note = "new", ""
+                loaded.dropped = []
+            else:
+                optimizer = model.optimizer
+            model.compile(optimizer=optimizer, loss=_loss_object(args.loss or getattr(model, "loss", None)))
+        if state == "fresh":
+            print(f"export_keras: note: {args.from_file}: the optimizer's state is not kept ({note})",
+                  file=sys.stderr)
+        elif loaded.dropped:
+            print(f"export_keras: note: {args.from_file}: optimizer settings Keras 3 lacks were dropped: "
+                  f"{', '.join(loaded.dropped)}", file=sys.stderr)
         names = None
         if args.class_names:
             with open(args.class_names, encoding="utf-8") as f:
@@ -453,9 +859,16 @@ def main(argv=None) -> int:
                 tok = f.read()
         meta = export(model, args.out, class_names=names, multi_label=args.multi_label,
                       seed=args.seed, source=source, learning_rate=args.learning_rate, vectorizer=vec,
-                      tokenizer=tok, tokenizer_mode=args.tokenizer_mode)
-    except (ValueError, OSError) as e:
-        print(f"export_keras: {e}", file=sys.stderr)
+                      tokenizer=tok, tokenizer_mode=args.tokenizer_mode, source_format=loaded.source_format,
+                      optimizer_state=state, optimizer_state_note=note)
+    except Exception as e:  # noqa: BLE001 (one line on stderr, never a traceback)
+        msg = " ".join(str(e).split()) or type(e).__name__
+        if not isinstance(e, (ValueError, OSError)):
+            msg = f"{type(e).__name__}: {msg}"
+        src = (args.from_file or "").rstrip("/")
+        if src and not isinstance(e, SourceError) and src not in msg:
+            msg = f"{src}: {msg}"
+        print(f"export_keras: {msg}", file=sys.stderr)
         return 1
     print(f"exported {meta['source']} to {args.out}: {meta['input_dim']} features -> "
           f"{len(meta['classes'])} classes ({meta['label_mode']}), {meta['parameters']} parameters, "

@@ -37,15 +37,17 @@ optimizer, versions).
 
 --arch question builds the model of the question kerasgo started from:
 Input(D) -> Dense(500, relu) -> Dense(250, relu) -> Dense(C, sigmoid), binary
-cross-entropy, Adam. --from ports a .keras or legacy .h5 file, keeping its
-compiled loss and optimizer unless --loss/--optimizer/--learning-rate say otherwise.
+cross-entropy, Adam. --from ports a .keras file, an .h5 file (Keras 3 or
+Keras 2) or a Keras 2 SavedModel directory (tf_keras model.save("dir")),
+keeping its compiled loss and optimizer, moments included, unless
+--loss/--optimizer/--learning-rate say otherwise.
 
 The interpreter is --python, else $KERASGO_PYTHON, else the virtualenv under
 $KERASGO_CACHE (default ~/.cache/kerasgo).`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &exportFlags{}
 			fs.StringVar(&f.arch, "arch", "", "build a known architecture: question")
-			fs.StringVar(&f.from, "from", "", "a .keras or legacy .h5 model file to port")
+			fs.StringVar(&f.from, "from", "", "a .keras file, an .h5 file or a Keras 2 SavedModel directory to port")
 			fs.IntVar(&f.inputDim, "input-dim", 0, "features per row (with --arch)")
 			fs.IntVar(&f.classes, "classes", 0, "number of classes (with --arch)")
 			fs.BoolVar(&f.multiLabel, "multi-label", false, "labels are multi-hot: several classes per row")

@@ -37,6 +37,8 @@ def test_question_architecture_and_metadata(tmp_path):
     assert meta["loss"]["class_name"] == "BinaryCrossentropy"
     assert meta["optimizer"]["class_name"] == "Adam"
     assert meta["output_activation"] == "sigmoid"
+    assert meta["source_format"] == "arch" and meta["optimizer_state"] == "new"
+    assert meta["sparse_input"] is True and meta["signatures"]["predict_sparse"] == "predict_sparse"
     # Input(8) -> Dense(500) -> Dense(250) -> Dense(3)
     assert meta["parameters"] == 8 * 500 + 500 + 500 * 250 + 250 + 250 * 3 + 3
     assert meta["tensorflow_version"] == tf.__version__
@@ -100,7 +102,7 @@ def test_set_learning_rate(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_from_file_keeps_compiled_loss_and_optimizer(tmp_path, suffix):
+def test_from_file_keeps_compiled_loss_and_optimizer(tmp_path, capsys, suffix):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
@@ -117,9 +119,46 @@ def test_from_file_keeps_compiled_loss_and_optimizer(tmp_path, suffix):
     assert meta["loss"]["class_name"] == "SparseCategoricalCrossentropy"
     assert meta["label_mode"] == "sparse" and meta["labels_dtype"] == "int64"
     assert meta["classes"] == ["cat", "dog", "bird"]
+    # Never trained: no optimizer state to keep, and nothing said about it.
+    assert meta["optimizer_state"] == "new"
+    assert "note" not in capsys.readouterr().err
     x = np.random.default_rng(1).random((6, 5), dtype=np.float32)
     got = tf.saved_model.load(out).signatures["serving_default"](features=x)["probabilities"].numpy()
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_optimizer_state_is_kept_or_reported(tmp_path, capsys, suffix):
+    """A trained model's optimizer moments travel with it ("restored"); where
+    the file lacks them (include_optimizer=False) the export says so."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
+    x = np.random.default_rng(1).random((8, 5), dtype=np.float32)
+    y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
+    model.train_on_batch(x, y)
+    path = str(tmp_path / ("user" + suffix))
+    model.save(path)
+    out = str(tmp_path / "exported")
+    assert export_keras.main(["--from", path, "--out", out]) == 0
+    assert metadata(out)["optimizer_state"] == "restored"
+    if suffix == ".h5":
+        bare = str(tmp_path / "bare.h5")
+        keras.saving.save_model(model, bare, include_optimizer=False)
+        capsys.readouterr()
+        assert export_keras.main(["--from", bare, "--out", out]) == 1
+        assert "no compiled loss; pass --loss" in capsys.readouterr().err
+        assert export_keras.main(["--from", bare, "--out", out, "--loss", "categorical_crossentropy"]) == 0
+        assert metadata(out)["optimizer_state"] == "new"  # no optimizer in the file: a new Adam
+    # A file whose moments cannot be matched to the model: said on stderr and in the metadata.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(export_keras, "_split_slot", lambda name: (None, None))
+        if suffix == ".h5":
+            capsys.readouterr()
+            assert export_keras.main(["--from", path, "--out", out]) == 0
+            meta = metadata(out)
+            assert meta["optimizer_state"] == "fresh" and "unrecognised" in meta["optimizer_state_note"]
+            assert "the optimizer's state is not kept" in capsys.readouterr().err
 
 
 def test_flags_override_compiled_optimizer(tmp_path):
@@ -206,3 +245,35 @@ def test_vectorizer_from_a_keras_file(tmp_path):
         cfg = json.load(f)
     assert cfg["output_mode"] == "tf_idf" and len(cfg["idf"]) == width
     assert cfg["vocabulary"] == layer.get_vocabulary()
+
+
+@pytest.mark.parametrize("config, want", [
+    ("categorical_crossentropy", "CategoricalCrossentropy"),
+    ({"class_name": "CategoricalCrossentropy",  # as tf_keras writes a loss object
+      "config": {"reduction": "auto", "name": "categorical_crossentropy", "from_logits": True,
+                 "label_smoothing": 0.1, "axis": -1}}, "CategoricalCrossentropy"),
+    ({"class_name": "SparseCategoricalCrossentropy",
+      "config": {"reduction": "sum_over_batch_size", "name": "scce", "from_logits": False}},
+     "SparseCategoricalCrossentropy"),
+])
+def test_h5_loss_configs(config, want):
+    loss = export_keras._h5_loss(config)
+    assert type(loss).__name__ == want
+    if isinstance(config, dict):
+        for k, v in config["config"].items():
+            if k not in ("reduction", "name"):
+                assert loss.get_config()[k] == v
+
+
+def test_h5_optimizer_keeps_tf_keras_settings():
+    """Keras 3's own .h5 loader turns tf_keras' "Custom>Adam" into a default Adam."""
+    opt, dropped = export_keras._h5_optimizer({"class_name": "Custom>Adam", "config": {
+        "name": "Adam", "jit_compile": False, "is_legacy_optimizer": False, "learning_rate": 0.01,
+        "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6, "amsgrad": True}})
+    assert type(opt).__name__ == "Adam" and dropped == []
+    cfg = opt.get_config()
+    assert abs(cfg["learning_rate"] - 0.01) < 1e-9 and cfg["beta_1"] == 0.8 and cfg["amsgrad"] is True
+    # A legacy optimizer's decay has no Keras 3 counterpart: named, not silently lost.
+    opt, dropped = export_keras._h5_optimizer({"class_name": "Adam", "config": {
+        "name": "Adam", "learning_rate": 0.01, "decay": 0.001}})
+    assert dropped == ["decay=0.001"]
