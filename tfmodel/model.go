@@ -143,7 +143,8 @@ func Load(ctx context.Context, dir string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading saved model %q: %w", dir, err)
 	}
-	sm, err := tf.LoadSavedModel(dir, opts.Tags, sessOpts)
+	var sm *tf.SavedModel
+	withoutSIGPROF(func() { sm, err = tf.LoadSavedModel(dir, opts.Tags, sessOpts) })
 	if err != nil {
 		return nil, fmt.Errorf("loading saved model %q: %v: %w", dir, err, ErrCorrupt)
 	}
