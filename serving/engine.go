@@ -34,7 +34,6 @@ func InvalidInput(format string, args ...any) error { return badRequest(format, 
 // ModelVersion is one served version of a model, held by a request: it
 // stays loaded until Release, even when a newer version replaces it.
 type ModelVersion struct {
-	srv     *Server
 	name    string
 	v       *version
 	release func()
@@ -44,19 +43,15 @@ type ModelVersion struct {
 // no label is the latest; a label is resolved through the model's labels.
 // Unknown models and versions match ErrUnknownModel and ErrUnknownVersion.
 func (srv *Server) Acquire(name string, number int64, label string) (*ModelVersion, error) {
-	s, ok := srv.servable(name)
-	if !ok {
-		request := fmt.Sprintf("Latest(%s)", name)
-		if number != 0 {
-			request = fmt.Sprintf("Specific(%s, %d)", name, number)
-		}
-		return nil, notFoundError{msg: "Servable not found for request: " + request, kind: ErrUnknownModel}
+	s, err := srv.servable(name, number)
+	if err != nil {
+		return nil, err
 	}
 	v, release, err := s.acquire(number, label)
 	if err != nil {
 		return nil, err
 	}
-	return &ModelVersion{srv: srv, name: name, v: v, release: release}, nil
+	return &ModelVersion{name: name, v: v, release: release}, nil
 }
 
 // Release lets the version unload once no other request holds it.
@@ -277,17 +272,12 @@ func (mv *ModelVersion) HasSignature(name string) bool {
 	return ok
 }
 
-// HasMethod says whether any signature has the method name.
-func (mv *ModelVersion) HasMethod(method string) bool {
-	return slices.ContainsFunc(slices.Collect(maps.Values(mv.v.spec.Signatures)), func(s SignatureSpec) bool { return s.MethodName == method })
-}
-
 // Versions lists the loaded version numbers of a model, or only the one a
 // request names by number, as TF Serving's GetModelStatus does (which
 // ignores a label and lists every version).
 func (srv *Server) Versions(name string, number int64) ([]int64, error) {
-	s, ok := srv.servable(name)
-	if !ok {
+	s, err := srv.servable(name, number)
+	if err != nil {
 		return nil, notFoundError{msg: "Could not find any versions of model " + name, kind: ErrUnknownModel}
 	}
 	s.mu.RLock()
@@ -299,12 +289,6 @@ func (srv *Server) Versions(name string, number int64) ([]int64, error) {
 		return []int64{number}, nil
 	}
 	return slices.Sorted(maps.Keys(s.versions)), nil
-}
-
-// Ready says whether every configured model has a version loaded.
-func (srv *Server) Ready() bool {
-	_, ready := srv.readiness()
-	return ready
 }
 
 // RequestTimeout is the deadline the server gives each request.

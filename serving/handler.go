@@ -159,13 +159,8 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	if err = res.grow(requestOverhead); err != nil {
 		return
 	}
-	s, ok := srv.servable(r.name)
-	if !ok {
-		request := fmt.Sprintf("Latest(%s)", r.name)
-		if r.version != 0 {
-			request = fmt.Sprintf("Specific(%s, %d)", r.name, r.version)
-		}
-		err = notFoundError{msg: "Servable not found for request: " + request, kind: ErrUnknownModel}
+	s, err := srv.servable(r.name, r.version)
+	if err != nil {
 		return
 	}
 	switch {

@@ -1,19 +1,26 @@
 package serving
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
 )
 
-// servable returns the model of that name.
-func (srv *Server) servable(name string) (*servable, bool) {
+// servable returns the model of that name, or TF Serving's not-found
+// error for a request of that version (0: the latest).
+func (srv *Server) servable(name string, number int64) (*servable, error) {
 	srv.modelsMu.RLock()
-	defer srv.modelsMu.RUnlock()
 	s, ok := srv.models[name]
-	return s, ok
+	srv.modelsMu.RUnlock()
+	if ok {
+		return s, nil
+	}
+	request := fmt.Sprintf("Latest(%s)", name)
+	if number != 0 {
+		request = fmt.Sprintf("Specific(%s, %d)", name, number)
+	}
+	return nil, notFoundError{msg: "Servable not found for request: " + request, kind: ErrUnknownModel}
 }
 
 // snapshot returns the models served now.
@@ -34,16 +41,6 @@ func (srv *Server) readiness() (string, bool) {
 		}
 	}
 	return "", true
-}
-
-// Models returns the configuration served now.
-func (srv *Server) Models() []ModelConfig {
-	var out []ModelConfig
-	for _, s := range srv.snapshot() {
-		out = append(out, s.cfg)
-	}
-	slices.SortFunc(out, func(a, b ModelConfig) int { return cmp.Compare(a.Name, b.Name) })
-	return out
 }
 
 // Reload serves exactly the given models from now on, as TF Serving's

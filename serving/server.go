@@ -111,13 +111,8 @@ func (srv *Server) Close() error {
 		srv.cancel()
 	}
 	srv.polling.Wait()
-	for name, s := range srv.snapshot() {
-		s.mu.Lock()
-		for _, v := range s.versions {
-			srv.unloading.Go(func() { srv.unload(name, v) })
-		}
-		s.versions = map[int64]*version{}
-		s.mu.Unlock()
+	for _, s := range srv.snapshot() {
+		srv.drop(s)
 	}
 	srv.unloading.Wait()
 	return nil
