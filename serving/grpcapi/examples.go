@@ -46,11 +46,7 @@ func serializedExamples(in *tfservingpb.Input) ([][]byte, error) {
 
 // classify runs a classification signature: its "classes" (strings) and
 // "scores" (floats), either of which may be missing, both [n] or [n, k].
-func classify(ctx context.Context, mv *serving.ModelVersion, signature string, in *tfservingpb.Input) (*tfservingpb.ClassificationResult, error) {
-	examples, err := serializedExamples(in)
-	if err != nil {
-		return nil, err
-	}
+func classify(ctx context.Context, mv *serving.ModelVersion, signature string, examples [][]byte) (*tfservingpb.ClassificationResult, error) {
 	outputs, err := mv.RunExamples(ctx, serving.MethodClassify, signature, examples)
 	if err != nil {
 		return nil, err
@@ -72,11 +68,7 @@ func classify(ctx context.Context, mv *serving.ModelVersion, signature string, i
 
 // regress runs a regression signature: its "outputs", one float per
 // example ([n] or [n, 1]).
-func regress(ctx context.Context, mv *serving.ModelVersion, signature string, in *tfservingpb.Input) (*tfservingpb.RegressionResult, error) {
-	examples, err := serializedExamples(in)
-	if err != nil {
-		return nil, err
-	}
+func regress(ctx context.Context, mv *serving.ModelVersion, signature string, examples [][]byte) (*tfservingpb.RegressionResult, error) {
 	outputs, err := mv.RunExamples(ctx, serving.MethodRegress, signature, examples)
 	if err != nil {
 		return nil, err

@@ -180,7 +180,11 @@ func (s *Service) Classify(ctx context.Context, req *tfservingpb.ClassificationR
 			return 0, err
 		}
 		defer mv.Release()
-		result, err := classify(ctx, mv, req.GetModelSpec().GetSignatureName(), req.GetInput())
+		examples, err := serializedExamples(req.GetInput())
+		if err != nil {
+			return mv.Number(), err
+		}
+		result, err := classify(ctx, mv, req.GetModelSpec().GetSignatureName(), examples)
 		if err != nil {
 			return mv.Number(), err
 		}
@@ -199,7 +203,11 @@ func (s *Service) Regress(ctx context.Context, req *tfservingpb.RegressionReques
 			return 0, err
 		}
 		defer mv.Release()
-		result, err := regress(ctx, mv, req.GetModelSpec().GetSignatureName(), req.GetInput())
+		examples, err := serializedExamples(req.GetInput())
+		if err != nil {
+			return mv.Number(), err
+		}
+		result, err := regress(ctx, mv, req.GetModelSpec().GetSignatureName(), examples)
 		if err != nil {
 			return mv.Number(), err
 		}
@@ -246,25 +254,28 @@ func (s *Service) MultiInference(ctx context.Context, req *tfservingpb.MultiInfe
 				return mv.Number(), serving.InvalidInput("Requested signature not found in model graph: %s", sig)
 			}
 		}
+		// Serialized once, for every task.
+		examples, err := serializedExamples(req.GetInput())
+		if err != nil {
+			return mv.Number(), err
+		}
 		resp = &tfservingpb.MultiInferenceResponse{}
 		for _, task := range req.GetTasks() {
 			sig := task.GetModelSpec().GetSignatureName()
 			out := &tfservingpb.InferenceResult{ModelSpec: replySpec(mv, signatureOrDefault(task.GetModelSpec()))}
-			switch task.GetMethodName() {
-			case serving.MethodClassify:
-				r, err := classify(ctx, mv, sig, req.GetInput())
+			// The methods were checked above: classify or regress.
+			if task.GetMethodName() == serving.MethodClassify {
+				r, err := classify(ctx, mv, sig, examples)
 				if err != nil {
 					return mv.Number(), err
 				}
 				out.Result = &tfservingpb.InferenceResult_ClassificationResult{ClassificationResult: r}
-			case serving.MethodRegress:
-				r, err := regress(ctx, mv, sig, req.GetInput())
+			} else {
+				r, err := regress(ctx, mv, sig, examples)
 				if err != nil {
 					return mv.Number(), err
 				}
 				out.Result = &tfservingpb.InferenceResult_RegressionResult{RegressionResult: r}
-			default:
-				return mv.Number(), serving.InvalidInput("Unsupported signature method_name: %s", task.GetMethodName())
 			}
 			resp.Results = append(resp.Results, out)
 		}
