@@ -106,10 +106,9 @@ process (docs/serving.md has the memory bound they give):
   --request-timeout     each request's deadline (504 past it); a client must
                         send its body, and read the answer, within it plus 10s
   --idle-timeout        keep-alive connections idle longer are closed
-  --max-grpc-message-bytes  largest gRPC message either way (TF Serving's is
-                        2 GiB; here it defaults to half --max-inflight-bytes);
-                        a gRPC request is charged its message size plus its
-                        decoded tensors
+  --max-grpc-message-bytes  largest gRPC message either way (default 128 MiB;
+                        TF Serving's is 2 GiB); a gRPC request is charged its
+                        message size plus its decoded tensors
 Every error is answered with its status and a JSON {"error": ...}: the rest of
 the body is read and discarded first (up to 4x --max-body-bytes), so a client
 still sending sees the answer, not a reset connection.`,
