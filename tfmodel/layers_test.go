@@ -15,8 +15,8 @@ import (
 )
 
 // TestLayersMatchKeras ports models that carry the layers real models do:
-// for each variant Keras builds, trains one step and saves a .keras file in
-// the test itself, the exporter ports it (scripts/make_layer_case.py), and
+// for each variant (scripts/tests/keras_variants.py) Keras builds, trains
+// and saves a .keras file in the test itself, the exporter ports it (scripts/make_layer_case.py), and
 // the Go runtime must predict within 1e-5 of Keras, take five train steps
 // within 1e-4 of Keras' train_on_batch (losses and every variable, batch
 // statistics included), and save a model TensorFlow loads and predicts with.
@@ -28,7 +28,7 @@ func TestLayersMatchKeras(t *testing.T) {
 	for _, tc := range []struct {
 		variant string
 		sparse  bool // labels are class indices
-	}{{"batchnorm", false}, {"l1l2", false}, {"sparse_cce", true}} {
+	}{{"batchnorm_first", false}, {"l1l2", false}, {"softmax_scce", true}} {
 		t.Run(tc.variant, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -44,7 +44,8 @@ func TestLayersMatchKeras(t *testing.T) {
 				}
 				return m
 			}
-			x, y, want, losses := read("x.npy"), read("y.npy"), read("probabilities.npy"), read("losses.npy")
+			x, want, losses := read("x.npy"), read("probabilities.npy"), read("losses.npy")
+			tx, ty := read("train_x.npy"), read("train_y.npy")
 			m := loadModel(t, filepath.Join(dir, "exported"), tfmodel.DefaultOptions())
 			ctx := context.Background()
 			got, err := m.Predict(ctx, x)
@@ -54,17 +55,17 @@ func TestLayersMatchKeras(t *testing.T) {
 			if d := maxAbsDiff(t, got, want); d > 1e-5 {
 				t.Errorf("predict: max |Go - Keras| = %g, want <= 1e-5", d)
 			}
-			const batch = 16
+			batch := tx.Rows / len(losses.Data)
 			for step := range losses.Data {
 				from, to := step*batch, (step+1)*batch
-				labels := tfmodel.Labels{Matrix: y.Slice(from, to)}
+				labels := tfmodel.Labels{Matrix: ty.Slice(from, to)}
 				if tc.sparse {
 					labels = tfmodel.Labels{Classes: make([]int64, to-from)}
 					for i := range labels.Classes {
-						labels.Classes[i] = int64(y.Data[from+i])
+						labels.Classes[i] = int64(ty.Data[from+i])
 					}
 				}
-				r, err := m.TrainStep(ctx, x.Slice(from, to), labels, nil)
+				r, err := m.TrainStep(ctx, tx.Slice(from, to), labels, nil)
 				if err != nil {
 					t.Fatalf("step %d: %v", step, err)
 				}
