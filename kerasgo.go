@@ -174,34 +174,77 @@ func (m *Model) Vectorizer() convert.Vectorizer { return m.vec }
 // the model carries a vectorizer.
 func (m *Model) TakesText() bool { return m.input == InputStrings || m.vec != nil }
 
-// sparseBelow is the share of non-zero features under which Predict sends
-// a dense batch through the sparse signature: bag-of-words rows (~1%
-// non-zero) then skip most of the first layer's work.
-const sparseBelow = 0.1
+// The densities (shares of non-zero features) under which a batch is faster
+// through a sparse signature than through the dense one. Measured with
+// tfmodel's BenchmarkPredict and BenchmarkPredictSparse at D=10,000, 500
+// units, 500 rows on a 2-core AMD EPYC (docs/benchmarks.md): at 1% non-zero,
+// dense 17–20 ms, predict_sparse_binary 7.5–8.7 ms, predict_sparse 14.5–15.4
+// ms. The sparse signatures' cost grows with the non-zeros, the dense one's
+// does not; the limits sit below the crossovers, as a CPU with faster dense
+// kernels moves them down.
+const (
+	// sparseBinaryBelow: presence flags (every value 1), predict_sparse_binary.
+	sparseBinaryBelow = 0.025
+	// sparseBelow: other values, predict_sparse.
+	sparseBelow = 0.01
+	// denseFromSparseMax is the most bytes PredictSparse spends on a dense
+	// copy of a batch too dense for the sparse signatures.
+	denseFromSparseMax = 64 << 20
+)
+
+// sparseFaster reports whether a batch of this density scores faster
+// through the model's sparse signatures than through its dense one.
+func (m *Model) sparseFaster(density float64, binary bool) bool {
+	return density < m.sparseLimit(binary)
+}
+
+// sparseLimit is the density under which sparseFaster holds.
+func (m *Model) sparseLimit(binary bool) float64 {
+	if binary && m.tf.HasRole(tfmodel.RolePredictSparseBinary) {
+		return sparseBinaryBelow
+	}
+	return sparseBelow
+}
 
 // Predict scores rows of features (one example a row) and returns one row of
 // outputs per example. Batches that are mostly zeros go through the sparse
-// signature when the model has one.
+// signatures when the model has them and they are faster.
 func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	if m.input == InputSparse && len(x.Data) > 0 {
-		nonZero := 0
-		for _, v := range x.Data {
-			if v != 0 {
-				nonZero++
-			}
-		}
-		if float64(nonZero) < sparseBelow*float64(len(x.Data)) {
-			return m.tf.PredictSparse(ctx, sparse.FromDense(x))
-		}
+	if m.input == InputSparse && len(x.Data) > 0 && m.sparseRows(x.Data) {
+		return m.tf.PredictSparse(ctx, sparse.FromDense(x))
 	}
 	return m.tf.Predict(ctx, x)
 }
 
-// PredictSparse scores sparse rows: through the sparse signature when the
-// model has one, else as dense rows.
+// sparseRows reports whether a dense batch is sparse enough for sparseFaster.
+// The count stops as soon as the non-zeros pass the limit, so a dense batch
+// costs a look at its first few hundred values, not a pass over all of them
+// (the full pass was 6% of Predict's CPU time at 500×256, 3% non-zero).
+func (m *Model) sparseRows(data []float32) bool {
+	binaryMax := int(m.sparseLimit(true) * float64(len(data)))
+	otherMax := int(m.sparseLimit(false) * float64(len(data)))
+	nonZero, binary := 0, true
+	for _, v := range data {
+		if v == 0 {
+			continue
+		}
+		nonZero++
+		binary = binary && v == 1
+		if nonZero > binaryMax || (!binary && nonZero > otherMax) {
+			return false
+		}
+	}
+	return true
+}
+
+// PredictSparse scores sparse rows: through the sparse signatures when the
+// model has them, else, or when the batch is dense enough to score faster
+// as dense rows (and its dense copy takes at most 64 MiB), as dense rows.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	if m.input == InputSparse {
-		return m.tf.PredictSparse(ctx, x)
+		if x.Validate() != nil || m.sparseFaster(x.Density(), x.Binary()) || x.Rows*x.Cols*4 > denseFromSparseMax {
+			return m.tf.PredictSparse(ctx, x)
+		}
 	}
 	return m.tf.Predict(ctx, x.Dense())
 }

@@ -34,6 +34,12 @@ The SavedModel has these signatures (all loadable by the TF C API):
                      layer reading the input is a Dense layer (metadata
                      "sparse_input": true); otherwise absent from the
                      SavedModel and from metadata "signatures".
+  predict_sparse_binary
+                     indices, dense_shape -> probabilities: predict_sparse for
+                     a batch whose values are all 1 (bag-of-words rows; rows
+                     in order), the first layer computed by SparseSegmentSum,
+                     2-3x faster (see SparseFirstLayer). Written when a single
+                     Dense layer reads the input.
 
 and assets/kerasgo.json, the metadata the Go side must not guess.
 
@@ -143,7 +149,8 @@ class _TrainableModule(tf.Module):
     tracking (see the module docstring for why).
     """
 
-    def __init__(self, model: keras.Model, loss: keras.losses.Loss, label_mode: str, sparse: bool):
+    def __init__(self, model: keras.Model, loss: keras.losses.Loss, label_mode: str, sparse: bool,
+                 first_layer: SparseFirstLayer | None = None):
         super().__init__(name="kerasgo")
         object.__setattr__(self, "_keras", (model, model.optimizer, loss))
         self.model_variables = [_backing(v) for v in model.variables]
@@ -173,6 +180,10 @@ class _TrainableModule(tf.Module):
             self.evaluate_sparse = tf.function(
                 lambda i, v, s, y, w: self._evaluate(tf.SparseTensor(i, v, s), y, w),
                 input_signature=sparse_specs + [labels, weights])
+        self.first_layer = first_layer is not None
+        if first_layer is not None:
+            self.serve_sparse_binary = tf.function(
+                lambda i, s: {"probabilities": first_layer(i, s)}, input_signature=[sparse_specs[0], sparse_specs[2]])
         self.set_rate = tf.function(self._set_rate, input_signature=[rate])
         self.weights = tf.function(self._weights, input_signature=[])
 
@@ -189,6 +200,8 @@ class _TrainableModule(tf.Module):
             sigs["predict_sparse"] = self.serve_sparse.get_concrete_function()
             sigs["train_step_sparse"] = self.train_sparse.get_concrete_function()
             sigs["evaluate_step_sparse"] = self.evaluate_sparse.get_concrete_function()
+        if self.first_layer:
+            sigs["predict_sparse_binary"] = self.serve_sparse_binary.get_concrete_function()
         return sigs
 
     def _serve(self, features):
@@ -245,12 +258,90 @@ def sparse_input_ok(model: keras.Model) -> bool:
     (matmul with a SparseTensor). Any other first layer (BatchNormalization,
     Dropout, Reshape ...) would compute on a sparse batch something else than
     on the dense one, or fail."""
+    readers = [n.operation for n in _input_nodes(model)]
+    return bool(readers) and all(type(l) is keras.layers.Dense for l in readers)
+
+
+def _input_nodes(model: keras.Model) -> list:
+    """The call nodes of the model's layers that read its input."""
     history = getattr(model.inputs[0], "_keras_history", None)
     if history is None:
-        return False
+        return []
     layers = {id(l) for l in model.layers}
-    readers = [n.operation for n in history.operation._outbound_nodes if id(n.operation) in layers]
-    return bool(readers) and all(type(l) is keras.layers.Dense for l in readers)
+    return [n for n in history.operation._outbound_nodes if id(n.operation) in layers]
+
+
+class SparseFirstLayer:
+    """The model on a batch of presence flags (sparse, every value 1), its
+    input layer computed by SparseSegmentSum: the sum of the kernel rows of
+    each row's columns, which is x·W for such rows.
+
+    Keras' Dense layer densifies a sparse batch (SparseToDense, then MatMul,
+    in the predict_sparse graph), so it does the dense batch's work. Timed in
+    TensorFlow 2.21 on a 2-core AMD EPYC (500 rows, D=10,000, 500 units, 1%
+    non-zero; the first layer alone, in a tf.function): sparse_dense_matmul
+    31.5 ms, embedding_lookup_sparse 17.5 ms, gather + segment_sum 14.8 ms,
+    dense matmul 13.4 ms, SparseSegmentSum 7.7 ms, and an XLA-compiled gather
+    + unsorted_segment_sum 9.8 ms (sessions do not compile jit_compile
+    functions without process-wide XLA flags).
+
+    Rows with other values keep predict_sparse: scaling the gathered rows by
+    the values first (gather, multiply, SparseSegmentSum) took 18–19 ms
+    against predict_sparse's 14.5–15.4 ms for the whole model at 500 rows,
+    its nnz×units intermediate (100 MB) being the cost. SparseSegmentSum needs
+    the rows in order, which every batch kerasgo sends has; TensorFlow
+    rejects others with InvalidArgument.
+    """
+
+    def __init__(self, layer, rest: keras.Model):
+        self.layer = layer
+        self.rest = rest
+
+    @classmethod
+    def of(cls, model: keras.Model) -> "SparseFirstLayer | None":
+        """The split of model at the one Dense layer that reads its input, or
+        None when there is no such single layer, or the split does not
+        reproduce the model's output within 1e-5 on random rows."""
+        nodes = _input_nodes(model)
+        if len({id(n.operation) for n in nodes}) != 1 or type(nodes[0].operation) is not keras.layers.Dense:
+            return None
+        layer = nodes[0].operation
+        if getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None) \
+                or layer.kernel.dtype != "float32":
+            return None
+        # The layer's output where it reads the model's input. A Sequential
+        # loaded from a file has called it on its input twice, and only one
+        # of the two outputs leads to the model's output.
+        split = None
+        for node in nodes:
+            try:
+                split = cls(layer, keras.Model(node.output_tensors[0], model.outputs[0]))
+                break
+            except (ValueError, AttributeError, TypeError, IndexError):
+                continue
+        if split is None:
+            return None
+        rng = np.random.default_rng(0)
+        dim = int(model.inputs[0].shape[-1])
+        for density in (0.2, 0.0):
+            x = (rng.random((5, dim)) < density).astype(np.float32)
+            want = model(x, training=False).numpy()
+            sp = tf.sparse.from_dense(x)
+            got = split(sp.indices, sp.dense_shape).numpy()
+            if got.shape != want.shape or not np.allclose(got, want, rtol=1e-5, atol=1e-5):
+                return None
+        return split
+
+    def __call__(self, indices, dense_shape):
+        """The model's output for the batch whose entries at indices (row,
+        column; rows in order) are 1 and the rest 0."""
+        layer = self.layer
+        h = tf.sparse.segment_sum(_backing(layer.kernel), indices[:, 1], indices[:, 0], num_segments=dense_shape[0])
+        if layer.use_bias:
+            h = h + _backing(layer.bias)
+        if layer.activation is not None:
+            h = layer.activation(h)
+        return self.rest(h, training=False)
 
 
 def _check_exportable(model: keras.Model) -> None:
@@ -333,7 +424,8 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         raise ValueError(f"{len(class_names)} class names for {classes} outputs")
 
     sparse = sparse_input_ok(model)
-    module = _TrainableModule(model, loss, mode, sparse)
+    first_layer = SparseFirstLayer.of(model) if sparse else None
+    module = _TrainableModule(model, loss, mode, sparse, first_layer)
     signatures = {
         "predict": "serving_default",
         "train": "train_step",
@@ -344,6 +436,8 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     if sparse:
         signatures.update(predict_sparse="predict_sparse", train_sparse="train_step_sparse",
                           evaluate_sparse="evaluate_step_sparse")
+    if first_layer is not None:
+        signatures.update(predict_sparse_binary="predict_sparse_binary")
     meta = {
         "format": METADATA_FORMAT,
         "source": source,

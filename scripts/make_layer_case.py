@@ -5,7 +5,8 @@ For one variant of scripts/tests/keras_variants.py (the models and data the
 exporter's own layer tests use), Keras builds and compiles the model, takes
 its pre-save steps, saves it to OUT/model.keras, and the exporter writes
 OUT/exported from that file, as a user would. Keras then scores OUT/x.npy
-(OUT/probabilities.npy) and takes the variant's training steps from the saved
+(OUT/probabilities.npy) and binary rows OUT/flags_x.npy
+(OUT/flags_probabilities.npy), and takes the variant's training steps from the saved
 state, on the batches stacked in OUT/train_x.npy and OUT/train_y.npy, writing
 OUT/losses.npy and OUT/weights.npz (every variable, keyed as the exporter's
 get_weights signature keys them). The Go test runs the same steps through
@@ -52,6 +53,12 @@ def main() -> int:
     model = keras.saving.load_model(path)
     np.save(os.path.join(args.out, "x.npy"), x)
     np.save(os.path.join(args.out, "probabilities.npy"), model.predict(x, verbose=0).astype(np.float32))
+    # Presence flags (every non-zero 1, ~10% of them, one row empty), the rows
+    # the export's predict_sparse_binary signature takes.
+    flags = (np.random.default_rng(1).random(x.shape) < 0.1).astype(np.float32)
+    flags[len(flags) // 2] = 0
+    np.save(os.path.join(args.out, "flags_x.npy"), flags)
+    np.save(os.path.join(args.out, "flags_probabilities.npy"), model.predict(flags, verbose=0).astype(np.float32))
     # Class indices as floats for sparse labels: the Go test reads float NPY.
     np.save(os.path.join(args.out, "train_x.npy"), np.concatenate([bx for bx, _ in steps]))
     np.save(os.path.join(args.out, "train_y.npy"), np.concatenate([by for _, by in steps]).astype(np.float32))

@@ -80,6 +80,27 @@ func (m CSR) Dense() dense.Matrix {
 	return d
 }
 
+// Binary reports whether every stored value is 1: a bag-of-words batch of
+// presence flags, which the exporter's predict_sparse_binary signature takes
+// without its values.
+func (m CSR) Binary() bool {
+	for _, v := range m.Values {
+		if v != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// Density is the share of the matrix's Rows×Cols entries that are stored,
+// 0 for an empty matrix.
+func (m CSR) Density() float64 {
+	if m.Rows == 0 || m.Cols == 0 {
+		return 0
+	}
+	return float64(len(m.Values)) / (float64(m.Rows) * float64(m.Cols))
+}
+
 // AppendDenseRow adds a row given by all its values, keeping the non-zero ones.
 func (m *CSR) AppendDenseRow(row []float32) {
 	m.Indices, m.Values = AppendNonZero(m.Indices, m.Values, row)

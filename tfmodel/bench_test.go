@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -68,4 +69,34 @@ func BenchmarkTrainStep(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkPredictSparse times one PredictSparse call per iteration on the
+// same rows as BenchmarkPredict, as a CSR batch: binary bag-of-words values,
+// and the same positions with other values (tf-idf-like weights), which the
+// exporter's first layer handles differently.
+func BenchmarkPredictSparse(b *testing.B) {
+	m := benchModel(b)
+	if !m.SparsePredictable() {
+		b.Skip("the bench model has no predict_sparse signature")
+	}
+	ctx := context.Background()
+	for _, values := range []string{"binary", "weighted"} {
+		for _, batch := range []int{32, 500} {
+			b.Run(values+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
+				x := sparse.FromDense(bagOfWords(batch, m.InputDim(), 1))
+				if values == "weighted" {
+					for i := range x.Values {
+						x.Values[i] = 0.5 + float32(i%7)/4
+					}
+				}
+				for b.Loop() {
+					if _, err := m.PredictSparse(ctx, x); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
 }

