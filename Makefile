@@ -110,7 +110,7 @@ proto:
 # Run every fuzz target for FUZZTIME each (their seed corpora run in every
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := convert:FuzzTableReader convert:FuzzNPYReader convert:FuzzLibSVMReader convert:FuzzJSONLReader \
+FUZZ_TARGETS := convert:FuzzTableReader convert:FuzzNPYReader convert:FuzzLibSVMReader convert:FuzzJSONLReader convert:FuzzNextField \
 	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/grpcapi:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kerasgo/kerasgo/dense"
 )
@@ -40,12 +42,17 @@ type LibSVMOptions struct {
 // ignored, comments and blank lines skipped. Rows come back dense (Dim
 // values), and the labels as text in Row.Labels.
 type LibSVMReader struct {
-	s     *bufio.Scanner
-	path  string
-	opts  LibSVMOptions
-	shift int // subtracted from every index: 0 or 1
-	line  int
+	s      *bufio.Scanner
+	path   string
+	opts   LibSVMOptions
+	shift  int // subtracted from every index: 0 or 1
+	line   int
+	labels map[string]string // the label strings seen, so rows share them
 }
+
+// maxInternedLabels bounds LibSVMReader.labels: a file of classes has a few
+// distinct labels, a regression file may have one a row.
+const maxInternedLabels = 1024
 
 // NewLibSVMReader returns a reader of r; path names the input in errors.
 // With IndexAuto, r must be an io.ReadSeeker: it is scanned once for a zero
@@ -54,7 +61,7 @@ func NewLibSVMReader(r io.Reader, path string, opts LibSVMOptions) (*LibSVMReade
 	if opts.Dim <= 0 {
 		return nil, fmt.Errorf("libsvm reader for %s: feature count %d, want > 0", path, opts.Dim)
 	}
-	l := &LibSVMReader{path: path, opts: opts}
+	l := &LibSVMReader{path: path, opts: opts, labels: map[string]string{}}
 	switch opts.Base {
 	case IndexOne:
 		l.shift = 1
@@ -96,8 +103,11 @@ func hasZeroIndex(r io.Reader) (bool, error) {
 	s := newLineScanner(r)
 	for s.Scan() {
 		line, _, _ := bytes.Cut(s.Bytes(), []byte("#"))
-		for i, f := range bytes.Fields(line) {
-			if i > 0 && bytes.HasPrefix(f, []byte("0:")) {
+		_, rest := nextField(line) // the label
+		for len(rest) > 0 {
+			var f []byte
+			f, rest = nextField(rest)
+			if bytes.HasPrefix(f, []byte("0:")) {
 				return true, nil
 			}
 		}
@@ -111,11 +121,11 @@ func (l *LibSVMReader) Read(row *Row) error {
 	for l.s.Scan() {
 		l.line++
 		text, _, _ := bytes.Cut(l.s.Bytes(), []byte("#"))
-		fields := bytes.Fields(text)
-		if len(fields) == 0 {
+		label, rest := nextField(text)
+		if label == nil {
 			continue
 		}
-		return l.parse(row, fields)
+		return l.parse(row, label, rest)
 	}
 	if err := l.s.Err(); err != nil {
 		return scanError(l.path, l.line, err)
@@ -123,17 +133,21 @@ func (l *LibSVMReader) Read(row *Row) error {
 	return io.EOF
 }
 
-func (l *LibSVMReader) parse(row *Row, fields [][]byte) error {
+// parse reads a line's label field and the INDEX:VALUE fields after it.
+// Written without bytes.Fields and strconv for the common shapes of fields
+// (it is the inner loop of scoring a libsvm file, where bytes.Fields'
+// slice and a label string a row were a third of kerasgo's own CPU time).
+func (l *LibSVMReader) parse(row *Row, label, rest []byte) error {
 	row.Line, row.ID = l.line, ""
 	row.Labels = row.Labels[:0]
-	for _, lab := range bytes.Split(fields[0], []byte(",")) {
+	for lab := range bytes.SplitSeq(label, []byte(",")) {
 		if len(lab) == 0 {
 			continue
 		}
 		if _, err := strconv.ParseFloat(string(lab), 64); err != nil {
 			return &ParseError{Path: l.path, Line: l.line, Column: 1, Field: "label", Err: fmt.Errorf("%q is not a number: %w", lab, ErrFormat)}
 		}
-		row.Labels = append(row.Labels, string(lab))
+		row.Labels = append(row.Labels, l.intern(lab))
 	}
 	row.Indices, row.Values = row.Indices[:0], row.Values[:0]
 	switch {
@@ -142,8 +156,11 @@ func (l *LibSVMReader) parse(row *Row, fields [][]byte) error {
 	default:
 		row.Features = dense.Resize(row.Features, l.opts.Dim)
 	}
-	for i, f := range fields[1:] {
-		col := i + 2
+	for col := 2; ; col++ {
+		var f []byte
+		if f, rest = nextField(rest); f == nil {
+			return nil
+		}
 		name, val, ok := bytes.Cut(f, []byte(":"))
 		if !ok {
 			return &ParseError{Path: l.path, Line: l.line, Column: col, Err: fmt.Errorf("%q is not INDEX:VALUE: %w", f, ErrFormat)}
@@ -151,25 +168,96 @@ func (l *LibSVMReader) parse(row *Row, fields [][]byte) error {
 		if string(name) == "qid" {
 			continue
 		}
-		idx, err := strconv.Atoi(string(name))
-		if err != nil {
-			return &ParseError{Path: l.path, Line: l.line, Column: col, Err: fmt.Errorf("index %q is not an integer: %w", name, ErrFormat)}
+		idx, ok := smallUint(name)
+		if !ok {
+			var err error
+			if idx, err = strconv.Atoi(string(name)); err != nil {
+				return &ParseError{Path: l.path, Line: l.line, Column: col, Err: fmt.Errorf("index %q is not an integer: %w", name, ErrFormat)}
+			}
 		}
 		idx -= l.shift
 		if idx < 0 || idx >= l.opts.Dim {
 			return &ParseError{Path: l.path, Line: l.line, Column: col, Field: string(name),
 				Err: fmt.Errorf("feature index %s outside the model's %d features: %w", name, l.opts.Dim, ErrFormat)}
 		}
-		v, err := strconv.ParseFloat(string(val), 32)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return &ParseError{Path: l.path, Line: l.line, Column: col, Field: string(name), Err: fmt.Errorf("value %q is not a number: %w", val, ErrFormat)}
+		var v float32
+		if n, ok := smallUint(val); ok && n < 1<<24 {
+			v = float32(n) // exact: every integer below 2^24 is a float32
+		} else {
+			f, err := strconv.ParseFloat(string(val), 32)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				return &ParseError{Path: l.path, Line: l.line, Column: col, Field: string(name), Err: fmt.Errorf("value %q is not a number: %w", val, ErrFormat)}
+			}
+			v = float32(f)
 		}
 		if l.opts.Sparse {
 			row.Indices = append(row.Indices, int32(idx))
-			row.Values = append(row.Values, float32(v))
+			row.Values = append(row.Values, v)
 		} else {
-			row.Features[idx] = float32(v)
+			row.Features[idx] = v
 		}
 	}
-	return nil
+}
+
+// intern returns lab as a string, the same string for every row with that
+// label while the reader has seen at most maxInternedLabels distinct ones.
+func (l *LibSVMReader) intern(lab []byte) string {
+	if s, ok := l.labels[string(lab)]; ok {
+		return s
+	}
+	s := string(lab)
+	if len(l.labels) < maxInternedLabels {
+		l.labels[s] = s
+	}
+	return s
+}
+
+// smallUint parses 1 to 9 decimal digits, nothing else.
+func smallUint(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// nextField returns the first run of non-space bytes in b (nil when there
+// is none) and the rest of b after it, splitting where bytes.Fields does.
+func nextField(b []byte) (field, rest []byte) {
+	start := -1
+	for i := 0; i < len(b); {
+		space, size := isASCIISpace(b[i]), 1
+		if b[i] >= utf8.RuneSelf {
+			var c rune
+			c, size = utf8.DecodeRune(b[i:])
+			space = unicode.IsSpace(c)
+		}
+		switch {
+		case space && start >= 0:
+			return b[start:i], b[i:]
+		case !space && start < 0:
+			start = i
+		}
+		i += size
+	}
+	if start < 0 {
+		return nil, nil
+	}
+	return b[start:], nil
+}
+
+// isASCIISpace reports whether c is one of the ASCII bytes unicode.IsSpace
+// holds for.
+func isASCIISpace(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return true
+	}
+	return false
 }

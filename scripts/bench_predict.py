@@ -9,8 +9,14 @@ times and measures peak RSS of:
   python   scikit-learn's load_svmlight_file, Keras model.predict(batch_size=500)
            on the sparse matrix, and the same CSV written with NumPy
 
-Each runs in its own process; peak RSS is that process's ru_maxrss.
-Prints a Markdown table with the ratios.
+Each runs in its own process; peak RSS is that process's ru_maxrss, CPU use
+its user + system time over wall time and cores. Beside them, the limit:
+tfmodel's calls alone for the same batches of the same file (the root
+package's BenchmarkScoreLimit: parsed beforehand, nothing written, as many
+goroutines as kerasgo predict's workers); kerasgo's scoring time (its own
+"scored N rows in T" line, after the model has loaded) minus the limit is
+what reading, parsing, batching and writing add. Prints a Markdown table with
+the ratios.
 
 Usage: python scripts/bench_predict.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--rows-go-only 1000000]
 """
@@ -18,6 +24,7 @@ Usage: python scripts/bench_predict.py --kerasgo bin/kerasgo --model DIR [--rows
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -48,7 +55,7 @@ def make_file(path, rows, seed=0):
 
 
 def measure(argv):
-    """Runs argv, returns (wall seconds, peak RSS MiB)."""
+    """Runs argv, returns (wall seconds, peak RSS MiB, CPU use of all cores, stderr)."""
     t = time.perf_counter()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
@@ -56,7 +63,29 @@ def measure(argv):
     err = p.stderr.read().decode(errors="replace")
     if status != 0:
         raise SystemExit(f"{argv[0]} failed ({status}):\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    cpu = (usage.ru_utime + usage.ru_stime) / wall / os.cpu_count()
+    return wall, usage.ru_maxrss / 1024, cpu, err
+
+
+def scoring_seconds(stderr):
+    """The time kerasgo predict reports for scoring, after loading the model."""
+    m = re.search(r"scored \d+ rows in ([0-9.]+)s", stderr)
+    if not m:
+        raise SystemExit(f"no scoring time in kerasgo predict's output:\n{stderr}")
+    return float(m.group(1))
+
+
+def limit_seconds(model, data):
+    """BenchmarkScoreLimit's time for one pass over data: the model calls alone."""
+    env = dict(os.environ, KERASGO_BENCH_MODEL=os.path.abspath(model), KERASGO_BENCH_LIBSVM=os.path.abspath(data),
+               TF_CPP_MIN_LOG_LEVEL="2")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(["go", "test", "-run", "^$", "-bench", "^BenchmarkScoreLimit$", "-benchtime", "1x", "."],
+                         cwd=root, env=env, capture_output=True, text=True)
+    m = re.search(r"BenchmarkScoreLimit\S*\s+\d+\s+(\d+) ns/op", out.stdout)
+    if out.returncode != 0 or not m:
+        raise SystemExit(f"BenchmarkScoreLimit failed:\n{out.stdout}\n{out.stderr}")
+    return int(m.group(1)) / 1e9
 
 
 def python_way(data, out):
@@ -100,20 +129,26 @@ def main():
         make_file(data, rows)
         go = measure([args.kerasgo, "predict", args.model, "--input", data, "--output", out])
         results[f"kerasgo/{rows}"] = go
-        print(json.dumps({"case": f"kerasgo predict, {rows} rows", "seconds": round(go[0], 1), "peak_rss_mib": round(go[1])}), flush=True)
+        print(json.dumps({"case": f"kerasgo predict, {rows} rows", "seconds": round(go[0], 2), "peak_rss_mib": round(go[1]),
+                          "cpu_use": round(go[2], 2), "scoring_seconds": scoring_seconds(go[3])}), flush=True)
         if rows == args.rows:
             py = measure([sys.executable, os.path.abspath(__file__), "--python-way", data, out])
             results[f"python/{rows}"] = py
-            print(json.dumps({"case": f"python way, {rows} rows", "seconds": round(py[0], 1), "peak_rss_mib": round(py[1])}), flush=True)
+            print(json.dumps({"case": f"python way, {rows} rows", "seconds": round(py[0], 1), "peak_rss_mib": round(py[1]),
+                              "cpu_use": round(py[2], 2)}), flush=True)
+            limit = limit_seconds(args.model, data)
+            print(json.dumps({"case": f"limit (model calls alone), {rows} rows", "seconds": round(limit, 2)}), flush=True)
     go, py = results[f"kerasgo/{args.rows}"], results[f"python/{args.rows}"]
-    print(f"\n| {args.rows} rows, D={D}, C={C} | wall time | peak RSS |\n| --- | --- | --- |")
-    print(f"| kerasgo predict | {go[0]:.1f} s | {go[1]:.0f} MiB |")
-    print(f"| Python (load_svmlight_file + model.predict + CSV) | {py[0]:.1f} s | {py[1]:.0f} MiB |")
-    print(f"| ratio (Python / kerasgo) | {py[0] / go[0]:.2f}× | {py[1] / go[1]:.2f}× |")
+    scoring = scoring_seconds(go[3])
+    print(f"\n| {args.rows} rows, D={D}, C={C} | wall time | CPU use ({os.cpu_count()} cores) | peak RSS |\n| --- | --- | --- | --- |")
+    print(f"| kerasgo predict | {go[0]:.2f} s (scoring {scoring:.2f} s) | {go[2]:.0%} | {go[1]:.0f} MiB |")
+    print(f"| Python (load_svmlight_file + model.predict + CSV) | {py[0]:.1f} s | {py[2]:.0%} | {py[1]:.0f} MiB |")
+    print(f"| ratio (Python / kerasgo) | {py[0] / go[0]:.2f}× | | {py[1] / go[1]:.2f}× |")
+    print(f"| limit: the model calls alone, same batches | {limit:.2f} s | | |")
+    print(f"| kerasgo's own share of its scoring time | {(scoring - limit) / scoring:.0%} | | |")
     if args.rows_go_only:
         big = results[f"kerasgo/{args.rows_go_only}"]
-        print(f"| kerasgo predict, {args.rows_go_only} rows | {big[0]:.1f} s | {big[1]:.0f} MiB |")
-
+        print(f"| kerasgo predict, {args.rows_go_only} rows | {big[0]:.1f} s | {big[2]:.0%} | {big[1]:.0f} MiB |")
 
 if __name__ == "__main__":
     main()
