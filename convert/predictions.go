@@ -100,8 +100,6 @@ func (d *decider) topK(probs []float32) []int {
 	return d.order[:min(d.opts.TopK, len(d.order))]
 }
 
-func formatProb(v float32) string { return strconv.FormatFloat(float64(v), 'g', 7, 32) }
-
 // CSVPredictionWriter writes one line per example: its id, the predicted
 // label(s) (several joined by "|"), the winning probability, then either one
 // column per class (p_<class>) or, with TopK, the K best classes as
@@ -162,11 +160,11 @@ func (p *CSVPredictionWriter) Write(id string, probs []float32) error {
 	return nil
 }
 
-// formatProb is formatProb appending to p.nums, and returns the text as a
-// string that shares p.nums' memory: valid until the next row, which is as
-// long as csv.Writer.Write, which copies it, needs it. A string allocated
-// per value (21 a row at 20 classes) made a third of the garbage of scoring
-// a file.
+// formatProb formats a probability to 7 significant digits ('g') into
+// p.nums and returns the text as a string that shares p.nums' memory: valid
+// until the next row, which is as long as csv.Writer.Write, which copies it,
+// needs it. A string allocated per value (21 a row at 20 classes) made
+// scoring 300,000 rows 0.6–0.9 s slower (5.0–5.2 s against 4.3–4.4 s).
 func (p *CSVPredictionWriter) formatProb(v float32) string {
 	if cap(p.nums)-len(p.nums) < 32 {
 		// Growing would move the text of the row's earlier numbers.
