@@ -34,12 +34,13 @@ The SavedModel has these signatures (all loadable by the TF C API):
                      layer reading the input is a Dense layer (metadata
                      "sparse_input": true); otherwise absent from the
                      SavedModel and from metadata "signatures".
-  predict_sparse_binary
-                     indices, dense_shape -> probabilities: predict_sparse for
-                     a batch whose values are all 1 (bag-of-words rows; rows
-                     in order), the first layer computed by SparseSegmentSum,
-                     2-3x faster (see SparseFirstLayer). Written when a single
-                     Dense layer reads the input.
+  predict_sparse_binary, train_step_sparse_binary, evaluate_step_sparse_binary
+                     the sparse three for a batch whose values are all 1
+                     (bag-of-words rows; rows in order), without the values:
+                     indices, dense_shape [, labels, sample_weight]. The first
+                     layer is computed by SparseSegmentSum (see
+                     SparseFirstLayer). Written when a single Dense layer
+                     without an activity regularizer reads the input.
 
 and assets/kerasgo.json, the metadata the Go side must not guess.
 
@@ -182,8 +183,15 @@ class _TrainableModule(tf.Module):
                 input_signature=sparse_specs + [labels, weights])
         self.first_layer = first_layer is not None
         if first_layer is not None:
+            binary_specs = [sparse_specs[0], sparse_specs[2]]
             self.serve_sparse_binary = tf.function(
-                lambda i, s: {"probabilities": first_layer(i, s)}, input_signature=[sparse_specs[0], sparse_specs[2]])
+                lambda i, s: {"probabilities": first_layer(i, s)}, input_signature=binary_specs)
+            self.train_sparse_binary = tf.function(
+                lambda i, s, y, w: self._train((i, s), y, w, forward=first_layer),
+                input_signature=binary_specs + [labels, weights])
+            self.evaluate_sparse_binary = tf.function(
+                lambda i, s, y, w: self._evaluate((i, s), y, w, forward=first_layer),
+                input_signature=binary_specs + [labels, weights])
         self.set_rate = tf.function(self._set_rate, input_signature=[rate])
         self.weights = tf.function(self._weights, input_signature=[])
 
@@ -202,6 +210,8 @@ class _TrainableModule(tf.Module):
             sigs["evaluate_step_sparse"] = self.evaluate_sparse.get_concrete_function()
         if self.first_layer:
             sigs["predict_sparse_binary"] = self.serve_sparse_binary.get_concrete_function()
+            sigs["train_step_sparse_binary"] = self.train_sparse_binary.get_concrete_function()
+            sigs["evaluate_step_sparse_binary"] = self.evaluate_sparse_binary.get_concrete_function()
         return sigs
 
     def _serve(self, features):
@@ -215,18 +225,26 @@ class _TrainableModule(tf.Module):
             value = value + tf.add_n(model.losses)
         return value
 
-    def _train(self, features, labels, sample_weight):
+    def _train(self, features, labels, sample_weight, forward=None):
+        """One optimizer step. forward, when given, is a SparseFirstLayer and
+        features its (indices, dense_shape)."""
         model, optimizer, _ = self._keras
         with tf.GradientTape() as tape:
-            probabilities = model(features, training=True)
+            if forward is None:
+                probabilities = model(features, training=True)
+            else:
+                probabilities = forward(*features, training=True)
             loss = self._loss(labels, probabilities, sample_weight, training=True)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return {"loss": loss, "probabilities": probabilities}
 
-    def _evaluate(self, features, labels, sample_weight):
+    def _evaluate(self, features, labels, sample_weight, forward=None):
         model = self._keras[0]
-        probabilities = model(features, training=False)
+        if forward is None:
+            probabilities = model(features, training=False)
+        else:
+            probabilities = forward(*features)
         loss = self._loss(labels, probabilities, sample_weight, training=False)
         return {"loss": loss, "probabilities": probabilities}
 
@@ -285,12 +303,16 @@ class SparseFirstLayer:
     + unsorted_segment_sum 9.8 ms (sessions do not compile jit_compile
     functions without process-wide XLA flags).
 
-    Rows with other values keep predict_sparse: scaling the gathered rows by
-    the values first (gather, multiply, SparseSegmentSum) took 18–19 ms
-    against predict_sparse's 14.5–15.4 ms for the whole model at 500 rows,
-    its nnz×units intermediate (100 MB) being the cost. SparseSegmentSum needs
-    the rows in order, which every batch kerasgo sends has; TensorFlow
-    rejects others with InvalidArgument.
+    A train step with it (the kernel's gradient as a second segment sum, see
+    __call__) took 35.7 ms against 46.5 ms for Keras' dense step, Adam's
+    update of every weight being 15.9 ms of either.
+
+    Rows with other values keep the sparse signatures: scaling the gathered
+    rows by the values first (gather, multiply, SparseSegmentSum) took
+    18–19 ms against predict_sparse's 14.5–15.4 ms for the whole model at 500
+    rows, its nnz×units intermediate (100 MB) being the cost.
+    SparseSegmentSum needs the rows in order, which every batch kerasgo sends
+    has; TensorFlow rejects others with InvalidArgument.
     """
 
     def __init__(self, layer, rest: keras.Model):
@@ -307,7 +329,7 @@ class SparseFirstLayer:
             return None
         layer = nodes[0].operation
         if getattr(layer, "lora_enabled", False) or getattr(layer, "quantization_mode", None) \
-                or layer.kernel.dtype != "float32":
+                or layer.kernel.dtype != "float32" or layer.activity_regularizer is not None:
             return None
         # The layer's output where it reads the model's input. A Sequential
         # loaded from a file has called it on its input twice, and only one
@@ -332,16 +354,32 @@ class SparseFirstLayer:
                 return None
         return split
 
-    def __call__(self, indices, dense_shape):
+    def __call__(self, indices, dense_shape, training=False):
         """The model's output for the batch whose entries at indices (row,
         column; rows in order) are 1 and the rest 0."""
         layer = self.layer
-        h = tf.sparse.segment_sum(_backing(layer.kernel), indices[:, 1], indices[:, 0], num_segments=dense_shape[0])
+        rows, cols = indices[:, 0], indices[:, 1]
+
+        @tf.custom_gradient
+        def first(kernel):
+            def grad(upstream):
+                # The kernel's gradient, xᵀ·upstream, is the sum of the
+                # upstream rows of each column's rows: the same segment sum
+                # with rows and columns swapped, in column order. TensorFlow's
+                # own gradient of SparseSegmentSum holds one units-wide row
+                # per non-zero (100 MB at 500 rows × 100 words × 500 units),
+                # which made the step slower than the dense one.
+                by_column = tf.argsort(cols, stable=True)
+                return tf.sparse.segment_sum(upstream, tf.gather(rows, by_column), tf.gather(cols, by_column),
+                                             num_segments=tf.shape(kernel, out_type=tf.int64)[0])
+            return tf.sparse.segment_sum(kernel, cols, rows, num_segments=dense_shape[0]), grad
+
+        h = first(tf.convert_to_tensor(_backing(layer.kernel)))
         if layer.use_bias:
             h = h + _backing(layer.bias)
         if layer.activation is not None:
             h = layer.activation(h)
-        return self.rest(h, training=False)
+        return self.rest(h, training=training)
 
 
 def _check_exportable(model: keras.Model) -> None:
@@ -437,7 +475,8 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         signatures.update(predict_sparse="predict_sparse", train_sparse="train_step_sparse",
                           evaluate_sparse="evaluate_step_sparse")
     if first_layer is not None:
-        signatures.update(predict_sparse_binary="predict_sparse_binary")
+        signatures.update(predict_sparse_binary="predict_sparse_binary", train_sparse_binary="train_step_sparse_binary",
+                          evaluate_sparse_binary="evaluate_step_sparse_binary")
     meta = {
         "format": METADATA_FORMAT,
         "source": source,

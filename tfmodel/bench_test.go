@@ -100,3 +100,26 @@ func BenchmarkPredictSparse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTrainStepSparse times one TrainStepSparse call per iteration on
+// BenchmarkTrainStep's rows as a CSR batch: presence flags, which go through
+// train_step_sparse_binary when the model has it.
+func BenchmarkTrainStepSparse(b *testing.B) {
+	m := benchModel(b)
+	if !m.HasRole(tfmodel.RoleTrainSparse) {
+		b.Skip("the bench model has no train_step_sparse signature")
+	}
+	ctx := context.Background()
+	const batch = 500
+	x := sparse.FromDense(bagOfWords(batch, m.InputDim(), 2))
+	classes := make([]int64, batch)
+	for i := range classes {
+		classes[i] = int64(i % len(m.Metadata().Classes))
+	}
+	for b.Loop() {
+		if _, err := m.TrainStepSparse(ctx, x, tfmodel.Labels{Classes: classes}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -29,7 +29,7 @@ func TestLayersMatchKeras(t *testing.T) {
 	for _, tc := range []struct {
 		variant string
 		sparse  bool // labels are class indices
-		binary  bool // the export has predict_sparse_binary (a Dense layer reads the input)
+		binary  bool // the export has the *_sparse_binary signatures (a Dense layer reads the input)
 	}{{"batchnorm_first", false, false}, {"l1l2", false, true}, {"softmax_scce", true, true}} {
 		t.Run(tc.variant, func(t *testing.T) {
 			t.Parallel()
@@ -57,8 +57,10 @@ func TestLayersMatchKeras(t *testing.T) {
 			if d := maxAbsDiff(t, got, want); d > 1e-5 {
 				t.Errorf("predict: max |Go - Keras| = %g, want <= 1e-5", d)
 			}
-			if has := m.HasRole(tfmodel.RolePredictSparseBinary); has != tc.binary {
-				t.Errorf("predict_sparse_binary signature: %v, want %v", has, tc.binary)
+			for _, r := range []tfmodel.Role{tfmodel.RolePredictSparseBinary, tfmodel.RoleTrainSparseBinary, tfmodel.RoleEvaluateSparseBinary} {
+				if has := m.HasRole(r); has != tc.binary {
+					t.Errorf("%s signature: %v, want %v", r, has, tc.binary)
+				}
 			}
 			if tc.binary {
 				flags := sparse.FromDense(read("flags_x.npy"))
