@@ -14,7 +14,7 @@ SHELL := bash
 TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
 OUT := out/demo
 
-.PHONY: setup build test demo bench soak fuzz proto testdata lint gotest puregotest pytest clean
+.PHONY: setup build test beamtest demo bench soak fuzz proto testdata lint gotest puregotest pytest clean
 
 setup:
 	bash scripts/setup_tf.sh >/dev/null
@@ -49,6 +49,13 @@ puregotest:
 	CGO_ENABLED=0 go test -count=1 $(PURE_GO)
 
 test: lint puregotest gotest pytest
+
+# The Apache Beam pipeline (beam/, its own module): vet, staticcheck and its
+# Prism tests. Separate from `test` because compiling Beam's dependencies
+# takes minutes on a clean machine; .ci/run runs both.
+beamtest: setup
+	$(TFENV); go build -o bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	$(TFENV); cd beam && go vet ./... && ../bin/staticcheck ./... && TF_CPP_MIN_LOG_LEVEL=2 go test -count=1 ./... 2>&1 | grep -v ' level=INFO '
 
 demo: build
 	@mkdir -p $(OUT)

@@ -1,0 +1,68 @@
+// Command kerasgo-beam scores files with a kerasgo model on Apache Beam:
+// locally on Prism (the default runner), or on Flink, Spark or Dataflow
+// with a worker image that holds libtensorflow (see beam/README.md).
+//
+//	kerasgo-beam --model MODEL_DIR --input 'data/*.libsvm' --output out/pred [--runner prism]
+//
+// Every range of lines becomes one output file, OUTPUT-<file hash>-<first
+// line>.csv (or .jsonl), whose rows start with their origin: file and line.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/kerasgo/kerasgo/beam/score"
+)
+
+// inputs collects repeated --input flags.
+type inputs []string
+
+func (in *inputs) String() string     { return strings.Join(*in, ",") }
+func (in *inputs) Set(v string) error { *in = append(*in, v); return nil }
+
+func main() {
+	var cfg score.Config
+	var in inputs
+	flag.StringVar(&cfg.Model, "model", "", "SavedModel directory, readable on every worker")
+	flag.Var(&in, "input", "input file glob; repeat for several")
+	flag.StringVar(&cfg.Format, "format", "auto", "input format: auto, libsvm, jsonl, csv, tsv (no header), text")
+	flag.StringVar(&cfg.Output, "output", "", "output file prefix")
+	flag.StringVar(&cfg.OutputFormat, "output_format", "csv", "csv or jsonl")
+	flag.IntVar(&cfg.TopK, "top_k", 0, "write only the K most probable classes per row")
+	var threshold float64
+	flag.Float64Var(&threshold, "threshold", 0.5, "probability at which a multi-label model predicts a class")
+	flag.BoolVar(&cfg.SkipBadRows, "skip_bad_rows", false, "write unreadable rows to dead-letter files instead of failing")
+	flag.IntVar(&cfg.BatchSize, "batch_size", 500, "rows per model call")
+	flag.IntVar(&cfg.LinesPerSplit, "lines_per_split", 20000, "lines in one unit of work")
+	flag.Parse()
+	beam.Init()
+	cfg.Inputs, cfg.Threshold = in, float32(threshold)
+
+	ctx := context.Background()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "kerasgo-beam:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg score.Config) error {
+	// The model must load before the job starts; on a remote runner, the
+	// launcher needs the same directory as the workers for this check.
+	if err := score.Check(ctx, cfg); err != nil {
+		return err
+	}
+	p, s := beam.NewPipelineWithRoot()
+	if err := score.Build(s, cfg); err != nil {
+		return err
+	}
+	slog.Info("kerasgo-beam: running", "model", cfg.Model, "inputs", cfg.Inputs, "output", cfg.Output)
+	return beamx.Run(ctx, p)
+}

@@ -1,0 +1,345 @@
+package score
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
+
+	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/score"
+	"github.com/kerasgo/kerasgo/sparse"
+)
+
+// models holds the models this worker process has loaded, by directory.
+// It is package state on purpose, the one exception to the project's rule:
+// a runner makes DoFn instances per bundle and thread and may never call
+// Teardown (non-local runners do not promise it), so a model loaded per
+// instance would be loaded again and again and never closed. Loaded once
+// per process, it lives until the worker exits, which frees it.
+var models = struct {
+	sync.Mutex
+	byDir map[string]*kerasgo.Model
+}{byDir: map[string]*kerasgo.Model{}}
+
+// loadModel returns the process's model for dir, loading it on first use.
+func loadModel(ctx context.Context, dir string) (*kerasgo.Model, error) {
+	models.Lock()
+	defer models.Unlock()
+	if m, ok := models.byDir[dir]; ok {
+		return m, nil
+	}
+	m, err := kerasgo.Open(ctx, dir, kerasgo.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	models.byDir[dir] = m
+	return m, nil
+}
+
+// scoreFn scores a Split and writes its output file (and dead-letter file).
+type scoreFn struct {
+	Config Config
+
+	model   *kerasgo.Model
+	rows    beam.Counter
+	badRows beam.Counter
+}
+
+// Setup loads the model (once per process), so a model that does not load
+// fails the worker before any row, with the loader's error.
+func (f *scoreFn) Setup(ctx context.Context) error {
+	m, err := loadModel(ctx, f.Config.Model)
+	if err != nil {
+		return fmt.Errorf("beam scoring: %w", err)
+	}
+	f.model = m
+	f.rows = beam.NewCounter("kerasgo", CounterRows)
+	f.badRows = beam.NewCounter("kerasgo", CounterBadRows)
+	return nil
+}
+
+// ProcessElement scores one split in batches of Config.BatchSize: the
+// split is the unit of work the runner spreads, and TensorFlow sees whole
+// batches within it.
+func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
+	ext := f.Config.OutputFormat
+	out := &originWriter{file: sp.Path, jsonl: ext == "jsonl"}
+	popts := f.model.PredictionOptions(f.Config.Threshold, f.Config.TopK)
+	if out.jsonl {
+		out.inner = convert.NewJSONLPredictionWriter(&out.row, popts)
+	} else {
+		out.inner = convert.NewCSVPredictionWriter(&out.row, popts)
+	}
+	var dead bytes.Buffer
+	b := f.newBatch(sp)
+	err := withFile(ctx, sp.Path, func(r io.Reader) error {
+		if err := skip(r, sp.Start); err != nil {
+			return fmt.Errorf("%s: %w", sp.Path, err)
+		}
+		rr, err := f.reader(io.LimitReader(r, sp.End-sp.Start), sp)
+		if err != nil {
+			return err
+		}
+		var row convert.Row
+		for {
+			err := rr.Read(&row)
+			if errors.Is(err, io.EOF) {
+				return b.flush(ctx, out)
+			}
+			if err == nil {
+				row.Line += sp.FirstLine - 1
+				err = b.add(&row)
+			} else {
+				err = locate(err, sp)
+			}
+			var pe *convert.ParseError
+			if err != nil && f.Config.SkipBadRows && errors.As(err, &pe) {
+				line, _ := json.Marshal(struct {
+					File  string `json:"file"`
+					Line  int    `json:"line"`
+					Error string `json:"error"`
+				}{sp.Path, pe.Line, err.Error()})
+				dead.Write(append(line, '\n'))
+				f.badRows.Inc(ctx, 1)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if b.rows() == f.Config.BatchSize {
+				if err := b.flush(ctx, out); err != nil {
+					return err
+				}
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	f.rows.Inc(ctx, int64(out.rows))
+	if err := writeFile(ctx, outputName(f.Config.Output, sp, ext), out.buf.Bytes()); err != nil {
+		return err
+	}
+	if dead.Len() > 0 {
+		return writeFile(ctx, outputName(f.Config.Output, sp, "deadletter.jsonl"), dead.Bytes())
+	}
+	return nil
+}
+
+// reader returns the row reader of a split: the model's, with the libsvm
+// index base the split step found for the whole file.
+func (f *scoreFn) reader(r io.Reader, sp Split) (convert.RowReader, error) {
+	format := convert.Format(sp.Format)
+	if format == convert.FormatLibSVM {
+		base := convert.IndexZero
+		if sp.OneBased {
+			base = convert.IndexOne
+		}
+		return convert.NewLibSVMReader(r, sp.Path, convert.LibSVMOptions{
+			Dim: f.model.InputDim(), Base: base, Sparse: f.model.Batching(format) == score.SparseBatches})
+	}
+	return f.model.NewReader(r, sp.Path, format, "")
+}
+
+// locate turns a reader's line numbers, which count from the split's start,
+// into the file's.
+func locate(err error, sp Split) error {
+	var pe *convert.ParseError
+	if errors.As(err, &pe) {
+		located := *pe
+		located.Line += sp.FirstLine - 1
+		return &located
+	}
+	return err
+}
+
+// skip advances r by n bytes.
+func skip(r io.Reader, n int64) error {
+	if s, ok := r.(io.Seeker); ok {
+		_, err := s.Seek(n, io.SeekStart)
+		return err
+	}
+	_, err := io.CopyN(io.Discard, r, n)
+	return err
+}
+
+// batch gathers rows for one model call, in the form the model scores the
+// split's format in.
+type batch struct {
+	f       *scoreFn
+	path    string
+	batches score.Batching
+	ids     []string
+	lines   []int
+	dense   dense.Matrix
+	sparse  sparse.CSR
+	text    []string
+}
+
+func (f *scoreFn) newBatch(sp Split) *batch {
+	b := &batch{f: f, path: sp.Path, batches: f.model.Batching(convert.Format(sp.Format))}
+	b.reset()
+	return b
+}
+
+func (b *batch) reset() {
+	b.ids, b.lines, b.text = b.ids[:0], b.lines[:0], b.text[:0]
+	b.dense = dense.Matrix{Cols: b.f.model.InputDim()}
+	b.sparse = sparse.New(b.f.model.InputDim())
+}
+
+func (b *batch) rows() int { return len(b.ids) }
+
+// add appends a row, or returns a located error for a row of the wrong width.
+func (b *batch) add(row *convert.Row) error {
+	switch b.batches {
+	case score.TextBatches:
+		b.text = append(b.text, row.Text)
+	case score.SparseBatches:
+		b.sparse.AppendRow(row.Indices, row.Values)
+	default:
+		if dim := b.f.model.InputDim(); dim >= 0 && len(row.Features) != dim {
+			return &convert.ParseError{Path: b.path, Line: row.Line,
+				Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
+		}
+		b.dense.Data = append(b.dense.Data, row.Features...)
+		b.dense.Rows++
+		b.dense.Cols = len(row.Features)
+	}
+	id := row.ID
+	if id == "" {
+		id = strconv.Itoa(row.Line)
+	}
+	b.ids = append(b.ids, id)
+	b.lines = append(b.lines, row.Line)
+	return nil
+}
+
+// flush scores the batch and writes its rows.
+func (b *batch) flush(ctx context.Context, out *originWriter) error {
+	if b.rows() == 0 {
+		return nil
+	}
+	var probs dense.Matrix
+	var err error
+	switch b.batches {
+	case score.TextBatches:
+		probs, err = b.f.model.PredictText(ctx, b.text)
+	case score.SparseBatches:
+		probs, err = b.f.model.PredictSparse(ctx, b.sparse)
+	default:
+		probs, err = b.f.model.Predict(ctx, b.dense)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: lines %d-%d: %w", b.path, b.lines[0], b.lines[len(b.lines)-1], err)
+	}
+	for i, id := range b.ids {
+		if err := out.write(b.lines[i], id, probs.Row(i)); err != nil {
+			return err
+		}
+	}
+	b.reset()
+	return nil
+}
+
+// originWriter writes kerasgo predict's output format with the row's origin
+// in front: CSV columns file and line before id, or JSONL fields "file" and
+// "line" first.
+type originWriter struct {
+	file  string
+	jsonl bool
+	inner convert.PredictionWriter // writes to row
+	buf   bytes.Buffer               // the split's whole output
+	rows  int
+	row   bytes.Buffer // the inner writer's output for one row
+}
+
+// write writes one row: the inner writer's text for it (after its CSV
+// header, for the first row) with the origin in front.
+func (w *originWriter) write(line int, id string, probs []float32) error {
+	if err := w.inner.Write(id, probs); err != nil {
+		return err
+	}
+	if err := w.inner.Flush(); err != nil {
+		return err
+	}
+	text := w.row.Bytes()
+	if !w.jsonl {
+		if w.rows == 0 {
+			header, rest, _ := bytes.Cut(text, []byte("\n"))
+			w.buf.WriteString("file,line,")
+			w.buf.Write(header)
+			w.buf.WriteByte('\n')
+			text = rest
+		}
+		w.buf.WriteString(csvField(w.file))
+		w.buf.WriteByte(',')
+		w.buf.WriteString(strconv.Itoa(line))
+		w.buf.WriteByte(',')
+		w.buf.Write(text)
+	} else {
+		file, _ := json.Marshal(w.file)
+		w.buf.WriteString(`{"file":`)
+		w.buf.Write(file)
+		w.buf.WriteString(`,"line":`)
+		w.buf.WriteString(strconv.Itoa(line))
+		w.buf.WriteByte(',')
+		w.buf.Write(bytes.TrimPrefix(text, []byte("{")))
+	}
+	w.row.Reset()
+	w.rows++
+	return nil
+}
+
+// csvField quotes s as encoding/csv does when it must.
+func csvField(s string) string {
+	if !strings.ContainsAny(s, "\",\r\n") && (s == "" || s[0] != ' ') {
+		return s
+	}
+	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+}
+
+// writeFile writes data to name on its Beam filesystem, under a temporary
+// name renamed into place where the filesystem can rename (a local disk), so
+// a retried split replaces its file whole; object stores (gs://) make an
+// object visible only once it is complete.
+func writeFile(ctx context.Context, name string, data []byte) error {
+	fs, err := filesystem.New(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	renamer, canRename := fs.(filesystem.Renamer)
+	target := name
+	if canRename {
+		target = tempName(name)
+	}
+	w, err := fs.OpenWrite(ctx, target)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", target, err)
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return fmt.Errorf("writing %s: %w", target, err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", target, err)
+	}
+	if canRename {
+		if err := renamer.Rename(ctx, target, name); err != nil {
+			return fmt.Errorf("renaming %s to %s: %w", target, name, err)
+		}
+	}
+	return nil
+}
