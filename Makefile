@@ -94,7 +94,8 @@ bench: build
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -run '^$$' -bench PredictAgainstTfgo -benchtime 3s -count 1 .
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_keras.py --seconds 3
 	@# Batch scoring of a 300,000-row libsvm file, against the Python way, and RSS at 1,000,000 rows.
-	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000
+	$(TFENV); cd beam && go build -o ../bin/kerasgo-beam ./cmd/kerasgo-beam
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --kerasgo-beam bin/kerasgo-beam --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000
 	@# One training epoch on the same file: kerasgo train against Keras model.fit.
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_train.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000
 	@# Serving on loopback: kerasgo serve with and without batching against a Python http.server.

@@ -18,13 +18,18 @@ goroutines as kerasgo predict's workers); kerasgo's scoring time (its own
 what reading, parsing, batching and writing add. Prints a Markdown table with
 the ratios.
 
+With --kerasgo-beam, also runs the Beam pipeline (beam/cmd/kerasgo-beam) on
+Prism over the same file, and compares it with kerasgo predict.
+
 Usage: python scripts/bench_predict.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--rows-go-only 1000000]
+       [--kerasgo-beam bin/kerasgo-beam]
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -112,6 +117,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kerasgo", default="bin/kerasgo")
     p.add_argument("--model", required=False, help="the exported D=10,000 model for kerasgo")
+    p.add_argument("--kerasgo-beam", help="the Beam pipeline's binary, run on Prism over the --rows file")
     p.add_argument("--rows", type=int, default=300000)
     p.add_argument("--rows-go-only", type=int, default=1000000, help="a larger file scored by kerasgo only (0: skip)")
     p.add_argument("--cache", default=os.path.join(os.environ.get("KERASGO_CACHE", os.path.expanduser("~/.cache/kerasgo")), "bench"))
@@ -138,6 +144,18 @@ def main():
                               "cpu_use": round(py[2], 2)}), flush=True)
             limit = limit_seconds(args.model, data)
             print(json.dumps({"case": f"limit (model calls alone), {rows} rows", "seconds": round(limit, 2)}), flush=True)
+            if args.kerasgo_beam:
+                beam_out = os.path.join(args.cache, "beam")
+                shutil.rmtree(beam_out, ignore_errors=True)
+                os.makedirs(beam_out)
+                bm = measure([args.kerasgo_beam, "--model", args.model, "--input", data,
+                              "--output", os.path.join(beam_out, "pred")])
+                written = sum(sum(1 for _ in open(os.path.join(beam_out, f))) - 1 for f in os.listdir(beam_out))
+                if written != rows:
+                    raise SystemExit(f"the Beam pipeline wrote {written} rows, want {rows}")
+                results[f"beam/{rows}"] = bm
+                print(json.dumps({"case": f"kerasgo-beam on Prism, {rows} rows", "seconds": round(bm[0], 2),
+                                  "peak_rss_mib": round(bm[1]), "cpu_use": round(bm[2], 2)}), flush=True)
     go, py = results[f"kerasgo/{args.rows}"], results[f"python/{args.rows}"]
     scoring = scoring_seconds(go[3])
     print(f"\n| {args.rows} rows, D={D}, C={C} | wall time | CPU use ({os.cpu_count()} cores) | peak RSS |\n| --- | --- | --- | --- |")
@@ -146,6 +164,10 @@ def main():
     print(f"| ratio (Python / kerasgo) | {py[0] / go[0]:.2f}× | | {py[1] / go[1]:.2f}× |")
     print(f"| limit: the model calls alone, same batches | {limit:.2f} s | | |")
     print(f"| kerasgo's own share of its scoring time | {(scoring - limit) / scoring:.0%} | | |")
+    if args.kerasgo_beam:
+        bm = results[f"beam/{args.rows}"]
+        print(f"| kerasgo-beam on Prism (loopback, one process) | {bm[0]:.2f} s | {bm[2]:.0%} | {bm[1]:.0f} MiB |")
+        print(f"| Beam on Prism / kerasgo predict | {bm[0] / go[0]:.2f}× the time | | {bm[1] / go[1]:.2f}× |")
     if args.rows_go_only:
         big = results[f"kerasgo/{args.rows_go_only}"]
         print(f"| kerasgo predict, {args.rows_go_only} rows | {big[0]:.1f} s | {big[2]:.0%} | {big[1]:.0f} MiB |")

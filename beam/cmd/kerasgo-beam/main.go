@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/kerasgo/kerasgo/beam/score"
+	"github.com/kerasgo/kerasgo/internal/tflog"
 )
 
 // inputs collects repeated --input flags.
@@ -29,6 +30,10 @@ func (in *inputs) String() string     { return strings.Join(*in, ",") }
 func (in *inputs) Set(v string) error { *in = append(*in, v); return nil }
 
 func main() {
+	// TensorFlow's start-up lines, as in kerasgo: kept unless asked for.
+	if _, err := tflog.Release(os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "kerasgo-beam:", err)
+	}
 	var cfg score.Config
 	var in inputs
 	flag.StringVar(&cfg.Model, "model", "", "SavedModel directory, readable on every worker")
