@@ -255,4 +255,3 @@ func TestModelThatDoesNotLoad(t *testing.T) {
 		t.Fatalf("Check = %v, want the loader's error naming %s", err, missing)
 	}
 }
-

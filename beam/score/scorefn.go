@@ -260,7 +260,7 @@ type originWriter struct {
 	file  string
 	jsonl bool
 	inner convert.PredictionWriter // writes to row
-	buf   bytes.Buffer               // the split's whole output
+	buf   bytes.Buffer             // the split's whole output
 	rows  int
 	row   bytes.Buffer // the inner writer's output for one row
 }
