@@ -42,7 +42,7 @@ pytest: build
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
 PURE_GO := ./convert/... ./dense/... ./sparse/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
-	./internal/atomicfile/... ./internal/learningcurve/... ./cmd/kerasgo-loadgen/...
+	./internal/atomicfile/... ./internal/learningcurve/... ./internal/promote/... ./cmd/kerasgo-loadgen/...
 
 puregotest:
 	CGO_ENABLED=0 go vet $(PURE_GO)
@@ -82,6 +82,9 @@ demo: build
 	./bin/kerasgo predict $(OUT)/retrained --input testdata/golden/fortunes_inputs.npy --output $(OUT)/golden-predictions.csv
 	$(TFENV); "$$KERASGO_PYTHON" scripts/check_saved_model.py $(OUT)/retrained testdata/golden/fortunes_inputs.npy $(OUT)/golden-predictions.csv
 	@echo "   (files in $(OUT): predictions.csv, retrained/, learning-curves.png, report.html)"
+	@echo
+	@echo "== 6. keep a served model fresh: serve a base path, retrain into it, promote only if better"
+	bash scripts/demo_fresh.sh $(OUT)
 
 BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 

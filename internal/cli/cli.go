@@ -18,6 +18,9 @@ const (
 	ExitOK      = 0 // success
 	ExitFailure = 1 // the command ran and failed (bad data, a model error, ...)
 	ExitUsage   = 2 // the command line is wrong
+	// ExitNotPromoted: train --into ran, and the new model was not better
+	// than the served one, so nothing was published. Not a failure.
+	ExitNotPromoted = 3
 )
 
 // Env is what a command may touch of the outside world.
@@ -114,6 +117,10 @@ func run(ctx context.Context, env *Env, args []string) int {
 	}
 	if err := runFn(ctx, env, fs.Args()); err != nil {
 		fmt.Fprintf(env.Stderr, "kerasgo %s: %v\n", c.Name, err)
+		var np *notPromotedError
+		if errors.As(err, &np) {
+			return ExitNotPromoted
+		}
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(env.Stderr, "usage: %s\n", c.UsageLine)

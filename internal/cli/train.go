@@ -20,6 +20,7 @@ import (
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
+	"github.com/kerasgo/kerasgo/internal/promote"
 	"github.com/kerasgo/kerasgo/metrics"
 )
 
@@ -31,12 +32,16 @@ type trainFlags struct {
 	checkpointEvery                                int
 	resume, shuffle                                bool
 	seed                                           uint64
+	// Gated promotion into a TF Serving base path (--into).
+	into, promoteIf, modelConfig string
+	minImprovement               float64
+	keep                         int
 }
 
 func trainCommand() *Command {
 	return &Command{
 		Name:      "train",
-		UsageLine: "kerasgo train MODEL_DIR --data FILE --out NEW_DIR [flags]",
+		UsageLine: "kerasgo train MODEL_DIR --data FILE --out NEW_DIR [flags]\n       kerasgo train --into BASE --data FILE --validation-data FILE [flags]",
 		Short:     "keep training a model from Go on new data, and evaluate it honestly",
 		Long: `Train reads labelled rows (libsvm, or JSONL with "label"/"labels") once,
 then runs the model's exported training step on sparse batches, visiting the
@@ -57,7 +62,22 @@ with validation data, the weights of the best epoch by --monitor, which is
 the model as loaded when no epoch beat it; without, the last ones. --early-stopping-patience P stops after P epochs without
 improvement. SIGINT/SIGTERM stop after the current step and save the weights
 reached so far to NEW_DIR. --checkpoint-every N saves NEW_DIR.checkpoint every
-N steps; --resume continues from it. --plot draws the learning curves.`,
+N steps; --resume continues from it. --plot draws the learning curves.
+
+--into BASE keeps a served model fresh. BASE is a TF Serving base path
+(numbered version directories, as kerasgo serve and TF Serving read them).
+Training starts from its highest version, writes the new model to a staging
+directory inside BASE (ignored by servers), and judges both on the same
+validation data by --promote-if (val_loss or val_macro_f1, which is also
+what the best epoch is chosen by). Only a new model that beats the served
+one by at least --min-improvement is published, as BASE/<highest+1>
+(zero-padded like the existing names), renamed into place under a lock so
+concurrent promotions never collide. Otherwise the staging directory is
+kept, both sets of numbers and the diagnosis are printed, and train exits
+with status 3 ("not promoted"), which a cron job or CI pipeline can tell
+from a failure (1). --keep N then removes versions beyond the newest N,
+never the one just compared, the new one, or one that --model-config (the
+server's config file) pins or labels.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &trainFlags{}
 			fs.StringVar(&f.data, "data", "", "training data: libsvm, or JSONL with labels (required)")
@@ -75,6 +95,11 @@ N steps; --resume continues from it. --plot draws the learning curves.`,
 			fs.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save a checkpoint every N steps (0: never)")
 			fs.BoolVar(&f.resume, "resume", false, "continue from NEW_DIR.checkpoint")
 			fs.StringVar(&f.plot, "plot", "", "write learning curves to FILE.png or FILE.svg")
+			fs.StringVar(&f.into, "into", "", "train BASE's highest version and publish the result as BASE's next version only if it is better")
+			fs.StringVar(&f.promoteIf, "promote-if", promote.MetricValLoss, "with --into: the metric that must improve, val_loss or val_macro_f1")
+			fs.Float64Var(&f.minImprovement, "min-improvement", 0, "with --into: how much --promote-if must improve (0: at least as good, and some epoch must beat the served model)")
+			fs.IntVar(&f.keep, "keep", 0, "with --into: keep the newest N versions after publishing (0: keep all)")
+			fs.StringVar(&f.modelConfig, "model-config", "", "with --into and --keep: the server's model config, whose pinned and labelled versions are never removed")
 			fs.Uint64Var(&f.seed, "seed", 0, "shuffling seed")
 			return f.run
 		},
@@ -139,6 +164,13 @@ func (f *trainFlags) budget() (int64, error) {
 }
 
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
+	var gate *promotion
+	if f.into != "" {
+		var err error
+		if gate, args, err = f.prepareInto(args); err != nil {
+			return err
+		}
+	}
 	if len(args) != 1 {
 		return usagef("want one MODEL_DIR, got %d arguments", len(args))
 	}
@@ -269,6 +301,9 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
+		if gate != nil {
+			return fmt.Errorf("interrupted: nothing promoted to %s", f.into)
+		}
 		return nil
 	case res.BestEpoch >= 0:
 		if err := fit.WriteRecord(opts.BestDir, res); err != nil {
@@ -308,7 +343,13 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	if eval.Rows > 0 && res.Start != nil && trainRep != nil {
 		in.Start = res.Start // the same validation rows, before the first step
 	}
-	return eval.WriteText(env.Stdout, metrics.Diagnose(eval, in))
+	if err := eval.WriteText(env.Stdout, metrics.Diagnose(eval, in)); err != nil {
+		return err
+	}
+	if gate == nil {
+		return nil
+	}
+	return gate.decide(env, res, eval, out)
 }
 
 // dataLine says what train read before its first step.

@@ -16,7 +16,7 @@ KUBERNETES = "1.30.0"
 
 
 def test_there_are_manifests():
-    assert {os.path.basename(m) for m in MANIFESTS} >= {"predict-job.yaml", "serve.yaml"}
+    assert {os.path.basename(m) for m in MANIFESTS} >= {"predict-job.yaml", "serve.yaml", "retrain-cronjob.yaml"}
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=os.path.basename)

@@ -1,0 +1,187 @@
+package promote_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/kerasgo/kerasgo/internal/promote"
+)
+
+// base makes a base path with a version directory (holding a
+// saved_model.pb) for each name, and other entries as given.
+func base(t *testing.T, versions []string, other ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, v := range versions {
+		stage(t, filepath.Join(dir, v))
+	}
+	for _, o := range other {
+		if err := os.MkdirAll(filepath.Join(dir, o), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// stage writes a minimal complete SavedModel directory at dir.
+func stage(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("pb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func names(vs []promote.Version) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+func TestListAndNext(t *testing.T) {
+	tests := []struct {
+		name     string
+		versions []string
+		other    []string
+		want     []string
+		next     string
+	}{
+		{"plain", []string{"1", "2", "10"}, nil, []string{"1", "2", "10"}, "11"},
+		{"zero-padded", []string{"00000001", "00000009"}, nil, []string{"00000001", "00000009"}, "00000010"},
+		{"padding outgrown", []string{"09", "99"}, nil, []string{"09", "99"}, "100"},
+		{"ignores staging and incomplete", []string{"3"}, []string{".staging-1", "4", "v5"}, []string{"3"}, "4"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			vs, err := promote.List(base(t, tc.versions, tc.other...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(vs); !slices.Equal(got, tc.want) {
+				t.Errorf("List = %v, want %v", got, tc.want)
+			}
+			if got := promote.Next(vs); got != tc.next {
+				t.Errorf("Next = %s, want %s", got, tc.next)
+			}
+		})
+	}
+}
+
+func TestListRejectsOtherLayouts(t *testing.T) {
+	single := t.TempDir()
+	stage(t, single)
+	tests := map[string]string{
+		"a SavedModel itself": single,
+		"no versions":         base(t, nil, "models", "4"),
+		"missing":             filepath.Join(t.TempDir(), "none"),
+	}
+	for name, dir := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, err := promote.List(dir); err == nil {
+				t.Fatalf("List(%s) = nil error", dir)
+			} else if name != "missing" && !errors.Is(err, promote.ErrNotBasePath) {
+				t.Errorf("List(%s) = %v, want ErrNotBasePath", dir, err)
+			}
+		})
+	}
+}
+
+func TestPublish(t *testing.T) {
+	dir := base(t, []string{"0001", "0002"})
+	vs, _ := promote.List(dir)
+	staged := filepath.Join(dir, ".staging-a")
+	stage(t, staged)
+	v, err := promote.Publish(dir, staged, vs[1])
+	if err != nil || v.Name != "0003" {
+		t.Fatalf("Publish = %+v, %v; want version 0003", v, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "0003", "saved_model.pb")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The version it was judged against was deleted meanwhile: nothing moves.
+	other := filepath.Join(dir, ".staging-b")
+	stage(t, other)
+	if err := os.RemoveAll(filepath.Join(dir, "0003")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := promote.Publish(dir, other, v); err == nil {
+		t.Fatal("Publish after the compared version was deleted: nil error")
+	}
+	if got, _ := promote.List(dir); !slices.Equal(names(got), []string{"0001", "0002"}) {
+		t.Errorf("versions after a refused publish: %v", names(got))
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("the staged model is gone after a refused publish: %v", err)
+	}
+}
+
+// TestConcurrentPublishes: promotions racing on one base path each get
+// their own version.
+func TestConcurrentPublishes(t *testing.T) {
+	dir := base(t, []string{"1"})
+	vs, _ := promote.List(dir)
+	const n = 8
+	var wg sync.WaitGroup
+	got := make([]string, n)
+	for i := range n {
+		staged := filepath.Join(dir, ".staging-"+string(rune('a'+i)))
+		stage(t, staged)
+		wg.Go(func() {
+			v, err := promote.Publish(dir, staged, vs[0])
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = v.Name
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	if want := []string{"2", "3", "4", "5", "6", "7", "8", "9"}; !slices.Equal(got, want) {
+		t.Errorf("versions published: %v, want %v", got, want)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	dir := base(t, []string{"1", "2", "3", "4", "5"})
+	removed, err := promote.Prune(dir, 2, []int64{1, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(removed); !slices.Equal(got, []string{"2"}) {
+		t.Errorf("removed %v, want [2] (1 and 3 protected, 4 and 5 kept)", got)
+	}
+	if got, _ := promote.List(dir); !slices.Equal(names(got), []string{"1", "3", "4", "5"}) {
+		t.Errorf("left %v", names(got))
+	}
+}
+
+func TestImprovement(t *testing.T) {
+	tests := []struct {
+		metric            string
+		served, candidate float64
+		want              float64
+	}{
+		{promote.MetricValLoss, 0.30, 0.25, 0.05},
+		{promote.MetricValLoss, 0.25, 0.30, -0.05},
+		{promote.MetricValMacroF1, 0.60, 0.70, 0.10},
+		{promote.MetricValMacroF1, 0.70, 0.60, -0.10},
+	}
+	for _, tc := range tests {
+		got, err := promote.Improvement(tc.metric, tc.served, tc.candidate)
+		if err != nil || got < tc.want-1e-12 || got > tc.want+1e-12 {
+			t.Errorf("Improvement(%s, %v, %v) = %v, %v; want %v", tc.metric, tc.served, tc.candidate, got, err, tc.want)
+		}
+	}
+	if _, err := promote.Improvement("accuracy", 0, 0); err == nil {
+		t.Error("Improvement(accuracy) = nil error")
+	}
+}
