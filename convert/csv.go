@@ -20,6 +20,9 @@ type TableOptions struct {
 	// IDColumn names the column holding example ids. Empty means "id" when the
 	// header has such a column, and no id column otherwise.
 	IDColumn string
+	// Width is the number of features every row must have; 0 takes the
+	// first row's (a bad first row then makes the good ones look bad).
+	Width int
 }
 
 // HeaderMode says how a table reader treats its first line.
@@ -55,7 +58,11 @@ func NewTableReader(r io.Reader, path string, opts TableOptions) *TableReader {
 	cr.Comma = opts.Comma
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // counted here, to name the line and the expected width
-	return &TableReader{r: cr, path: path, opts: opts, idCol: -1, cols: -1}
+	cols := -1
+	if opts.Width > 0 {
+		cols = opts.Width
+	}
+	return &TableReader{r: cr, path: path, opts: opts, idCol: -1, cols: cols}
 }
 
 // Header returns the column names, or nil when the input has no header.

@@ -251,6 +251,12 @@ func TestTableReaderErrors(t *testing.T) {
 			want:     convert.ParseError{Line: 3},
 			sentinel: convert.ErrFormat,
 		},
+		"first row wider than Width": {
+			in:       "1,2,3\n4,5\n",
+			opts:     convert.TableOptions{Header: convert.HeaderAbsent, Width: 2},
+			want:     convert.ParseError{Line: 1},
+			sentinel: convert.ErrFormat,
+		},
 		"ragged row too long": {
 			in:       "1,2\n3,4\n5,6,7\n",
 			wantRows: 2,

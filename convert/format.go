@@ -89,9 +89,9 @@ func NewFormatReader(r io.Reader, path string, f Format, opts ReaderOptions) (Ro
 	}
 	switch f {
 	case FormatCSV:
-		return NewTableReader(r, path, TableOptions{Comma: ',', IDColumn: opts.IDColumn}), nil
+		return NewTableReader(r, path, TableOptions{Comma: ',', IDColumn: opts.IDColumn, Width: opts.Dim}), nil
 	case FormatTSV:
-		return NewTableReader(r, path, TableOptions{Comma: '\t', IDColumn: opts.IDColumn}), nil
+		return NewTableReader(r, path, TableOptions{Comma: '\t', IDColumn: opts.IDColumn, Width: opts.Dim}), nil
 	case FormatNPY:
 		return NewNPYRowReader(r, path)
 	case FormatJSONL:

@@ -6,7 +6,8 @@
 //
 // The pipeline has three steps:
 //
-//  1. Split: each matched file is read once and cut into ranges of whole
+//  1. Split: each matched file (once, however many globs match it) is read
+//     and cut into ranges of whole
 //     lines (Config.LinesPerSplit), each with the number of its first line,
 //     so every row keeps its origin wherever it is scored.
 //  2. Reshuffle, so the runner spreads the ranges over its workers.

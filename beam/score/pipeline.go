@@ -2,6 +2,7 @@ package score
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local" // local paths
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
@@ -20,7 +22,8 @@ import (
 func init() {
 	// Beam's Go SDK finds DoFns and element types through registration at
 	// init time; it is how workers rebuild the pipeline's functions.
-	register.DoFn3x1[context.Context, fileio.FileMetadata, func(Split), error](&splitFn{})
+	register.Function1x1(filePath)
+	register.DoFn3x1[context.Context, string, func(Split), error](&splitFn{})
 	register.Emitter1[Split]()
 	register.DoFn2x1[context.Context, Split, error](&scoreFn{})
 }
@@ -153,25 +156,34 @@ func Build(s beam.Scope, cfg Config) error {
 		return fmt.Errorf("beam scoring: %w", err)
 	}
 	s = s.Scope("kerasgo.score")
-	var splits []beam.PCollection
+	var paths []beam.PCollection
 	for _, glob := range cfg.Inputs {
 		files := fileio.MatchFiles(s, glob, fileio.MatchEmptyDisallow())
-		splits = append(splits, beam.ParDo(s, &splitFn{Config: cfg}, files))
+		paths = append(paths, beam.ParDo(s, filePath, files))
 	}
-	all := beam.Flatten(s, splits...)
-	beam.ParDo0(s, &scoreFn{Config: cfg}, beam.Reshuffle(s, all))
+	// A file two globs match is scored once.
+	files := filter.Distinct(s, beam.Flatten(s, paths...))
+	splits := beam.ParDo(s, &splitFn{Config: cfg}, files)
+	beam.ParDo0(s, &scoreFn{Config: cfg}, beam.Reshuffle(s, splits))
 	return nil
 }
 
-// outputName is the name of a range's output file, with ext its extension.
+// filePath is a matched file's path.
+func filePath(f fileio.FileMetadata) string { return f.Path }
+
+// outputName is the name of a range's output file, with ext its extension:
+// a 64-bit hash of the input path (two of a million inputs collide with a
+// chance of about 3e-8), and the range's first line.
 func outputName(prefix string, sp Split, ext string) string {
-	h := fnv.New32a()
+	h := fnv.New64a()
 	h.Write([]byte(sp.Path))
-	return fmt.Sprintf("%s-%08x-%09d.%s", prefix, h.Sum32(), sp.FirstLine, ext)
+	return fmt.Sprintf("%s-%016x-%09d.%s", prefix, h.Sum64(), sp.FirstLine, ext)
 }
 
-// tempName is where a file is written before it is renamed to name.
+// tempName is where a file is written before it is renamed to name: a name
+// of its own per attempt, so a retry never truncates a file another attempt
+// of the same range is about to rename.
 func tempName(name string) string {
 	dir, file := path.Split(name)
-	return dir + ".tmp-" + strings.TrimPrefix(file, ".")
+	return dir + ".tmp-" + strings.TrimPrefix(file, ".") + "-" + rand.Text()
 }

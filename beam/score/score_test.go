@@ -19,6 +19,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/kerasgo/kerasgo/beam/score"
+	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/internal/cli"
 )
 
@@ -145,6 +146,7 @@ func sameRow(t *testing.T, where string, got, want predictRow) {
 // raw text in JSONL (the model's vectorizer), which carry their own ids.
 func TestMatchesKerasgoPredict(t *testing.T) {
 	model := filepath.Join(testdata, "models", "fortunes")
+	csvInput := goldenCSV(t, nil)
 	tests := []struct {
 		name   string
 		inputs []string
@@ -155,6 +157,7 @@ func TestMatchesKerasgoPredict(t *testing.T) {
 			filepath.Join(testdata, "features", "fortunes", "test.libsvm"),
 		}, false},
 		{"jsonl text", []string{filepath.Join(testdata, "data", "fortunes", "test.jsonl")}, true},
+		{"csv, dense rows, two globs matching one file", []string{csvInput, filepath.Join(filepath.Dir(csvInput), "*.csv")}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +168,10 @@ func TestMatchesKerasgoPredict(t *testing.T) {
 			}
 			header, got := beamRows(t, prefix)
 			total := 0
-			for _, in := range tc.inputs {
+			for _, in := range slices.Compact(slices.Sorted(slices.Values(tc.inputs[:min(len(tc.inputs), 2)]))) {
+				if strings.Contains(in, "*") {
+					continue // the same file again
+				}
 				wantHeader, want := kerasgoPredict(t, model, in)
 				if !slices.Equal(header, wantHeader) {
 					t.Fatalf("header %q, kerasgo predict %q", header, wantHeader)
@@ -244,6 +250,62 @@ func TestBadRows(t *testing.T) {
 	_, err = run(t, score.Config{Model: model, Inputs: []string{input}, Output: filepath.Join(t.TempDir(), "pred"), LinesPerSplit: 10})
 	if err == nil || !strings.Contains(err.Error(), input+":23") {
 		t.Fatalf("without SkipBadRows: %v, want a failure at %s:23", err, input)
+	}
+}
+
+// goldenCSV writes the golden feature rows as a headerless CSV file, with
+// the rows at the given 0-based indices replaced by bad ones, and returns its path.
+func goldenCSV(t *testing.T, bad map[int]string) string {
+	t.Helper()
+	x, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := range x.Rows {
+		if line, ok := bad[i]; ok {
+			b.WriteString(line + "\n")
+			continue
+		}
+		for j, v := range x.Row(i) {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatFloat(float64(v), 'g', -1, 32))
+		}
+		b.WriteByte('\n')
+	}
+	path := filepath.Join(t.TempDir(), "rows.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCSVRangeStartingWithABadRow: a CSV range whose first line is not
+// numbers is a bad row (dead-lettered), not a header to drop in silence.
+func TestCSVRangeStartingWithABadRow(t *testing.T) {
+	bad := "id," + strings.Repeat("x,", 255) + "x"
+	input := goldenCSV(t, map[int]string{10: bad}) // line 11 starts the second range of 10
+	prefix := filepath.Join(t.TempDir(), "pred")
+	if _, err := run(t, score.Config{Model: filepath.Join(testdata, "models", "fortunes"), Inputs: []string{input},
+		Output: prefix, SkipBadRows: true, LinesPerSplit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	_, got := beamRows(t, prefix)
+	x, _ := convert.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	if len(got[input]) != x.Rows-1 {
+		t.Errorf("%d rows written, want %d", len(got[input]), x.Rows-1)
+	}
+	if _, ok := got[input][11]; ok {
+		t.Error("the bad line 11 was scored")
+	}
+	dead, _ := filepath.Glob(prefix + "-*.deadletter.jsonl")
+	if len(dead) != 1 {
+		t.Fatalf("dead-letter files %v, want 1", dead)
+	}
+	if b, _ := os.ReadFile(dead[0]); !strings.Contains(string(b), `"line":11`) {
+		t.Errorf("dead letter %s, want line 11", b)
 	}
 }
 

@@ -1,6 +1,7 @@
 package score
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -104,7 +105,9 @@ func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 				err = locate(err, sp)
 			}
 			var pe *convert.ParseError
-			if err != nil && f.Config.SkipBadRows && errors.As(err, &pe) {
+			// A line over the reader's limit cannot be skipped: its scanner
+			// cannot go past it, so it stops the range like any other error.
+			if err != nil && f.Config.SkipBadRows && errors.As(err, &pe) && !errors.Is(err, bufio.ErrTooLong) {
 				line, _ := json.Marshal(struct {
 					File  string `json:"file"`
 					Line  int    `json:"line"`
@@ -138,9 +141,16 @@ func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 }
 
 // reader returns the row reader of a split: the model's, with the libsvm
-// index base the split step found for the whole file.
+// index base the split step found for the whole file, and no header for
+// CSV/TSV: a range that starts mid-file must not take a row for a header.
 func (f *scoreFn) reader(r io.Reader, sp Split) (convert.RowReader, error) {
 	format := convert.Format(sp.Format)
+	switch format {
+	case convert.FormatCSV:
+		return convert.NewTableReader(r, sp.Path, convert.TableOptions{Comma: ',', Header: convert.HeaderAbsent, Width: f.model.InputDim()}), nil
+	case convert.FormatTSV:
+		return convert.NewTableReader(r, sp.Path, convert.TableOptions{Comma: '\t', Header: convert.HeaderAbsent, Width: f.model.InputDim()}), nil
+	}
 	if format == convert.FormatLibSVM {
 		base := convert.IndexZero
 		if sp.OneBased {
@@ -209,7 +219,7 @@ func (b *batch) add(row *convert.Row) error {
 	case score.SparseBatches:
 		b.sparse.AppendRow(row.Indices, row.Values)
 	default:
-		if dim := b.f.model.InputDim(); dim >= 0 && len(row.Features) != dim {
+		if dim := b.f.model.InputDim(); dim > 0 && len(row.Features) != dim {
 			return &convert.ParseError{Path: b.path, Line: row.Line,
 				Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
 		}

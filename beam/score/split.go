@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 
 	"github.com/kerasgo/kerasgo/convert"
@@ -24,17 +23,18 @@ type Split struct {
 	FirstLine int
 }
 
-// splitFn reads each matched file once and cuts it into Splits of
-// Config.LinesPerSplit lines. Counting lines is what lets every row keep its
-// file line number wherever it is scored; it reads at the disk's speed,
-// which is small next to parsing and scoring the same bytes.
+// splitFn reads each matched file and cuts it into Splits of
+// Config.LinesPerSplit lines (a libsvm file is read twice: once more for its
+// index base). Counting lines is what lets every row keep its file line
+// number wherever it is scored; it reads at the disk's speed, which is small
+// next to parsing and scoring the same bytes.
 type splitFn struct {
 	Config Config
 }
 
-// ProcessElement emits the splits of one file.
-func (f *splitFn) ProcessElement(ctx context.Context, file fileio.FileMetadata, emit func(Split)) error {
-	format, err := lineFormat(f.Config.Format, file.Path)
+// ProcessElement emits the splits of the file at path.
+func (f *splitFn) ProcessElement(ctx context.Context, path string, emit func(Split)) error {
+	format, err := lineFormat(f.Config.Format, path)
 	if err != nil {
 		return err
 	}
@@ -42,18 +42,18 @@ func (f *splitFn) ProcessElement(ctx context.Context, file fileio.FileMetadata, 
 	if format == convert.FormatLibSVM {
 		// scikit-learn's rule, as kerasgo predict applies it: one-based unless
 		// some index in the file is 0.
-		err := withFile(ctx, file.Path, func(r io.Reader) error {
+		err := withFile(ctx, path, func(r io.Reader) error {
 			base, err := convert.DetectLibSVMBase(r)
 			oneBased = base == convert.IndexOne
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("scanning %s for the index base: %w", file.Path, err)
+			return fmt.Errorf("scanning %s for the index base: %w", path, err)
 		}
 	}
-	return withFile(ctx, file.Path, func(r io.Reader) error {
+	return withFile(ctx, path, func(r io.Reader) error {
 		br := bufio.NewReaderSize(r, 1<<20)
-		sp := Split{Path: file.Path, Format: string(format), OneBased: oneBased, FirstLine: 1}
+		sp := Split{Path: path, Format: string(format), OneBased: oneBased, FirstLine: 1}
 		var offset int64
 		lines := 0
 		for {
@@ -71,7 +71,7 @@ func (f *splitFn) ProcessElement(ctx context.Context, file fileio.FileMetadata, 
 				}
 				return nil
 			case err != nil:
-				return fmt.Errorf("reading %s: %w", file.Path, err)
+				return fmt.Errorf("reading %s: %w", path, err)
 			}
 			if lines-sp.FirstLine+1 == f.Config.LinesPerSplit {
 				sp.End = offset

@@ -529,7 +529,7 @@ func TestPredictBadInputLeavesNoOutput(t *testing.T) {
 
 func TestPredictWrongWidth(t *testing.T) {
 	code, _, errOut := runCLI(t, "1,2,3\n", "predict", filepath.Join(testdata, "models", "fortunes"), "--input", "-")
-	if code != ExitFailure || !strings.Contains(errOut, "-:1: 3 features, want 256") {
+	if code != ExitFailure || !strings.Contains(errOut, "-:1: 3 feature fields, want 256") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
