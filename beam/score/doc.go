@@ -7,9 +7,9 @@
 // The pipeline has three steps:
 //
 //  1. Split: each matched file (once, however many globs match it) is read
-//     and cut into ranges of whole
-//     lines (Config.LinesPerSplit), each with the number of its first line,
-//     so every row keeps its origin wherever it is scored.
+//     and cut into ranges of whole lines (Config.LinesPerSplit), each with
+//     the number of its first line, so every row keeps its origin wherever
+//     it is scored.
 //  2. Reshuffle, so the runner spreads the ranges over its workers.
 //  3. Score: each range is parsed, scored in batches of Config.BatchSize and
 //     written to its own output file (and its bad rows, with
