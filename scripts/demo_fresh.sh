@@ -7,7 +7,7 @@
 #
 # Usage: scripts/demo_fresh.sh OUT_DIR   (run from the repository root)
 set -euo pipefail
-out=$1
+out=${1:?usage: scripts/demo_fresh.sh OUT_DIR}
 base=$out/base
 rm -rf "$base" && mkdir -p "$base"
 cp -r testdata/models/fortunes "$base/1"
@@ -42,14 +42,16 @@ PY
 echo "   serving $base (version $(version)) at $url; first test row: $(ask)"
 
 echo "   kerasgo train --into $base (new rows, judged on the validation rows):"
-./bin/kerasgo train --into "$base" "${data[@]}" >"$out/fresh-train.log" 2>&1
+./bin/kerasgo train --into "$base" "${data[@]}" >"$out/fresh-train.log" 2>&1 || { cat "$out/fresh-train.log"; exit 1; }
 grep -E '^(epoch|promoted|not promoted)' "$out/fresh-train.log" | sed 's/^/     /'
 for _ in $(seq 100); do [ "$(version)" = 2 ] && break; sleep 0.1; done
+[ "$(version)" = 2 ] || { echo "the server did not pick up version 2"; cat "$out/serve.log"; exit 1; }
 echo "   the server now answers with version $(version): $(ask)"
 
 echo "   a worse run (--learning-rate 0.05):"
 status=0
 ./bin/kerasgo train --into "$base" "${data[@]}" --learning-rate 0.05 >"$out/fresh-worse.log" 2>&1 || status=$?
 grep -E '^(epoch|promoted|not promoted)' "$out/fresh-worse.log" | sed 's/^/     /'
-[ "$status" = 3 ] || { echo "want exit status 3 (not promoted), got $status"; exit 1; }
+[ "$status" = 3 ] || { cat "$out/fresh-worse.log"; echo "want exit status 3 (not promoted), got $status"; exit 1; }
+[ "$(version)" = 2 ] || { echo "the server stopped serving version 2"; exit 1; }
 echo "   exit status $status (not promoted); still serving version $(version): $(ask)"

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,6 +48,8 @@ func (f *trainFlags) prepareInto(args []string) (*promotion, []string, error) {
 		return nil, nil, usagef("--keep must be 0 (keep every version) or more")
 	case f.resume || f.checkpointEvery > 0:
 		return nil, nil, usagef("--into does not take --resume or --checkpoint-every")
+	case f.monitor != fit.MonitorValLoss && f.monitor != f.promoteIf:
+		return nil, nil, usagef("with --into, the best epoch is chosen by --promote-if; drop --monitor %s", f.monitor)
 	}
 	if _, err := promote.Improvement(f.promoteIf, 0, 0); err != nil {
 		return nil, nil, usagef("--promote-if: %v", err)
@@ -71,14 +74,19 @@ func (f *trainFlags) prepareInto(args []string) (*promotion, []string, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("--model-config %s: %w", f.modelConfig, err)
 		}
+		matched := false
 		for _, c := range configs {
 			if dir, err := filepath.Abs(c.BasePath); err != nil || dir != base {
 				continue
 			}
+			matched = true
 			p.protect = append(p.protect, c.Versions...)
 			for _, v := range c.Labels {
 				p.protect = append(p.protect, v)
 			}
+		}
+		if !matched {
+			return nil, nil, usagef("--model-config %s has no model with base path %s, so it protects nothing", f.modelConfig, base)
 		}
 	}
 	f.monitor = f.promoteIf
@@ -103,8 +111,11 @@ func (p *promotion) decide(env *Env, res fit.Result, eval metrics.Report, staged
 	compare := fmt.Sprintf("%s %.4f on served version %s, %.4f on the new model", p.metric, before, p.served.Name, after)
 	switch {
 	case res.BestEpoch == 0:
-		fmt.Fprintf(env.Stdout, "\nnot promoted: no epoch beat served version %s's %s %.4f (the epoch lines above); %s holds the served weights\n",
-			p.served.Name, p.metric, before, staged)
+		// Train saved the model as loaded: a copy of the served version, kept
+		// by nobody's choice, so not left to fill BASE's volume run after run.
+		os.RemoveAll(staged)
+		fmt.Fprintf(env.Stdout, "\nnot promoted: no epoch beat served version %s's %s %.4f (the epoch lines above)\n",
+			p.served.Name, p.metric, before)
 		return &notPromotedError{reason: "no epoch beat the served version"}
 	case !(gain >= p.min):
 		fmt.Fprintf(env.Stdout, "\nnot promoted: %s, an improvement of %.4f where --min-improvement asks %.4f; the new model is in %s\n",
@@ -112,6 +123,10 @@ func (p *promotion) decide(env *Env, res fit.Result, eval metrics.Report, staged
 		return &notPromotedError{reason: fmt.Sprintf("improvement %.4f below %.4f", gain, p.min)}
 	}
 	v, err := promote.Publish(p.base, staged, p.served)
+	if errors.Is(err, promote.ErrStale) {
+		fmt.Fprintf(env.Stdout, "\nnot promoted: %v; the new model is in %s\n", err, staged)
+		return &notPromotedError{reason: "the served version changed while training"}
+	}
 	if err != nil {
 		return fmt.Errorf("%w; the new model stays in %s", err, staged)
 	}
@@ -122,7 +137,8 @@ func (p *promotion) decide(env *Env, res fit.Result, eval metrics.Report, staged
 			fmt.Fprintf(env.Stdout, "removed version %s (--keep %s)\n", r.Name, strconv.Itoa(p.keep))
 		}
 		if err != nil {
-			return err
+			// The promotion stands; a version left over is not its failure.
+			fmt.Fprintf(env.Stderr, "kerasgo train: warning: %v\n", err)
 		}
 	}
 	return nil

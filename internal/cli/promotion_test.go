@@ -147,6 +147,16 @@ func TestPromoteUnderLoad(t *testing.T) {
 	}
 	servedEquals(v2)
 
+	// An improvement smaller than asked for: not promoted, and the trained
+	// model stays in its staging directory for a look.
+	code, out = train("--min-improvement", "1")
+	if code != ExitNotPromoted || !strings.Contains(out, "--min-improvement asks 1.0000") {
+		t.Fatalf("--min-improvement 1: exit %d, want %d\n%s", code, ExitNotPromoted, out)
+	}
+	if staged, _ := filepath.Glob(filepath.Join(base, ".staging-*", "saved_model.pb")); len(staged) != 1 {
+		t.Errorf("staging directories with a model: %v, want the one not promoted", staged)
+	}
+
 	// A learning rate far too high: no epoch beats version 2.
 	code, out = train("--learning-rate", "0.05")
 	if code != ExitNotPromoted || !strings.Contains(out, "not promoted") {
@@ -207,6 +217,10 @@ func TestIntoErrors(t *testing.T) {
 	if out, err := exec.Command("cp", "-r", single, filepath.Join(base, "1")).CombinedOutput(); err != nil {
 		t.Fatalf("cp: %v: %s", err, out)
 	}
+	otherConfig := filepath.Join(t.TempDir(), "models.config")
+	if err := os.WriteFile(otherConfig, []byte(`model_config_list { config { name: "f" base_path: "/elsewhere" model_platform: "tensorflow" } }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -218,6 +232,8 @@ func TestIntoErrors(t *testing.T) {
 		{"no validation data", []string{"--into", base, "--data", data}, ExitUsage, "needs validation data"},
 		{"with --out", []string{"--into", base, "--data", data, "--validation-data", val, "--out", "x"}, ExitUsage, "exclude each other"},
 		{"unknown metric", []string{"--into", base, "--data", data, "--validation-data", val, "--promote-if", "accuracy"}, ExitUsage, "--promote-if"},
+		{"another --monitor", []string{"--into", base, "--data", data, "--validation-data", val, "--monitor", "val_macro_f1"}, ExitUsage, "drop --monitor"},
+		{"a model config without BASE", []string{"--into", base, "--data", data, "--validation-data", val, "--keep", "1", "--model-config", otherConfig}, ExitUsage, "protects nothing"},
 		{"a class the model does not know", []string{"--into", base, "--data", data, "--validation-data", badVal}, ExitFailure, "99"},
 	}
 	for _, tc := range tests {

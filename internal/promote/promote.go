@@ -7,6 +7,7 @@ package promote
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +19,12 @@ import (
 // path: no numbered subdirectory holds a SavedModel.
 var ErrNotBasePath = errors.New("not a TF Serving base path")
 
+// ErrStale is returned by Publish when the version the staged model was
+// judged against is no longer the newest: another promotion (or anything
+// else) published one since, or it was deleted. The judgement no longer
+// holds, so nothing is published.
+var ErrStale = errors.New("the served version changed while training")
+
 // Version is one numbered version directory of a base path.
 type Version struct {
 	Number int64
@@ -25,7 +32,8 @@ type Version struct {
 }
 
 // List returns the complete versions under base (a numbered directory
-// holding saved_model.pb), lowest number first, as TF Serving reads them.
+// holding saved_model.pb and variables/variables.index, what kerasgo serve
+// waits for), lowest number first.
 // A base path that is itself a SavedModel, or has no complete version, is
 // ErrNotBasePath.
 func List(base string) ([]Version, error) {
@@ -43,7 +51,7 @@ func List(base string) ([]Version, error) {
 		if !e.IsDir() || !ok {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(base, e.Name(), "saved_model.pb")); err != nil {
+		if !complete(filepath.Join(base, e.Name())) {
 			continue
 		}
 		out = append(out, Version{Number: n, Name: e.Name()})
@@ -53,6 +61,17 @@ func List(base string) ([]Version, error) {
 	}
 	slices.SortFunc(out, func(a, b Version) int { return int(min(max(a.Number-b.Number, -1), 1)) })
 	return out, nil
+}
+
+// complete reports whether dir holds a whole SavedModel, by the files
+// kerasgo serve waits for before it loads a version.
+func complete(dir string) bool {
+	for _, f := range []string{"saved_model.pb", filepath.Join("variables", "variables.index")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // number parses a version directory name: decimal digits only.
@@ -72,15 +91,18 @@ func number(name string) (int64, bool) {
 // Next returns the name of the version after the highest of versions: its
 // number plus one, zero-padded to the same width when the highest name is
 // zero-padded ("00000007" -> "00000008").
-func Next(versions []Version) string {
+func Next(versions []Version) (string, error) {
 	last := versions[len(versions)-1]
+	if last.Number == math.MaxInt64 {
+		return "", fmt.Errorf("version %s is the largest number a version can have", last.Name)
+	}
 	next := strconv.FormatInt(last.Number+1, 10)
 	if len(last.Name) > 1 && last.Name[0] == '0' {
 		for len(next) < len(last.Name) {
 			next = "0" + next
 		}
 	}
-	return next
+	return next, nil
 }
 
 // Lock takes the base path's promotion lock (an flock on
@@ -104,9 +126,8 @@ func Lock(base string) (func(), error) {
 // Publish renames the complete SavedModel directory staged (on base's
 // filesystem) to the next version of base, under the promotion lock, and
 // returns that version. compared is the version the staged model was
-// judged against: if it is no longer there, nothing is published, since the
-// judgement no longer holds. A server polling base sees the new version
-// whole or not at all.
+// judged against: unless it is still base's newest, nothing is published
+// (ErrStale). A server polling base sees the new version whole or not at all.
 func Publish(base, staged string, compared Version) (Version, error) {
 	unlock, err := Lock(base)
 	if err != nil {
@@ -117,10 +138,14 @@ func Publish(base, staged string, compared Version) (Version, error) {
 	if err != nil {
 		return Version{}, err
 	}
-	if !slices.Contains(versions, compared) {
-		return Version{}, fmt.Errorf("version %s, which the new model was compared with, is gone from %s: nothing published", compared.Name, base)
+	if newest := versions[len(versions)-1]; newest != compared {
+		return Version{}, fmt.Errorf("%w: the new model was judged against version %s, and %s's newest is now %s; nothing published",
+			ErrStale, compared.Name, base, newest.Name)
 	}
-	name := Next(versions)
+	name, err := Next(versions)
+	if err != nil {
+		return Version{}, err
+	}
 	n, _ := number(name)
 	target := filepath.Join(base, name)
 	if _, err := os.Lstat(target); err == nil {

@@ -2,10 +2,12 @@ package promote_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kerasgo/kerasgo/internal/promote"
@@ -33,8 +35,13 @@ func stage(t *testing.T, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "saved_model.pb"), []byte("pb"), 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "variables"), 0o755); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range []string{"saved_model.pb", filepath.Join("variables", "variables.index")} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -59,6 +66,17 @@ func TestListAndNext(t *testing.T) {
 		{"padding outgrown", []string{"09", "99"}, nil, []string{"09", "99"}, "100"},
 		{"ignores staging and incomplete", []string{"3"}, []string{".staging-1", "4", "v5"}, []string{"3"}, "4"},
 	}
+	half := base(t, []string{"1"})
+	if err := os.MkdirAll(filepath.Join(half, "2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(half, "2", "saved_model.pb"), []byte("x"), 0o644) // no variables yet
+	if vs, err := promote.List(half); err != nil || len(vs) != 1 {
+		t.Errorf("a version without variables/variables.index: List = %v, %v; want only version 1", vs, err)
+	}
+	if _, err := promote.Next([]promote.Version{{Number: math.MaxInt64, Name: "9223372036854775807"}}); err == nil {
+		t.Error("Next after the largest version number: nil error")
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			vs, err := promote.List(base(t, tc.versions, tc.other...))
@@ -68,8 +86,8 @@ func TestListAndNext(t *testing.T) {
 			if got := names(vs); !slices.Equal(got, tc.want) {
 				t.Errorf("List = %v, want %v", got, tc.want)
 			}
-			if got := promote.Next(vs); got != tc.next {
-				t.Errorf("Next = %s, want %s", got, tc.next)
+			if got, err := promote.Next(vs); err != nil || got != tc.next {
+				t.Errorf("Next = %s, %v; want %s", got, err, tc.next)
 			}
 		})
 	}
@@ -107,46 +125,64 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The version it was judged against was deleted meanwhile: nothing moves.
-	other := filepath.Join(dir, ".staging-b")
-	stage(t, other)
-	if err := os.RemoveAll(filepath.Join(dir, "0003")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := promote.Publish(dir, other, v); err == nil {
-		t.Fatal("Publish after the compared version was deleted: nil error")
-	}
-	if got, _ := promote.List(dir); !slices.Equal(names(got), []string{"0001", "0002"}) {
-		t.Errorf("versions after a refused publish: %v", names(got))
-	}
-	if _, err := os.Stat(other); err != nil {
-		t.Errorf("the staged model is gone after a refused publish: %v", err)
+	// The version it was judged against was deleted meanwhile, or is no
+	// longer the newest: nothing moves.
+	for _, tc := range []struct {
+		name   string
+		change func(judged promote.Version)
+	}{
+		{"deleted", func(judged promote.Version) { os.RemoveAll(filepath.Join(dir, judged.Name)) }},
+		{"superseded", func(promote.Version) { stage(t, filepath.Join(dir, "0009")) }},
+	} {
+		name := tc.name
+		vs, _ := promote.List(dir)
+		judged := vs[len(vs)-1]
+		other := filepath.Join(dir, ".staging-"+name)
+		stage(t, other)
+		tc.change(judged)
+		before, _ := promote.List(dir)
+		if _, err := promote.Publish(dir, other, judged); !errors.Is(err, promote.ErrStale) {
+			t.Fatalf("%s: Publish = %v, want ErrStale", name, err)
+		}
+		if after, _ := promote.List(dir); !slices.Equal(after, before) {
+			t.Errorf("%s: versions %v after a refused publish, want %v", name, names(after), names(before))
+		}
+		if _, err := os.Stat(other); err != nil {
+			t.Errorf("%s: the staged model is gone after a refused publish: %v", name, err)
+		}
 	}
 }
 
-// TestConcurrentPublishes: promotions racing on one base path each get
-// their own version.
+// TestConcurrentPublishes: of promotions racing on one base path, all
+// judged against version 1, exactly one publishes (version 2); the others
+// were judged against a version that is no longer served.
 func TestConcurrentPublishes(t *testing.T) {
 	dir := base(t, []string{"1"})
 	vs, _ := promote.List(dir)
 	const n = 8
 	var wg sync.WaitGroup
-	got := make([]string, n)
+	var published, stale atomic.Int32
 	for i := range n {
 		staged := filepath.Join(dir, ".staging-"+string(rune('a'+i)))
 		stage(t, staged)
 		wg.Go(func() {
 			v, err := promote.Publish(dir, staged, vs[0])
-			if err != nil {
-				t.Error(err)
+			switch {
+			case err == nil && v.Name == "2":
+				published.Add(1)
+			case errors.Is(err, promote.ErrStale):
+				stale.Add(1)
+			default:
+				t.Errorf("Publish = %+v, %v", v, err)
 			}
-			got[i] = v.Name
 		})
 	}
 	wg.Wait()
-	slices.Sort(got)
-	if want := []string{"2", "3", "4", "5", "6", "7", "8", "9"}; !slices.Equal(got, want) {
-		t.Errorf("versions published: %v, want %v", got, want)
+	if published.Load() != 1 || stale.Load() != n-1 {
+		t.Errorf("%d published, %d stale; want 1 and %d", published.Load(), stale.Load(), n-1)
+	}
+	if got, _ := promote.List(dir); !slices.Equal(names(got), []string{"1", "2"}) {
+		t.Errorf("versions %v, want [1 2]", names(got))
 	}
 }
 
