@@ -8,6 +8,7 @@
 package score
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -287,7 +288,9 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			err = &convert.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
 		}
 		if err != nil {
-			if opts.SkipBadRows && errors.As(err, &pe) {
+			// A line over the reader's limit cannot be skipped: its scanner
+			// cannot go past it, and asking again returns the same error.
+			if opts.SkipBadRows && errors.As(err, &pe) && !errors.Is(err, bufio.ErrTooLong) {
 				stats.BadRows++
 				if opts.OnBadRow != nil {
 					opts.OnBadRow(err)

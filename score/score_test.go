@@ -1,6 +1,7 @@
 package score_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -159,6 +160,27 @@ func TestRunBadRows(t *testing.T) {
 	var pe *convert.ParseError
 	if !errors.As(err, &pe) || pe.Line != 3 {
 		t.Fatalf("without SkipBadRows: %v, want the parse error of line 3", err)
+	}
+}
+
+// tooLong fails as a line scanner does after a line over its limit: the
+// same error on every call.
+type tooLong struct{ calls int }
+
+func (r *tooLong) Read(*convert.Row) error {
+	if r.calls++; r.calls > 3 {
+		return io.EOF // a Run that kept skipping would end here, with no error
+	}
+	return &convert.ParseError{Path: "in", Line: 1, Err: fmt.Errorf("%w: %w", bufio.ErrTooLong, convert.ErrFormat)}
+}
+
+// TestRunStopsAtAnOverlongLine: SkipBadRows does not skip a line the reader
+// cannot get past (it would return the same error forever).
+func TestRunStopsAtAnOverlongLine(t *testing.T) {
+	r := &tooLong{}
+	_, err := score.Run(context.Background(), r, &echo{}, &sink{}, score.Options{SkipBadRows: true})
+	if !errors.Is(err, bufio.ErrTooLong) || r.calls != 1 {
+		t.Fatalf("Run = %v after %d reads, want bufio.ErrTooLong after 1", err, r.calls)
 	}
 }
 
