@@ -3,7 +3,6 @@ package kerasgo_test
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,7 +20,9 @@ import (
 // match Keras (its outputs, and its five train_on_batch losses).
 func TestWithoutSparseSignatures(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fortunes")
-	copyTree(t, filepath.Join("testdata", "models", "fortunes"), dir)
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "models", "fortunes"))); err != nil {
+		t.Fatal(err)
+	}
 	metaPath := filepath.Join(dir, "assets", "kerasgo.json")
 	var meta map[string]any
 	b, err := os.ReadFile(metaPath)
@@ -66,27 +67,5 @@ func TestWithoutSparseSignatures(t *testing.T) {
 		if d := math.Abs(loss - float64(want.Data[step])); !(d <= 1e-4) {
 			t.Errorf("step %d loss %.7f, Keras %.7f", step, loss, want.Data[step])
 		}
-	}
-}
-
-// copyTree copies a model directory.
-func copyTree(tb testing.TB, src, dst string) {
-	tb.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		tb.Fatal(err)
 	}
 }

@@ -242,7 +242,9 @@ func (m *Model) sparseRows(data []float32) bool {
 // as dense rows (and its dense copy takes at most 64 MiB), as dense rows.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	if m.input == InputSparse {
-		if x.Validate() != nil || m.sparseFaster(x.Density(), x.Binary()) || x.Rows*x.Cols*4 > denseFromSparseMax {
+		// Validate last: only a batch about to be densified needs it here
+		// (Dense panics on a malformed CSR); tfmodel validates the others.
+		if m.sparseFaster(x.Density(), x.Binary()) || x.Rows*x.Cols*4 > denseFromSparseMax || x.Validate() != nil {
 			return m.tf.PredictSparse(ctx, x)
 		}
 	}

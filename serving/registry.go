@@ -105,20 +105,40 @@ type candidate struct {
 }
 
 // candidates lists the complete version directories under the base path by
-// number: as TF Serving does, any directory whose name is a number in
-// decimal digits (leading zeros allowed) is a version; the base path itself
-// is version 1 when it holds a SavedModel. Two names for one number (1 and
-// 001): the first in name order wins.
+// number (VersionDirs); the base path itself is version 1 when it holds a
+// SavedModel.
 func candidates(base string) (map[int64]candidate, error) {
 	if _, err := os.Stat(filepath.Join(base, "saved_model.pb")); err == nil {
 		fp, err := fingerprint(base)
 		return map[int64]candidate{1: {dir: base, fingerprint: fp}}, err
 	}
+	dirs, err := VersionDirs(base)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]candidate, len(dirs))
+	for n, dir := range dirs {
+		fp, err := fingerprint(dir)
+		if err != nil {
+			continue // changed while being read: next poll
+		}
+		out[n] = candidate{dir: dir, fingerprint: fp}
+	}
+	return out, nil
+}
+
+// VersionDirs returns the complete version directories under a TF Serving
+// base path by number, as the server reads them: as TF Serving does, any
+// directory whose name is a number in decimal digits (leading zeros allowed)
+// is a version, complete once it holds saved_model.pb and
+// variables/variables.index. Two names for one number (1 and 001): the
+// first complete one in name order wins.
+func VersionDirs(base string) (map[int64]string, error) {
 	entries, err := os.ReadDir(base)
 	if err != nil {
 		return nil, fmt.Errorf("listing versions: %w", err)
 	}
-	out := map[int64]candidate{}
+	out := map[int64]string{}
 	for _, e := range entries {
 		if !e.IsDir() || !allDigits(e.Name()) {
 			continue
@@ -131,13 +151,22 @@ func candidates(base string) (map[int64]candidate, error) {
 			continue
 		}
 		dir := filepath.Join(base, e.Name())
-		fp, err := fingerprint(dir)
-		if err != nil {
-			continue // incomplete: not a SavedModel yet
+		if complete(dir) {
+			out[n] = dir
 		}
-		out[n] = candidate{dir: dir, fingerprint: fp}
 	}
 	return out, nil
+}
+
+// complete reports whether dir holds the files a version needs before it
+// is loaded.
+func complete(dir string) bool {
+	for _, f := range []string{"saved_model.pb", filepath.Join("variables", "variables.index")} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func allDigits(s string) bool {
@@ -152,10 +181,8 @@ func allDigits(s string) bool {
 // fingerprint summarises a SavedModel directory's files (names, sizes, mtimes);
 // it fails while saved_model.pb or the variables index is missing.
 func fingerprint(dir string) (string, error) {
-	for _, f := range []string{"saved_model.pb", filepath.Join("variables", "variables.index")} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return "", err
-		}
+	if !complete(dir) {
+		return "", fmt.Errorf("%s: no saved_model.pb and variables/variables.index yet: %w", dir, fs.ErrNotExist)
 	}
 	var fp []byte
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/kerasgo/kerasgo/fit"
@@ -66,13 +65,9 @@ func (f *trainFlags) prepareInto(args []string) (*promotion, []string, error) {
 	p := &promotion{base: base, served: served, metric: f.promoteIf, min: f.minImprovement, keep: f.keep,
 		protect: []int64{served.Number}}
 	if f.modelConfig != "" {
-		data, err := os.ReadFile(f.modelConfig)
+		configs, err := readModelConfig(f.modelConfig)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--model-config: %w", err)
-		}
-		configs, err := parseModelConfig(data)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--model-config %s: %w", f.modelConfig, err)
+			return nil, nil, err
 		}
 		matched := false
 		for _, c := range configs {
@@ -134,7 +129,7 @@ func (p *promotion) decide(env *Env, res fit.Result, eval metrics.Report, staged
 	if p.keep > 0 {
 		removed, err := promote.Prune(p.base, p.keep, append(p.protect, v.Number))
 		for _, r := range removed {
-			fmt.Fprintf(env.Stdout, "removed version %s (--keep %s)\n", r.Name, strconv.Itoa(p.keep))
+			fmt.Fprintf(env.Stdout, "removed version %s (--keep %d)\n", r.Name, p.keep)
 		}
 		if err != nil {
 			// The promotion stands; a version left over is not its failure.

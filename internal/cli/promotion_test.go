@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,8 +31,8 @@ import (
 // promoted (exit status 3) and the server keeps answering with version 2.
 func TestPromoteUnderLoad(t *testing.T) {
 	base := t.TempDir()
-	if out, err := exec.Command("cp", "-r", filepath.Join(testdata, "models", "fortunes"), filepath.Join(base, "1")).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v: %s", err, out)
+	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(filepath.Join(testdata, "models", "fortunes"))); err != nil {
+		t.Fatal(err)
 	}
 	x, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
 	if err != nil {
@@ -214,8 +213,8 @@ func TestIntoErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := t.TempDir()
-	if out, err := exec.Command("cp", "-r", single, filepath.Join(base, "1")).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v: %s", err, out)
+	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(single)); err != nil {
+		t.Fatal(err)
 	}
 	otherConfig := filepath.Join(t.TempDir(), "models.config")
 	if err := os.WriteFile(otherConfig, []byte(`model_config_list { config { name: "f" base_path: "/elsewhere" model_platform: "tensorflow" } }`), 0o644); err != nil {

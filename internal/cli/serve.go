@@ -151,12 +151,9 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		return cfg, usagef("--model NAME=DIR or --model-config FILE is required")
 	}
 	if f.modelConfig != "" {
-		data, err := os.ReadFile(f.modelConfig)
-		if err != nil {
-			return cfg, fmt.Errorf("reading --model-config: %w", err)
-		}
-		if cfg.Models, err = parseModelConfig(data); err != nil {
-			return cfg, fmt.Errorf("%s: %w", f.modelConfig, err)
+		var err error
+		if cfg.Models, err = readModelConfig(f.modelConfig); err != nil {
+			return cfg, err
 		}
 	}
 	for _, spec := range f.models {
@@ -296,6 +293,19 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	cfg.Logger.Info("stopped")
 	return nil
+}
+
+// readModelConfig reads and parses the --model-config file at path.
+func readModelConfig(path string) ([]serving.ModelConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading --model-config: %w", err)
+	}
+	models, err := parseModelConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return models, nil
 }
 
 // parseModelConfig reads a --model-config file: kerasgo's JSON, or TF

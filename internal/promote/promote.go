@@ -5,6 +5,7 @@
 package promote
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"syscall"
+
+	"github.com/kerasgo/kerasgo/serving"
 )
 
 // ErrNotBasePath is returned for a directory that is not a TF Serving base
@@ -31,61 +34,27 @@ type Version struct {
 	Name   string // as on disk: "00000007" stays zero-padded
 }
 
-// List returns the complete versions under base (a numbered directory
-// holding saved_model.pb and variables/variables.index, what kerasgo serve
-// waits for), lowest number first.
-// A base path that is itself a SavedModel, or has no complete version, is
-// ErrNotBasePath.
+// List returns the complete versions under base, lowest number first: the
+// version directories kerasgo serve reads (serving.VersionDirs). A base path
+// that is itself a SavedModel, or has no complete version, is ErrNotBasePath.
 func List(base string) ([]Version, error) {
 	if _, err := os.Stat(filepath.Join(base, "saved_model.pb")); err == nil {
 		return nil, fmt.Errorf("%s is a SavedModel, not a base path of numbered versions (move it to %s/1): %w",
 			base, base, ErrNotBasePath)
 	}
-	entries, err := os.ReadDir(base)
+	dirs, err := serving.VersionDirs(base)
 	if err != nil {
-		return nil, fmt.Errorf("listing versions: %w", err)
+		return nil, err
 	}
-	var out []Version
-	for _, e := range entries {
-		n, ok := number(e.Name())
-		if !e.IsDir() || !ok {
-			continue
-		}
-		if !complete(filepath.Join(base, e.Name())) {
-			continue
-		}
-		out = append(out, Version{Number: n, Name: e.Name()})
-	}
-	if len(out) == 0 {
+	if len(dirs) == 0 {
 		return nil, fmt.Errorf("%s: no numbered directory holds a SavedModel: %w", base, ErrNotBasePath)
 	}
-	slices.SortFunc(out, func(a, b Version) int { return int(min(max(a.Number-b.Number, -1), 1)) })
+	out := make([]Version, 0, len(dirs))
+	for n, dir := range dirs {
+		out = append(out, Version{Number: n, Name: filepath.Base(dir)})
+	}
+	slices.SortFunc(out, func(a, b Version) int { return cmp.Compare(a.Number, b.Number) })
 	return out, nil
-}
-
-// complete reports whether dir holds a whole SavedModel, by the files
-// kerasgo serve waits for before it loads a version.
-func complete(dir string) bool {
-	for _, f := range []string{"saved_model.pb", filepath.Join("variables", "variables.index")} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// number parses a version directory name: decimal digits only.
-func number(name string) (int64, bool) {
-	if name == "" {
-		return 0, false
-	}
-	for _, c := range name {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(name, 10, 64)
-	return n, err == nil
 }
 
 // Next returns the name of the version after the highest of versions: its
@@ -146,7 +115,7 @@ func Publish(base, staged string, compared Version) (Version, error) {
 	if err != nil {
 		return Version{}, err
 	}
-	n, _ := number(name)
+	n, _ := strconv.ParseInt(name, 10, 64)
 	target := filepath.Join(base, name)
 	if _, err := os.Lstat(target); err == nil {
 		return Version{}, fmt.Errorf("%s exists but is not a complete version: nothing published", target)
