@@ -9,7 +9,7 @@ SHELL := bash
 
 # Every recipe line that builds or runs Go code evaluates the environment
 # setup_tf.sh prints (CGO flags, rpath, the venv's interpreter). kerasgo keeps
-# TensorFlow's log lines quiet by itself (internal/tflog); nothing is set here.
+# TensorFlow's log lines quiet by itself (tflog); nothing is set here.
 
 TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
 OUT := out/demo
@@ -42,7 +42,7 @@ pytest: build
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
 PURE_GO := ./convert/... ./dense/... ./sparse/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
-	./internal/atomicfile/... ./internal/learningcurve/... ./internal/promote/... ./cmd/kerasgo-loadgen/...
+	./atomicfile/... ./internal/learningcurve/... ./promote/... ./cmd/kerasgo-loadgen/...
 
 puregotest:
 	CGO_ENABLED=0 go vet $(PURE_GO)

@@ -24,10 +24,11 @@ const inferRows = 256
 // size). An exported model evaluates through its evaluate step, with its
 // metadata's classes, label mode and loss, and inferred is "".
 //
-// Any other SavedModel says nothing of its labels or loss, so they are
-// inferred and inferred says how: the classes are the output's indices
-// ("0", "1", …); the labels are multi-hot when some row of src carries no
-// label or several, else one-hot; the loss is what Keras computes for such
+// Any other SavedModel says nothing of its labels or loss, so what Options
+// did not give is inferred and inferred says how: the classes are
+// Options.Classes, else the output's indices ("0", "1", …); the labels
+// follow Options.LabelMode, else are multi-hot when some row of src carries
+// no label or several, and one-hot otherwise; the loss is what Keras computes for such
 // outputs, categorical cross-entropy when every row of the model's
 // probabilities on the first rows of src sums to 1 (a softmax), binary
 // cross-entropy otherwise. Such a model is scored by its predictions: it
@@ -41,17 +42,23 @@ func (m *Model) Evaluator(ctx context.Context, src fit.Source) (model fit.Model,
 	if dim <= 0 || classes <= 0 {
 		return nil, fit.Options{}, "", fmt.Errorf("%s: no kerasgo metadata, and its prediction signature does not take rows of a known width to rows of class probabilities; export it with kerasgo export", m.Dir())
 	}
-	multi, err := fit.InferMultiLabel(ctx, src)
-	if err != nil {
-		return nil, fit.Options{}, "", err
+	multi, modeFrom := m.labels == LabelModeMulti, "given"
+	if m.labels == LabelModeAuto {
+		if multi, err = fit.InferMultiLabel(ctx, src); err != nil {
+			return nil, fit.Options{}, "", err
+		}
+		modeFrom = "inferred from the data"
 	}
 	softmax, err := m.endsInSoftmax(ctx, src)
 	if err != nil {
 		return nil, fit.Options{}, "", err
 	}
-	names := make([]string, classes)
-	for i := range names {
-		names[i] = strconv.Itoa(i)
+	names, named := m.Classes(), "named as given"
+	if names == nil {
+		names, named = make([]string, classes), "named by index"
+		for i := range names {
+			names[i] = strconv.Itoa(i)
+		}
 	}
 	loss, mode, activation := metrics.BinaryCrossentropy, "one label a row: one-hot targets", "sigmoid"
 	if multi {
@@ -60,7 +67,7 @@ func (m *Model) Evaluator(ctx context.Context, src fit.Source) (model fit.Model,
 	if softmax {
 		loss, activation = metrics.CategoricalCrossentropy, "softmax"
 	}
-	inferred = fmt.Sprintf("%s has no kerasgo metadata; inferred from the data: %s, %d classes named by index, %s outputs scored with %s", m.Dir(), mode, classes, activation, loss)
+	inferred = fmt.Sprintf("%s has no kerasgo metadata; labels %s: %s; %d classes %s; %s outputs (inferred from the data) scored with %s", m.Dir(), modeFrom, mode, classes, named, activation, loss)
 	opts = fit.Options{Dim: dim, Labels: fit.NewLabels(names, multi), Loss: loss}
 	return predictionEvaluator{m: m, loss: loss}, opts, inferred, nil
 }

@@ -6,9 +6,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/metrics"
@@ -118,4 +120,54 @@ func argmax(row []float32) int {
 		}
 	}
 	return best
+}
+
+// TestOpenWithClasses: a SavedModel without kerasgo metadata opened with
+// class names and a label mode carries them into predictions' writer
+// options and evaluations; names that do not fit the model are refused.
+func TestOpenWithClasses(t *testing.T) {
+	ctx := context.Background()
+	names := open(t, "fortunes").Classes() // the classes tf1_softmax was trained on
+	dir := filepath.Join("testdata", "models", "tf1_softmax")
+	opts := kerasgo.DefaultOptions()
+	opts.Classes, opts.LabelMode = names, kerasgo.LabelModeSingle
+	m, err := kerasgo.Open(ctx, dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := m.PredictionOptions(0, 3).Classes; !slices.Equal(got, names) {
+		t.Errorf("prediction options name %v, want %v", got, names)
+	}
+	data := firstLines(t, filepath.Join("testdata", "features", "fortunes", "test.libsvm"), 50)
+	src, err := m.LabelledSource(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fo, inferred, err := m.Evaluator(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fo.Labels.Classes, names) || fo.Labels.MultiLabel || !strings.Contains(inferred, "labels given") || !strings.Contains(inferred, "named as given") {
+		t.Errorf("evaluator classes %v, multi-label %v, inferred %q", fo.Labels.Classes, fo.Labels.MultiLabel, inferred)
+	}
+
+	bad := map[string]kerasgo.Options{
+		"too few names":               {Classes: names[:3]},
+		"unknown label mode":          {LabelMode: kerasgo.LabelMode(7)},
+		"other names than metadata's": {Classes: append([]string{"x"}, names[1:]...)},
+		"mode against metadata":       {LabelMode: kerasgo.LabelModeMulti},
+	}
+	for name, o := range bad {
+		t.Run(name, func(t *testing.T) {
+			d := dir
+			if strings.Contains(name, "metadata") {
+				d = filepath.Join("testdata", "models", "fortunes")
+			}
+			if m, err := kerasgo.Open(ctx, d, o); err == nil {
+				m.Close()
+				t.Errorf("Open(%s) with %+v succeeded", d, o)
+			}
+		})
+	}
 }

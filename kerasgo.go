@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
@@ -52,10 +53,47 @@ func (i Input) String() string {
 	}
 }
 
+// LabelMode says how many classes a row of a model's data may carry.
+type LabelMode int
+
+// The label modes.
+const (
+	// LabelModeAuto: from the model's kerasgo metadata; for a model without
+	// any, inferred from the data where it matters (Evaluator).
+	LabelModeAuto LabelMode = iota
+	// LabelModeSingle: one class a row (softmax, or one sigmoid per class
+	// with one-hot targets).
+	LabelModeSingle
+	// LabelModeMulti: any number of classes a row (sigmoid outputs,
+	// multi-hot targets).
+	LabelModeMulti
+)
+
+func (l LabelMode) String() string {
+	switch l {
+	case LabelModeSingle:
+		return "single-label"
+	case LabelModeMulti:
+		return "multi-label"
+	default:
+		return "auto"
+	}
+}
+
 // Options configure Open. Start from DefaultOptions.
 type Options struct {
 	// Runtime configures the TensorFlow session (tags, batch size, threads).
 	Runtime tfmodel.Options
+	// Classes names the outputs of a SavedModel without kerasgo metadata,
+	// in output order, so predictions and evaluations carry names (without
+	// them, Classes returns nil, prediction writers say class_0, class_1, …
+	// and evaluations name classes by index). For a model with metadata
+	// they must be its own classes, or be left nil.
+	Classes []string
+	// LabelMode says how many classes a row carries for a model without
+	// kerasgo metadata (LabelModeAuto: inferred from the data). For a model
+	// with metadata it must agree with it, or be LabelModeAuto.
+	LabelMode LabelMode
 }
 
 // DefaultOptions returns the options Open uses unless told otherwise.
@@ -73,6 +111,10 @@ type Model struct {
 	// sparseSteps says training and evaluation steps take CSR batches: the
 	// exporter's sparse training signatures are there.
 	sparseSteps bool
+	// classes and labels: from the metadata, or Options for a model
+	// without (nil and LabelModeAuto when not given).
+	classes []string
+	labels  LabelMode
 }
 
 // Open loads the SavedModel in dir, its signatures and metadata, and the
@@ -95,7 +137,38 @@ func Open(ctx context.Context, dir string, opts Options) (*Model, error) {
 		tm.Close()
 		return nil, err
 	}
+	if m.classes, m.labels, err = classes(tm, opts); err != nil {
+		tm.Close()
+		return nil, err
+	}
 	return m, nil
+}
+
+// classes returns the class names and label mode of the model: its
+// metadata's, checked against what opts gives, or opts' for a model
+// without metadata.
+func classes(tm *tfmodel.Model, opts Options) ([]string, LabelMode, error) {
+	if opts.LabelMode < LabelModeAuto || opts.LabelMode > LabelModeMulti {
+		return nil, 0, fmt.Errorf("%s: unknown label mode %d", tm.Dir(), opts.LabelMode)
+	}
+	md := tm.Metadata()
+	if md == nil {
+		if n := tm.OutputDim(); opts.Classes != nil && n > 0 && len(opts.Classes) != n {
+			return nil, 0, fmt.Errorf("%s: %d class names for a model with %d outputs", tm.Dir(), len(opts.Classes), n)
+		}
+		return slices.Clone(opts.Classes), opts.LabelMode, nil
+	}
+	mode := LabelModeSingle
+	if md.LabelMode == tfmodel.LabelMultiLabel {
+		mode = LabelModeMulti
+	}
+	switch {
+	case opts.Classes != nil && !slices.Equal(opts.Classes, md.Classes):
+		return nil, 0, fmt.Errorf("%s: the class names given differ from the model's own (%d classes in its metadata)", tm.Dir(), len(md.Classes))
+	case opts.LabelMode != LabelModeAuto && opts.LabelMode != mode:
+		return nil, 0, fmt.Errorf("%s: label mode %s given, the model's metadata says %s", tm.Dir(), opts.LabelMode, mode)
+	}
+	return md.Classes, mode, nil
 }
 
 // loadVectorizer loads the text preprocessing stored with the model, or
@@ -151,20 +224,16 @@ func (m *Model) Input() Input { return m.input }
 // takes strings).
 func (m *Model) InputDim() int { return max(m.tf.InputDim(), 0) }
 
-// Classes returns the class names, in output order (nil when the model
-// carries no kerasgo metadata).
-func (m *Model) Classes() []string {
-	if md := m.tf.Metadata(); md != nil {
-		return append([]string(nil), md.Classes...)
-	}
-	return nil
-}
+// Classes returns the class names, in output order: the metadata's, or
+// Options.Classes for a model without metadata (nil when neither names them).
+func (m *Model) Classes() []string { return slices.Clone(m.classes) }
+
+// LabelMode returns how many classes a row carries: the metadata's mode,
+// or Options.LabelMode for a model without metadata.
+func (m *Model) LabelMode() LabelMode { return m.labels }
 
 // MultiLabel reports whether a row may carry several classes.
-func (m *Model) MultiLabel() bool {
-	md := m.tf.Metadata()
-	return md != nil && md.LabelMode == tfmodel.LabelMultiLabel
-}
+func (m *Model) MultiLabel() bool { return m.labels == LabelModeMulti }
 
 // Vectorizer returns the text preprocessing stored with the model, or nil.
 // It is safe for concurrent use.

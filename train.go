@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
+	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/fit"
@@ -16,7 +18,7 @@ import (
 // signatures and metadata, and why not.
 func (m *Model) Trainable() (bool, string) {
 	if m.tf.Metadata() == nil {
-		return false, fmt.Sprintf("%s: no kerasgo metadata; export the model with kerasgo export to evaluate or train it", m.Dir())
+		return false, fmt.Sprintf("%s: no kerasgo metadata; export the model with kerasgo export to train it (Evaluator evaluates it as it is)", m.Dir())
 	}
 	if ok, why := m.tf.Trainable(); !ok {
 		return false, fmt.Sprintf("%s: %s", m.Dir(), why)
@@ -73,8 +75,107 @@ func (m *Model) SetLearningRate(ctx context.Context, lr float64) error {
 }
 
 // Save writes the model with its current weights to dir, atomically; the
-// model directory it was opened from is not touched.
+// model directory it was opened from is not touched. dir is a SavedModel
+// directory: to publish a new version of a TF Serving base path, use
+// package promote, not a numbered directory inside the opened model.
 func (m *Model) Save(ctx context.Context, dir string) error { return m.tf.Save(ctx, dir) }
+
+// Restore puts back into the model the weights and optimizer state of a
+// SavedModel that Save wrote from it (or the directory it was opened from).
+func (m *Model) Restore(ctx context.Context, dir string) error { return m.tf.Restore(ctx, dir) }
+
+// CheckpointDir is where Train keeps the checkpoint of a run saving to out
+// (Options.CheckpointEvery), with the loop's state in CheckpointDir(out) +
+// ".state.json"; OpenCheckpoint resumes from it.
+func CheckpointDir(out string) string { return filepath.Clean(out) + ".checkpoint" }
+
+// OpenCheckpoint opens the checkpoint an interrupted Train to out left
+// (CheckpointDir), and returns the model and the loop state to put in
+// fit.Options.Resume; Train then continues where the run stopped.
+func OpenCheckpoint(ctx context.Context, out string, opts Options) (*Model, *fit.State, error) {
+	dir := CheckpointDir(out)
+	st, err := fit.ReadState(dir + ".state.json")
+	if err != nil {
+		return nil, nil, fmt.Errorf("resuming: %w (no checkpoint from an earlier run with CheckpointEvery?)", err)
+	}
+	m, err := Open(ctx, dir, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, &st, nil
+}
+
+// Train keeps training the model with fit.Run on the rows of train,
+// validating on val (or opts.ValidationSplit of train), and saves the
+// result to out, atomically, with its training record (fit.WriteRecord):
+//
+//   - with validation data, the best epoch's weights by opts.Monitor (the
+//     model as it was when no epoch beat it), which Train also puts back
+//     into m, so the model in memory is the one saved;
+//   - without, the last weights;
+//   - when ctx is canceled (res.Stopped is fit.StopInterrupted), the
+//     weights of the last finished step, and the checkpoint stays for
+//     OpenCheckpoint.
+//
+// opts comes from FitOptions plus the caller's epochs, batch size and the
+// rest; Train sets its BestDir (a temporary directory beside out, removed
+// on return) and, with CheckpointEvery, its CheckpointDir. The directory
+// m was opened from is never modified. Saving outlives a canceled ctx, so
+// stopping never loses the work done.
+func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, opts fit.Options) (fit.Result, error) {
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return fit.Result{}, err
+	}
+	if src, err := filepath.Abs(m.Dir()); err == nil && src == out {
+		return fit.Result{}, fmt.Errorf("training %s: the output must differ from the model's own directory, which training never modifies", m.Dir())
+	}
+	opts.BestDir, opts.CheckpointDir = "", ""
+	if opts.CheckpointEvery > 0 {
+		opts.CheckpointDir = CheckpointDir(out)
+	}
+	if val != nil || opts.ValidationSplit > 0 {
+		tmp, err := atomicfile.TempDir(out + ".best")
+		if err != nil {
+			return fit.Result{}, err
+		}
+		defer os.RemoveAll(tmp)
+		opts.BestDir = filepath.Join(tmp, "model")
+	}
+	res, err := fit.Run(ctx, m, train, val, opts)
+	if err != nil {
+		return res, err
+	}
+	saveCtx := context.WithoutCancel(ctx)
+	switch {
+	case res.Stopped == fit.StopInterrupted:
+		return res, m.Save(saveCtx, out)
+	case res.BestEpoch >= 0:
+		if err := fit.WriteRecord(opts.BestDir, res); err != nil {
+			return res, err
+		}
+		if err := atomicfile.ReplaceDir(opts.BestDir, out); err != nil {
+			return res, err
+		}
+		if last := len(res.History); last == 0 || res.History[last-1].Epoch != res.BestEpoch {
+			if err := m.Restore(saveCtx, out); err != nil {
+				return res, fmt.Errorf("putting the best epoch's weights back: %w", err)
+			}
+		}
+	default:
+		if err := m.Save(saveCtx, out); err != nil {
+			return res, err
+		}
+		if err := fit.WriteRecord(out, res); err != nil {
+			return res, err
+		}
+	}
+	if opts.CheckpointDir != "" {
+		os.RemoveAll(opts.CheckpointDir)
+		os.Remove(opts.CheckpointDir + ".state.json")
+	}
+	return res, nil
+}
 
 // LabelledSource returns a fit.Source over the labelled file at path (libsvm,
 // or JSONL rows with "label"/"labels"; raw-text JSONL rows go through the

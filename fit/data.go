@@ -12,8 +12,10 @@ import (
 	"github.com/kerasgo/kerasgo/sparse"
 )
 
-// Source opens the training (or validation) data for one pass. Run calls it
-// once per epoch, and once more per epoch for a validation split.
+// Source opens the training (or validation) data for one pass. Run calls
+// each source once, before the first step, and keeps the parsed rows (in
+// memory, or in a temporary file past Options.MemoryBudget) for every
+// epoch; InferMultiLabel and the evaluation calls may open it again.
 type Source func() (convert.RowReader, io.Closer, error)
 
 // Example is one labelled row, owned by the loop (not reused by the reader).

@@ -18,7 +18,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/metrics"
 )
 
@@ -32,12 +32,6 @@ type Model interface {
 	// Save writes the current weights as a model directory, atomically.
 	Save(ctx context.Context, dir string) error
 }
-
-// Monitored quantities for early stopping and best-weights restoring.
-const (
-	MonitorValLoss    = "val_loss"
-	MonitorValMacroF1 = "val_macro_f1"
-)
 
 // Options configure Run. Dim and Labels are required.
 type Options struct {
@@ -68,10 +62,11 @@ type Options struct {
 	// instead ("balanced", as scikit-learn and Keras users compute them).
 	ClassWeights   []float32
 	BalanceClasses bool
-	// Monitor and Patience drive early stopping: stop after Patience epochs
-	// without improvement (0: never stop early). The best epoch's weights are
-	// kept in BestDir whenever validation data exists.
-	Monitor  string
+	// Monitor (default ValLoss) and Patience drive early stopping: stop
+	// after Patience epochs without improvement (0: never stop early). The
+	// best epoch's weights by Monitor are kept in BestDir whenever validation
+	// data exists.
+	Monitor  Metric
 	Patience int
 	BestDir  string
 	// CheckpointEvery saves the model to CheckpointDir (and the loop state to
@@ -107,16 +102,13 @@ type Epoch struct {
 	Val       *metrics.Report `json:"val,omitempty"`
 }
 
-// Monitored returns the epoch's value of the monitored quantity and whether
-// larger is better.
-func (e Epoch) Monitored(monitor string) (float64, bool) {
+// Monitored returns the epoch's validation value of metric (NaN without
+// validation data).
+func (e Epoch) Monitored(metric Metric) float64 {
 	if e.Val == nil {
-		return math.NaN(), false
+		return math.NaN()
 	}
-	if monitor == MonitorValMacroF1 {
-		return e.Val.MacroF1, true
-	}
-	return e.Val.Loss, false
+	return metric.Value(*e.Val)
 }
 
 // State is what a checkpoint records to resume from.
@@ -173,7 +165,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.MemoryBudget = DefaultMemoryBudget
 	}
 	if o.Monitor == "" {
-		o.Monitor = MonitorValLoss
+		o.Monitor = ValLoss
+	}
+	if _, err := ParseMetric(string(o.Monitor)); err != nil {
+		return o, fmt.Errorf("monitor: %w", err)
 	}
 	switch {
 	case o.Dim <= 0 || o.Labels == nil || len(o.Labels.Classes) == 0:
@@ -184,8 +179,6 @@ func (o Options) withDefaults() (Options, error) {
 		return o, errors.New("memory budget must not be negative")
 	case o.ValidationSplit < 0 || o.ValidationSplit >= 1:
 		return o, fmt.Errorf("validation split %v, want 0 <= split < 1", o.ValidationSplit)
-	case o.Monitor != MonitorValLoss && o.Monitor != MonitorValMacroF1:
-		return o, fmt.Errorf("monitor %q, want %s or %s", o.Monitor, MonitorValLoss, MonitorValMacroF1)
 	case o.CheckpointEvery > 0 && o.CheckpointDir == "":
 		return o, errors.New("checkpoints need a directory")
 	case o.ClassWeights != nil && len(o.ClassWeights) != len(o.Labels.Classes):
@@ -265,8 +258,7 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 		if opts.OnStart != nil {
 			opts.OnStart(rep)
 		}
-		v, _ := Epoch{Val: &rep}.Monitored(opts.Monitor)
-		if err := keep(0, v); err != nil {
+		if err := keep(0, opts.Monitor.Value(rep)); err != nil {
 			return res, err
 		}
 	}
@@ -290,8 +282,8 @@ func Run(ctx context.Context, m Model, train, val Source, opts Options) (Result,
 		if !hasVal {
 			continue
 		}
-		v, higher := ep.Monitored(opts.Monitor)
-		if !haveBest || (higher && v > best) || (!higher && v < best) {
+		v := ep.Monitored(opts.Monitor)
+		if !haveBest || opts.Monitor.Improvement(best, v) > 0 {
 			if err := keep(epoch, v); err != nil {
 				return res, err
 			}

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/metrics"
 )
 
@@ -27,7 +27,7 @@ type Record struct {
 // WriteRecord writes res's history into modelDir/assets/RecordFile,
 // atomically.
 func WriteRecord(modelDir string, res Result) error {
-	if err := os.MkdirAll(filepath.Join(modelDir, "assets"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(modelDir, "assets"), 0o777); err != nil {
 		return err
 	}
 	f, err := atomicfile.Create(filepath.Join(modelDir, "assets", RecordFile))

@@ -143,10 +143,21 @@ type batch struct {
 
 // Run streams rows from src through p into sink, in input order, and
 // returns what it did. It stops at the first error (reading, predicting or
-// writing) and returns it; rows already written stay written, so callers
-// write to a temporary file and keep it only on success. It does not flush
-// the sink.
+// writing) and returns it. Before it returns it flushes sink, so every row
+// counted in Stats.Scored has reached the writer under sink (a failed flush
+// is Run's error); rows already written stay written after an error, so
+// callers write to a temporary file (package atomicfile) and keep it only
+// on success. Closing the file under sink stays the caller's.
 func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.PredictionWriter, opts Options) (Stats, error) {
+	stats, err := run(ctx, src, p, sink, opts)
+	if ferr := sink.Flush(); ferr != nil && err == nil {
+		err = fmt.Errorf("scoring: writing predictions: %w", ferr)
+	}
+	return stats, err
+}
+
+// run is Run without the final flush.
+func run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.PredictionWriter, opts Options) (Stats, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return Stats{}, fmt.Errorf("scoring: %w", err)

@@ -72,6 +72,10 @@ type sink struct {
 	first   []float32
 	failAt  int
 	written *atomic.Int64
+	// flushed is how many rows had been written at the last Flush;
+	// flushErr fails every Flush.
+	flushed  int
+	flushErr error
 }
 
 func (s *sink) Write(id string, probs []float32) error {
@@ -88,7 +92,37 @@ func (s *sink) Write(id string, probs []float32) error {
 	return nil
 }
 
-func (s *sink) Flush() error { return nil }
+func (s *sink) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flushed = len(s.ids)
+	return s.flushErr
+}
+
+// TestRunFlushes: every row Run counts as scored has been flushed when it
+// returns, after success and after an error; a failing flush is Run's error.
+func TestRunFlushes(t *testing.T) {
+	tests := map[string]struct {
+		sink    *sink
+		wantErr string
+	}{
+		"success":     {&sink{}, ""},
+		"write fails": {&sink{failAt: 25}, "disk full"},
+		"flush fails": {&sink{flushErr: errors.New("no space left")}, "no space left"},
+		"both fail":   {&sink{failAt: 25, flushErr: errors.New("no space left")}, "disk full"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			st, err := score.Run(context.Background(), &rows{n: 57}, &echo{}, tc.sink, score.Options{BatchSize: 10, Workers: 2})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("Run: %v, want error %q", err, tc.wantErr)
+			}
+			if tc.sink.flushed != len(tc.sink.ids) || tc.sink.flushed < st.Scored {
+				t.Errorf("flushed after %d rows; %d written, %d scored", tc.sink.flushed, len(tc.sink.ids), st.Scored)
+			}
+		})
+	}
+}
 
 func TestRunKeepsOrder(t *testing.T) {
 	for _, tc := range []struct{ n, batch, workers int }{{0, 5, 2}, {1, 5, 2}, {1000, 7, 4}, {1000, 1000, 3}, {999, 10, 1}} {

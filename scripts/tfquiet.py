@@ -6,7 +6,7 @@ absl's "before InitializeLog" warning), whatever TF_CPP_MIN_LOG_LEVEL says.
 imports, then passes on the records at or above the level in force
 (TF_CPP_MIN_LOG_LEVEL, default 2: errors), and anything not in TensorFlow's
 log format. KERASGO_VERBOSE=1 turns the capture off. The Go side of the same
-rule is internal/tflog.
+rule is tflog.
 """
 
 from __future__ import annotations

@@ -1,16 +1,19 @@
 package tfmodel
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/atomicfile"
 )
 
 // Files of the source SavedModel that Save does not copy: the variables are
@@ -45,7 +48,7 @@ func (m *Model) Save(ctx context.Context, dir string) error {
 	if err := copyModelFiles(m.dir, tmp); err != nil {
 		return fmt.Errorf("saving model to %q: %w", dir, err)
 	}
-	if err := os.Mkdir(filepath.Join(tmp, "variables"), 0o755); err != nil {
+	if err := os.Mkdir(filepath.Join(tmp, "variables"), 0o777); err != nil {
 		return fmt.Errorf("saving model to %q: %w", dir, err)
 	}
 	prefix, err := tf.NewTensor(filepath.Join(tmp, "variables", "variables"))
@@ -105,7 +108,7 @@ func copyModelFiles(src, dst string) error {
 		}
 		target := filepath.Join(dst, rel)
 		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
+			return os.MkdirAll(target, 0o777)
 		}
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s: not a regular file", path)
@@ -120,7 +123,7 @@ func copyFile(src, dst string) (err error) {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
 		return err
 	}
@@ -131,6 +134,56 @@ func copyFile(src, dst string) (err error) {
 	}()
 	if _, err := io.Copy(out, in); err != nil {
 		return fmt.Errorf("copying %s: %w", src, err)
+	}
+	return nil
+}
+
+// ErrOtherGraph is returned by Restore for a SavedModel whose graph is not
+// the model's own: its variables could not be put back in this session.
+var ErrOtherGraph = errors.New("the SavedModel's graph is not this model's")
+
+// Restore puts the weights and optimizer state of the SavedModel in dir
+// into the open model, through the graph's own saver (saver_def's restore
+// op, as TensorFlow's loader does). dir must hold this model's graph: one
+// written by Save from this model, or the model it was loaded from
+// (ErrOtherGraph otherwise). Predictions and training steps wait while the
+// weights are read. The fit loop keeps its best epoch this way (package
+// kerasgo's Model.Train), so the model in memory ends as the one saved.
+func (m *Model) Restore(ctx context.Context, dir string) error {
+	sd := m.metaGraph.GetSaverDef()
+	if sd.GetFilenameTensorName() == "" || sd.GetRestoreOpName() == "" {
+		return fmt.Errorf("restoring weights from %q: the MetaGraph has no saver_def", dir)
+	}
+	mine, err := os.ReadFile(filepath.Join(m.dir, "saved_model.pb"))
+	if err != nil {
+		return fmt.Errorf("restoring weights: %w", err)
+	}
+	theirs, err := os.ReadFile(filepath.Join(dir, "saved_model.pb"))
+	if err != nil {
+		return fmt.Errorf("restoring weights: %w", err)
+	}
+	if !bytes.Equal(mine, theirs) {
+		return fmt.Errorf("restoring weights from %q into the model loaded from %q: %w", dir, m.dir, ErrOtherGraph)
+	}
+	prefix, err := tf.NewTensor(filepath.Join(dir, "variables", "variables"))
+	if err != nil {
+		return fmt.Errorf("restoring weights from %q: %w", dir, err)
+	}
+	release, err := m.acquire(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer release()
+	in, err := m.output(sd.GetFilenameTensorName())
+	if err != nil {
+		return err
+	}
+	op := m.graph.Operation(strings.TrimSuffix(sd.GetRestoreOpName(), ":0"))
+	if op == nil {
+		return fmt.Errorf("graph has no restore operation %q: %w", sd.GetRestoreOpName(), ErrCorrupt)
+	}
+	if _, err := m.session.Run(map[tf.Output]*tf.Tensor{in: prefix}, nil, []*tf.Operation{op}); err != nil {
+		return fmt.Errorf("restoring weights from %q: %w", dir, err)
 	}
 	return nil
 }

@@ -3,11 +3,13 @@ package tfmodel_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kerasgo/kerasgo/convert"
@@ -303,5 +305,95 @@ func TestSaveModelWithoutMetadata(t *testing.T) {
 				t.Fatalf("saved copy scores %g away from the original's golden outputs", d)
 			}
 		})
+	}
+}
+
+// TestRestore: weights saved before training, restored after it, give back
+// Keras' own predictions of the untrained model, and the next training
+// steps give Keras' train_on_batch losses again (the optimizer state is
+// restored too). A SavedModel of another graph is refused.
+func TestRestore(t *testing.T) {
+	g := readGolden(t)
+	e := g.Models["fortunes"]
+	m := loadModel(t, filepath.Join(testdata, e.Model), tfmodel.DefaultOptions())
+	ctx := context.Background()
+	saved := filepath.Join(t.TempDir(), "before")
+	if err := m.Save(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	trainLikeKeras(t, m, e)
+	x := readNPY(t, e.Inputs)
+	keras := readNPY(t, e.Probabilities)
+	trained, err := m.Predict(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if maxAbsDiff(t, trained, keras) < 1e-4 {
+		t.Fatal("training changed nothing the test could see")
+	}
+	if err := m.Restore(ctx, saved); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := m.Predict(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxAbsDiff(t, restored, keras); d > 1e-5 {
+		t.Errorf("restored model vs Keras' predictions of it: max diff %g, want <= 1e-5", d)
+	}
+	losses := trainLikeKeras(t, m, e)
+	want := readNPY(t, e.TrainLosses)
+	for i, l := range losses {
+		if d := math.Abs(l - float64(want.Data[i])); !(d <= 1e-4) {
+			t.Errorf("step %d after Restore: loss %.7f, Keras %.7f", i, l, want.Data[i])
+		}
+	}
+	other := filepath.Join(testdata, g.Models["debtags"].Model)
+	if err := m.Restore(ctx, other); !errors.Is(err, tfmodel.ErrOtherGraph) {
+		t.Errorf("Restore from another model's SavedModel: %v, want ErrOtherGraph", err)
+	}
+	if err := m.Restore(ctx, filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("Restore from a missing directory succeeded")
+	}
+	m.Close()
+	if err := m.Restore(ctx, saved); !errors.Is(err, tfmodel.ErrClosed) {
+		t.Errorf("Restore after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestSaveModes: a saved model's directories and files get the modes a
+// normal tool gives under the umask, so a server running as another user
+// reads a version published under 022.
+func TestSaveModes(t *testing.T) {
+	g := readGolden(t)
+	m := loadModel(t, filepath.Join(testdata, g.Models["fortunes"].Model), tfmodel.DefaultOptions())
+	for _, umask := range []int{0o022, 0o027} {
+		old := syscall.Umask(umask)
+		out := filepath.Join(t.TempDir(), "saved")
+		err := m.Save(context.Background(), out)
+		syscall.Umask(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = filepath.WalkDir(out, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			want := fs.FileMode(0o666 &^ umask)
+			if d.IsDir() {
+				want = fs.FileMode(0o777 &^ umask)
+			}
+			if info.Mode().Perm() != want {
+				t.Errorf("umask %03o: %s has mode %v, want %v", umask, path, info.Mode().Perm(), want)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

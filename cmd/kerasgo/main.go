@@ -10,7 +10,7 @@ import (
 	"syscall"
 
 	"github.com/kerasgo/kerasgo/internal/cli"
-	"github.com/kerasgo/kerasgo/internal/tflog"
+	"github.com/kerasgo/kerasgo/tflog"
 )
 
 func main() {

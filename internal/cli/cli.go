@@ -60,7 +60,7 @@ func commands() []*Command {
 }
 
 // verboseUsage documents --verbose, which every command accepts. The flag is
-// read before main, when TensorFlow loads (internal/tflog); here it is only
+// read before main, when TensorFlow loads (tflog); here it is only
 // accepted and documented.
 const verboseUsage = "show TensorFlow's own log lines on stderr (also KERASGO_VERBOSE=1)"
 

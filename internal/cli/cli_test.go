@@ -22,10 +22,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/servingmodel"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -1015,7 +1015,7 @@ func TestRawText(t *testing.T) {
 		{"vector model", model, want.Slice(0, served)},
 		{"string model", textModel, wantText.Slice(0, served)},
 	} {
-		srv, err := serving.New(context.Background(), serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: tc.dir}}}, kerasgo.LoadServing)
+		srv, err := serving.New(context.Background(), serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: tc.dir}}}, servingmodel.Load)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
 	"github.com/kerasgo/kerasgo/metrics"
 )

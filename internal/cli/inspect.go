@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/servingmodel"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -57,7 +58,7 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 	defer km.Close()
 	m := km.Runtime()
 	rep := inspectReport{Dir: m.Dir(), Tags: m.Tags(), TensorFlowVersion: m.TensorFlowVersion(),
-		SignatureDef: km.SignatureDefMap()["signature_def"].(map[string]any), Metadata: m.Metadata(), Parameters: m.ParameterCount()}
+		SignatureDef: servingmodel.SignatureDefMap(m)["signature_def"].(map[string]any), Metadata: m.Metadata(), Parameters: m.ParameterCount()}
 	rep.Trainable, rep.NotTrainableWhy = m.Trainable()
 	sigs := m.Signatures()
 	if f.json {

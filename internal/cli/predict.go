@@ -15,8 +15,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/convert"
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/score"
 )
 
@@ -168,9 +168,7 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
+	// Model.Score (score.Run) flushed w after each input.
 	if file != nil {
 		if err := file.Commit(); err != nil {
 			return err

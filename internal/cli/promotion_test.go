@@ -21,6 +21,7 @@ import (
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
 // TestPromoteUnderLoad is the loop of keeping a served model fresh: a
@@ -43,7 +44,7 @@ func TestPromoteUnderLoad(t *testing.T) {
 		Models:       []serving.ModelConfig{{Name: "f", BasePath: base}},
 		Batch:        serving.BatchOptions{MaxBatchSize: 16, BatchTimeout: time.Millisecond},
 		PollInterval: 50 * time.Millisecond,
-	}, kerasgo.LoadServing)
+	}, servingmodel.Load)
 	if err != nil {
 		t.Fatal(err)
 	}

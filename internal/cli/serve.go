@@ -23,10 +23,10 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/encoding/prototext"
 
-	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
 // grpcStreamsPerConnection bounds the RPCs one gRPC connection runs at once
@@ -210,7 +210,7 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := serving.New(ctx, cfg, kerasgo.LoadServing)
+	srv, err := serving.New(ctx, cfg, servingmodel.Load)
 	if err != nil {
 		return err
 	}

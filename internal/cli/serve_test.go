@@ -24,11 +24,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
 // TestServeMatchesKeras serves the real fortunes model with batching on and
@@ -45,7 +45,7 @@ func TestServeMatchesKeras(t *testing.T) {
 	srv, err := serving.New(context.Background(), serving.Config{
 		Models: []serving.ModelConfig{{Name: "fortunes", BasePath: filepath.Join(testdata, "models", "fortunes")}},
 		Batch:  serving.BatchOptions{MaxBatchSize: 16, BatchTimeout: 2 * time.Millisecond},
-	}, kerasgo.LoadServing)
+	}, servingmodel.Load)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,24 +18,24 @@ import (
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
-	"github.com/kerasgo/kerasgo/internal/promote"
 	"github.com/kerasgo/kerasgo/metrics"
 )
 
 type trainFlags struct {
-	data, valData, out, classWeight, monitor, plot string
-	memoryBudget                                   string
-	valSplit, learningRate                         float64
-	epochs, batchSize, patience                    int
-	checkpointEvery                                int
-	resume, shuffle                                bool
-	seed                                           uint64
+	data, valData, out, classWeight, plot string
+	memoryBudget                          string
+	monitor                               fit.Metric
+	valSplit, learningRate                float64
+	epochs, batchSize, patience           int
+	checkpointEvery                       int
+	resume, shuffle                       bool
+	seed                                  uint64
 	// Gated promotion into a TF Serving base path (--into).
-	into, promoteIf, modelConfig string
-	minImprovement               float64
-	keep                         int
+	into, modelConfig string
+	promoteIf         fit.Metric
+	minImprovement    float64
+	keep              int
 }
 
 func trainCommand() *Command {
@@ -79,7 +79,7 @@ from a failure (1). --keep N then removes versions beyond the newest N,
 never the one just compared, the new one, or one that --model-config (the
 server's config file) pins or labels.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
-			f := &trainFlags{}
+			f := &trainFlags{monitor: fit.ValLoss, promoteIf: fit.ValLoss}
 			fs.StringVar(&f.data, "data", "", "training data: libsvm, or JSONL with labels (required)")
 			fs.StringVar(&f.out, "out", "", "directory for the trained model (required)")
 			fs.StringVar(&f.valData, "validation-data", "", "validation data, same formats")
@@ -91,12 +91,12 @@ server's config file) pins or labels.`,
 			fs.StringVar(&f.memoryBudget, "memory-budget", humanize.IBytes(fit.DefaultMemoryBudget), "parsed rows kept in memory before they move to a temporary file (e.g. 512MiB, 2GB)")
 			fs.StringVar(&f.classWeight, "class-weight", "", `"auto" (balanced: n / (classes × count)) or a file of "class weight" lines`)
 			fs.IntVar(&f.patience, "early-stopping-patience", 0, "stop after this many epochs without improvement (0: never)")
-			fs.StringVar(&f.monitor, "monitor", fit.MonitorValLoss, "what early stopping and best weights watch: val_loss or val_macro_f1")
+			fs.Var(&f.monitor, "monitor", "what early stopping and best weights watch: val_loss or val_macro_f1")
 			fs.IntVar(&f.checkpointEvery, "checkpoint-every", 0, "save a checkpoint every N steps (0: never)")
 			fs.BoolVar(&f.resume, "resume", false, "continue from NEW_DIR.checkpoint")
 			fs.StringVar(&f.plot, "plot", "", "write learning curves to FILE.png or FILE.svg")
 			fs.StringVar(&f.into, "into", "", "train BASE's highest version and publish the result as BASE's next version only if it is better")
-			fs.StringVar(&f.promoteIf, "promote-if", promote.MetricValLoss, "with --into: the metric that must improve, val_loss or val_macro_f1")
+			fs.Var(&f.promoteIf, "promote-if", "with --into: the metric that must improve, val_loss or val_macro_f1")
 			fs.Float64Var(&f.minImprovement, "min-improvement", 0, "with --into: how much --promote-if must improve (0: at least as good, and some epoch must beat the served model)")
 			fs.IntVar(&f.keep, "keep", 0, "with --into: keep the newest N versions after publishing (0: keep all)")
 			fs.StringVar(&f.modelConfig, "model-config", "", "with --into and --keep: the server's model config, whose pinned and labelled versions are never removed")
@@ -104,21 +104,6 @@ server's config file) pins or labels.`,
 			return f.run
 		},
 	}
-}
-
-// openTrainable opens a model for train or evaluate, with the fit options
-// its metadata implies. The caller closes it.
-func openTrainable(ctx context.Context, dir string) (*kerasgo.Model, fit.Options, error) {
-	m, err := kerasgo.Open(ctx, dir, kerasgo.DefaultOptions())
-	if err != nil {
-		return nil, fit.Options{}, err
-	}
-	opts, err := m.FitOptions()
-	if err != nil {
-		m.Close()
-		return nil, fit.Options{}, err
-	}
-	return m, opts, nil
 }
 
 // labelledSource is the model's source over a labelled file; a file in a
@@ -147,6 +132,8 @@ func (f *trainFlags) check() error {
 		return usagef("--validation-split must be at least 0 and below 1")
 	case f.learningRate < 0:
 		return usagef("--learning-rate must be 0 (keep the model's) or more")
+	case f.valData != "" && f.valSplit > 0:
+		return usagef("give --validation-data or --validation-split, not both")
 	}
 	if _, err := f.budget(); err != nil {
 		return err
@@ -164,12 +151,8 @@ func (f *trainFlags) budget() (int64, error) {
 }
 
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
-	var gate *promotion
 	if f.into != "" {
-		var err error
-		if gate, args, err = f.prepareInto(args); err != nil {
-			return err
-		}
+		return f.runInto(ctx, env, args)
 	}
 	if len(args) != 1 {
 		return usagef("want one MODEL_DIR, got %d arguments", len(args))
@@ -177,13 +160,9 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	if f.data == "" || f.out == "" {
 		return usagef("--data and --out are required")
 	}
-	if f.valData != "" && f.valSplit > 0 {
-		return usagef("give --validation-data or --validation-split, not both")
-	}
 	if err := f.check(); err != nil {
 		return err
 	}
-	budget, _ := f.budget()
 	src, err := filepath.Abs(args[0])
 	if err != nil {
 		return err
@@ -195,54 +174,47 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	if src == out {
 		return usagef("--out must differ from MODEL_DIR, which train never modifies")
 	}
-	checkpointDir := out + ".checkpoint"
-	statePath := checkpointDir + ".state.json"
+	var m *kerasgo.Model
 	var resume *fit.State
-	loadDir := args[0]
 	if f.resume {
-		st, err := fit.ReadState(statePath)
+		m, resume, err = kerasgo.OpenCheckpoint(ctx, out, kerasgo.DefaultOptions())
 		if err != nil {
-			return fmt.Errorf("--resume: %w (no checkpoint from an earlier run with --checkpoint-every?)", err)
+			return fmt.Errorf("--resume: %w", err)
 		}
-		resume, loadDir = &st, checkpointDir
-	}
-	m, opts, err := openTrainable(ctx, loadDir)
-	if err != nil {
+	} else if m, err = kerasgo.Open(ctx, args[0], kerasgo.DefaultOptions()); err != nil {
 		return err
 	}
 	defer m.Close()
-	if f.learningRate > 0 {
-		if err := m.SetLearningRate(ctx, f.learningRate); err != nil {
-			return err
-		}
-	}
-	train, err := labelledSource(m, f.data)
+	opts, err := f.fitOptions(ctx, m)
 	if err != nil {
 		return err
 	}
-	var val fit.Source
-	if f.valData != "" {
-		if val, err = labelledSource(m, f.valData); err != nil {
-			return err
+	opts.Resume = resume
+	res, _, err := f.train(ctx, env, m, out, opts)
+	if err != nil || res.Stopped == fit.StopInterrupted {
+		return err
+	}
+	return nil
+}
+
+// fitOptions are the loop's options from the model's metadata and the
+// flags, with --learning-rate applied to the model.
+func (f *trainFlags) fitOptions(ctx context.Context, m *kerasgo.Model) (fit.Options, error) {
+	opts, err := m.FitOptions()
+	if err != nil {
+		return opts, err
+	}
+	if f.learningRate > 0 {
+		if err := m.SetLearningRate(ctx, f.learningRate); err != nil {
+			return opts, err
 		}
 	}
+	budget, _ := f.budget()
 	opts.Epochs, opts.BatchSize, opts.KeepOrder, opts.Seed = f.epochs, f.batchSize, !f.shuffle, f.seed
 	opts.MemoryBudget = budget
 	opts.ValidationSplit, opts.Monitor, opts.Patience = f.valSplit, f.monitor, f.patience
-	opts.CheckpointEvery, opts.Resume = f.checkpointEvery, resume
+	opts.CheckpointEvery = f.checkpointEvery
 	opts.TrainPath, opts.ValPath = f.data, f.valData
-	if opts.CheckpointEvery > 0 {
-		opts.CheckpointDir = checkpointDir
-	}
-	hasVal := val != nil || f.valSplit > 0
-	bestDir := ""
-	if hasVal {
-		if bestDir, err = atomicfile.TempDir(out + ".best"); err != nil {
-			return err
-		}
-		defer os.RemoveAll(bestDir)
-		opts.BestDir = filepath.Join(bestDir, "model")
-	}
 	switch f.classWeight {
 	case "":
 	case "auto":
@@ -250,78 +222,54 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	default:
 		file, err := os.Open(f.classWeight)
 		if errors.Is(err, fs.ErrNotExist) {
-			return usagef("--class-weight %q: want auto or an existing file", f.classWeight)
+			return opts, usagef("--class-weight %q: want auto or an existing file", f.classWeight)
 		}
 		if err != nil {
-			return err
+			return opts, err
 		}
-		opts.ClassWeights, err = fit.ReadClassWeights(file, f.classWeight, opts.Labels)
-		file.Close()
-		if err != nil {
-			return err
+		defer file.Close()
+		if opts.ClassWeights, err = fit.ReadClassWeights(file, f.classWeight, opts.Labels); err != nil {
+			return opts, err
 		}
 	}
+	return opts, nil
+}
 
-	bar := newStepBar(env.Stderr)
-	opts.OnData = func(d fit.Data) {
-		fmt.Fprintln(env.Stdout, dataLine(d, f.data))
-		if o := d.Order; o.Grouped() {
-			fmt.Fprintf(env.Stdout, "note: %s is grouped by label (%d label changes in %d rows; a random order would have about %.0f).\n"+
-				"      Every epoch is shuffled, so training here is unaffected; a tool that trains in file order would not be.\n",
-				f.data, o.LabelChanges, o.Rows, o.RandomChanges)
+// train runs Model.Train to out with progress lines, then prints where the
+// model went, the learning curves and the evaluation block of the model
+// kept, which it returns.
+func (f *trainFlags) train(ctx context.Context, env *Env, m *kerasgo.Model, out string, opts fit.Options) (fit.Result, metrics.Report, error) {
+	train, err := labelledSource(m, f.data)
+	if err != nil {
+		return fit.Result{}, metrics.Report{}, err
+	}
+	var val fit.Source
+	if f.valData != "" {
+		if val, err = labelledSource(m, f.valData); err != nil {
+			return fit.Result{}, metrics.Report{}, err
 		}
 	}
-	opts.OnStart = func(r metrics.Report) {
-		fmt.Fprintln(env.Stdout, startLine(r, opts))
-	}
-	opts.OnStep = func(epoch, step int, loss float64) {
-		if bar != nil {
+	f.report(env, &opts)
+	bar := newStepBar(env.Stderr)
+	if bar != nil {
+		opts.OnStep = func(epoch, step int, loss float64) {
 			bar.Describe(fmt.Sprintf("epoch %d/%d step %d loss %.4f", epoch, opts.Epochs, step, loss))
 			_ = bar.Add(1)
 		}
+		onEpoch := opts.OnEpoch
+		opts.OnEpoch = func(e fit.Epoch) { _ = bar.Clear(); onEpoch(e) }
 	}
-	opts.OnEpoch = func(e fit.Epoch) {
-		if bar != nil {
-			_ = bar.Clear()
-		}
-		fmt.Fprintln(env.Stdout, epochLine(e, opts))
-	}
-	res, err := fit.Run(ctx, m, train, val, opts)
+	res, err := m.Train(ctx, train, val, out, opts)
 	if bar != nil {
 		_ = bar.Finish()
 	}
 	if err != nil {
-		return err
+		return res, metrics.Report{}, err
 	}
-	// Save with a context that outlives a SIGINT: stopping must not lose work.
-	saveCtx := context.WithoutCancel(ctx)
-	switch {
-	case res.Stopped == fit.StopInterrupted:
-		if err := m.Save(saveCtx, out); err != nil {
-			return err
-		}
+	if res.Stopped == fit.StopInterrupted {
 		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
-		if gate != nil {
-			return fmt.Errorf("interrupted: nothing promoted to %s", f.into)
-		}
-		return nil
-	case res.BestEpoch >= 0:
-		if err := fit.WriteRecord(opts.BestDir, res); err != nil {
-			return err
-		}
-		if err := atomicfile.ReplaceDir(opts.BestDir, out); err != nil {
-			return err
-		}
-	default:
-		if err := m.Save(saveCtx, out); err != nil {
-			return err
-		}
-		if err := fit.WriteRecord(out, res); err != nil {
-			return err
-		}
+		return res, metrics.Report{}, nil
 	}
-	os.RemoveAll(checkpointDir)
-	os.Remove(statePath)
 	fmt.Fprintf(env.Stdout, "\ntraining %s after %d epochs (%d steps)", res.Stopped, len(res.History), res.Steps)
 	switch {
 	case res.BestEpoch == 0:
@@ -333,7 +281,7 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	}
 	if f.plot != "" {
 		if err := learningcurve.Save(f.plot, learningcurve.FromHistory(res.Start, res.History)); err != nil {
-			return err
+			return res, metrics.Report{}, err
 		}
 		fmt.Fprintf(env.Stdout, "learning curves: %s\n", f.plot)
 	}
@@ -343,13 +291,22 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 	if eval.Rows > 0 && res.Start != nil && trainRep != nil {
 		in.Start = res.Start // the same validation rows, before the first step
 	}
-	if err := eval.WriteText(env.Stdout, metrics.Diagnose(eval, in)); err != nil {
-		return err
+	return res, eval, eval.WriteText(env.Stdout, metrics.Diagnose(eval, in))
+}
+
+// report sets the progress callbacks that print the data, start and epoch
+// lines.
+func (f *trainFlags) report(env *Env, opts *fit.Options) {
+	opts.OnData = func(d fit.Data) {
+		fmt.Fprintln(env.Stdout, dataLine(d, f.data))
+		if o := d.Order; o.Grouped() {
+			fmt.Fprintf(env.Stdout, "note: %s is grouped by label (%d label changes in %d rows; a random order would have about %.0f).\n"+
+				"      Every epoch is shuffled, so training here is unaffected; a tool that trains in file order would not be.\n",
+				f.data, o.LabelChanges, o.Rows, o.RandomChanges)
+		}
 	}
-	if gate == nil {
-		return nil
-	}
-	return gate.decide(env, res, eval, out)
+	opts.OnStart = func(r metrics.Report) { fmt.Fprintln(env.Stdout, startLine(r, *opts)) }
+	opts.OnEpoch = func(e fit.Epoch) { fmt.Fprintln(env.Stdout, epochLine(e, *opts)) }
 }
 
 // dataLine says what train read before its first step.

@@ -18,7 +18,7 @@ import (
 
 // A serving.Server answers TF Serving's gRPC API once its services are
 // registered on a grpc.Server; REST (srv.Handler()) can run beside it. The
-// loader here is a stand-in: a real service passes kerasgo.LoadServing.
+// loader here is a stand-in: a real service passes servingmodel.Load.
 func Example() {
 	base, _ := os.MkdirTemp("", "models")
 	defer os.RemoveAll(base)

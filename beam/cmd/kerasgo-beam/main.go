@@ -20,7 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/kerasgo/kerasgo/beam/score"
-	"github.com/kerasgo/kerasgo/internal/tflog"
+	"github.com/kerasgo/kerasgo/tflog"
 )
 
 // inputs collects repeated --input flags.

@@ -6,8 +6,13 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // File is a file being written under a temporary name. It is written
@@ -20,13 +25,38 @@ type File struct {
 	done   bool
 }
 
-// Create starts writing path. Nothing appears at path until Commit.
+// Create starts writing path. Nothing appears at path until Commit. The
+// file gets the mode any tool's new file gets: 0666 less the umask (where
+// os.CreateTemp would give 0600, unreadable to a server running as another
+// user).
 func Create(path string) (*File, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	var f *os.File
+	err := tempName(path, func(name string) (err error) {
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", path, err)
 	}
 	return &File{f: f, target: path}, nil
+}
+
+// TempPrefix is how the temporary names Create and TempDir make for target
+// begin: "." + the target's base name + ".tmp-". A crashed writer can leave
+// such a name behind; RemoveStale removes them.
+func TempPrefix(target string) string { return "." + filepath.Base(filepath.Clean(target)) + ".tmp-" }
+
+// tempName calls create with new random names beside target until one does
+// not exist yet.
+func tempName(target string, create func(name string) error) error {
+	prefix := filepath.Join(filepath.Dir(filepath.Clean(target)), TempPrefix(target))
+	for range 10000 {
+		err := create(prefix + strconv.FormatUint(uint64(rand.Uint32()), 10))
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return fmt.Errorf("no free temporary name beside %s", target)
 }
 
 // Write appends b to the file. After Commit or Abort it fails with an error
@@ -54,10 +84,6 @@ func (f *File) Commit() error {
 	if err := f.f.Close(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("closing %s: %w", f.target, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("setting mode of %s: %w", f.target, err)
 	}
 	if err := os.Rename(tmp, f.target); err != nil {
 		os.Remove(tmp)
@@ -91,17 +117,51 @@ func SyncDir(dir string) error {
 }
 
 // TempDir creates an empty directory beside target for a directory that will
-// replace target through ReplaceDir.
+// replace target through ReplaceDir. Like any new directory it gets 0777
+// less the umask (os.MkdirTemp would give 0700), so the model it becomes is
+// readable by the accounts the umask lets read it.
 func TempDir(target string) (string, error) {
 	parent := filepath.Dir(filepath.Clean(target))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	if err := os.MkdirAll(parent, 0o777); err != nil {
 		return "", fmt.Errorf("creating %s: %w", parent, err)
 	}
-	dir, err := os.MkdirTemp(parent, "."+filepath.Base(target)+".tmp-*")
+	var dir string
+	err := tempName(target, func(name string) error {
+		dir = name
+		return os.Mkdir(name, 0o777)
+	})
 	if err != nil {
 		return "", fmt.Errorf("creating a directory beside %s: %w", target, err)
 	}
 	return dir, nil
+}
+
+// RemoveStale removes what writers of target that never finished left
+// beside it (TempPrefix names: a process killed between Create or TempDir
+// and Commit or ReplaceDir) when it is older than age, so a writer still
+// at work is not disturbed. It returns the paths removed.
+func RemoveStale(target string, age time.Duration) ([]string, error) {
+	parent, prefix := filepath.Dir(filepath.Clean(target)), TempPrefix(target)
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		return nil, fmt.Errorf("looking for leftovers of %s: %w", target, err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < age {
+			continue
+		}
+		path := filepath.Join(parent, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			return removed, fmt.Errorf("removing leftover %s: %w", path, err)
+		}
+		removed = append(removed, path)
+	}
+	return removed, nil
 }
 
 // ReplaceDir moves the complete directory tmp to target. An existing target

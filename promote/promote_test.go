@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/internal/promote"
+	"github.com/kerasgo/kerasgo/fit"
+	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/promote"
 )
 
 // base makes a base path with a version directory (holding a
@@ -200,24 +202,106 @@ func TestPrune(t *testing.T) {
 	}
 }
 
-func TestImprovement(t *testing.T) {
-	tests := []struct {
-		metric            string
-		served, candidate float64
-		want              float64
-	}{
-		{promote.MetricValLoss, 0.30, 0.25, 0.05},
-		{promote.MetricValLoss, 0.25, 0.30, -0.05},
-		{promote.MetricValMacroF1, 0.60, 0.70, 0.10},
-		{promote.MetricValMacroF1, 0.70, 0.60, -0.10},
-	}
-	for _, tc := range tests {
-		got, err := promote.Improvement(tc.metric, tc.served, tc.candidate)
-		if err != nil || got < tc.want-1e-12 || got > tc.want+1e-12 {
-			t.Errorf("Improvement(%s, %v, %v) = %v, %v; want %v", tc.metric, tc.served, tc.candidate, got, err, tc.want)
+func TestJudge(t *testing.T) {
+	report := func(loss, f1 float64) *metrics.Report { return &metrics.Report{Loss: loss, MacroF1: f1} }
+	run := func(start *metrics.Report, best int, vals ...*metrics.Report) fit.Result {
+		res := fit.Result{Start: start, BestEpoch: best, Stopped: fit.StopCompleted}
+		for i, v := range vals {
+			res.History = append(res.History, fit.Epoch{Epoch: i + 1, Val: v})
 		}
+		return res
 	}
-	if _, err := promote.Improvement("accuracy", 0, 0); err == nil {
-		t.Error("Improvement(accuracy) = nil error")
+	tests := map[string]struct {
+		gate      promote.Gate
+		res       fit.Result
+		promote   bool
+		unchanged bool
+		gain      float64
+	}{
+		"loss improves":                 {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 2, report(0.28, 0), report(0.25, 0)), true, false, 0.05},
+		"loss improves below the margin": {promote.Gate{Metric: fit.ValLoss, MinImprovement: 0.1}, run(report(0.30, 0), 1, report(0.25, 0)), false, false, 0.05},
+		"the best epoch, not the last":   {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 1, report(0.20, 0), report(0.40, 0)), true, false, 0.10},
+		"no epoch beat the served model": {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 0, report(0.31, 0)), false, true, 0},
+		"macro F1 improves":              {promote.Gate{Metric: fit.ValMacroF1}, run(report(0, 0.60), 1, report(0, 0.70)), true, false, 0.10},
+		"macro F1 falls":                 {promote.Gate{Metric: fit.ValMacroF1, MinImprovement: -1}, run(report(0, 0.70), 0, report(0, 0.60)), false, true, 0},
+		"interrupted":                    {promote.Gate{Metric: fit.ValLoss}, fit.Result{Start: report(0.3, 0), BestEpoch: 1, Stopped: fit.StopInterrupted}, false, false, 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			v, err := tc.gate.Judge(tc.res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Promote != tc.promote || v.Unchanged != tc.unchanged || math.Abs(v.Gain-tc.gain) > 1e-12 {
+				t.Errorf("Judge = %+v; want promote %v, unchanged %v, gain %v", v, tc.promote, tc.unchanged, tc.gain)
+			}
+			if !v.Promote && v.Reason == "" {
+				t.Error("no reason given for not promoting")
+			}
+		})
+	}
+	if _, err := (promote.Gate{Metric: fit.ValLoss}).Judge(fit.Result{BestEpoch: -1}); err == nil {
+		t.Error("Judge without validation data: no error")
+	}
+}
+
+// TestBeginRemovesAbandonedStaging: what a killed attempt left in the base
+// path (its staging directory, the temporary directories of its saves, its
+// lock file, and an older kerasgo's lock-less leftovers) is removed by the
+// next Begin, while a live attempt's staging stays; Close hands it to the
+// attempt after.
+func TestBeginRemovesAbandonedStaging(t *testing.T) {
+	dir := base(t, []string{"1"})
+	live, err := promote.Begin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage(t, live.Staging)
+	if live.Served.Name != "1" || live.ServedDir() != filepath.Join(dir, "1") || filepath.Dir(live.Staging) != dir {
+		t.Fatalf("Begin = %+v", live)
+	}
+	// A killed attempt: a staging directory, a save's temporary directory
+	// beside it and an unlocked lock file; and an older kerasgo's leftover.
+	dead := filepath.Join(dir, ".staging-20261202T115220-00")
+	stage(t, dead)
+	stage(t, filepath.Join(dir, "..staging-20261202T115220-00.best.tmp-3864206374"))
+	if err := os.WriteFile(dead+".lock", nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	stage(t, filepath.Join(dir, "..staging-20261202T115220.776332694.best.tmp-3864206374"))
+
+	next, err := promote.Begin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	want := []string{filepath.Base(live.Staging), filepath.Base(live.Staging) + ".lock", filepath.Base(next.Staging) + ".lock", "1"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("after a second Begin the base path holds %v, want %v", got, want)
+	}
+	next.Close()
+	live.Close()
+	third, err := promote.Begin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	entries, _ = os.ReadDir(dir)
+	if len(entries) != 2 { // 1 and third's lock
+		t.Errorf("after Close and Begin the base path holds %d entries, want 2", len(entries))
+	}
+	if err := third.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if err := third.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ = os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("after Discard and Close the base path holds %d entries, want only version 1", len(entries))
 	}
 }

@@ -1,23 +1,31 @@
-package kerasgo
+// Package servingmodel adapts a kerasgo.Model to package serving's Model, so
+// the TF Serving-compatible REST and gRPC handlers serve it: Load is the
+// serving.Loader that `kerasgo serve` passes to serving.New.
+//
+// It is its own package so that importing kerasgo for Open and Predict does
+// not link the serving stack (Prometheus, the JSON and protobuf codecs).
+package servingmodel
 
 import (
 	"context"
 	"errors"
 	"fmt"
 
+	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
-// ServingModel returns the model as a serving.Model for the TF
-// Serving-compatible handler: its prediction signature, input and output
-// keys, metadata, and raw-text instances through the model's vectorizer or
-// its string-taking graph. Closing the serving.Model closes m.
-func (m *Model) ServingModel() (serving.Model, error) {
-	sigs := m.tf.Signatures()
-	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: m.tf.InputDim(), Signatures: servingSignatures(m.tf.SignatureDefs())}
-	if md := m.tf.Metadata(); md != nil {
+// New returns m as a serving.Model for the TF Serving-compatible handler:
+// its prediction signature, input and output keys, metadata, and raw-text
+// instances through the model's vectorizer or its string-taking graph.
+// Closing the serving.Model closes m.
+func New(m *kerasgo.Model) serving.Model {
+	tm := m.Runtime()
+	sigs := tm.Signatures()
+	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: tm.InputDim(), Signatures: servingSignatures(tm.SignatureDefs())}
+	if md := tm.Metadata(); md != nil {
 		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures[tfmodel.RolePredict], md.InputKey, md.OutputKey
 	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
 		spec.InputKey, spec.OutputKey = sig.InputNames()[0], sig.OutputNames()[0]
@@ -27,18 +35,18 @@ func (m *Model) ServingModel() (serving.Model, error) {
 			spec.ScalarOutput = true
 		}
 	}
-	spec.TextInput = m.input == InputStrings
+	spec.TextInput = m.Input() == kerasgo.InputStrings
 	// The exporter's models take float32 rows of a known width: those
 	// requests are merged by the batcher. Any other model gets TF Serving's
 	// tensors, shaped by the JSON.
-	spec.Rows = m.tf.Metadata() != nil && spec.InputKey != "" && m.tf.InputDim() > 0 && !spec.TextInput
-	spec.Vectorizes = m.vec != nil
-	return servedModel{m: m, spec: spec}, nil
+	spec.Rows = tm.Metadata() != nil && spec.InputKey != "" && tm.InputDim() > 0 && !spec.TextInput
+	spec.Vectorizes = m.Vectorizer() != nil
+	return servedModel{m: m, spec: spec}
 }
 
 // servedModel adapts *Model to serving.Model (and serving.TextModel).
 type servedModel struct {
-	m    *Model
+	m    *kerasgo.Model
 	spec serving.Spec
 }
 
@@ -61,7 +69,7 @@ func servingError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ie), errors.Is(err, tfmodel.ErrShape), errors.Is(err, tfmodel.ErrNonFinite),
-		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, ErrNoTextInput),
+		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, kerasgo.ErrNoTextInput),
 		errors.Is(err, tfmodel.ErrUnknownSignature), errors.Is(err, tfmodel.ErrInvalidArgument):
 		return fmt.Errorf("%w: %w", serving.ErrInvalidInput, err)
 	}
@@ -73,14 +81,14 @@ func servingError(err error) error {
 // a served version (train with kerasgo train, and let serve load the result
 // as a new version).
 func (s servedModel) Run(ctx context.Context, signature string, inputs map[string]serving.Tensor) (map[string]serving.Tensor, error) {
-	if s.m.tf.ChangesModel(signature) {
+	if s.m.Runtime().ChangesModel(signature) {
 		return nil, fmt.Errorf("%w: signature %q changes the model's weights or optimizer; kerasgo serve does not run it (train with kerasgo train and serve the result as a new version)", serving.ErrInvalidInput, signature)
 	}
 	in := make(map[string]tfmodel.Tensor, len(inputs))
 	for k, t := range inputs {
 		in[k] = tfmodel.Tensor{DType: tfmodel.DType(t.DType), Shape: t.Shape, Data: t.Data}
 	}
-	out, err := s.m.tf.RunTensors(ctx, signature, in)
+	out, err := s.m.Runtime().RunTensors(ctx, signature, in)
 	if err != nil {
 		return nil, servingError(err)
 	}
@@ -93,8 +101,8 @@ func (s servedModel) Run(ctx context.Context, signature string, inputs map[strin
 
 // SignatureDefMap returns the model's signatures in TF Serving's JSON form,
 // as its metadata endpoint and `kerasgo inspect --json` write them.
-func (m *Model) SignatureDefMap() map[string]any {
-	return serving.SignatureDefMap(servingSignatures(m.tf.SignatureDefs()))
+func SignatureDefMap(m *tfmodel.Model) map[string]any {
+	return serving.SignatureDefMap(servingSignatures(m.SignatureDefs()))
 }
 
 // servingSignatures describes the model's signatures for the serving layer.
@@ -116,17 +124,13 @@ func servingSignatures(sigs map[string]tfmodel.Signature) map[string]serving.Sig
 func (s servedModel) Spec() serving.Spec { return s.spec }
 func (s servedModel) Close() error       { return s.m.Close() }
 
-// LoadServing opens the SavedModel in dir for serving: the serving.Loader
-// that `kerasgo serve` gives the handler.
-func LoadServing(ctx context.Context, dir string) (serving.Model, error) {
-	m, err := Open(ctx, dir, DefaultOptions())
+// Load opens the SavedModel in dir for serving (kerasgo.Open with the
+// default options): the serving.Loader that `kerasgo serve` gives
+// serving.New.
+func Load(ctx context.Context, dir string) (serving.Model, error) {
+	m, err := kerasgo.Open(ctx, dir, kerasgo.DefaultOptions())
 	if err != nil {
 		return nil, err
 	}
-	sm, err := m.ServingModel()
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	return sm, nil
+	return New(m), nil
 }

@@ -2,15 +2,18 @@ package atomicfile_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
-	"github.com/kerasgo/kerasgo/internal/atomicfile"
+	"github.com/kerasgo/kerasgo/atomicfile"
 )
 
 // tree returns every file and directory under root by slash-separated
@@ -119,8 +122,8 @@ func TestCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Mode().Perm() != 0o644 {
-				t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+			if want := fs.FileMode(0o666 &^ currentUmask()); fi.Mode().Perm() != want {
+				t.Errorf("mode %v, want %v (0666 less the umask)", fi.Mode().Perm(), want)
 			}
 
 			// A second Commit fails; Abort after Commit keeps the file.
@@ -364,6 +367,102 @@ func TestReplaceDirTwice(t *testing.T) {
 		want := map[string]string{"model": "/", "model/v": content}
 		if got := tree(t, root); !reflect.DeepEqual(got, want) {
 			t.Errorf("after ReplaceDir %d the directory holds %v, want %v", i, got, want)
+		}
+	}
+}
+
+// currentUmask reads the process umask (setting it back at once).
+func currentUmask() int {
+	u := syscall.Umask(0)
+	syscall.Umask(u)
+	return u
+}
+
+// TestModesFollowUmask: a committed file and a replaced directory get the
+// modes any tool's new file and directory get under the umask (0666 and
+// 0777 less it), so a server running as another user reads what was
+// published under 022, and nobody else does under 077.
+func TestModesFollowUmask(t *testing.T) {
+	for _, tc := range []struct {
+		umask         int
+		file, dirMode fs.FileMode
+	}{
+		{0o022, 0o644, 0o755},
+		{0o027, 0o640, 0o750},
+		{0o077, 0o600, 0o700},
+		{0o002, 0o664, 0o775},
+	} {
+		t.Run(fmt.Sprintf("umask %03o", tc.umask), func(t *testing.T) {
+			old := syscall.Umask(tc.umask)
+			defer syscall.Umask(old)
+			dir := t.TempDir()
+			f, err := atomicfile.Create(filepath.Join(dir, "predictions.csv"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString("id,label\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			model := filepath.Join(dir, "model")
+			tmp, err := atomicfile.TempDir(model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := atomicfile.ReplaceDir(tmp, model); err != nil {
+				t.Fatal(err)
+			}
+			for path, want := range map[string]fs.FileMode{filepath.Join(dir, "predictions.csv"): tc.file, model: tc.dirMode} {
+				fi, err := os.Stat(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != want {
+					t.Errorf("%s: mode %v, want %v", filepath.Base(path), fi.Mode().Perm(), want)
+				}
+			}
+		})
+	}
+}
+
+// TestRemoveStale: leftovers of writers that died (temporary names older
+// than the age) are removed; a younger one, the target and other names stay.
+func TestRemoveStale(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "model")
+	old, err := atomicfile.TempDir(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "saved_model.pb"), []byte("x"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	f, err := atomicfile.Create(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	long := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	for _, keep := range []string{"model", ".model.tmp", "other.tmp-1"} {
+		if err := os.Mkdir(filepath.Join(dir, keep), 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := atomicfile.RemoveStale(target, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != old {
+		t.Errorf("removed %v, want only %s", removed, old)
+	}
+	for _, stays := range []string{"model", ".model.tmp", "other.tmp-1", filepath.Base(f.Name())} {
+		if _, err := os.Stat(filepath.Join(dir, stays)); err != nil {
+			t.Errorf("%s: %v", stays, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package kerasgo_test
+package servingmodel_test
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
 // restCase is one entry of testdata/serving/rest_cases.json: a request and
@@ -35,7 +35,7 @@ type restCase struct {
 // requests of its REST documentation and tests, comparing status codes,
 // response bodies (numbers as written) and error messages.
 func TestTFServingCases(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "serving", "rest_cases.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "testdata", "serving", "rest_cases.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestTFServingCases(t *testing.T) {
 	if err := json.Unmarshal(raw, &file); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("testdata", "serving")
+	dir := filepath.Join("..", "testdata", "serving")
 	cfg := serving.Config{Models: []serving.ModelConfig{
 		{Name: "default", BasePath: filepath.Join(dir, "saved_model_half_plus_two_cpu")},
 		{Name: "saved_model_half_plus_three", BasePath: filepath.Join(dir, "saved_model_half_plus_three")},
@@ -51,7 +51,7 @@ func TestTFServingCases(t *testing.T) {
 		{Name: "saved_model_half_plus_two_2_versions", BasePath: filepath.Join(dir, "saved_model_half_plus_two_2_versions"),
 			Versions: []int64{123}, Labels: map[string]int64{"Version_Label": 123}},
 	}}
-	srv, err := serving.New(context.Background(), cfg, kerasgo.LoadServing)
+	srv, err := serving.New(context.Background(), cfg, servingmodel.Load)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/internal/tflog"
+	"github.com/kerasgo/kerasgo/tflog"
 )
 
 // Lines as TensorFlow 2.21 printed them on start-up and model load (absl
