@@ -16,9 +16,9 @@ import (
 	"math"
 	"os"
 
+	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
-	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/metrics"
 )
 

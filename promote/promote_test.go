@@ -218,7 +218,7 @@ func TestJudge(t *testing.T) {
 		unchanged bool
 		gain      float64
 	}{
-		"loss improves":                 {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 2, report(0.28, 0), report(0.25, 0)), true, false, 0.05},
+		"loss improves":                  {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 2, report(0.28, 0), report(0.25, 0)), true, false, 0.05},
 		"loss improves below the margin": {promote.Gate{Metric: fit.ValLoss, MinImprovement: 0.1}, run(report(0.30, 0), 1, report(0.25, 0)), false, false, 0.05},
 		"the best epoch, not the last":   {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 1, report(0.20, 0), report(0.40, 0)), true, false, 0.10},
 		"no epoch beat the served model": {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 0, report(0.31, 0)), false, true, 0},

@@ -17,8 +17,22 @@
 // the captured lines at or above the chosen level, so TensorFlow's errors
 // still reach the user.
 //
-// Only a main package should import tflog: it changes process-wide state
-// before main. Library users of tfmodel keep TensorFlow's own behaviour.
+// A Go program that uses kerasgo gets the kerasgo command's quiet start-up
+// by importing tflog in its main package and calling Release first thing in
+// main:
+//
+//	func main() {
+//		if _, err := tflog.Release(os.Stderr); err != nil {
+//			log.Fatal(err)
+//		}
+//		…
+//	}
+//
+// Until Release runs, whatever the program writes to stderr is captured
+// too, so a program that imports tflog must call it. Import it only from a
+// main package: it changes process-wide state before main. Programs that do
+// not import it keep TensorFlow's own behaviour (TF_CPP_MIN_LOG_LEVEL set
+// before the program starts hides the later lines, not the first two).
 package tflog
 
 /*

@@ -148,10 +148,10 @@ func (m *Model) SparsePredictable() bool {
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
-		return dense.Matrix{}, fmt.Errorf("predict sparse: the model has no predict_sparse signature (export it with kerasgo export): %w", ErrUnknownSignature)
+		return dense.Matrix{}, fmt.Errorf("predict: the model has no predict_sparse signature (export it with kerasgo export): %w", ErrUnknownSignature)
 	}
 	if err := m.checkSparse(x); err != nil {
-		return dense.Matrix{}, fmt.Errorf("predict sparse: %w", err)
+		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
 	feeds := sparseFeeds
 	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && x.Binary() {
@@ -161,7 +161,7 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 		return feeds(x.Slice(from, to))
 	})
 	if err != nil {
-		return dense.Matrix{}, fmt.Errorf("predict sparse: %w", err)
+		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
 	return out, nil
 }

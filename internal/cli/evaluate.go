@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/atomicfile"
+	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
 	"github.com/kerasgo/kerasgo/metrics"
@@ -249,4 +251,14 @@ func heatmap(r metrics.Report) []heatRow {
 		}
 	}
 	return rows
+}
+
+// labelledSource is the model's source over a labelled file; a file in a
+// format without labels is a usage error.
+func labelledSource(m *kerasgo.Model, path string) (fit.Source, error) {
+	src, err := m.LabelledSource(path)
+	if errors.Is(err, convert.ErrUnknownFormat) {
+		return nil, usagef("%v", err)
+	}
+	return src, err
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/promote"
+	"github.com/kerasgo/kerasgo/serving/serve"
 )
 
 // notPromotedError ends train --into without publishing.
@@ -122,9 +123,9 @@ func (f *trainFlags) runInto(ctx context.Context, env *Env, args []string) error
 // servedVersions returns the versions the server's model config pins or
 // labels for the model at base, which --keep never removes.
 func servedVersions(configPath, base string) ([]int64, error) {
-	configs, err := readModelConfig(configPath)
+	configs, err := serve.ReadModelConfig(configPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--model-config: %w", err)
 	}
 	var out []int64
 	matched := false

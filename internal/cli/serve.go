@@ -1,39 +1,20 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
-	"golang.org/x/net/netutil"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
-	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/kerasgo/kerasgo/serving"
-	"github.com/kerasgo/kerasgo/serving/grpcapi"
-	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+	"github.com/kerasgo/kerasgo/serving/serve"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
-
-// grpcStreamsPerConnection bounds the RPCs one gRPC connection runs at once
-// (grpc-go's default is unbounded). A message is read before the RPC can
-// reserve memory for it, so this, --max-connections and
-// --max-grpc-message-bytes bound what gRPC holds before admission.
-const grpcStreamsPerConnection = 100
 
 type serveFlags struct {
 	models         []string
@@ -138,7 +119,9 @@ still sending sees the answer, not a reset connection.`,
 	}
 }
 
-func (f *serveFlags) config(env *Env) (serving.Config, error) {
+// config returns the server's configuration and the listeners' options
+// from the flags.
+func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	cfg := serving.Config{
 		Batch:            serving.BatchOptions{MaxBatchSize: f.maxBatch, BatchTimeout: f.batchTimeout, MaxEnqueued: f.maxEnqueued, Threads: f.batchThreads},
 		PollInterval:     f.poll,
@@ -148,50 +131,50 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 		Registry:         prometheus.NewRegistry(),
 	}
 	if len(f.models) == 0 && f.modelConfig == "" {
-		return cfg, usagef("--model NAME=DIR or --model-config FILE is required")
+		return cfg, serve.Options{}, usagef("--model NAME=DIR or --model-config FILE is required")
 	}
 	if f.modelConfig != "" {
 		var err error
-		if cfg.Models, err = readModelConfig(f.modelConfig); err != nil {
-			return cfg, err
+		if cfg.Models, err = serve.ReadModelConfig(f.modelConfig); err != nil {
+			return cfg, serve.Options{}, fmt.Errorf("--model-config: %w", err)
 		}
 	}
 	for _, spec := range f.models {
 		name, dir, ok := strings.Cut(spec, "=")
 		if !ok || name == "" || dir == "" {
-			return cfg, usagef("--model %q: want NAME=DIR", spec)
+			return cfg, serve.Options{}, usagef("--model %q: want NAME=DIR", spec)
 		}
 		cfg.Models = append(cfg.Models, serving.ModelConfig{Name: name, BasePath: dir})
 	}
 	switch {
 	case f.maxBatch < 1:
-		return cfg, usagef("--max-batch-size must be at least 1 (1: no batching)")
+		return cfg, serve.Options{}, usagef("--max-batch-size must be at least 1 (1: no batching)")
 	case f.batchThreads < 1:
-		return cfg, usagef("--num-batch-threads must be at least 1")
+		return cfg, serve.Options{}, usagef("--num-batch-threads must be at least 1")
 	case f.maxEnqueued < 1:
-		return cfg, usagef("--max-enqueued must be at least 1")
+		return cfg, serve.Options{}, usagef("--max-enqueued must be at least 1")
 	case f.maxBody < 1:
-		return cfg, usagef("--max-body-bytes must be at least 1")
+		return cfg, serve.Options{}, usagef("--max-body-bytes must be at least 1")
 	case f.maxInflight < 1<<20:
-		return cfg, usagef("--max-inflight-bytes must be at least 1 MiB")
+		return cfg, serve.Options{}, usagef("--max-inflight-bytes must be at least 1 MiB")
 	case f.maxConns < 1:
-		return cfg, usagef("--max-connections must be at least 1")
+		return cfg, serve.Options{}, usagef("--max-connections must be at least 1")
 	case f.maxHeader < 1<<10:
-		return cfg, usagef("--max-header-bytes must be at least 1 KiB")
+		return cfg, serve.Options{}, usagef("--max-header-bytes must be at least 1 KiB")
 	case f.headerTimeout <= 0 || f.idleTimeout <= 0:
-		return cfg, usagef("--read-header-timeout and --idle-timeout must be longer than 0")
+		return cfg, serve.Options{}, usagef("--read-header-timeout and --idle-timeout must be longer than 0")
 	case f.requestTimeout <= 0:
-		return cfg, usagef("--request-timeout must be longer than 0")
+		return cfg, serve.Options{}, usagef("--request-timeout must be longer than 0")
 	case f.batchTimeout < 0:
-		return cfg, usagef("--batch-timeout must be 0 (no waiting) or longer")
+		return cfg, serve.Options{}, usagef("--batch-timeout must be 0 (no waiting) or longer")
 	case f.poll < 0:
-		return cfg, usagef("--poll-interval must be 0 (never poll) or longer")
+		return cfg, serve.Options{}, usagef("--poll-interval must be 0 (never poll) or longer")
 	case f.port < 0 || f.port > 65535:
-		return cfg, usagef("--rest-port must be 0 (any free port) to 65535")
+		return cfg, serve.Options{}, usagef("--rest-port must be 0 (any free port) to 65535")
 	case f.grpcPort < -1 || f.grpcPort > 65535:
-		return cfg, usagef("--grpc-port must be -1 (no gRPC), 0 (any free port) or up to 65535")
+		return cfg, serve.Options{}, usagef("--grpc-port must be -1 (no gRPC), 0 (any free port) or up to 65535")
 	case f.grpcMaxMessage < 1<<10:
-		return cfg, usagef("--max-grpc-message-bytes must be at least 1 KiB")
+		return cfg, serve.Options{}, usagef("--max-grpc-message-bytes must be at least 1 KiB")
 	}
 	var h slog.Handler = slog.NewTextHandler(env.Stderr, nil)
 	if f.logJSON {
@@ -199,14 +182,20 @@ func (f *serveFlags) config(env *Env) (serving.Config, error) {
 	}
 	cfg.Logger = slog.New(h)
 	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return cfg, nil
+	opts := serve.Options{
+		Host: f.host, RESTPort: f.port, GRPCPort: f.grpcPort, MaxGRPCMessageBytes: f.grpcMaxMessage,
+		MaxConnections: f.maxConns, MaxHeaderBytes: f.maxHeader, ReadHeaderTimeout: f.headerTimeout,
+		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, Logger: cfg.Logger,
+	}
+	cfg.Logger.Info("configured", "models", len(cfg.Models), "max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())
+	return cfg, opts, nil
 }
 
 func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected arguments %q (models are given with --model NAME=DIR)", args)
 	}
-	cfg, err := f.config(env)
+	cfg, opts, err := f.config(env)
 	if err != nil {
 		return err
 	}
@@ -215,109 +204,5 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", net.JoinHostPort(f.host, strconv.Itoa(f.port)))
-	if err != nil {
-		return fmt.Errorf("listening: %w", err)
-	}
-	ln = netutil.LimitListener(ln, f.maxConns)
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		MaxHeaderBytes:    f.maxHeader,
-		ReadHeaderTimeout: f.headerTimeout,
-		ReadTimeout:       f.requestTimeout + 10*time.Second,
-		WriteTimeout:      f.requestTimeout + 10*time.Second,
-		IdleTimeout:       f.idleTimeout,
-	}
-	errc := make(chan error, 2)
-	logArgs := []any{"address", "http://" + ln.Addr().String()}
-	var gs *grpc.Server
-	var healthSrv *health.Server
-	if f.grpcPort >= 0 {
-		gln, err := net.Listen("tcp", net.JoinHostPort(f.host, strconv.Itoa(f.grpcPort)))
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listening for gRPC: %w", err)
-		}
-		gln = netutil.LimitListener(gln, f.maxConns)
-		gs = grpc.NewServer(grpc.MaxRecvMsgSize(f.grpcMaxMessage), grpc.MaxSendMsgSize(f.grpcMaxMessage),
-			grpc.ConnectionTimeout(f.headerTimeout), grpc.MaxConcurrentStreams(grpcStreamsPerConnection),
-			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: f.idleTimeout}))
-		grpcapi.New(srv).Register(gs)
-		healthSrv = health.NewServer()
-		healthpb.RegisterHealthServer(gs, healthSrv)
-		// TF Serving also answers the services' short names.
-		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "PredictionService", "ModelService"} {
-			healthSrv.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-		}
-		logArgs = append(logArgs, "grpc_address", gln.Addr().String())
-		go func() { errc <- gs.Serve(gln) }()
-	}
-	cfg.Logger.Info("serving", append(logArgs, "models", len(cfg.Models),
-		"max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())...)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if gs != nil {
-			gs.Stop()
-		}
-		hs.Close()
-		return fmt.Errorf("serving: %w", err)
-	case <-ctx.Done():
-	}
-	cfg.Logger.Info("shutting down: draining requests")
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.requestTimeout+5*time.Second)
-	defer cancel()
-	servers := 1
-	stopped := make(chan struct{})
-	if gs != nil {
-		// Health turns NOT_SERVING first, so balancers stop sending; then
-		// in-flight RPCs finish, or are cut at the shutdown deadline.
-		servers++
-		healthSrv.Shutdown()
-		go func() { gs.GracefulStop(); close(stopped) }()
-	}
-	if err := hs.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
-	}
-	if gs != nil {
-		select {
-		case <-stopped:
-		case <-shutdown.Done():
-			gs.Stop()
-		}
-	}
-	for range servers {
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
-			return fmt.Errorf("serving: %w", err)
-		}
-	}
-	cfg.Logger.Info("stopped")
-	return nil
-}
-
-// readModelConfig reads and parses the --model-config file at path.
-func readModelConfig(path string) ([]serving.ModelConfig, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading --model-config: %w", err)
-	}
-	models, err := parseModelConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return models, nil
-}
-
-// parseModelConfig reads a --model-config file: kerasgo's JSON, or TF
-// Serving's --model_config_file (a ModelServerConfig in protobuf text
-// format), so an existing TF Serving config works unchanged.
-func parseModelConfig(data []byte) ([]serving.ModelConfig, error) {
-	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
-		return serving.ParseFileConfig(data)
-	}
-	var msc tfservingpb.ModelServerConfig
-	if err := prototext.Unmarshal(data, &msc); err != nil {
-		return nil, fmt.Errorf("model config (TF Serving's text format): %w", err)
-	}
-	return grpcapi.ModelConfigs(&msc)
+	return serve.Run(ctx, srv, opts)
 }

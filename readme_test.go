@@ -1,0 +1,188 @@
+package kerasgo_test
+
+import (
+	"bufio"
+	"bytes"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/promote"
+)
+
+// readmePrograms returns the README's ```go blocks, in order.
+func readmePrograms(tb testing.TB) []string {
+	tb.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var blocks []string
+	var cur *strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case cur == nil && line == "```go":
+			cur = &strings.Builder{}
+		case cur != nil && line == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	return blocks
+}
+
+// buildOutside builds a program in a module of its own outside this one,
+// requiring kerasgo with a replace to this checkout, as a user's program
+// would, and returns the binary.
+func buildOutside(tb testing.TB, name, src string) string {
+	tb.Helper()
+	root, err := filepath.Abs(".")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Join(tb.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		tb.Fatal(err)
+	}
+	gomod := "module example.com/" + name + "\n\ngo 1.26\n\nrequire github.com/kerasgo/kerasgo v0.0.0\n\nreplace github.com/kerasgo/kerasgo => " + root + "\n"
+	sum, err := os.ReadFile("go.sum")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for file, data := range map[string][]byte{"go.mod": []byte(gomod), "go.sum": sum, "main.go": []byte(src)} {
+		if err := os.WriteFile(filepath.Join(dir, file), data, 0o666); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}, {"build", "-o", name, "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("%s: go %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	return filepath.Join(dir, name)
+}
+
+// TestREADMEPrograms builds every Go block of the README as a program of
+// its own module outside this one, with no access to kerasgo's internal
+// packages, and runs two of them as a user would: the scoring program must
+// write every row of the bundled test file, and the retraining program
+// must publish a version that a server reads and kerasgo loads.
+func TestREADMEPrograms(t *testing.T) {
+	blocks := readmePrograms(t)
+	if len(blocks) < 3 {
+		t.Fatalf("the README has %d Go blocks, want at least 3 (score, serve, retrain and publish)", len(blocks))
+	}
+	name := regexp.MustCompile(`(?m)^// Command (\w+) `)
+	bins := map[string]string{}
+	for i, src := range blocks {
+		if !strings.HasPrefix(src, "// Command ") || !strings.Contains(src, "\npackage main\n") {
+			t.Fatalf("README Go block %d is not a complete program (a \"// Command NAME\" comment and package main):\n%s", i+1, src)
+		}
+		if strings.Contains(src, "kerasgo/internal/") {
+			t.Errorf("README Go block %d imports an internal package", i+1)
+		}
+		n := name.FindStringSubmatch(src)[1]
+		bins[n] = buildOutside(t, n, src)
+	}
+	t.Run("scorefile writes every row", func(t *testing.T) {
+		bin, ok := bins["scorefile"]
+		if !ok {
+			t.Fatal("no scorefile program in the README")
+		}
+		in := filepath.Join("testdata", "features", "fortunes", "test.libsvm")
+		out := filepath.Join(t.TempDir(), "predictions.csv")
+		cmd := exec.Command(bin, filepath.Join("testdata", "models", "fortunes"), in, out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("scorefile: %v\n%s", err, b)
+		}
+		rows := countLines(t, in)
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
+		if len(lines) != rows+1 || !strings.HasSuffix(string(got), "\n") {
+			t.Fatalf("%d lines written (last %q), want a header and %d rows", len(lines), lines[len(lines)-1], rows)
+		}
+		for i, l := range lines[1:] {
+			if strings.Count(l, ",") != strings.Count(lines[0], ",") {
+				t.Fatalf("row %d has %d fields, the header %d: %q", i+1, strings.Count(l, ",")+1, strings.Count(lines[0], ",")+1, l)
+			}
+		}
+		assertMode(t, out, 0o666)
+	})
+	t.Run("refresh publishes a version the server reads", func(t *testing.T) {
+		bin, ok := bins["refresh"]
+		if !ok {
+			t.Fatal("no refresh program in the README")
+		}
+		base := t.TempDir()
+		if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(filepath.Join("testdata", "models", "fortunes"))); err != nil {
+			t.Fatal(err)
+		}
+		data := filepath.Join("testdata", "features", "fortunes")
+		cmd := exec.Command(bin, base, filepath.Join(data, "train.libsvm"), filepath.Join(data, "test.libsvm"))
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("refresh: %v\n%s", err, b)
+		}
+		if !strings.Contains(string(b), "published version 2") {
+			t.Fatalf("refresh did not publish version 2:\n%s", b)
+		}
+		versions, err := promote.List(base)
+		if err != nil || len(versions) != 2 || versions[1].Name != "2" {
+			t.Fatalf("base path versions %v, %v; want 1 and 2", versions, err)
+		}
+		entries, _ := os.ReadDir(base)
+		for _, e := range entries {
+			if e.Name() != "1" && e.Name() != "2" && e.Name() != ".kerasgo-promote.lock" {
+				t.Errorf("left in the base path: %s", e.Name())
+			}
+		}
+		assertMode(t, filepath.Join(base, "2"), 0o777)
+		assertMode(t, filepath.Join(base, "2", "variables", "variables.index"), 0o666)
+		m, err := kerasgo.Open(t.Context(), filepath.Join(base, "2"), kerasgo.DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if _, err := m.PredictText(t.Context(), goldenTexts(t)[:3]); err != nil {
+			t.Fatalf("the published version does not predict: %v", err)
+		}
+	})
+}
+
+// assertMode checks that path has perm less the process umask.
+func assertMode(tb testing.TB, path string, perm fs.FileMode) {
+	tb.Helper()
+	u := syscall.Umask(0)
+	syscall.Umask(u)
+	fi, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if want := perm &^ fs.FileMode(u); fi.Mode().Perm() != want {
+		tb.Errorf("%s: mode %v, want %v (%v less the umask)", path, fi.Mode().Perm(), want, perm)
+	}
+}
+
+func countLines(tb testing.TB, path string) int {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}

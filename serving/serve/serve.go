@@ -1,0 +1,219 @@
+// Package serve runs a serving.Server as a process does: TF Serving's REST
+// API and gRPC API on their own ports, with the connection limits and
+// timeouts of an exposed server, gRPC health, and a graceful shutdown when
+// the context ends. ReadModelConfig reads the model config files TF Serving
+// and kerasgo take. `kerasgo serve` is this package over flags.
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/netutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/protobuf/encoding/prototext"
+
+	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/grpcapi"
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+)
+
+// GRPCStreamsPerConnection bounds the RPCs one gRPC connection runs at once
+// (grpc-go's default is unbounded). A message is read before the RPC can
+// reserve memory for it, so this, Options.MaxConnections and
+// Options.MaxGRPCMessageBytes bound what gRPC holds before admission.
+const GRPCStreamsPerConnection = 100
+
+// Options configure Run. Start from DefaultOptions.
+type Options struct {
+	// Host is the address to listen on (default 127.0.0.1: loopback only).
+	Host string
+	// RESTPort (default 8501) and GRPCPort (default 8500; -1: no gRPC) are
+	// the ports; 0 picks a free one.
+	RESTPort, GRPCPort int
+	// MaxGRPCMessageBytes is the largest gRPC message either way (default
+	// 128 MiB).
+	MaxGRPCMessageBytes int
+	// MaxConnections is how many connections each API keeps open at once;
+	// more wait to be accepted (default 1024).
+	MaxConnections int
+	// MaxHeaderBytes bounds a REST request line and headers (default 64 KiB).
+	MaxHeaderBytes int
+	// ReadHeaderTimeout is how long a client has to send its headers (and
+	// a gRPC connection its handshake); default 10s.
+	ReadHeaderTimeout time.Duration
+	// RequestTimeout must be the serving.Config's: a client must send its
+	// body and read the answer within it plus 10s, and shutdown waits for
+	// it plus 5s. Default 30s.
+	RequestTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle longer (default 2m).
+	IdleTimeout time.Duration
+	// Logger receives the listening addresses and shutdown lines (nil: none).
+	Logger *slog.Logger
+	// OnListen, if set, is called with the bound addresses once both APIs
+	// listen (grpc is nil without gRPC).
+	OnListen func(rest, grpc net.Addr)
+}
+
+// DefaultOptions returns the options of `kerasgo serve` without flags.
+func DefaultOptions() Options {
+	return Options{
+		Host: "127.0.0.1", RESTPort: 8501, GRPCPort: 8500,
+		MaxGRPCMessageBytes: 128 << 20, MaxConnections: 1024, MaxHeaderBytes: 64 << 10,
+		ReadHeaderTimeout: 10 * time.Second, RequestTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	}
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.MaxConnections < 1:
+		return errors.New("max connections must be at least 1")
+	case o.MaxHeaderBytes < 1<<10:
+		return errors.New("max header bytes must be at least 1 KiB")
+	case o.ReadHeaderTimeout <= 0 || o.IdleTimeout <= 0 || o.RequestTimeout <= 0:
+		return errors.New("the read-header, idle and request timeouts must be longer than 0")
+	case o.RESTPort < 0 || o.RESTPort > 65535:
+		return fmt.Errorf("REST port %d: want 0 (any free port) to 65535", o.RESTPort)
+	case o.GRPCPort < -1 || o.GRPCPort > 65535:
+		return fmt.Errorf("gRPC port %d: want -1 (no gRPC), 0 (any free port) or up to 65535", o.GRPCPort)
+	case o.GRPCPort >= 0 && o.MaxGRPCMessageBytes < 1<<10:
+		return errors.New("max gRPC message bytes must be at least 1 KiB")
+	}
+	return nil
+}
+
+// Run serves srv's REST handler and (unless GRPCPort is -1) TF Serving's
+// gRPC API and gRPC health until ctx ends, then stops accepting
+// connections, turns health NOT_SERVING, lets in-flight requests finish
+// (cut RequestTimeout + 5s later) and returns nil. A listener failing
+// before that is its error. Closing srv stays the caller's.
+func Run(ctx context.Context, srv *serving.Server, opts Options) error {
+	if err := opts.validate(); err != nil {
+		return fmt.Errorf("serving: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, strconv.Itoa(opts.RESTPort)))
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	ln = netutil.LimitListener(ln, opts.MaxConnections)
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.RequestTimeout + 10*time.Second,
+		WriteTimeout:      opts.RequestTimeout + 10*time.Second,
+		IdleTimeout:       opts.IdleTimeout,
+	}
+	errc := make(chan error, 2)
+	logArgs := []any{"address", "http://" + ln.Addr().String()}
+	var gs *grpc.Server
+	var healthSrv *health.Server
+	var grpcAddr net.Addr
+	if opts.GRPCPort >= 0 {
+		gln, err := net.Listen("tcp", net.JoinHostPort(opts.Host, strconv.Itoa(opts.GRPCPort)))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for gRPC: %w", err)
+		}
+		gln = netutil.LimitListener(gln, opts.MaxConnections)
+		gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxGRPCMessageBytes), grpc.MaxSendMsgSize(opts.MaxGRPCMessageBytes),
+			grpc.ConnectionTimeout(opts.ReadHeaderTimeout), grpc.MaxConcurrentStreams(GRPCStreamsPerConnection),
+			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: opts.IdleTimeout}))
+		grpcapi.New(srv).Register(gs)
+		healthSrv = health.NewServer()
+		healthpb.RegisterHealthServer(gs, healthSrv)
+		// TF Serving also answers the services' short names.
+		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "PredictionService", "ModelService"} {
+			healthSrv.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
+		grpcAddr = gln.Addr()
+		logArgs = append(logArgs, "grpc_address", grpcAddr.String())
+		go func() { errc <- gs.Serve(gln) }()
+	}
+	log.Info("serving", logArgs...)
+	if opts.OnListen != nil {
+		opts.OnListen(ln.Addr(), grpcAddr)
+	}
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if gs != nil {
+			gs.Stop()
+		}
+		hs.Close()
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RequestTimeout+5*time.Second)
+	defer cancel()
+	servers := 1
+	stopped := make(chan struct{})
+	if gs != nil {
+		// Health turns NOT_SERVING first, so balancers stop sending; then
+		// in-flight RPCs finish, or are cut at the shutdown deadline.
+		servers++
+		healthSrv.Shutdown()
+		go func() { gs.GracefulStop(); close(stopped) }()
+	}
+	if err := hs.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if gs != nil {
+		select {
+		case <-stopped:
+		case <-shutdown.Done():
+			gs.Stop()
+		}
+	}
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+			return fmt.Errorf("serving: %w", err)
+		}
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// ReadModelConfig reads a model config file: kerasgo's JSON
+// (serving.ParseFileConfig), or TF Serving's --model_config_file (a
+// ModelServerConfig in protobuf text format), so an existing TF Serving
+// config works unchanged.
+func ReadModelConfig(path string) ([]serving.ModelConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading model config: %w", err)
+	}
+	models, err := ParseModelConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return models, nil
+}
+
+// ParseModelConfig is ReadModelConfig on the file's contents.
+func ParseModelConfig(data []byte) ([]serving.ModelConfig, error) {
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		return serving.ParseFileConfig(data)
+	}
+	var msc tfservingpb.ModelServerConfig
+	if err := prototext.Unmarshal(data, &msc); err != nil {
+		return nil, fmt.Errorf("model config (TF Serving's text format): %w", err)
+	}
+	return grpcapi.ModelConfigs(&msc)
+}
