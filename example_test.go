@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,11 +74,9 @@ func Example_scoreFile() {
 	defer in.Close()
 	var out bytes.Buffer
 	w := convert.NewCSVPredictionWriter(&out, m.PredictionOptions(0.5, 3))
+	// Score flushes w before it returns.
 	stats, err := m.Score(ctx, in, path, convert.FormatOf(path), "", w, score.Options{})
 	if err != nil {
-		log.Fatal(err)
-	}
-	if err := w.Flush(); err != nil {
 		log.Fatal(err)
 	}
 	header, _, _ := strings.Cut(out.String(), "\n")
@@ -89,8 +88,8 @@ func Example_scoreFile() {
 }
 
 // A retraining loop with validation: the model is trained on new labelled
-// rows, the best epoch (or the model as loaded, if no epoch beats it) is
-// kept, and saved where a server picks it up.
+// rows, and the best epoch (or the model as loaded, if no epoch beats it) is
+// saved and put back into the model in memory.
 func Example_retrain() {
 	ctx := context.Background()
 	m, err := kerasgo.Open(ctx, "testdata/models/fortunes", kerasgo.DefaultOptions())
@@ -116,15 +115,22 @@ func Example_retrain() {
 	}
 	defer os.RemoveAll(dir)
 	opts.Epochs, opts.BatchSize, opts.Seed = 2, 64, 1
-	opts.BestDir = filepath.Join(dir, "best")
-	res, err := fit.Run(ctx, m, train, val, opts)
+	res, err := m.Train(ctx, train, val, filepath.Join(dir, "retrained"), opts)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%d training rows (grouped by label: %v), %d epochs, %s\n",
 		res.Data.TrainRows, res.Data.Order.Grouped(), len(res.History), res.Stopped)
 	fmt.Println("kept a model no worse than the one loaded:", res.BestEpoch >= 0 && res.BestValue <= res.Start.Loss)
+
+	// The model in memory is the one saved: the kept epoch's loss again.
+	again, err := fit.Evaluate(ctx, m, val, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("the model in memory scores as the one kept:", math.Abs(again.Loss-res.BestValue) < 1e-6)
 	// Output:
 	// 5042 training rows (grouped by label: true), 2 epochs, completed
 	// kept a model no worse than the one loaded: true
+	// the model in memory scores as the one kept: true
 }

@@ -146,3 +146,52 @@ func TestPredictTextConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestTrainKeepsTheBestInMemory: when no epoch beats the model as loaded
+// (a learning rate far too high), Train saves the model as loaded and puts
+// it back into memory: the model then predicts Keras' own probabilities
+// for it again, and its saved copy does too.
+func TestTrainKeepsTheBestInMemory(t *testing.T) {
+	ctx := context.Background()
+	m := open(t, "fortunes")
+	opts, err := m.FitOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetLearningRate(ctx, 1.0); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join("testdata", "features", "fortunes")
+	train, err := m.LabelledSource(filepath.Join(data, "train.libsvm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	val, err := m.LabelledSource(filepath.Join(data, "test.libsvm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Epochs, opts.BatchSize, opts.Seed = 2, 64, 1
+	out := filepath.Join(t.TempDir(), "retrained")
+	res, err := m.Train(ctx, train, val, out, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BestEpoch != 0 {
+		t.Fatalf("best epoch %d at learning rate 1.0 (val losses %v then %v); the test needs runs that get worse", res.BestEpoch, res.Start.Loss, res.History)
+	}
+	x, keras := golden(t, "fortunes_inputs.npy"), golden(t, "fortunes_probabilities.npy")
+	got, err := m.Predict(ctx, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, "the model in memory after Train", got, keras)
+	saved, err := kerasgo.Open(ctx, out, kerasgo.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer saved.Close()
+	if got, err = saved.Predict(ctx, x); err != nil {
+		t.Fatal(err)
+	}
+	checkClose(t, "the saved model", got, keras)
+}

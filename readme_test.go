@@ -3,6 +3,7 @@ package kerasgo_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -104,10 +105,15 @@ func TestREADMEPrograms(t *testing.T) {
 		in := filepath.Join("testdata", "features", "fortunes", "test.libsvm")
 		out := filepath.Join(t.TempDir(), "predictions.csv")
 		cmd := exec.Command(bin, filepath.Join("testdata", "models", "fortunes"), in, out)
-		if b, err := cmd.CombinedOutput(); err != nil {
+		b, err := cmd.CombinedOutput()
+		if err != nil {
 			t.Fatalf("scorefile: %v\n%s", err, b)
 		}
 		rows := countLines(t, in)
+		// tflog.Release: TensorFlow's start-up lines do not reach stderr.
+		if want := fmt.Sprintf("scored %d rows into %s\n", rows, out); string(b) != want {
+			t.Errorf("scorefile printed %q, want only %q", b, want)
+		}
 		got, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
