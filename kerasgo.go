@@ -1,8 +1,12 @@
 // Package kerasgo runs Keras models from Go: Open a model exported by
 // `kerasgo export` (or any SavedModel) once, with the text preprocessing it
-// carries, then score dense rows, sparse rows or raw text, train and evaluate
-// it, and hand it to the batch-scoring pipeline (package score), the training
-// loop (package fit) or the TF Serving-compatible handler (package serving).
+// carries, then score dense rows, sparse rows or raw text (Predict,
+// PredictSparse, PredictText), score whole files (Score, over package
+// score's pipeline), keep training it (Train, over package fit's loop) and
+// evaluate it (Evaluator). Package promote publishes a retrained model into
+// a TF Serving base path; package servingmodel hands a model to the TF
+// Serving-compatible server (package serving), which this package does not
+// import.
 //
 // A *Model is safe for concurrent use: predictions run in parallel, training
 // steps and saves take the model exclusively (see package tfmodel, the
@@ -119,7 +123,9 @@ type Model struct {
 
 // Open loads the SavedModel in dir, its signatures and metadata, and the
 // text preprocessing the exporter stored with it (a TextVectorization or a
-// legacy Tokenizer), once.
+// legacy Tokenizer), once. dir is one SavedModel directory; a TF Serving
+// base path's versions are listed by promote.List (the newest is the one
+// TF Serving's default policy serves).
 func Open(ctx context.Context, dir string, opts Options) (*Model, error) {
 	tm, err := tfmodel.Load(ctx, dir, opts.Runtime)
 	if err != nil {

@@ -192,3 +192,20 @@ func countLines(tb testing.TB, path string) int {
 	}
 	return bytes.Count(b, []byte("\n"))
 }
+
+// TestLeanImports: a program that imports the root package for Open and
+// Predict links TensorFlow's bindings and protobuf, not the serving stack
+// (serving, Prometheus, the JSON codecs, gRPC).
+func TestLeanImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, heavy := range []string{"github.com/kerasgo/kerasgo/serving", "github.com/prometheus/", "github.com/valyala/fastjson", "github.com/go-json-experiment/", "google.golang.org/grpc"} {
+			if strings.HasPrefix(pkg, heavy) {
+				t.Errorf("the root package links %s", pkg)
+			}
+		}
+	}
+}

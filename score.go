@@ -42,7 +42,10 @@ func (m *Model) Batching(f convert.Format) score.Batching {
 
 // Score streams the rows of r (the file at path, in format f) through the
 // model into w with score.Run's bounded, ordered, parallel pipeline. opts'
-// Dim, Path and Batches are set from the model and the format.
+// Dim, Path and Batches are set from the model and the format. Score
+// flushes w before it returns, so every row it counts in Stats.Scored has
+// reached the writer under w; committing or closing that file (for example
+// an atomicfile.File) stays the caller's.
 func (m *Model) Score(ctx context.Context, r io.Reader, path string, f convert.Format, idColumn string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
 	rr, err := m.NewReader(r, path, f, idColumn)
 	if err != nil {

@@ -11,8 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"time"
 )
 
 // File is a file being written under a temporary name. It is written
@@ -41,15 +39,15 @@ func Create(path string) (*File, error) {
 	return &File{f: f, target: path}, nil
 }
 
-// TempPrefix is how the temporary names Create and TempDir make for target
-// begin: "." + the target's base name + ".tmp-". A crashed writer can leave
-// such a name behind; RemoveStale removes them.
-func TempPrefix(target string) string { return "." + filepath.Base(filepath.Clean(target)) + ".tmp-" }
+// tempPrefix is how the temporary names Create and TempDir make for target
+// begin: "." + the target's base name + ".tmp-". A writer killed before it
+// commits leaves such a name behind.
+func tempPrefix(target string) string { return "." + filepath.Base(filepath.Clean(target)) + ".tmp-" }
 
 // tempName calls create with new random names beside target until one does
 // not exist yet.
 func tempName(target string, create func(name string) error) error {
-	prefix := filepath.Join(filepath.Dir(filepath.Clean(target)), TempPrefix(target))
+	prefix := filepath.Join(filepath.Dir(filepath.Clean(target)), tempPrefix(target))
 	for range 10000 {
 		err := create(prefix + strconv.FormatUint(uint64(rand.Uint32()), 10))
 		if !errors.Is(err, fs.ErrExist) {
@@ -134,34 +132,6 @@ func TempDir(target string) (string, error) {
 		return "", fmt.Errorf("creating a directory beside %s: %w", target, err)
 	}
 	return dir, nil
-}
-
-// RemoveStale removes what writers of target that never finished left
-// beside it (TempPrefix names: a process killed between Create or TempDir
-// and Commit or ReplaceDir) when it is older than age, so a writer still
-// at work is not disturbed. It returns the paths removed.
-func RemoveStale(target string, age time.Duration) ([]string, error) {
-	parent, prefix := filepath.Dir(filepath.Clean(target)), TempPrefix(target)
-	entries, err := os.ReadDir(parent)
-	if err != nil {
-		return nil, fmt.Errorf("looking for leftovers of %s: %w", target, err)
-	}
-	var removed []string
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), prefix) {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil || time.Since(info.ModTime()) < age {
-			continue
-		}
-		path := filepath.Join(parent, e.Name())
-		if err := os.RemoveAll(path); err != nil {
-			return removed, fmt.Errorf("removing leftover %s: %w", path, err)
-		}
-		removed = append(removed, path)
-	}
-	return removed, nil
 }
 
 // ReplaceDir moves the complete directory tmp to target. An existing target

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kerasgo/kerasgo/atomicfile"
 )
@@ -424,45 +423,5 @@ func TestModesFollowUmask(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestRemoveStale: leftovers of writers that died (temporary names older
-// than the age) are removed; a younger one, the target and other names stay.
-func TestRemoveStale(t *testing.T) {
-	dir := t.TempDir()
-	target := filepath.Join(dir, "model")
-	old, err := atomicfile.TempDir(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(old, "saved_model.pb"), []byte("x"), 0o666); err != nil {
-		t.Fatal(err)
-	}
-	f, err := atomicfile.Create(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Abort()
-	long := time.Now().Add(-2 * time.Hour)
-	if err := os.Chtimes(old, long, long); err != nil {
-		t.Fatal(err)
-	}
-	for _, keep := range []string{"model", ".model.tmp", "other.tmp-1"} {
-		if err := os.Mkdir(filepath.Join(dir, keep), 0o777); err != nil {
-			t.Fatal(err)
-		}
-	}
-	removed, err := atomicfile.RemoveStale(target, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(removed) != 1 || removed[0] != old {
-		t.Errorf("removed %v, want only %s", removed, old)
-	}
-	for _, stays := range []string{"model", ".model.tmp", "other.tmp-1", filepath.Base(f.Name())} {
-		if _, err := os.Stat(filepath.Join(dir, stays)); err != nil {
-			t.Errorf("%s: %v", stays, err)
-		}
 	}
 }

@@ -3,8 +3,10 @@
 // as many epochs as asked, evaluates on held-out rows after each epoch, and
 // stops early, checkpoints and resumes.
 //
-// It has no cgo: the model is the Model interface (the CLI adapts
-// *tfmodel.Model), so the loop is tested with fakes.
+// It has no cgo: the model is the Model interface (*kerasgo.Model is one),
+// so the loop is tested with fakes. kerasgo's Model.Train runs this loop
+// and owns what surrounds it: the best weights' directory, the checkpoint,
+// the save and the training record.
 package fit
 
 import (
@@ -65,7 +67,8 @@ type Options struct {
 	// Monitor (default ValLoss) and Patience drive early stopping: stop
 	// after Patience epochs without improvement (0: never stop early). The
 	// best epoch's weights by Monitor are kept in BestDir whenever validation
-	// data exists.
+	// data exists (Model.Save to it each time an epoch improves; empty: not
+	// kept). kerasgo's Model.Train sets BestDir and CheckpointDir itself.
 	Monitor  Metric
 	Patience int
 	BestDir  string

@@ -191,6 +191,9 @@ type Promotion struct {
 // atomic saves leave beside one (".staging-ID.tmp-N", "..staging-ID.best.tmp-N").
 const stagingPrefix = ".staging-"
 
+// pendingPrefix names a staging lock before it is renamed into place.
+const pendingPrefix = ".kerasgo-pending-"
+
 // Begin starts a promotion into base: it lists the complete versions
 // (ErrNotBasePath when there are none), takes the newest as the one to
 // beat, removes what earlier attempts left behind (staging directories and
@@ -217,12 +220,13 @@ func Begin(base string) (*Promotion, error) {
 	staging := filepath.Join(base, stagingPrefix+id)
 	// The lock is taken under a name no Begin looks at, then renamed into
 	// place, so no other Begin can see it unlocked.
-	pending := filepath.Join(base, ".kerasgo-pending-"+id)
+	pending := filepath.Join(base, pendingPrefix+id)
 	lock, err := os.OpenFile(pending, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, fmt.Errorf("staging a new version: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+	err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
 		err = os.Rename(pending, staging+".lock")
 	}
 	if err != nil {
@@ -273,6 +277,12 @@ func removeAbandoned(base string) error {
 	}
 	seen := map[string]bool{}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), pendingPrefix) {
+			if err := removeUnlocked(filepath.Join(base, e.Name())); err != nil {
+				return err
+			}
+			continue
+		}
 		id, ok := stagingID(e.Name())
 		if !ok || seen[id] {
 			continue
@@ -294,6 +304,26 @@ func removeAbandoned(base string) error {
 		if err := removeStaging(base, staging); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// removeUnlocked removes the lock file at path unless a live process holds
+// its lock.
+func removeUnlocked(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cleaning %s: %w", filepath.Dir(path), err)
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return nil // held by a live Begin
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cleaning %s: %w", filepath.Dir(path), err)
 	}
 	return nil
 }
@@ -348,7 +378,8 @@ type Gate struct {
 type Verdict struct {
 	Metric fit.Metric
 	// Served and Candidate are the metric on the same validation rows, for
-	// the served version (before the first step) and the model kept.
+	// the served version (before the first step) and the model kept; NaN
+	// when training was interrupted (nothing was judged).
 	Served, Candidate float64
 	// Gain is Metric.Improvement(Served, Candidate).
 	Gain float64
@@ -369,7 +400,7 @@ func (g Gate) Judge(res fit.Result) (Verdict, error) {
 		return Verdict{}, errors.New("judging a new model needs the validation report of the served one: train with validation data")
 	}
 	if res.Stopped == fit.StopInterrupted {
-		return Verdict{Metric: g.Metric, Reason: "training was interrupted"}, nil
+		return Verdict{Metric: g.Metric, Served: math.NaN(), Candidate: math.NaN(), Gain: math.NaN(), Reason: "training was interrupted"}, nil
 	}
 	kept, _, _ := res.Kept()
 	v := Verdict{Metric: g.Metric, Served: g.Metric.Value(*res.Start), Candidate: g.Metric.Value(kept)}

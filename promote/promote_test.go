@@ -224,7 +224,7 @@ func TestJudge(t *testing.T) {
 		"no epoch beat the served model": {promote.Gate{Metric: fit.ValLoss}, run(report(0.30, 0), 0, report(0.31, 0)), false, true, 0},
 		"macro F1 improves":              {promote.Gate{Metric: fit.ValMacroF1}, run(report(0, 0.60), 1, report(0, 0.70)), true, false, 0.10},
 		"macro F1 falls":                 {promote.Gate{Metric: fit.ValMacroF1, MinImprovement: -1}, run(report(0, 0.70), 0, report(0, 0.60)), false, true, 0},
-		"interrupted":                    {promote.Gate{Metric: fit.ValLoss}, fit.Result{Start: report(0.3, 0), BestEpoch: 1, Stopped: fit.StopInterrupted}, false, false, 0},
+		"interrupted":                    {promote.Gate{Metric: fit.ValLoss}, fit.Result{Start: report(0.3, 0), BestEpoch: 1, Stopped: fit.StopInterrupted}, false, false, math.NaN()},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -232,7 +232,8 @@ func TestJudge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v.Promote != tc.promote || v.Unchanged != tc.unchanged || math.Abs(v.Gain-tc.gain) > 1e-12 {
+			gainOK := math.Abs(v.Gain-tc.gain) <= 1e-12 || math.IsNaN(tc.gain) && math.IsNaN(v.Gain)
+			if v.Promote != tc.promote || v.Unchanged != tc.unchanged || !gainOK {
 				t.Errorf("Judge = %+v; want promote %v, unchanged %v, gain %v", v, tc.promote, tc.unchanged, tc.gain)
 			}
 			if !v.Promote && v.Reason == "" {
@@ -269,6 +270,10 @@ func TestBeginRemovesAbandonedStaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage(t, filepath.Join(dir, "..staging-20261202T115220.776332694.best.tmp-3864206374"))
+	// Killed between creating its lock and renaming it into place.
+	if err := os.WriteFile(filepath.Join(dir, ".kerasgo-pending-20261202T115221-01"), nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
 
 	next, err := promote.Begin(dir)
 	if err != nil {

@@ -25,7 +25,7 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies (413 past it). Default 16 MiB.
 	MaxBodyBytes int64
 	// MaxInflightBytes bounds the memory all requests in flight hold
-	// together, as estimated from their bodies (see admission.go); a
+	// together, as estimated from their bodies (docs/serving.md gives the estimate); a
 	// request that does not fit is answered 503 at once. Default 256 MiB.
 	MaxInflightBytes int64
 	// Logger receives structured logs; nil discards them.
