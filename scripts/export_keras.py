@@ -64,6 +64,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import traceback
 import warnings
 
 from tfquiet import quiet_startup  # noqa: E402  (beside this file; kerasgo export writes both)
@@ -76,6 +77,28 @@ with quiet_startup():
 METADATA_FILE = "kerasgo.json"
 METADATA_FORMAT = "kerasgo.export/v1"
 LABEL_MODES = ("onehot", "sparse", "multilabel")
+
+# What the Keras that wrote each format does with the saved optimizer when its
+# user calls load_model(path) and then fit, measured with Keras 3.15 and
+# tf_keras 2.21 (scripts/tests/test_optimizer_state.py holds them to it). The
+# exporter does the same unless --optimizer-state says otherwise.
+OPTIMIZER_STATE_DEFAULT = {
+    "keras": ("keep", "Keras 3's load_model restores a .keras file's optimizer variables and iteration "
+                      "count, and fit continues from them"),
+    "h5-keras3": ("reset", "Keras 3's load_model cannot continue a Keras 3 .h5 file's optimizer (it builds "
+                           "the optimizer for no variables and fit fails with 'Unknown variable'), so the model "
+                           "is recompiled and its optimizer starts afresh"),
+    "h5-keras2": ("keep", "tf_keras' load_model restores an .h5 file's optimizer weights and iteration "
+                          "count, and fit continues from them"),
+    "savedmodel-keras2": ("reset", "tf_keras' load_model of a SavedModel directory starts the optimizer "
+                                   "afresh (iterations 0 after loading), although the checkpoint holds its "
+                                   "variables"),
+}
+
+# Keras' built-in learning-rate schedules (Keras 3 and tf_keras share the names
+# and formulas); the export evaluates them at the optimizer's iteration count.
+BUILTIN_SCHEDULES = ("ExponentialDecay", "PiecewiseConstantDecay", "PolynomialDecay", "InverseTimeDecay",
+                     "CosineDecay", "CosineDecayRestarts")
 
 
 def question_model(input_dim: int, classes: int, seed: int) -> keras.Model:
@@ -156,6 +179,9 @@ class _TrainableModule(tf.Module):
         object.__setattr__(self, "_keras", (model, model.optimizer, loss))
         self.model_variables = [_backing(v) for v in model.variables]
         self.optimizer_variables = [_backing(v) for v in model.optimizer.variables]
+        schedule = model.optimizer._learning_rate
+        if isinstance(schedule, _ScheduleOrConstant):
+            self.rate_override = schedule.constant
         dim = int(model.inputs[0].shape[-1])
         classes = int(model.outputs[0].shape[-1])
         features = tf.TensorSpec([None, dim], tf.float32, name="features")
@@ -250,13 +276,57 @@ class _TrainableModule(tf.Module):
 
     def _set_rate(self, learning_rate):
         optimizer = self._keras[1]
+        schedule = optimizer._learning_rate
+        if isinstance(schedule, _ScheduleOrConstant):
+            # A schedule is replaced by the constant from here on.
+            schedule.constant.assign(learning_rate)
+            return {"learning_rate": tf.identity(schedule.constant)}
         optimizer.learning_rate.assign(learning_rate)
         return {"learning_rate": tf.identity(optimizer.learning_rate)}
-
 
     def _weights(self):
         model = self._keras[0]
         return {weight_key(v): tf.identity(v.value) for v in model.variables}
+
+
+class _ScheduleOrConstant(keras.optimizers.schedules.LearningRateSchedule):
+    """A built-in Keras schedule, evaluated by the optimizer at its iteration
+    count as Keras does, until set_learning_rate replaces it with a constant
+    (constant >= 0; negative means "follow the schedule")."""
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+        self.constant = tf.Variable(-1.0, dtype=tf.float32, trainable=False, name="kerasgo_learning_rate")
+
+    def __call__(self, step):
+        scheduled = tf.cast(self.schedule(step), tf.float32)
+        return tf.where(self.constant < 0, scheduled, self.constant)
+
+    def get_config(self):
+        return self.schedule.get_config()
+
+
+def schedule_of(optimizer):
+    """The optimizer's learning-rate schedule, or None for a constant rate.
+    A schedule class Keras does not ship raises SourceError naming it."""
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, _ScheduleOrConstant):
+        schedule = schedule.schedule
+    if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        if callable(schedule) and not isinstance(schedule, (tf.Variable, keras.Variable)):
+            raise SourceError(f"the learning rate is the callable {getattr(schedule, '__name__', type(schedule).__name__)!r}, "
+                              "not a built-in Keras schedule; the exporter carries " + ", ".join(BUILTIN_SCHEDULES))
+        return None
+    name = type(schedule).__name__
+    if name not in BUILTIN_SCHEDULES or not type(schedule).__module__.startswith("keras."):
+        raise SourceError(_custom_schedule_message(name))
+    return schedule
+
+
+def _custom_schedule_message(name: str) -> str:
+    return (f"the optimizer's learning-rate schedule {name!r} is a custom class kerasgo cannot carry "
+            f"into the exported train step (it carries Keras' built-in {', '.join(BUILTIN_SCHEDULES)}; "
+            "pass --optimizer NAME --learning-rate R to train with a new optimizer at a constant rate instead)")
 
 
 def weight_key(variable) -> str:
@@ -382,6 +452,32 @@ class SparseFirstLayer:
         return self.rest(h, training=training)
 
 
+# Optimizer settings the exported train step cannot reproduce, with why.
+_REFUSED_SETTINGS = {
+    "use_ema": "Keras' fit overwrites the weights with their moving average when training ends, "
+               "which a kerasgo train step cannot tell",
+    "loss_scale_factor": "kerasgo trains in float32 without loss scaling",
+}
+
+
+def check_optimizer(optimizer) -> None:
+    """Refuses, by name, an optimizer or setting the exported train step
+    would not reproduce. Everything else in Keras' built-in optimizers
+    (weight decay, clipnorm, clipvalue, global_clipnorm, momentum, nesterov,
+    amsgrad, centered, gradient_accumulation_steps ...) runs in Keras' own
+    apply_gradients inside the exported step."""
+    cls = type(optimizer)
+    if not cls.__module__.startswith("keras."):
+        raise SourceError(f"the optimizer {cls.__name__!r} is not a built-in Keras optimizer")
+    if cls.__name__ == "LossScaleOptimizer":
+        raise SourceError("the optimizer is a LossScaleOptimizer (mixed precision); kerasgo trains in float32")
+    config = optimizer.get_config()
+    for key, why in _REFUSED_SETTINGS.items():
+        value = config.get(key)
+        if value not in (None, False, 0, 1.0) or (key == "use_ema" and value):
+            raise SourceError(f"the optimizer setting {key}={value} cannot be carried: {why}")
+
+
 def _check_exportable(model: keras.Model) -> None:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(
@@ -432,13 +528,22 @@ def vectorizer_config(layer) -> dict:
 def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
            seed=None, source="", learning_rate=None, vectorizer=None,
            tokenizer=None, tokenizer_mode="binary", source_format="",
-           optimizer_state=None, optimizer_state_note="") -> dict:
+           optimizer_state=None, optimizer_state_note="", optimizer_state_mode="keep",
+           optimizer_state_why="") -> dict:
     """Writes model to out as a SavedModel with kerasgo's signatures and metadata.
 
     optimizer_state is recorded in the metadata: "restored" (the optimizer
-    goes on from a saved state), "fresh" (a saved state could not be carried
-    over; optimizer_state_note says why) or "new" (there was none); by default
+    goes on from a saved state), "reset" (a saved state was set aside, as the
+    source's Keras does on load_model + fit or as --optimizer-state reset
+    asked), "fresh" (a saved state could not be carried over;
+    optimizer_state_note says why) or "new" (there was none); by default
     "restored" when the optimizer has taken a step, else "new".
+    optimizer_state_mode ("keep" or "reset") and optimizer_state_why record
+    the choice and its reason.
+
+    A built-in learning-rate schedule is carried into the train steps,
+    evaluated at the optimizer's iteration count; learning_rate (or the
+    set_learning_rate signature) replaces it with a constant.
 
     The directory is written beside out and renamed into place, so an existing
     model at out is replaced whole or not at all. Returns the metadata.
@@ -449,11 +554,26 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     loss = _loss_object(model.loss)
     mode = _label_mode(loss, multi_label)
     optimizer = model.optimizer
+    check_optimizer(optimizer)
+    schedule = schedule_of(optimizer)
+    optimizer_config = _jsonable(optimizer.get_config())
     optimizer.build(model.trainable_variables)
     if optimizer_state is None:
         optimizer_state = "restored" if int(np.asarray(optimizer.iterations)) > 0 else "new"
-    if learning_rate is not None:
+    schedule_meta = None
+    if schedule is not None:
+        wrapper = optimizer._learning_rate
+        if not isinstance(wrapper, _ScheduleOrConstant):
+            wrapper = _ScheduleOrConstant(schedule)
+            optimizer._learning_rate = wrapper
+        schedule_meta = {"class_name": type(schedule).__name__, "config": _jsonable(schedule.get_config()),
+                         "replaced_by": None}
+        if learning_rate is not None:
+            wrapper.constant.assign(learning_rate)
+            schedule_meta["replaced_by"] = learning_rate
+    elif learning_rate is not None:
         optimizer.learning_rate.assign(learning_rate)
+        optimizer_config["learning_rate"] = learning_rate
     dim = int(model.inputs[0].shape[-1])
     classes = int(model.outputs[0].shape[-1])
     if class_names is None:
@@ -493,9 +613,12 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         "labels_dtype": "int64" if mode == "sparse" else "float32",
         "sample_weight_key": "sample_weight",
         "loss": {"class_name": type(loss).__name__, "config": _jsonable(loss.get_config())},
-        "optimizer": {"class_name": type(optimizer).__name__, "config": _jsonable(optimizer.get_config())},
+        "optimizer": {"class_name": type(optimizer).__name__, "config": optimizer_config},
         "optimizer_state": optimizer_state,
         "optimizer_state_note": optimizer_state_note,
+        "optimizer_state_mode": optimizer_state_mode,
+        "optimizer_state_why": optimizer_state_why,
+        "learning_rate_schedule": schedule_meta,
         "signatures": signatures,
         "sparse_input": sparse,
         "parameters": int(model.count_params()),
@@ -677,6 +800,8 @@ def _load_h5(path: str, source_format: str = "") -> Loaded:
         training = json.loads(training)
         loss = _h5_loss(training.get("loss"))
         optimizer, dropped = _h5_optimizer(training["optimizer_config"])
+    except SourceError as e:
+        raise SourceError(f"{path}: {e}") from None
     except Exception as e:  # noqa: BLE001
         raise _why(path, e) from None
     model.compile(optimizer=optimizer, loss=loss)
@@ -706,19 +831,37 @@ def _h5_optimizer(config):
     loader turns a tf_keras "Custom>Adam" into a default Adam, losing the
     learning rate; this keeps every setting Keras 3 knows and lists the rest."""
     name = config["class_name"].split(">")[-1]
-    cls = type(keras.optimizers.get(name))
+    try:
+        cls = type(keras.optimizers.get(name))
+    except ValueError:
+        raise SourceError(f"the optimizer {name!r} is not a built-in Keras optimizer") from None
     cfg = dict(config.get("config", {}))
     if "lr" in cfg and "learning_rate" not in cfg:  # Keras before 2.3
         cfg["learning_rate"] = cfg.pop("lr")
+    rate = cfg.get("learning_rate")
+    if isinstance(rate, dict):
+        sched = rate.get("class_name", "")
+        if sched not in BUILTIN_SCHEDULES:
+            raise SourceError(_custom_schedule_message(sched))
+        inner = {k: v for k, v in rate.get("config", {}).items() if not (k == "name" and v is None)}
+        rate = dict(rate, module="keras.optimizers.schedules", registered_name=None, config=inner)
+        cfg["learning_rate"] = rate
+    decay = cfg.pop("decay", 0.0) if "decay" not in inspect.signature(cls.__init__).parameters else 0.0
+    if decay:
+        # A legacy tf_keras optimizer's decay: lr / (1 + decay * iterations),
+        # which is InverseTimeDecay(lr, 1, decay) at the iteration count.
+        if isinstance(rate, dict):
+            raise SourceError(f"the optimizer has both decay={decay} and a {rate['class_name']} schedule")
+        cfg["learning_rate"] = keras.optimizers.schedules.InverseTimeDecay(float(rate), 1, float(decay))
     accepted = set(inspect.signature(cls.__init__).parameters)
-    dropped = []
     for key in list(cfg):
         if key not in accepted:
             value = cfg.pop(key)
             # Defaults and bookkeeping of tf_keras optimizers, harmless to drop.
-            if key not in ("jit_compile", "is_legacy_optimizer") and value not in (None, 0, 0.0, False):
-                dropped.append(f"{key}={value}")
-    return cls.from_config(cfg), dropped
+            if key not in ("jit_compile", "is_legacy_optimizer", "name") and value not in (None, 0, 0.0, False):
+                raise SourceError(f"the optimizer setting {key}={value} of {name} has no Keras 3 "
+                                  "counterpart kerasgo could train with")
+    return cls.from_config(cfg), []
 
 
 _ITERATION_NAMES = ("iter", "iteration", "iterations")
@@ -748,21 +891,42 @@ def _split_slot(name: str):
     return None, None
 
 
+def _match_slot_owner(stem: str, trainable):
+    """The model variable a saved slot's stem names, by Keras' variable paths:
+    "Adam/dense/kernel" (tf_keras) or "adam/seq_dense_kernel" (Keras 3, the
+    path with "/" as "_") names the variable whose path ends in
+    dense/kernel. None unless exactly one variable fits."""
+    tokens = stem.split("/")
+    for drop in (1, 0):
+        key = "_".join(tokens[drop:])
+        hits = [v for v in trainable
+                if v.path.replace("/", "_") == key or v.path.replace("/", "_").endswith("_" + key)]
+        if len(hits) == 1:
+            return hits[0]
+    return None
+
+
 def restore_optimizer_state(optimizer, trainable, saved) -> tuple[str, str]:
     """Copies a saved optimizer's iterations and slot variables (names and values,
     from an .h5 file's optimizer_weights) into a Keras 3 optimizer built for
-    trainable. Slots are matched to model variables by the order in which the
-    saved names first mention each variable (the order both Keras 2 and Keras 3
-    build them in), and checked by shape. Returns (state, note)."""
+    trainable. Slots are matched to model variables by Keras' variable paths
+    (the saved name holds the layer and weight names); only when a name fits
+    no single variable (a model renamed on loading) by the order in which the
+    saved names first mention each variable, the order both Keras 2 and Keras
+    3 build them in. Both ways are checked by shape. Returns (state, note)."""
     optimizer.build(trainable)
     if not saved:
         return "new", "the file holds no optimizer state"
     iteration = None
+    u_product = None
     groups: dict[str, dict[str, np.ndarray]] = {}
     for name, value in saved:
         base = name.split(":")[0].split("/")[-1]
         if base in _ITERATION_NAMES and value.shape == ():
             iteration = value
+            continue
+        if base == "u_product" and value.shape == ():
+            u_product = value  # Nadam's running product of momentum factors
             continue
         if value.shape == () or base in ("learning_rate", "lr"):
             continue  # hyperparameters: the config holds them
@@ -781,9 +945,12 @@ def restore_optimizer_state(optimizer, trainable, saved) -> tuple[str, str]:
     if len(groups) != len(trainable):
         return "fresh", (f"the saved optimizer has slots for {len(groups)} variables, the model trains "
                          f"{len(trainable)}; moments start at zero")
+    owners = [_match_slot_owner(stem, trainable) for stem in groups]
+    if any(o is None for o in owners) or len({id(o) for o in owners}) != len(owners):
+        owners = list(trainable)  # by order
     by_path = {v.path: v for v in optimizer.variables}
     plan = []
-    for var, slots in zip(trainable, groups.values()):
+    for var, slots in zip(owners, groups.values()):
         for slot, value in slots.items():
             target = by_path.get(f"{optimizer.name}/{var.path.replace('/', '_')}_{slot}")
             if target is None or tuple(target.shape) != value.shape:
@@ -797,6 +964,8 @@ def restore_optimizer_state(optimizer, trainable, saved) -> tuple[str, str]:
         target.assign(value)
     if iteration is not None:
         optimizer.iterations.assign(int(iteration))
+    if u_product is not None and hasattr(optimizer, "_u_product"):
+        optimizer._u_product.assign(u_product)
     return "restored", ""
 
 
@@ -943,7 +1112,11 @@ def main(argv=None) -> int:
     p.add_argument("--class-names", help="file with one class name a line")
     p.add_argument("--loss", help="override the loss (a Keras loss name)")
     p.add_argument("--optimizer", help="override the optimizer (a Keras optimizer name)")
-    p.add_argument("--learning-rate", type=float, help="override the learning rate")
+    p.add_argument("--learning-rate", type=float, help="override the learning rate (replaces a schedule)")
+    p.add_argument("--optimizer-state", choices=("keep", "reset"),
+                   help="keep the saved optimizer's moments and iteration count, or reset them (default: "
+                   "what the Keras that wrote the file does on load_model + fit)")
+    p.add_argument("--verbose", action="store_true", help="print the Python traceback of a failure")
     p.add_argument("--tokenizer", help="a legacy keras.preprocessing.text.Tokenizer's to_json() file to "
                    "store with the model, so kerasgo can score raw text (texts_to_matrix)")
     p.add_argument("--tokenizer-mode", default="binary", choices=TOKENIZER_MODES,
@@ -956,21 +1129,28 @@ def main(argv=None) -> int:
     try:
         loaded, source = load_source(args)
         model, state, note = loaded.model, loaded.optimizer_state, loaded.note
+        mode, why = OPTIMIZER_STATE_DEFAULT.get(loaded.source_format, ("keep", "a model built by the exporter"))
+        if args.optimizer_state:
+            mode, why = args.optimizer_state, f"--optimizer-state {args.optimizer_state} (the default, {mode}: {why})"
         compiled = getattr(model, "optimizer", None)
         if args.loss or args.optimizer or compiled is None:
             if args.optimizer or compiled is None:
                 optimizer = _build_optimizer(args.optimizer or "adam", args.learning_rate)
                 state, note = "new", ""
-                loaded.dropped = []
+                why = "--optimizer builds a new optimizer" if args.optimizer else "the file holds no optimizer"
             else:
                 optimizer = model.optimizer
             model.compile(optimizer=optimizer, loss=_loss_object(args.loss or getattr(model, "loss", None)))
-        if state == "fresh":
+        elif mode == "reset":
+            check_optimizer(compiled)
+            schedule_of(compiled)
+            fresh = type(compiled).from_config(compiled.get_config())
+            model.compile(optimizer=fresh, loss=_loss_object(getattr(model, "loss", None)))
+            if state in ("restored", "fresh"):
+                state, note = "reset", ""
+        if state == "fresh" and mode == "keep":
             print(f"export_keras: note: {args.from_file}: the optimizer's state is not kept ({note})",
                   file=sys.stderr)
-        elif loaded.dropped:
-            print(f"export_keras: note: {args.from_file}: optimizer settings Keras 3 lacks were dropped: "
-                  f"{', '.join(loaded.dropped)}", file=sys.stderr)
         names = None
         if args.class_names:
             with open(args.class_names, encoding="utf-8") as f:
@@ -993,20 +1173,45 @@ def main(argv=None) -> int:
         meta = export(model, args.out, class_names=names, multi_label=args.multi_label,
                       seed=args.seed, source=source, learning_rate=args.learning_rate, vectorizer=vec,
                       tokenizer=tok, tokenizer_mode=args.tokenizer_mode, source_format=loaded.source_format,
-                      optimizer_state=state, optimizer_state_note=note)
+                      optimizer_state=state, optimizer_state_note=note, optimizer_state_mode=mode,
+                      optimizer_state_why=why)
     except Exception as e:  # noqa: BLE001 (one line on stderr, never a traceback)
-        msg = " ".join(str(e).split()) or type(e).__name__
-        if not isinstance(e, (ValueError, OSError)):
-            msg = f"{type(e).__name__}: {msg}"
+        if args.verbose or os.environ.get("KERASGO_VERBOSE"):
+            traceback.print_exc()
         src = (args.from_file or "").rstrip("/")
-        if src and not isinstance(e, SourceError) and src not in msg:
-            msg = f"{src}: {msg}"
-        print(f"export_keras: {msg}", file=sys.stderr)
+        print(f"export_keras: {one_line(e, src)}", file=sys.stderr)
         return 1
     print(f"exported {meta['source']} to {args.out}: {meta['input_dim']} features -> "
           f"{len(meta['classes'])} classes ({meta['label_mode']}), {meta['parameters']} parameters, "
           f"loss {meta['loss']['class_name']}, optimizer {meta['optimizer']['class_name']}")
+    print(f"  optimizer state {meta['optimizer_state']}: {meta['optimizer_state_why']}"
+          + (f" ({meta['optimizer_state_note']})" if meta["optimizer_state_note"] else ""))
+    sched = meta["learning_rate_schedule"]
+    if sched is not None:
+        if sched["replaced_by"] is None:
+            print(f"  learning rate: the {sched['class_name']} schedule, at the optimizer's iteration count "
+                  "(set_learning_rate or kerasgo train --learning-rate replaces it with a constant)")
+        else:
+            print(f"  learning rate: the {sched['class_name']} schedule is replaced by the constant "
+                  f"{sched['replaced_by']:g} (--learning-rate)")
     return 0
+
+
+def one_line(err: BaseException, src: str) -> str:
+    """What went wrong, on one line naming the source: without the Python
+    or TensorFlow traceback text some errors carry ("in user code: File ...")."""
+    text = str(err)
+    if "in user code" in text or "Traceback" in text:
+        lines = [l.strip() for l in text.splitlines() if l.strip()]
+        text = lines[-1] if lines else ""
+    msg = " ".join(text.split()) or type(err).__name__
+    if len(msg) > 400:
+        msg = msg[:400] + "..."
+    if not isinstance(err, (ValueError, OSError)):
+        msg = f"{type(err).__name__}: {msg}"
+    if src and src not in msg:
+        msg = f"{src}: {msg}"
+    return msg
 
 
 if __name__ == "__main__":
