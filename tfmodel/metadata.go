@@ -118,6 +118,22 @@ type Metadata struct {
 	// Optimizer is the optimizer the train signatures step, with its
 	// configuration at export time.
 	Optimizer KerasObject `json:"optimizer"`
+	// OptimizerState says what the optimizer's moments and iteration count
+	// were at export; OptimizerStateNote says why a saved state could not be
+	// carried ([OptimizerStateFresh]), else is usually empty.
+	OptimizerState     OptimizerState `json:"optimizer_state"`
+	OptimizerStateNote string         `json:"optimizer_state_note"`
+	// OptimizerStateMode is the choice made for a saved optimizer state:
+	// [KeepOptimizerState] or [OptimizerStateReset] (kerasgo export
+	// --optimizer-state; by default what the Keras that wrote the file does
+	// on load_model + fit). OptimizerStateWhy gives the reason in a
+	// sentence. Both are empty in exports older than the choice.
+	OptimizerStateMode OptimizerStateMode `json:"optimizer_state_mode"`
+	OptimizerStateWhy  string             `json:"optimizer_state_why"`
+	// LearningRateSchedule is the Keras learning-rate schedule the train
+	// signatures evaluate at the optimizer's iteration count, or nil for a
+	// constant rate.
+	LearningRateSchedule *LearningRateSchedule `json:"learning_rate_schedule"`
 	// Signatures names the SavedModel signature that plays each role; the
 	// exporter names one for every Role constant.
 	Signatures map[Role]string `json:"signatures"`
@@ -139,6 +155,78 @@ type Metadata struct {
 	TokenizerMode string `json:"tokenizer_mode"`
 }
 
+// OptimizerState is what became of a model's optimizer state at export.
+type OptimizerState string
+
+// The optimizer states the exporter records.
+const (
+	// OptimizerStateRestored: the saved moments and iteration count were
+	// carried; training goes on from them.
+	OptimizerStateRestored OptimizerState = "restored"
+	// OptimizerStateReset: a saved state was set aside on purpose (the
+	// source's Keras does so, or --optimizer-state reset asked); training
+	// starts from zero moments at iteration 0.
+	OptimizerStateReset OptimizerState = "reset"
+	// OptimizerStateFresh: a saved state could not be carried
+	// (Metadata.OptimizerStateNote says why); training starts afresh.
+	OptimizerStateFresh OptimizerState = "fresh"
+	// OptimizerStateNew: there was no saved state (a new optimizer, or one
+	// that had taken no step).
+	OptimizerStateNew OptimizerState = "new"
+)
+
+// OptimizerStateMode is the choice kerasgo export makes for a saved
+// optimizer state.
+type OptimizerStateMode string
+
+// The choices of kerasgo export --optimizer-state.
+const (
+	// KeepOptimizerState carries the saved moments and iteration count.
+	KeepOptimizerState OptimizerStateMode = "keep"
+	// ResetOptimizerState starts the optimizer afresh.
+	ResetOptimizerState OptimizerStateMode = "reset"
+)
+
+// ParseOptimizerStateMode returns the mode its name (keep or reset) names.
+func ParseOptimizerStateMode(name string) (OptimizerStateMode, error) {
+	switch m := OptimizerStateMode(name); m {
+	case KeepOptimizerState, ResetOptimizerState:
+		return m, nil
+	}
+	return "", fmt.Errorf("optimizer state %q: %w", name, ErrOptimizerStateMode)
+}
+
+// ErrOptimizerStateMode is returned for a name that is neither keep nor reset.
+var ErrOptimizerStateMode = errors.New("want keep or reset")
+
+// LearningRateSchedule is a Keras learning-rate schedule carried into the
+// exported train steps.
+type LearningRateSchedule struct {
+	// ClassName is Keras' class (ExponentialDecay, CosineDecay, ...) and
+	// Config its get_config().
+	ClassName string         `json:"class_name"`
+	Config    map[string]any `json:"config"`
+	// ReplacedBy is the constant rate export --learning-rate put in the
+	// schedule's place, or nil when the schedule drives the rate.
+	// (set_learning_rate does the same at run time.)
+	ReplacedBy *float64 `json:"replaced_by"`
+}
+
+func (s *LearningRateSchedule) clone() *LearningRateSchedule {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	if s.Config != nil {
+		c.Config = cloneJSON(s.Config).(map[string]any)
+	}
+	if s.ReplacedBy != nil {
+		r := *s.ReplacedBy
+		c.ReplacedBy = &r
+	}
+	return &c
+}
+
 // clone returns a deep copy of md (nil for nil).
 func (md *Metadata) clone() *Metadata {
 	if md == nil {
@@ -153,6 +241,7 @@ func (md *Metadata) clone() *Metadata {
 	c.Signatures = maps.Clone(md.Signatures)
 	c.Loss = md.Loss.clone()
 	c.Optimizer = md.Optimizer.clone()
+	c.LearningRateSchedule = md.LearningRateSchedule.clone()
 	return &c
 }
 
@@ -207,6 +296,16 @@ func readMetadata(dir string) (*Metadata, error) {
 	case LabelOneHot, LabelSparse, LabelMultiLabel:
 	default:
 		return nil, fmt.Errorf("metadata %s: unknown label_mode %q", path, m.LabelMode)
+	}
+	switch m.OptimizerState {
+	case "", OptimizerStateRestored, OptimizerStateReset, OptimizerStateFresh, OptimizerStateNew:
+	default:
+		return nil, fmt.Errorf("metadata %s: unknown optimizer_state %q", path, m.OptimizerState)
+	}
+	if m.OptimizerStateMode != "" {
+		if _, err := ParseOptimizerStateMode(string(m.OptimizerStateMode)); err != nil {
+			return nil, fmt.Errorf("metadata %s: %w", path, err)
+		}
 	}
 	return &m, nil
 }

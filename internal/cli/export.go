@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kerasgo/kerasgo/scripts"
+	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type exportFlags struct {
@@ -21,7 +22,27 @@ type exportFlags struct {
 	inputDim, classes, seed                              int
 	multiLabel                                           bool
 	learningRate                                         float64
+	optimizerState                                       optimizerStateFlag
 }
+
+// optimizerStateFlag is --optimizer-state: empty (the source format's
+// default) or a tfmodel.OptimizerStateMode.
+type optimizerStateFlag struct{ mode tfmodel.OptimizerStateMode }
+
+func (f *optimizerStateFlag) String() string { return string(f.mode) }
+
+// Set parses keep or reset.
+func (f *optimizerStateFlag) Set(s string) error {
+	m, err := tfmodel.ParseOptimizerStateMode(s)
+	if err != nil {
+		return err
+	}
+	f.mode = m
+	return nil
+}
+
+// Type names the flag's values in the usage text.
+func (f *optimizerStateFlag) Type() string { return "keep|reset" }
 
 func exportCommand() *Command {
 	return &Command{
@@ -39,8 +60,23 @@ optimizer, versions).
 Input(D) -> Dense(500, relu) -> Dense(250, relu) -> Dense(C, sigmoid), binary
 cross-entropy, Adam. --from ports a .keras file, an .h5 file (Keras 3 or
 Keras 2) or a Keras 2 SavedModel directory (tf_keras model.save("dir")),
-keeping its compiled loss and optimizer, moments included, unless
---loss/--optimizer/--learning-rate say otherwise.
+keeping its compiled loss and optimizer unless --loss/--optimizer/
+--learning-rate say otherwise.
+
+The saved optimizer state (moments, iteration count) is treated as the Keras
+that wrote the file treats it when its user calls load_model and fit: kept
+for a .keras file (Keras 3) and a tf_keras .h5 file; reset for a Keras 2
+SavedModel directory (tf_keras starts the optimizer afresh) and a Keras 3
+.h5 file (Keras 3 cannot train on from it). --optimizer-state keep|reset
+overrides; the metadata, the export summary and kerasgo inspect say which
+applies and why. A built-in learning-rate schedule (ExponentialDecay,
+CosineDecay with or without warm-up, CosineDecayRestarts,
+PiecewiseConstantDecay, InverseTimeDecay, PolynomialDecay) is carried into
+the train steps at the optimizer's iteration count; --learning-rate (or
+kerasgo train --learning-rate) replaces it with a constant. Optimizer
+settings kerasgo cannot carry (use_ema, loss scaling, custom schedules or
+optimizers) fail the export with a one-line error naming them; --verbose
+adds the exporter's Python traceback.
 
 The interpreter is --python, else $KERASGO_PYTHON, else the virtualenv under
 $KERASGO_CACHE (default ~/.cache/kerasgo).`,
@@ -56,7 +92,8 @@ $KERASGO_CACHE (default ~/.cache/kerasgo).`,
 			fs.StringVar(&f.classNames, "class-names", "", "file with one class name a line")
 			fs.StringVar(&f.loss, "loss", "", "override the loss (a Keras loss name)")
 			fs.StringVar(&f.optimizer, "optimizer", "", "override the optimizer (a Keras optimizer name)")
-			fs.Float64Var(&f.learningRate, "learning-rate", 0, "override the learning rate")
+			fs.Float64Var(&f.learningRate, "learning-rate", 0, "override the learning rate (replaces a schedule with this constant)")
+			fs.Var(&f.optimizerState, "optimizer-state", "keep or reset the saved optimizer moments and iteration count (default: what the file's Keras does on load_model + fit)")
 			fs.StringVar(&f.python, "python", "", "Python interpreter with TensorFlow and Keras")
 			fs.StringVar(&f.tokenizer, "tokenizer", "", "a legacy keras.preprocessing.text.Tokenizer's to_json() file to store with the model")
 			fs.StringVar(&f.tokenizerMode, "tokenizer-mode", "binary", "the texts_to_matrix mode the model was trained with: binary, count, freq or tfidf")
@@ -108,6 +145,9 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 		if v != "" {
 			argv = append(argv, flag, v)
 		}
+	}
+	if f.optimizerState.mode != "" {
+		argv = append(argv, "--optimizer-state", string(f.optimizerState.mode))
 	}
 	if f.learningRate != 0 {
 		argv = append(argv, "--learning-rate", strconv.FormatFloat(f.learningRate, 'g', -1, 64))

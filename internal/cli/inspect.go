@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -82,6 +83,7 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "\nexported by kerasgo from %s (Keras %s, TensorFlow %s)\n", md.Source, md.KerasVersion, md.TensorFlowVer)
 		fmt.Fprintf(w, "  %d features -> %d classes, label mode %s, %d parameters\n", md.InputDim, len(md.Classes), md.LabelMode, md.Parameters)
 		fmt.Fprintf(w, "  loss %s, optimizer %s\n", md.Loss.ClassName, md.Optimizer.ClassName)
+		printOptimizerState(w, md)
 		fmt.Fprintf(w, "  classes: %s\n", strings.Join(md.Classes, ", "))
 	} else {
 		fmt.Fprintf(w, "\nno kerasgo metadata (not made by kerasgo export); %d values in the graph's variables\n", rep.Parameters)
@@ -92,4 +94,26 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(w, "trainable from Go: no: %s\n", rep.NotTrainableWhy)
 	}
 	return nil
+}
+
+// printOptimizerState says what the exported optimizer starts from and why,
+// and what drives its learning rate.
+func printOptimizerState(w io.Writer, md *tfmodel.Metadata) {
+	if md.OptimizerState != "" {
+		line := fmt.Sprintf("  optimizer state %s", md.OptimizerState)
+		if md.OptimizerStateMode != "" {
+			line += fmt.Sprintf(" (%s: %s)", md.OptimizerStateMode, md.OptimizerStateWhy)
+		}
+		if md.OptimizerStateNote != "" {
+			line += "; " + md.OptimizerStateNote
+		}
+		fmt.Fprintln(w, line)
+	}
+	if s := md.LearningRateSchedule; s != nil {
+		if s.ReplacedBy != nil {
+			fmt.Fprintf(w, "  learning rate %g, a constant in place of the file's %s schedule\n", *s.ReplacedBy, s.ClassName)
+		} else {
+			fmt.Fprintf(w, "  learning rate: the %s schedule at the optimizer's iteration count; train --learning-rate replaces it with a constant\n", s.ClassName)
+		}
+	}
 }
