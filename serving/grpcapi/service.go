@@ -47,34 +47,54 @@ func (s *Service) Register(gs grpc.ServiceRegistrar) {
 	tfservingpb.RegisterModelServiceServer(gs, s)
 }
 
+// reservationKey carries a call's memory reservation in its context.
+type reservationKey struct{}
+
+// WithReservation returns ctx carrying res: the reservation a gate in front
+// of gRPC made for the call's message before gRPC read it (package
+// serving/serve's). The call then charges what decoding adds to res instead
+// of reserving anew, and leaves releasing it to the gate.
+func WithReservation(ctx context.Context, res *serving.Reservation) context.Context {
+	return context.WithValue(ctx, reservationKey{}, res)
+}
+
 // call runs one RPC: it reserves the request's memory (the message and
-// what decoding it allocates), bounds it by the server's request timeout,
-// counts it in the metrics as grpc_<api>, and turns its error into a gRPC
-// status. fn returns the version it used, for the metrics.
+// what decoding it allocates; the message is already charged when a gate
+// made the reservation, WithReservation), bounds it by the server's request
+// timeout, counts it in the metrics as grpc_<api>, and turns its error into
+// a gRPC status. fn returns the version it used, for the metrics.
 func (s *Service) call(ctx context.Context, api string, req proto.Message, spec *tfservingpb.ModelSpec, fn func(context.Context, *serving.Reservation) (int64, error)) error {
 	start := time.Now()
 	var number int64
 	err := func() error {
-		res, err := s.srv.Reserve()
-		if err != nil {
-			return err
-		}
-		defer res.Release()
-		if err := res.Grow(int64(proto.Size(req))); err != nil {
-			return err
+		res, gated := ctx.Value(reservationKey{}).(*serving.Reservation)
+		if !gated {
+			var err error
+			if res, err = s.srv.Reserve(); err != nil {
+				return err
+			}
+			defer res.Release()
+			if err := res.Grow(int64(proto.Size(req))); err != nil {
+				return err
+			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, s.srv.RequestTimeout())
 		defer cancel()
+		var err error
 		number, err = fn(ctx, res)
 		return err
 	}()
-	st := statusOf(err)
+	st := Status(err)
 	s.srv.Observe(spec.GetName(), number, "grpc_"+api, st.Code().String(), time.Since(start))
 	return st.Err()
 }
 
-// statusOf maps errors to the gRPC codes TF Serving gives them.
-func statusOf(err error) *status.Status {
+// Status maps an error to the gRPC status TF Serving gives it: a server
+// too loaded for the request (serving.ErrOverloaded, HTTP 503) is
+// UNAVAILABLE, as TF Serving answers a full batching queue, which clients'
+// retry policies retry with backoff; a request that could never fit (413)
+// is RESOURCE_EXHAUSTED, which they do not retry.
+func Status(err error) *status.Status {
 	if err == nil {
 		return status.New(codes.OK, "")
 	}

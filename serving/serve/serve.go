@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/encoding/prototext"
 
 	"github.com/kerasgo/kerasgo/serving"
@@ -29,11 +28,20 @@ import (
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
 
-// GRPCStreamsPerConnection bounds the RPCs one gRPC connection runs at once
-// (grpc-go's default is unbounded). A message is read before the RPC can
-// reserve memory for it, so this, Options.MaxConnections and
-// Options.MaxGRPCMessageBytes bound what gRPC holds before admission.
-const GRPCStreamsPerConnection = 100
+// The gRPC listener's HTTP/2 limits. Each call is admitted by its
+// message's size before the message is read (grpcGate), so what gRPC holds
+// outside the admission is the bytes clients sent ahead of it: at most
+// GRPCReceiveWindow a call and GRPCConnectionWindow a connection (HTTP/2
+// flow control), that is Options.MaxConnections × GRPCConnectionWindow in
+// all (64 MiB at the default 1,024 connections).
+const (
+	// GRPCStreamsPerConnection bounds the calls one connection runs at once.
+	GRPCStreamsPerConnection = 100
+	// GRPCReceiveWindow is a call's HTTP/2 flow-control window.
+	GRPCReceiveWindow = 64 << 10
+	// GRPCConnectionWindow is a connection's HTTP/2 flow-control window.
+	GRPCConnectionWindow = 64 << 10
+)
 
 // Options configure Run. Start from DefaultOptions.
 type Options struct {
@@ -122,6 +130,7 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 	errc := make(chan error, 2)
 	logArgs := []any{"address", "http://" + ln.Addr().String()}
 	var gs *grpc.Server
+	var ghs *http.Server
 	var healthSrv *health.Server
 	var grpcAddr net.Addr
 	if opts.GRPCPort >= 0 {
@@ -131,9 +140,7 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 			return fmt.Errorf("listening for gRPC: %w", err)
 		}
 		gln = netutil.LimitListener(gln, opts.MaxConnections)
-		gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxGRPCMessageBytes), grpc.MaxSendMsgSize(opts.MaxGRPCMessageBytes),
-			grpc.ConnectionTimeout(opts.ReadHeaderTimeout), grpc.MaxConcurrentStreams(GRPCStreamsPerConnection),
-			grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: opts.IdleTimeout}))
+		gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxGRPCMessageBytes), grpc.MaxSendMsgSize(opts.MaxGRPCMessageBytes))
 		grpcapi.New(srv).Register(gs)
 		healthSrv = health.NewServer()
 		healthpb.RegisterHealthServer(gs, healthSrv)
@@ -141,9 +148,27 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "PredictionService", "ModelService"} {
 			healthSrv.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 		}
+		// gRPC over HTTP/2 without TLS (prior knowledge, as TF Serving's
+		// clients connect), through net/http so that grpcGate admits each
+		// call before its message is read. Unread request bytes are bounded
+		// by the flow-control windows: GRPCReceiveWindow a stream, and
+		// GRPCConnectionWindow a connection.
+		protocols := new(http.Protocols)
+		protocols.SetUnencryptedHTTP2(true)
+		ghs = &http.Server{
+			Handler:           &grpcGate{srv: srv, grpc: gs, maxMsg: opts.MaxGRPCMessageBytes},
+			Protocols:         protocols,
+			ReadHeaderTimeout: opts.ReadHeaderTimeout,
+			IdleTimeout:       opts.IdleTimeout,
+			HTTP2: &http.HTTP2Config{
+				MaxConcurrentStreams:          GRPCStreamsPerConnection,
+				MaxReceiveBufferPerStream:     GRPCReceiveWindow,
+				MaxReceiveBufferPerConnection: GRPCConnectionWindow,
+			},
+		}
 		grpcAddr = gln.Addr()
 		logArgs = append(logArgs, "grpc_address", grpcAddr.String())
-		go func() { errc <- gs.Serve(gln) }()
+		go func() { errc <- ghs.Serve(gln) }()
 	}
 	log.Info("serving", logArgs...)
 	if opts.OnListen != nil {
@@ -152,7 +177,8 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
-		if gs != nil {
+		if ghs != nil {
+			ghs.Close()
 			gs.Stop()
 		}
 		hs.Close()
@@ -163,26 +189,23 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RequestTimeout+5*time.Second)
 	defer cancel()
 	servers := 1
-	stopped := make(chan struct{})
-	if gs != nil {
+	if ghs != nil {
 		// Health turns NOT_SERVING first, so balancers stop sending; then
-		// in-flight RPCs finish, or are cut at the shutdown deadline.
+		// in-flight calls finish, or are cut at the shutdown deadline.
 		servers++
 		healthSrv.Shutdown()
-		go func() { gs.GracefulStop(); close(stopped) }()
+		go func() {
+			if err := ghs.Shutdown(shutdown); err != nil {
+				ghs.Close()
+			}
+			gs.Stop()
+		}()
 	}
 	if err := hs.Shutdown(shutdown); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
-	if gs != nil {
-		select {
-		case <-stopped:
-		case <-shutdown.Done():
-			gs.Stop()
-		}
-	}
 	for range servers {
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, grpc.ErrServerStopped) {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serving: %w", err)
 		}
 	}
