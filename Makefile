@@ -105,13 +105,17 @@ bench: build
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)" --seconds 8
 
-# Soak and abuse test of kerasgo serve on loopback (about 3 minutes): valid and
-# hostile bodies from 64 clients, a version swap and a SIGTERM under load.
+# Soak and abuse test of kerasgo serve on loopback (about 5 minutes): valid and
+# hostile bodies from 64 clients, a version swap and a SIGTERM under load; then
+# gRPC floods of 16 to 128 clients sending 20 or 100 MB messages at once.
 # Fails on a connection error before the SIGTERM or RSS over the bound of
 # docs/serving.md. Figures in docs/benchmarks.md.
 soak: build
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
 	$(TFENV); "$$KERASGO_PYTHON" scripts/soak_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --seconds 150
+	@# gRPC floods with TF Serving's official client: peak RSS against the same bound.
+	$(TFENV); for spec in "16 100" "48 100" "128 100" "48 20"; do set -- $$spec; \
+		"$$KERASGO_PYTHON" scripts/flood_grpc.py --kerasgo bin/kerasgo --clients $$1 --mb $$2 || exit 1; done
 
 # Regenerate serving/tfservingpb (TF Serving's gRPC API) from
 # third_party/tfserving_proto. Needs protoc; CI does not: the code is committed.

@@ -88,8 +88,11 @@ process (docs/serving.md has the memory bound they give):
                         send its body, and read the answer, within it plus 10s
   --idle-timeout        keep-alive connections idle longer are closed
   --max-grpc-message-bytes  largest gRPC message either way (default 128 MiB;
-                        TF Serving's is 2 GiB); a gRPC request is charged its
-                        message size plus its decoded tensors
+                        TF Serving's is 2 GiB); a gRPC call is charged 3x the
+                        length its message declares before the message is
+                        read (refused unread: UNAVAILABLE, or
+                        RESOURCE_EXHAUSTED if it could never fit), plus its
+                        decoded tensors
 Every error is answered with its status and a JSON {"error": ...}: the rest of
 the body is read and discarded first (up to 4x --max-body-bytes), so a client
 still sending sees the answer, not a reset connection.`,
