@@ -122,6 +122,11 @@ func OpenCheckpoint(ctx context.Context, out string, opts Options) (*Model, *fit
 // on return) and, with CheckpointEvery, its CheckpointDir. The directory
 // m was opened from is never modified. Saving outlives a canceled ctx, so
 // stopping never loses the work done.
+//
+// While it runs, Train holds out (atomicfile.ClaimPath): a second Train to
+// the same out fails with atomicfile.ErrBusy, and the temporary
+// directories a run killed before it finished left beside out are removed
+// first. Files and directories get 0666 and 0777 less the umask.
 func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, opts fit.Options) (fit.Result, error) {
 	out, err := filepath.Abs(out)
 	if err != nil {
@@ -130,6 +135,11 @@ func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, op
 	if src, err := filepath.Abs(m.Dir()); err == nil && src == out {
 		return fit.Result{}, fmt.Errorf("training %s: the output must differ from the model's own directory, which training never modifies", m.Dir())
 	}
+	claim, err := atomicfile.ClaimPath(out)
+	if err != nil {
+		return fit.Result{}, fmt.Errorf("training into %s: %w", out, err)
+	}
+	defer claim.Release()
 	opts.BestDir, opts.CheckpointDir = "", ""
 	if opts.CheckpointEvery > 0 {
 		opts.CheckpointDir = CheckpointDir(out)
@@ -170,10 +180,10 @@ func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, op
 			return res, err
 		}
 	}
-	if opts.CheckpointDir != "" {
-		os.RemoveAll(opts.CheckpointDir)
-		os.Remove(opts.CheckpointDir + ".state.json")
-	}
+	// A finished run supersedes any checkpoint of out, its own or an
+	// interrupted earlier run's.
+	os.RemoveAll(CheckpointDir(out))
+	os.Remove(CheckpointDir(out) + ".state.json")
 	return res, nil
 }
 

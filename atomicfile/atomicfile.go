@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 )
 
 // File is a file being written under a temporary name. It is written
@@ -183,4 +185,66 @@ func syncTree(root string) error {
 		}
 		return nil
 	})
+}
+
+// ErrBusy is returned by Claim when another live process holds the claim.
+var ErrBusy = errors.New("being written by another process")
+
+// A Claim is one writer's hold on a target path and the names derived from
+// it (target.best, target.checkpoint, …), for a job that writes them over a
+// long time, such as a training run.
+type Claim struct {
+	lock *os.File
+}
+
+// ClaimPath takes target for this process: it holds an flock on a lock file
+// beside it ("." + its base name + ".lock"; ErrBusy when a live process
+// holds it), then removes the temporary names that writers of target and of
+// its derived names left when they were killed before they committed (names
+// beginning "." + base name + "." and holding ".tmp-": no live writer can
+// own them while the claim is held by this process alone). Release ends it.
+func ClaimPath(target string) (*Claim, error) {
+	target = filepath.Clean(target)
+	parent, base := filepath.Dir(target), filepath.Base(target)
+	if err := os.MkdirAll(parent, 0o777); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", parent, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(parent, "."+base+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("claiming %s: %w", target, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", target, ErrBusy)
+		}
+		return nil, fmt.Errorf("claiming %s: %w", target, err)
+	}
+	entries, err := os.ReadDir(parent)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("claiming %s: %w", target, err)
+	}
+	for _, e := range entries {
+		if name := e.Name(); strings.HasPrefix(name, "."+base+".") && strings.Contains(name, ".tmp-") {
+			if err := os.RemoveAll(filepath.Join(parent, name)); err != nil {
+				lock.Close()
+				return nil, fmt.Errorf("removing %s, left by a writer that was killed: %w", name, err)
+			}
+		}
+	}
+	return &Claim{lock: lock}, nil
+}
+
+// Release removes the lock file and lets the claim go. It is idempotent.
+func (c *Claim) Release() error {
+	if c.lock == nil {
+		return nil
+	}
+	err := os.Remove(c.lock.Name())
+	if cerr := c.lock.Close(); err == nil {
+		err = cerr
+	}
+	c.lock = nil
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -424,4 +425,50 @@ func TestModesFollowUmask(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClaimPath: a claim removes what killed writers of the target and its
+// derived names left, keeps everything else, refuses a second claimant while
+// held, and leaves nothing behind once released.
+func TestClaimPath(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "model")
+	leftovers := []string{".model.tmp-1", ".model.tmp-1.old", ".model.best.tmp-2", ".model.checkpoint.tmp-3", ".model.checkpoint.state.json.tmp-4"}
+	kept := []string{"model", ".modelx.tmp-1", ".other.tmp-1", "model.checkpoint", ".model.best"}
+	for _, name := range append(slices.Clone(leftovers), kept...) {
+		if err := os.MkdirAll(filepath.Join(dir, name, "variables"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := atomicfile.ClaimPath(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(slices.Clone(kept), ".model.lock")
+	slices.Sort(want)
+	entries, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after ClaimPath the directory holds %v, want %v", got, want)
+	}
+	if _, err := atomicfile.ClaimPath(target); !errors.Is(err, atomicfile.ErrBusy) {
+		t.Errorf("a second claim while held: %v, want ErrBusy", err)
+	}
+	if err := c.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Release(); err != nil {
+		t.Errorf("second Release: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".model.lock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("lock file after Release: %v", err)
+	}
+	c, err = atomicfile.ClaimPath(target)
+	if err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	c.Release()
 }
