@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
@@ -81,9 +82,21 @@ func (m *Model) writeVariables(ctx context.Context, filenameTensor, saveTensor s
 		return err
 	}
 	if _, err := m.session.Run(map[tf.Output]*tf.Tensor{in: prefix}, []tf.Output{out}, nil); err != nil {
-		return fmt.Errorf("writing variables: %w", err)
+		return fmt.Errorf("writing variables: %w", fileError(err))
 	}
 	return nil
+}
+
+// fileError is TensorFlow's error from reading or writing a checkpoint, as
+// one line: its first (TensorFlow appends the graph node and a hint about
+// memory on lines of their own), matching syscall.ENOSPC when the disk was
+// full, so callers can tell.
+func fileError(err error) error {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	if strings.Contains(msg, "No space left on device") {
+		return fmt.Errorf("%s: %w", strings.TrimSuffix(msg, "; No space left on device"), syscall.ENOSPC)
+	}
+	return errors.New(msg)
 }
 
 // copyModelFiles copies everything of a SavedModel but its variables and
@@ -183,7 +196,7 @@ func (m *Model) Restore(ctx context.Context, dir string) error {
 		return fmt.Errorf("graph has no restore operation %q: %w", sd.GetRestoreOpName(), ErrCorrupt)
 	}
 	if _, err := m.session.Run(map[tf.Output]*tf.Tensor{in: prefix}, nil, []*tf.Operation{op}); err != nil {
-		return fmt.Errorf("restoring weights from %q: %w", dir, err)
+		return fmt.Errorf("restoring weights from %q: %w", dir, fileError(err))
 	}
 	return nil
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -168,5 +171,126 @@ func TestKilledRunsLeaveNothing(t *testing.T) {
 	}
 	if d := debris(t, dir, "retrained"); len(d) > 0 {
 		t.Errorf("after a complete train --out the directory still holds %v", d)
+	}
+}
+
+// dirBytes is the size of the files under dir.
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil && !d.IsDir() {
+			n += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDiskFullLeavesBaseAsItWas runs `train --into` on a base path on a
+// small tmpfs that holds version 1 but not a second copy: the save of the
+// staging model fails with ENOSPC, the error names the path, BASE holds
+// version 1 alone, and the space the staging model took is free again.
+// Publishing is a rename inside BASE, which needs no free space. It mounts
+// a tmpfs, so it needs root (as CI has); elsewhere it is skipped, saying why.
+func TestDiskFullLeavesBaseAsItWas(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root (CI runs as root)")
+	}
+	mnt := t.TempDir()
+	size := dirBytes(t, model) + 512<<10
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.FormatInt(size, 10), "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	base := filepath.Join(mnt, "base")
+	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(model)); err != nil {
+		t.Fatal(err)
+	}
+	var before syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &before); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runKerasgo(t, nil, "train", "--into", base, "--data", trainRows, "--validation-data", valRows, "--epochs", "1", "--seed", "1")
+	t.Logf("the error: %s", stderr)
+	if code != 1 || !strings.Contains(stderr, "no space left on device") || !strings.Contains(stderr, base) {
+		t.Fatalf("exit %d, stderr %q; want 1 and an ENOSPC error naming %s", code, stderr, base)
+	}
+	if strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+		t.Errorf("the error takes more than one line:\n%s", stderr)
+	}
+	if d := debris(t, base); len(d) > 0 {
+		t.Errorf("BASE holds %v besides version 1", d)
+	}
+	entries, _ := os.ReadDir(base)
+	if len(entries) > 2 {
+		t.Errorf("BASE holds %d entries, want version 1 and the promotion lock at most", len(entries))
+	}
+	var after syscall.Statfs_t
+	if err := syscall.Statfs(mnt, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Bfree < before.Bfree {
+		t.Errorf("%d blocks of %d bytes still taken after the failed run", before.Bfree-after.Bfree, after.Bsize)
+	}
+}
+
+// TestPublishedVersionReadableByAnotherUser publishes a version with
+// `train --into` under umask 022 and reads every file of it as the user
+// nobody, as a server running under its own account would; under umask
+// 077 the same read is refused, as that umask asks. Switching users needs
+// root (as CI has); elsewhere it is skipped, saying why.
+func TestPublishedVersionReadableByAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("reading as another user needs root (CI runs as root)")
+	}
+	top, err := os.MkdirTemp("", "kerasgo-umask-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(top) })
+	if err := os.Chmod(top, 0o755); err != nil { // MkdirTemp makes it 0700
+		t.Fatal(err)
+	}
+	readAsNobody := func(dir string) error {
+		cmd := exec.Command("find", dir, "-type", "f", "-exec", "cat", "{}", "+")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out[max(0, len(out)-300):])
+		}
+		return nil
+	}
+	for _, tc := range []struct {
+		umask    int
+		readable bool
+	}{{0o022, true}, {0o077, false}} {
+		base := filepath.Join(top, fmt.Sprintf("base-%03o", tc.umask))
+		if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(model)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(base, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		old := syscall.Umask(tc.umask)
+		_, stderr, code := runKerasgo(t, nil, "train", "--into", base, "--data", trainRows, "--validation-data", valRows,
+			"--epochs", "1", "--batch-size", "64", "--seed", "1")
+		syscall.Umask(old)
+		if code != 0 {
+			t.Fatalf("umask %03o: train --into: exit %d\n%s", tc.umask, code, stderr)
+		}
+		err := readAsNobody(filepath.Join(base, "2"))
+		if tc.readable && err != nil {
+			t.Errorf("umask %03o: nobody cannot read the published version: %v", tc.umask, err)
+		}
+		if !tc.readable && err == nil {
+			t.Errorf("umask %03o: nobody reads the published version, which the umask keeps private", tc.umask)
+		}
 	}
 }
