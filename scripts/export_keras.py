@@ -66,6 +66,7 @@ import sys
 import tempfile
 import traceback
 import warnings
+import zipfile
 
 from tfquiet import quiet_startup  # noqa: E402  (beside this file; kerasgo export writes both)
 
@@ -559,7 +560,7 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     optimizer_config = _jsonable(optimizer.get_config())
     optimizer.build(model.trainable_variables)
     if optimizer_state is None:
-        optimizer_state = "restored" if int(np.asarray(optimizer.iterations)) > 0 else "new"
+        optimizer_state = "restored" if has_state(optimizer) else "new"
     schedule_meta = None
     if schedule is not None:
         wrapper = optimizer._learning_rate
@@ -741,7 +742,29 @@ def _why(path: str, err: BaseException) -> SourceError:
     return SourceError(f"{path}: cannot read the model: {type(err).__name__}: {text}")
 
 
+def _schedule_class_in(text: str):
+    """The class of the learning-rate schedule a saved training configuration
+    (JSON text) gives its optimizer, or None for a constant rate."""
+    m = re.search(r'"learning_rate":\s*\{[^{}]*?"class_name":\s*"([^"]+)"', text)
+    return m.group(1) if m else None
+
+
+def _refuse_custom_schedule(path: str, text: str) -> None:
+    """Refuses a file whose optimizer has a schedule Keras does not ship:
+    reading it would fail on the unknown class with a message about layers."""
+    name = _schedule_class_in(text)
+    if name is not None and name.split(">")[-1] not in BUILTIN_SCHEDULES:
+        raise SourceError(f"{path}: {_custom_schedule_message(name.split('>')[-1])}")
+
+
 def _load_keras(path: str) -> Loaded:
+    try:
+        with zipfile.ZipFile(path) as z:
+            config = json.loads(z.read("config.json"))
+        _refuse_custom_schedule(path, json.dumps(config.get("compile_config") or {}))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
+        if isinstance(e, SourceError):
+            raise
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -752,12 +775,20 @@ def _load_keras(path: str) -> Loaded:
     if model.optimizer is None:
         return Loaded(model, "keras", "new")
     if skipped:
-        if int(np.asarray(model.optimizer.iterations)) == 0:
+        if not has_state(model.optimizer):
             return Loaded(model, "keras", "new", "the file's optimizer had taken no step")
         return Loaded(model, "keras", "fresh", "the file's optimizer variables did not match the model's")
-    if int(np.asarray(model.optimizer.iterations)) == 0:
+    if not has_state(model.optimizer):
         return Loaded(model, "keras", "new", "the file's optimizer had taken no step")
     return Loaded(model, "keras", "restored")
+
+
+def has_state(optimizer) -> bool:
+    """Whether the optimizer has taken a step, or accumulated gradients
+    towards one (gradient_accumulation_steps: iterations count applied steps)."""
+    if int(np.asarray(optimizer.iterations)) > 0:
+        return True
+    return any(np.any(np.asarray(v) != 0) for v in getattr(optimizer, "_accumulated_gradients", None) or [])
 
 
 def _h5_attr(f, key):
@@ -964,8 +995,14 @@ def restore_optimizer_state(optimizer, trainable, saved) -> tuple[str, str]:
         target.assign(value)
     if iteration is not None:
         optimizer.iterations.assign(int(iteration))
-    if u_product is not None and hasattr(optimizer, "_u_product"):
-        optimizer._u_product.assign(u_product)
+    if hasattr(optimizer, "_u_product"):
+        if u_product is None and iteration is not None:
+            # tf_keras keeps Nadam's running product of momentum factors out
+            # of its saved weights: it is the product over the steps taken.
+            steps = np.arange(1, int(iteration) + 1, dtype=np.float64)
+            u_product = np.prod(optimizer.beta_1 * (1.0 - 0.5 * 0.96 ** steps))
+        if u_product is not None:
+            optimizer._u_product.assign(float(u_product))
     return "restored", ""
 
 
@@ -1051,6 +1088,11 @@ print(" ".join(note.split()))
 
 def _load_keras2_savedmodel(path: str) -> Loaded:
     name = path.rstrip("/")
+    try:
+        with open(os.path.join(path, "keras_metadata.pb"), "rb") as f:
+            _refuse_custom_schedule(name, f.read().decode("utf-8", "replace"))
+    except OSError:
+        pass
     tmp = tempfile.mkdtemp(prefix="kerasgo-keras2-")
     try:
         h5 = os.path.join(tmp, os.path.basename(name) + ".h5")

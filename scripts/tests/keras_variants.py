@@ -8,7 +8,7 @@ itself computes for them (predictions, and the losses and weights of further
 train_on_batch steps) in an .npz beside each, the golden values the exported
 graphs are held to.
 
-    TF_USE_LEGACY_KERAS=1 python keras_variants.py OUTDIR VARIANT...
+    TF_USE_LEGACY_KERAS=1 python keras_variants.py OUTDIR VARIANT[:h5,dir,memory]...
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ CLASSES = 4
 ROWS = 64
 BATCH = 32
 PRE_STEPS = 2  # steps taken before the model is saved, so the optimizer has moments
-STEPS = 5  # steps taken after, by Keras and by the export
+STEPS = 20  # steps taken after, by Keras and by the export
 LEARNING_RATE = 0.01
 
 # name -> (layers, loss, output activation). Layer specs are (kind, options).
@@ -45,6 +45,33 @@ VARIANTS = {
     "adam_amsgrad": ([("dense", {"units": 16, "activation": "relu"})], "categorical_crossentropy", "softmax"),
     "legacy_adam": ([("dense", {"units": 16, "activation": "relu"})], "categorical_crossentropy", "softmax"),
 }
+
+# Learning-rate schedules and optimizer settings, each on softmax_cce's model:
+# variant -> (optimizer class, options, schedule class or None, schedule options).
+_PLAIN = ([("dense", {"units": 16, "activation": "relu"})], "categorical_crossentropy", "softmax")
+SETTINGS = {
+    "sched_exponential": ("Adam", {}, "ExponentialDecay", {"initial_learning_rate": 0.01, "decay_steps": 5, "decay_rate": 0.5}),
+    "sched_cosine_warmup": ("Adam", {}, "CosineDecay", {"initial_learning_rate": 0.005, "decay_steps": 15, "alpha": 0.1,
+                                                        "warmup_target": 0.01, "warmup_steps": 5}),
+    "sched_piecewise": ("SGD", {"momentum": 0.9}, "PiecewiseConstantDecay", {"boundaries": [8, 14], "values": [0.05, 0.02, 0.005]}),
+    "sched_inverse_time": ("Adam", {}, "InverseTimeDecay", {"initial_learning_rate": 0.01, "decay_steps": 2, "decay_rate": 0.5}),
+    "sched_polynomial": ("Adam", {}, "PolynomialDecay", {"initial_learning_rate": 0.01, "decay_steps": 15,
+                                                         "end_learning_rate": 0.001, "power": 2.0}),
+    "sched_cosine_restarts": ("Adam", {}, "CosineDecayRestarts", {"initial_learning_rate": 0.01, "first_decay_steps": 6}),
+    "adamw": ("AdamW", {"weight_decay": 0.05}, None, {}),
+    "nadam": ("Nadam", {}, None, {}),
+    "adagrad": ("Adagrad", {"learning_rate": 0.05}, None, {}),
+    "adamax": ("Adamax", {}, None, {}),
+    "sgd_nesterov": ("SGD", {"momentum": 0.9, "nesterov": True}, None, {}),
+    "clipnorm": ("Adam", {"clipnorm": 0.05}, None, {}),
+    "clipvalue": ("Adam", {"clipvalue": 0.002}, None, {}),
+    "global_clipnorm": ("Adam", {"global_clipnorm": 0.05}, None, {}),
+    "grad_accumulation": ("Adam", {"gradient_accumulation_steps": 3}, None, {}),  # Keras 3 only
+    "legacy_decay": ("legacy.SGD", {"momentum": 0.9, "decay": 0.05}, None, {}),  # tf_keras only
+}
+VARIANTS.update({name: _PLAIN for name in SETTINGS})
+KERAS3_ONLY = {"grad_accumulation"}
+KERAS2_ONLY = {"legacy_adam", "legacy_decay"}
 
 # variant -> (optimizer class, options); Adam otherwise. "legacy_adam" is
 # tf_keras.optimizers.legacy.Adam, which Keras 3 does not have.
@@ -86,13 +113,25 @@ def build(K, variant: str, seed: int = 0):
     layers.append(K.layers.Dense(CLASSES, activation=activation, kernel_regularizer=reg, name="out"))
     model = K.Sequential(layers, name="m")
     name, options = OPTIMIZERS.get(variant, ("Adam", {}))
+    rate = LEARNING_RATE
+    if variant in SETTINGS:
+        name, options, sched, sched_options = SETTINGS[variant]
+        options = dict(options)
+        rate = options.pop("learning_rate", LEARNING_RATE)
+        if sched is not None:
+            rate = getattr(K.optimizers.schedules, sched)(**sched_options)
     if name.startswith("legacy."):
         name = name[len("legacy."):]
         cls = getattr(K.optimizers.legacy, name) if hasattr(K.optimizers, "legacy") else getattr(K.optimizers, name)
     else:
         cls = getattr(K.optimizers, name)
-    model.compile(optimizer=cls(learning_rate=LEARNING_RATE, **options), loss=loss)
+    model.compile(optimizer=cls(learning_rate=rate, **options), loss=loss)
     return model
+
+
+def schedule(variant: str):
+    """The schedule class name of variant, or None."""
+    return SETTINGS.get(variant, (None, None, None, None))[2]
 
 
 def data(variant: str):
@@ -144,15 +183,33 @@ def _keras2_main(outdir: str, variants: list[str]) -> None:
     from tfquiet import quiet_startup
     with quiet_startup():
         import tf_keras as K
-    for variant in variants:
+    for spec in variants:
+        # VARIANT or VARIANT:KIND,... with KIND h5, dir or memory: the goldens
+        # to record (all three by default).
+        variant, _, kinds = spec.partition(":")
+        kinds = set(kinds.split(",")) if kinds else {"h5", "dir", "memory"}
+        if variant in KERAS3_ONLY:
+            continue
         model = build(K, variant)
         _, pre, _ = data(variant)
         for bx, by in pre:
             model.train_on_batch(bx, by)
-        model.save(os.path.join(outdir, variant + ".h5"), save_format="h5")
-        model.save(os.path.join(outdir, variant + "_dir"), save_format="tf")
-        ref = reference(model, variant, lambda x: model(x, training=False).numpy())
-        np.savez(os.path.join(outdir, variant + ".npz"), **ref)
+        h5, saved_dir = os.path.join(outdir, variant + ".h5"), os.path.join(outdir, variant + "_dir")
+        model.save(h5, save_format="h5")
+        model.save(saved_dir, save_format="tf")
+        # What tf_keras itself does when its user loads the file and trains on:
+        # the goldens for the exporter's defaults.
+        for path, suffix in ((h5, "_h5"), (saved_dir, "_dir")):
+            if suffix[1:] not in kinds:
+                continue
+            loaded = K.models.load_model(path)
+            ref = reference(loaded, variant, lambda x: loaded(x, training=False).numpy())
+            np.savez(os.path.join(outdir, variant + suffix + ".npz"), **ref)
+        # The saved model going on in memory, optimizer state and all: the
+        # golden of --optimizer-state keep on a SavedModel directory.
+        if "memory" in kinds:
+            ref = reference(model, variant, lambda x: model(x, training=False).numpy())
+            np.savez(os.path.join(outdir, variant + "_memory.npz"), **ref)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,66 @@ def tf_saved_model_directory(tmp_path):
     return path, ["no keras_metadata.pb"]
 
 
+def custom_schedule(tmp_path):
+    @keras.saving.register_keras_serializable(package="kerasgo_test")
+    class HalfEvery(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 0.01 * keras.ops.power(0.5, keras.ops.cast(step, "float32") / 10)
+
+        def get_config(self):
+            return {}
+
+    inputs, outputs = small()
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(HalfEvery()), loss="categorical_crossentropy")
+    path = str(tmp_path / "custom_schedule.keras")
+    model.save(path)
+    del keras.saving.get_custom_objects()["kerasgo_test>HalfEvery"]
+    return path, ["learning-rate schedule 'HalfEvery'", "custom class"]
+
+
+def registered_custom_schedule(tmp_path):
+    """A schedule class the exporting process knows, still not a built-in one."""
+
+    @keras.saving.register_keras_serializable(package="kerasgo_test")
+    class Flat(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return 0.01
+
+        def get_config(self):
+            return {}
+
+    inputs, outputs = small()
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(Flat()), loss="categorical_crossentropy")
+    path = str(tmp_path / "flat_schedule.keras")
+    model.save(path)
+    return path, ["learning-rate schedule 'Flat'"]
+
+
+def ema(tmp_path):
+    inputs, outputs = small()
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.Adam(use_ema=True), loss="categorical_crossentropy")
+    path = str(tmp_path / "ema.keras")
+    model.save(path)
+    return path, ["use_ema=True", "moving average"]
+
+
+def loss_scale(tmp_path):
+    inputs, outputs = small()
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=keras.optimizers.SGD(loss_scale_factor=128.0), loss="categorical_crossentropy")
+    path = str(tmp_path / "scaled.keras")
+    model.save(path)
+    return path, ["loss_scale_factor=128.0"]
+
+
 CASES = {
+    "custom schedule": custom_schedule,
+    "registered custom schedule": registered_custom_schedule,
+    "use_ema": ema,
+    "loss_scale_factor": loss_scale,
     "several inputs": multi_input,
     "several outputs": multi_output,
     "unknown custom layer": unknown_custom_layer,
@@ -134,6 +193,16 @@ def test_refused_in_one_line(tmp_path, capsys, case):
     assert not out.exists()
 
 
+def test_verbose_shows_the_traceback(tmp_path):
+    """--verbose (kerasgo export --verbose sets KERASGO_VERBOSE) adds the
+    Python traceback before the one line."""
+    path, _ = ema(tmp_path)
+    run = subprocess.run([sys.executable, SCRIPT, "--from", path, "--out", str(tmp_path / "out"), "--verbose"],
+                         capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "Traceback" in run.stderr and run.stderr.strip().splitlines()[-1].startswith(f"export_keras: {path}")
+
+
 def test_keras2_files_refused(tmp_path):
     """tf_keras SavedModels and .h5 files with a custom layer class (read where
     the class is unknown) or two outputs, exported as kerasgo export runs the
@@ -152,12 +221,25 @@ h = K.layers.Dense(4)(x)
 m = K.Model(x, [K.layers.Dense(2, activation="softmax")(h), K.layers.Dense(3, activation="softmax")(h)])
 m.compile(optimizer="adam", loss=["categorical_crossentropy", "categorical_crossentropy"])
 m.save(sys.argv[1] + "/two_outputs_dir", save_format="tf")
+class Flat(K.optimizers.schedules.LearningRateSchedule):
+    def __call__(self, step):
+        return 0.01
+    def get_config(self):
+        return {}
+m = K.Sequential([K.Input((5,)), K.layers.Dense(3, activation="softmax")])
+m.compile(optimizer=K.optimizers.Adam(Flat()), loss="categorical_crossentropy")
+m.save(sys.argv[1] + "/schedule_dir", save_format="tf")
+m.save(sys.argv[1] + "/schedule.h5", save_format="h5")
+m = K.Sequential([K.Input((5,)), K.layers.Dense(3, activation="softmax")])
+m.compile(optimizer=K.optimizers.Adam(use_ema=True), loss="categorical_crossentropy")
+m.save(sys.argv[1] + "/ema.h5", save_format="h5")
 """
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cases = {"custom_dir": ["custom layer 'Twice'"], "custom.h5": ["custom layer 'Twice'"],
-             "two_outputs_dir": ["2 outputs"]}
+             "two_outputs_dir": ["2 outputs"], "schedule_dir": ["learning-rate schedule 'Flat'"],
+             "schedule.h5": ["learning-rate schedule 'Flat'"], "ema.h5": ["use_ema=True"]}
     for name, phrases in cases.items():
         path = tmp_path / name
         run = subprocess.run([sys.executable, SCRIPT, "--from", str(path), "--out", str(tmp_path / "out")],

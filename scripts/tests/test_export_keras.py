@@ -129,8 +129,10 @@ def test_from_file_keeps_compiled_loss_and_optimizer(tmp_path, capsys, suffix):
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])
 def test_optimizer_state_is_kept_or_reported(tmp_path, capsys, suffix):
-    """A trained model's optimizer moments travel with it ("restored"); where
-    the file lacks them (include_optimizer=False) the export says so."""
+    """A trained model's optimizer moments travel with it ("restored"; for a
+    Keras 3 .h5 file, which Keras 3 itself cannot train on from, when asked
+    with --optimizer-state keep); where the file lacks them
+    (include_optimizer=False) the export says so."""
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
@@ -140,7 +142,10 @@ def test_optimizer_state_is_kept_or_reported(tmp_path, capsys, suffix):
     path = str(tmp_path / ("user" + suffix))
     model.save(path)
     out = str(tmp_path / "exported")
+    keep = ["--optimizer-state", "keep"] if suffix == ".h5" else []
     assert export_keras.main(["--from", path, "--out", out]) == 0
+    assert metadata(out)["optimizer_state"] == ("reset" if suffix == ".h5" else "restored")
+    assert export_keras.main(["--from", path, "--out", out] + keep) == 0
     assert metadata(out)["optimizer_state"] == "restored"
     if suffix == ".h5":
         bare = str(tmp_path / "bare.h5")
@@ -155,10 +160,35 @@ def test_optimizer_state_is_kept_or_reported(tmp_path, capsys, suffix):
         mp.setattr(export_keras, "_split_slot", lambda name: (None, None))
         if suffix == ".h5":
             capsys.readouterr()
-            assert export_keras.main(["--from", path, "--out", out]) == 0
+            assert export_keras.main(["--from", path, "--out", out] + keep) == 0
             meta = metadata(out)
             assert meta["optimizer_state"] == "fresh" and "unrecognised" in meta["optimizer_state_note"]
             assert "the optimizer's state is not kept" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("style", ["keras3", "tf_keras", "tf_keras_legacy"])
+def test_slots_matched_by_variable_path_not_order(style):
+    """Saved slots land on the variables their names (Keras' variable paths)
+    name, whatever order the file lists them in."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="a"), keras.layers.Dense(2, name="b")],
+                             name="seq")
+    trainable = model.trainable_variables
+    names = {"keras3": lambda v, s: f"adam/{v.path.replace('/', '_')}_{s}",
+             "tf_keras": lambda v, s: f"Adam/{s[0]}/{'/'.join(v.path.split('/')[-2:])}:0",
+             "tf_keras_legacy": lambda v, s: f"Adam/{'/'.join(v.path.split('/')[-2:])}/{s[0]}:0"}[style]
+    saved = [("iteration", np.asarray(7, np.int64))]
+    for i, v in reversed(list(enumerate(trainable))):  # the reverse of Keras' order
+        for j, slot in enumerate(("momentum", "velocity")):
+            saved.append((names(v, slot), np.full(v.shape, 10 * i + j, np.float32)))
+    opt = keras.optimizers.Adam()
+    state, note = export_keras.restore_optimizer_state(opt, trainable, saved)
+    assert state == "restored", note
+    assert int(opt.iterations) == 7
+    for i, v in enumerate(trainable):
+        for j, slot in enumerate(("momentum", "velocity")):
+            got = [o for o in opt.variables if o.path == f"{opt.name}/{v.path.replace('/', '_')}_{slot}"][0]
+            np.testing.assert_array_equal(np.asarray(got), 10 * i + j, err_msg=f"{v.path} {slot}")
 
 
 def test_flags_override_compiled_optimizer(tmp_path):
@@ -273,10 +303,16 @@ def test_h5_optimizer_keeps_tf_keras_settings():
     assert type(opt).__name__ == "Adam" and dropped == []
     cfg = opt.get_config()
     assert abs(cfg["learning_rate"] - 0.01) < 1e-9 and cfg["beta_1"] == 0.8 and cfg["amsgrad"] is True
-    # A legacy optimizer's decay has no Keras 3 counterpart: named, not silently lost.
-    opt, dropped = export_keras._h5_optimizer({"class_name": "Adam", "config": {
+    # A legacy optimizer's decay, lr / (1 + decay * iterations), is Keras 3's
+    # InverseTimeDecay(lr, 1, decay) (held to tf_keras' steps in test_export_layers).
+    opt, _ = export_keras._h5_optimizer({"class_name": "Adam", "config": {
         "name": "Adam", "learning_rate": 0.01, "decay": 0.001}})
-    assert dropped == ["decay=0.001"]
+    sched = opt._learning_rate
+    assert type(sched).__name__ == "InverseTimeDecay"
+    assert (sched.initial_learning_rate, sched.decay_steps, sched.decay_rate) == (0.01, 1, 0.001)
+    # A setting with no Keras 3 counterpart is refused by name, not silently lost.
+    with pytest.raises(export_keras.SourceError, match="frobnicate=2"):
+        export_keras._h5_optimizer({"class_name": "Adam", "config": {"learning_rate": 0.01, "frobnicate": 2}})
 
 
 def test_predict_sparse_binary_matches_keras(tmp_path):
