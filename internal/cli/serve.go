@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/grpcapi"
 	"github.com/kerasgo/kerasgo/serving/serve"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
@@ -36,6 +38,8 @@ type serveFlags struct {
 	headerTimeout  time.Duration
 	idleTimeout    time.Duration
 	logJSON        bool
+	reloadRoots    []string
+	reloadToken    string
 }
 
 func serveCommand() *Command {
@@ -53,7 +57,10 @@ func serveCommand() *Command {
   gRPC tensorflow.serving.PredictionService: Predict, Classify, Regress,
        MultiInference, GetModelMetadata
   gRPC tensorflow.serving.ModelService: GetModelStatus,
-       HandleReloadConfigRequest (serves exactly the new model_config_list)
+       HandleReloadConfigRequest (serves exactly the new model_config_list;
+       off unless --allow-reload-under DIR and --reload-token-file FILE:
+       PERMISSION_DENIED, UNAUTHENTICATED without the token, PERMISSION_DENIED
+       for a base path outside the DIRs)
   gRPC grpc.health.v1.Health
 
 plus /metrics and /monitoring/prometheus/metrics (Prometheus), /healthz and
@@ -117,6 +124,8 @@ still sending sees the answer, not a reset connection.`,
 			fs.DurationVar(&f.headerTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its headers")
 			fs.DurationVar(&f.idleTimeout, "idle-timeout", 2*time.Minute, "keep-alive connections idle longer are closed")
 			fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
+			fs.StringArrayVar(&f.reloadRoots, "allow-reload-under", nil, "allow gRPC's HandleReloadConfigRequest, for base paths under DIR only (repeat for several; needs --reload-token-file)")
+			fs.StringVar(&f.reloadToken, "reload-token-file", "", `file holding the bearer token a reloading client must send ("authorization: Bearer TOKEN")`)
 			return f.run
 		},
 	}
@@ -185,7 +194,24 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	}
 	cfg.Logger = slog.New(h)
 	cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts := serve.Options{
+	if (len(f.reloadRoots) > 0) != (f.reloadToken != "") {
+		return cfg, serve.Options{}, usagef("--allow-reload-under and --reload-token-file go together: reloading over gRPC needs both the directories it may load from and a token")
+	}
+	var reload grpcapi.ReloadPolicy
+	if f.reloadToken != "" {
+		token, err := os.ReadFile(f.reloadToken)
+		if err != nil {
+			return cfg, serve.Options{}, fmt.Errorf("--reload-token-file: %w", err)
+		}
+		reload = grpcapi.ReloadPolicy{Roots: f.reloadRoots, Token: strings.TrimSpace(string(token))}
+		if reload.Token == "" {
+			return cfg, serve.Options{}, usagef("--reload-token-file %s is empty", f.reloadToken)
+		}
+		if reload, err = reload.Validate(); err != nil {
+			return cfg, serve.Options{}, usagef("--allow-reload-under: %v", err)
+		}
+	}
+	opts := serve.Options{Reload: reload,
 		Host: f.host, RESTPort: f.port, GRPCPort: f.grpcPort, MaxGRPCMessageBytes: f.grpcMaxMessage,
 		MaxConnections: f.maxConns, MaxHeaderBytes: f.maxHeader, ReadHeaderTimeout: f.headerTimeout,
 		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, Logger: cfg.Logger,

@@ -184,6 +184,10 @@ func TestServeConfigErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"models": [{"name": "m"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	empty := filepath.Join(dir, "empty-token")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		args     []string
 		wantCode int
@@ -193,6 +197,14 @@ func TestServeConfigErrors(t *testing.T) {
 		"bad model flag":  {args: []string{"serve", "--model", "nodir"}, wantCode: ExitUsage, wantErr: "want NAME=DIR"},
 		"bad config file": {args: []string{"serve", "--model-config", bad}, wantCode: ExitFailure, wantErr: "needs a name and a base_path"},
 		"missing model":   {args: []string{"serve", "--model", "m=" + filepath.Join(dir, "nope")}, wantCode: ExitFailure, wantErr: "listing versions"},
+		"reload roots without a token": {args: []string{"serve", "--model", "m=" + dir, "--allow-reload-under", dir},
+			wantCode: ExitUsage, wantErr: "go together"},
+		"a reload token without roots": {args: []string{"serve", "--model", "m=" + dir, "--reload-token-file", bad},
+			wantCode: ExitUsage, wantErr: "go together"},
+		"an empty reload token": {args: []string{"serve", "--model", "m=" + dir, "--allow-reload-under", dir, "--reload-token-file", empty},
+			wantCode: ExitUsage, wantErr: "is empty"},
+		"a missing reload root": {args: []string{"serve", "--model", "m=" + dir, "--allow-reload-under", filepath.Join(dir, "nope"), "--reload-token-file", bad},
+			wantCode: ExitUsage, wantErr: "reload root"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, "", tc.args...)

@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -721,11 +722,10 @@ ERROR_CASES = {
                              "Could not find any versions of model nope"),
     "status_unknown_version": ("models", "GetModelStatus", lambda: status_req("default", 999),
                                grpc.StatusCode.NOT_FOUND, "Could not find version 999 of model default"),
-    "reload_without_model_config_list": ("models", "HandleReloadConfigRequest",
-                                         lambda: model_management_pb2.ReloadConfigRequest(),
-                                         grpc.StatusCode.INVALID_ARGUMENT,
-                                         "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
-                                         "ModelConfigList is currently supported"),
+    # kerasgo serve is started as the README starts it: model management off.
+    "reload_off_by_default": ("models", "HandleReloadConfigRequest",
+                              lambda: reload_request(model_config("x", HALF_PLUS_THREE)),
+                              grpc.StatusCode.PERMISSION_DENIED, "model management is off"),
 }
 
 
@@ -795,14 +795,54 @@ def reload_request(*configs):
     return req
 
 
+TOKEN = "reload-token-for-the-tests"
+
+
+def reload_server(tmp_path, root=SERVING):
+    """A server started with model management on: reloads of base paths under root, with TOKEN."""
+    token = tmp_path / "token"
+    token.write_text(TOKEN + "\n")
+    return Server(["--grpc-port", "0", "--model", f"default={HALF_PLUS_TWO}",
+                   "--allow-reload-under", root, "--reload-token-file", str(token)]).connect()
+
+
+def reload_call(s, req, token=TOKEN):
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    return s.models.HandleReloadConfigRequest(req, timeout=RPC_TIMEOUT, metadata=metadata)
+
+
+def test_reload_refused(tmp_path):
+    """With model management on, a reload without the token, with another, or of a base path outside the allowed
+    directories is refused, and the served models stay as they were."""
+    s = reload_server(tmp_path)
+    try:
+        outside = tmp_path / "elsewhere"
+        shutil.copytree(HALF_PLUS_THREE, outside)
+        cases = [
+            ("no token", reload_request(model_config("x", HALF_PLUS_THREE)), None, grpc.StatusCode.UNAUTHENTICATED),
+            ("another token", reload_request(model_config("x", HALF_PLUS_THREE)), "guess", grpc.StatusCode.UNAUTHENTICATED),
+            ("outside the roots", reload_request(model_config("x", str(outside))), TOKEN, grpc.StatusCode.PERMISSION_DENIED),
+            ("no model_config_list", model_management_pb2.ReloadConfigRequest(), TOKEN, grpc.StatusCode.INVALID_ARGUMENT),
+        ]
+        for name, req, token, code in cases:
+            with pytest.raises(grpc.RpcError) as e:
+                reload_call(s, req, token)
+            assert e.value.code() == code, f"{name}: {e.value.code()} {e.value.details()!r}, want {code}"
+        assert tf.make_ndarray(call(s.predict.Predict, predict_req()).outputs["y"]).tolist() == [2.5, 3.0, 4.5]
+        err = rpc_error(s.predict.Predict, predict_req("x"))
+        assert err.code() == grpc.StatusCode.NOT_FOUND, f"model x after refused reloads: {err.code()}"
+    finally:
+        s.stop()
+
+
 def test_reload_config(tmp_path):
     """HandleReloadConfigRequest serves exactly the new config, as TF Serving's ServerCore::ReloadConfig does
     (g3doc/serving_config.md): new models are available when it answers OK, removed ones are unloaded."""
-    s = Server(["--grpc-port", "0", "--model", f"default={HALF_PLUS_TWO}"]).connect()
+    s = reload_server(tmp_path)
     try:
         req = reload_request(model_config("default", HALF_PLUS_TWO), model_config("three", HALF_PLUS_THREE))
         try:
-            resp = call(s.models.HandleReloadConfigRequest, req)
+            resp = reload_call(s, req)
         except grpc.RpcError as e:
             pytest.fail(f"HandleReloadConfigRequest adding a model: {e.code()} {e.details()!r}; TF Serving loads it "
                         "and answers OK once it is available (model_service_impl.cc -> server_core.cc ReloadConfig, "
@@ -815,7 +855,7 @@ def test_reload_config(tmp_path):
         req = reload_request(
             model_config("three", HALF_PLUS_THREE),
             model_config("two", TWO_VERSIONS, versions=[123, 124], labels={"stable": 123}))
-        resp = call(s.models.HandleReloadConfigRequest, req)
+        resp = reload_call(s, req)
         assert resp.status.error_code == 0, f"{describe(req)}: status {resp.status}"
         p = call(s.predict.Predict, predict_req("two", label="stable"))
         check_model_spec(p.model_spec, "two", "serving_default", 123, "label after reload")

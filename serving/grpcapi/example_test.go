@@ -36,7 +36,7 @@ func Example() {
 	}
 	defer srv.Close()
 	gs := grpc.NewServer()
-	grpcapi.New(srv).Register(gs)
+	grpcapi.New(srv, grpcapi.ReloadPolicy{}).Register(gs)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go gs.Serve(ln)
 	defer gs.Stop()

@@ -35,11 +35,15 @@ import (
 type Service struct {
 	tfservingpb.UnimplementedPredictionServiceServer
 	tfservingpb.UnimplementedModelServiceServer
-	srv *serving.Server
+	srv    *serving.Server
+	reload ReloadPolicy
 }
 
-// New returns the gRPC services of srv.
-func New(srv *serving.Server) *Service { return &Service{srv: srv} }
+// New returns the gRPC services of srv. reload says who may change the
+// served models over HandleReloadConfigRequest: its zero value, nobody.
+func New(srv *serving.Server, reload ReloadPolicy) *Service {
+	return &Service{srv: srv, reload: reload}
+}
 
 // Register adds both services to a gRPC server.
 func (s *Service) Register(gs grpc.ServiceRegistrar) {
@@ -388,12 +392,21 @@ func (s *Service) GetModelStatus(ctx context.Context, req *tfservingpb.GetModelS
 
 // HandleReloadConfigRequest serves exactly the request's model config
 // from now on (serving.Server.Reload) and answers once its models are
-// loaded; on failure the previous config stays served.
+// loaded; on failure the previous config stays served. The ReloadPolicy
+// decides first: with reloading off, PERMISSION_DENIED; without the
+// policy's bearer token, UNAUTHENTICATED; a base path outside its roots,
+// PERMISSION_DENIED. None of them changes anything.
 func (s *Service) HandleReloadConfigRequest(ctx context.Context, req *tfservingpb.ReloadConfigRequest) (*tfservingpb.ReloadConfigResponse, error) {
 	var resp *tfservingpb.ReloadConfigResponse
 	err := s.call(ctx, "HandleReloadConfigRequest", req, nil, func(ctx context.Context, _ *serving.Reservation) (int64, error) {
+		if err := s.reload.authorize(ctx); err != nil {
+			return 0, err
+		}
 		models, err := ModelConfigs(req.GetConfig())
 		if err != nil {
+			return 0, err
+		}
+		if models, err = s.reload.confine(models); err != nil {
 			return 0, err
 		}
 		// Loading may outlast the request timeout, and a client that

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
@@ -113,9 +114,28 @@ func versionDir(tb testing.TB, base string, n int) {
 	}
 }
 
+// testToken is the reload token of the servers serve starts; authed adds
+// it to a call's context.
+const testToken = "test-token"
+
+func authed(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testToken)
+}
+
 // serve starts a Server on a base path holding version 1 and its gRPC
-// services on an in-memory listener, and returns a client connection.
+// services on an in-memory listener, reloadable from the temporary
+// directory with testToken, and returns a client connection.
 func serve(tb testing.TB, cfg serving.Config, delay time.Duration) (*grpc.ClientConn, string) {
+	tb.Helper()
+	policy, err := grpcapi.ReloadPolicy{Roots: []string{os.TempDir()}, Token: testToken}.Validate()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return serveWith(tb, cfg, delay, policy)
+}
+
+// serveWith is serve with the reload policy given.
+func serveWith(tb testing.TB, cfg serving.Config, delay time.Duration, policy grpcapi.ReloadPolicy) (*grpc.ClientConn, string) {
 	tb.Helper()
 	base := tb.TempDir()
 	versionDir(tb, base, 1)
@@ -131,7 +151,7 @@ func serve(tb testing.TB, cfg serving.Config, delay time.Duration) (*grpc.Client
 	}
 	ln := bufconn.Listen(1 << 20)
 	gs := grpc.NewServer()
-	grpcapi.New(srv).Register(gs)
+	grpcapi.New(srv, policy).Register(gs)
 	go gs.Serve(ln)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return ln.DialContext(ctx) }),
@@ -325,11 +345,11 @@ func TestErrorCodes(t *testing.T) {
 			return err
 		}, codes.NotFound},
 		{"reload without a model_config_list", func() error {
-			_, err := models.HandleReloadConfigRequest(context.Background(), &tfservingpb.ReloadConfigRequest{})
+			_, err := models.HandleReloadConfigRequest(authed(context.Background()), &tfservingpb.ReloadConfigRequest{})
 			return err
 		}, codes.InvalidArgument},
 		{"reload, all versions policy", func() error {
-			_, err := models.HandleReloadConfigRequest(context.Background(), reloadRequest(&tfservingpb.ModelConfig{Name: "m", BasePath: "/x",
+			_, err := models.HandleReloadConfigRequest(authed(context.Background()), reloadRequest(&tfservingpb.ModelConfig{Name: "m", BasePath: "/x",
 				ModelVersionPolicy: &tfservingpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{PolicyChoice: &tfservingpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All_{}}}))
 			return err
 		}, codes.InvalidArgument},
@@ -432,7 +452,7 @@ func TestReloadConfig(t *testing.T) {
 	conn, base := serve(t, serving.Config{}, 0)
 	client := tfservingpb.NewPredictionServiceClient(conn)
 	models := tfservingpb.NewModelServiceClient(conn)
-	ctx := context.Background()
+	ctx := authed(context.Background())
 	other := t.TempDir()
 	versionDir(t, other, 3)
 	predict := func(name string) (float32, error) {

@@ -67,6 +67,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle longer (default 2m).
 	IdleTimeout time.Duration
+	// Reload says who may change the served models over gRPC's
+	// HandleReloadConfigRequest, and from where; the zero value, nobody
+	// (grpcapi.ReloadPolicy).
+	Reload grpcapi.ReloadPolicy
 	// Logger receives the listening addresses and shutdown lines (nil: none).
 	Logger *slog.Logger
 	// OnListen, if set, is called with the bound addresses once both APIs
@@ -110,6 +114,10 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("serving: %w", err)
 	}
+	reload, err := opts.Reload.Validate()
+	if err != nil {
+		return fmt.Errorf("serving: %w", err)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -141,7 +149,7 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		}
 		gln = netutil.LimitListener(gln, opts.MaxConnections)
 		gs = grpc.NewServer(grpc.MaxRecvMsgSize(opts.MaxGRPCMessageBytes), grpc.MaxSendMsgSize(opts.MaxGRPCMessageBytes))
-		grpcapi.New(srv).Register(gs)
+		grpcapi.New(srv, reload).Register(gs)
 		healthSrv = health.NewServer()
 		healthpb.RegisterHealthServer(gs, healthSrv)
 		// TF Serving also answers the services' short names.
