@@ -35,3 +35,23 @@ def test_strict_validation_catches_a_misspelled_field():
         "containers"][0].pop("readinessProbe")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
+
+
+def test_serving_is_locked_down():
+    """serve.yaml starts kerasgo serve with model management off, mounts the models read-only, and admits only
+    labelled client pods to the serving ports through a NetworkPolicy."""
+    with open(os.path.join(DEPLOY, "serve.yaml"), encoding="utf-8") as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert not any(a.startswith("--allow-reload-under") or a.startswith("--reload-token-file") for a in container["args"]), \
+        "the Deployment turns model management on"
+    assert all(m.get("readOnly") for m in container["volumeMounts"]), "the model volume is writable by the server"
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    assert policies, "no NetworkPolicy: every pod in the cluster reaches the serving ports"
+    policy = policies[0]["spec"]
+    assert policy["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert policy["policyTypes"] == ["Ingress"]
+    ports = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}
+    assert ports == {8500, 8501}
+    assert all(rule.get("from") for rule in policy["ingress"]), "an ingress rule admits everyone"
