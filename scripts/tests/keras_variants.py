@@ -23,7 +23,8 @@ CLASSES = 4
 ROWS = 64
 BATCH = 32
 PRE_STEPS = 2  # steps taken before the model is saved, so the optimizer has moments
-STEPS = 20  # steps taken after, by Keras and by the export
+STEPS = 5  # steps taken after, by Keras and by the export (layer variants)
+OPTIMIZER_STEPS = 20  # the same for the optimizer, schedule and setting variants
 LEARNING_RATE = 0.01
 
 # name -> (layers, loss, output activation). Layer specs are (kind, options).
@@ -134,8 +135,13 @@ def schedule(variant: str):
     return SETTINGS.get(variant, (None, None, None, None))[2]
 
 
+def steps(variant: str) -> int:
+    """How many steps Keras and the export take after loading."""
+    return OPTIMIZER_STEPS if variant in SETTINGS or variant in OPTIMIZERS else STEPS
+
+
 def data(variant: str):
-    """(x for prediction, [(x, y)] PRE_STEPS batches, [(x, y)] STEPS batches)."""
+    """(x for prediction, [(x, y)] PRE_STEPS batches, [(x, y)] steps(variant) batches)."""
     rng = np.random.default_rng(42)
     x = rng.random((ROWS, FEATURES), dtype=np.float32)
     x[x < 0.6] = 0  # sparse-ish rows, as bag-of-words features are
@@ -148,7 +154,7 @@ def data(variant: str):
     else:
         y = np.eye(CLASSES, dtype=np.float32)[classes]
     batches = []
-    for _ in range(PRE_STEPS + STEPS):
+    for _ in range(PRE_STEPS + steps(variant)):
         idx = rng.permutation(ROWS)[:BATCH]
         batches.append((x[idx], y[idx]))
     return x, batches[:PRE_STEPS], batches[PRE_STEPS:]
@@ -161,7 +167,7 @@ def weight_name(path: str) -> str:
 
 
 def reference(model, variant: str, predict) -> dict:
-    """Runs variant's STEPS batches through model.train_on_batch; returns the
+    """Runs variant's steps(variant) batches through model.train_on_batch; returns the
     golden values: predictions first, then losses and every weight after."""
     x, _, steps = data(variant)
     out = {"predictions": np.asarray(predict(x), np.float32)}

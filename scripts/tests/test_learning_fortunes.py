@@ -94,6 +94,18 @@ def test_kerasgo_train_learns_as_keras_fit(tmp_path, fmt):
     assert d_top1 <= max(s_top1, MIN_TOP1), (fmt, g_top1, k_top1)
     assert d_loss <= max(s_loss, MIN_LOSS), (fmt, g_loss, k_loss)
 
+    if fmt == "savedmodel_keras2":
+        # The Go command's side of the choice: inspect says which state
+        # applies and why; --optimizer-state reaches the exporter.
+        shown = kerasgo("inspect", exported)
+        assert "optimizer state reset (reset: tf_keras' load_model of a SavedModel directory" in shown, shown
+        assert "learning rate: the ExponentialDecay schedule" in shown, shown
+        kept = str(tmp_path / "kept")
+        kerasgo("export", "--from", path, "--out", kept, "--optimizer-state", "keep")
+        with open(os.path.join(kept, "assets", "kerasgo.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+        assert (meta["optimizer_state"], meta["optimizer_state_mode"]) == ("restored", "keep")
+
 
 def test_report_learning_comparison():
     """Prints the runs (pytest -s); always passes."""
