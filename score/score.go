@@ -133,8 +133,8 @@ func (o Options) withDefaults() (Options, error) {
 // batch is one unit of work; result is closed over by the writer.
 type batch struct {
 	x    dense.Matrix // dense batches
-	sx   sparse.CSR   // sparse batches (Options.Sparse)
-	text []string     // raw-text batches (Options.Text)
+	sx   sparse.CSR   // sparse batches (Options.Batches == SparseBatches)
+	text []string     // raw-text batches (Options.Batches == TextBatches)
 	ids  []string
 	done chan struct{}
 	out  dense.Matrix

@@ -7,8 +7,9 @@
 // Serving's gRPC API on, sharing all of it.
 //
 // It has no cgo: models come through the Model interface and a Loader
-// (the CLI plugs in tfmodel), so the server is tested with fakes and can be
-// mounted by a Go service in its own mux.
+// (package servingmodel's Load adapts a kerasgo.Model), so the server is
+// tested with fakes and can be mounted by a Go service in its own mux;
+// package serving/serve runs it as `kerasgo serve` does.
 package serving
 
 import (

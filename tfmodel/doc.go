@@ -3,7 +3,8 @@
 // predict, run the training steps that kerasgo's exporter adds, and save the
 // retrained weights as a SavedModel that TensorFlow loads back.
 //
-// It is the only package in kerasgo that uses cgo.
+// It is the only package in kerasgo that calls TensorFlow (through cgo);
+// the only other cgo is package tflog's start-up hook.
 //
 // # Concurrency
 //
