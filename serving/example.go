@@ -5,21 +5,20 @@ import (
 	"encoding/base64"
 	"fmt"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
 
 	"github.com/valyala/fastjson"
-	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kerasgo/kerasgo/serving/tfservingpb/examplepb"
 )
 
 // Classify and regress take serialized tf.Example protos, built from the
-// request's "examples" (and "context") as TF Serving builds them. The
-// messages are written with protowire by hand: tf.Example is six fields
-// (Example.features=1; Features.feature=1 map<string, Feature>; Feature
-// bytes_list=1, float_list=2, int64_list=3, each a repeated value=1), and no
-// package reachable here ships example.proto to generate from.
+// request's "examples" (and "context") as TF Serving builds them, with the
+// Go code generated from TensorFlow's example.proto and feature.proto
+// (serving/tfservingpb/examplepb).
 
 const (
 	methodClassify = "tensorflow/serving/classify"
@@ -66,50 +65,36 @@ func kindOf(name string, v *fastjson.Value) (featureKind, error) {
 	return 0, badRequest("Feature: %s has element with unexpected JSON type: %s", name, jsonTypeName(v))
 }
 
-// appendFeatures appends the Features message of a JSON object of features
-// to dst (as Example field 1).
-func appendFeatures(dst []byte, obj *fastjson.Object) ([]byte, error) {
-	var features []byte
+// features returns the features of a JSON object of features.
+func features(obj *fastjson.Object) (map[string]*examplepb.Feature, error) {
+	out := map[string]*examplepb.Feature{}
 	var ferr error
 	obj.Visit(func(k []byte, v *fastjson.Value) {
 		if ferr != nil {
 			return
 		}
-		var feature []byte
-		if feature, ferr = encodeFeature(string(k), v); ferr != nil {
-			return
-		}
-		var entry []byte
-		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
-		entry = protowire.AppendString(entry, string(k))
-		entry = protowire.AppendTag(entry, 2, protowire.BytesType)
-		entry = protowire.AppendBytes(entry, feature)
-		features = protowire.AppendTag(features, 1, protowire.BytesType)
-		features = protowire.AppendBytes(features, entry)
+		out[string(k)], ferr = feature(string(k), v)
 	})
-	if ferr != nil {
-		return nil, ferr
-	}
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	return protowire.AppendBytes(dst, features), nil
+	return out, ferr
 }
 
-// encodeFeature returns the Feature message of one JSON feature value: a
-// scalar or a flat list whose first element fixes the kind.
-func encodeFeature(name string, v *fastjson.Value) ([]byte, error) {
+// feature returns the Feature of one JSON feature value: a scalar or a flat
+// list whose first element fixes the kind.
+func feature(name string, v *fastjson.Value) (*examplepb.Feature, error) {
 	items := []*fastjson.Value{v}
 	if v.Type() == fastjson.TypeArray {
 		items, _ = v.Array()
 	}
 	if len(items) == 0 {
-		return nil, nil // an empty Feature: no list
+		return &examplepb.Feature{}, nil // an empty Feature: no list
 	}
 	kind, err := kindOf(name, items[0])
 	if err != nil {
 		return nil, err
 	}
-	var list []byte
-	var packed []byte
+	var bytesList [][]byte
+	var floats []float32
+	var ints []int64
 	for _, e := range items {
 		if e.Type() == fastjson.TypeArray {
 			return nil, badRequest("Feature: %s has element with unexpected JSON type: Array", name)
@@ -127,10 +112,9 @@ func encodeFeature(name string, v *fastjson.Value) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			list = protowire.AppendTag(list, 1, protowire.BytesType)
-			list = protowire.AppendBytes(list, b)
+			bytesList = append(bytesList, b)
 		case floatFeature:
-			packed = protowire.AppendFixed32(packed, math.Float32bits(float32(e.GetFloat64())))
+			floats = append(floats, float32(e.GetFloat64()))
 		case int64Feature:
 			n := int64(0)
 			switch e.Type() {
@@ -139,15 +123,16 @@ func encodeFeature(name string, v *fastjson.Value) ([]byte, error) {
 			case fastjson.TypeNumber:
 				n = e.GetInt64()
 			}
-			packed = protowire.AppendVarint(packed, uint64(n))
+			ints = append(ints, n)
 		}
 	}
-	if kind != bytesFeature {
-		list = protowire.AppendTag(nil, 1, protowire.BytesType)
-		list = protowire.AppendBytes(list, packed)
+	switch kind {
+	case bytesFeature:
+		return &examplepb.Feature{Kind: &examplepb.Feature_BytesList{BytesList: &examplepb.BytesList{Value: bytesList}}}, nil
+	case floatFeature:
+		return &examplepb.Feature{Kind: &examplepb.Feature_FloatList{FloatList: &examplepb.FloatList{Value: floats}}}, nil
 	}
-	feature := protowire.AppendTag(nil, protowire.Number(kind), protowire.BytesType)
-	return protowire.AppendBytes(feature, list), nil
+	return &examplepb.Feature{Kind: &examplepb.Feature_Int64List{Int64List: &examplepb.Int64List{Value: ints}}}, nil
 }
 
 func bytesOf(v *fastjson.Value) ([]byte, error) {
@@ -167,13 +152,13 @@ func bytesOf(v *fastjson.Value) ([]byte, error) {
 // body: each example's features, after the context's when there is one (a
 // proto merge: a feature in both takes the example's value).
 func decodeExamples(doc *fastjson.Value, method string) ([][]byte, error) {
-	var context []byte
+	var context map[string]*examplepb.Feature
 	if c := doc.Get("context"); c != nil {
 		obj, err := c.Object()
 		if err != nil {
 			return nil, badRequest("Example must be JSON object but got JSON %s", jsonTypeName(c))
 		}
-		if context, err = appendFeatures(nil, obj); err != nil {
+		if context, err = features(obj); err != nil {
 			return nil, err
 		}
 	}
@@ -194,9 +179,19 @@ func decodeExamples(doc *fastjson.Value, method string) ([][]byte, error) {
 		if err != nil {
 			return nil, badRequest("Example must be JSON object but got JSON %s", jsonTypeName(item))
 		}
-		b, err := appendFeatures(append([]byte(nil), context...), obj)
+		own, err := features(obj)
 		if err != nil {
 			return nil, err
+		}
+		merged := maps.Clone(context)
+		if merged == nil {
+			merged = own
+		} else {
+			maps.Copy(merged, own)
+		}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&examplepb.Example{Features: &examplepb.Features{Feature: merged}})
+		if err != nil {
+			return nil, fmt.Errorf("encoding tf.Example %d: %w", i, err)
 		}
 		out[i] = b
 	}
