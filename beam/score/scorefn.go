@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -312,12 +313,13 @@ func (w *originWriter) write(line int, id string, probs []float32) error {
 	return nil
 }
 
-// csvField quotes s as encoding/csv does when it must.
+// csvField is s as one CSV field, quoted by encoding/csv's rules.
 func csvField(s string) string {
-	if !strings.ContainsAny(s, "\",\r\n") && (s == "" || s[0] != ' ') {
-		return s
-	}
-	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{s}) // a strings.Builder does not fail
+	w.Flush()
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // writeFile writes data to name on its Beam filesystem, under a temporary
