@@ -366,6 +366,9 @@ func headLines(tb testing.TB, src, dir, name string, n int) string {
 	return writeFile(tb, filepath.Join(dir, name), b.String())
 }
 
+// TestUsage: command-specific usage errors and help (the go command's
+// general conventions are TestExitCodes'). An empty want means the stream
+// must stay empty.
 func TestUsage(t *testing.T) {
 	tests := map[string]struct {
 		args     []string
@@ -373,21 +376,24 @@ func TestUsage(t *testing.T) {
 		wantOut  string
 		wantErr  string
 	}{
-		"no args":         {args: nil, wantCode: ExitOK, wantOut: "Commands:"},
-		"help predict":    {args: []string{"help", "predict"}, wantCode: ExitOK, wantOut: "--batch-size"},
-		"unknown command": {args: []string{"frobnicate"}, wantCode: ExitUsage, wantErr: `unknown command "frobnicate"`},
-		"unknown flag":    {args: []string{"predict", "--nope"}, wantCode: ExitUsage, wantErr: "unknown flag"},
-		"predict no dir":  {args: []string{"predict", "--input", "x.csv"}, wantCode: ExitUsage, wantErr: "MODEL_DIR"},
+		"help predict":   {args: []string{"help", "predict"}, wantCode: ExitOK, wantOut: "--batch-size"},
+		"predict no dir": {args: []string{"predict", "--input", "x.csv"}, wantCode: ExitUsage, wantErr: "MODEL_DIR"},
 		"predict no input": {args: []string{"predict", filepath.Join(testdata, "models", "fortunes")}, wantCode: ExitUsage,
 			wantErr: "--input is required"},
 		"export no source": {args: []string{"export", "--out", "x"}, wantCode: ExitUsage, wantErr: "--arch and --from"},
 		"missing model":    {args: []string{"inspect", "/nonexistent/model"}, wantCode: ExitFailure, wantErr: "/nonexistent/model"},
 	}
+	matches := func(got, want string) bool {
+		if want == "" {
+			return got == ""
+		}
+		return strings.Contains(got, want)
+	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", tc.args...)
-			if code != tc.wantCode || !strings.Contains(out, tc.wantOut) || !strings.Contains(errOut, tc.wantErr) {
-				t.Fatalf("code %d, stdout %q, stderr %q; want code %d, stdout containing %q, stderr containing %q",
+			if code != tc.wantCode || !matches(out, tc.wantOut) || !matches(errOut, tc.wantErr) {
+				t.Fatalf("code %d, stdout %q, stderr %q; want code %d, stdout %q, stderr %q",
 					code, out, errOut, tc.wantCode, tc.wantOut, tc.wantErr)
 			}
 		})
