@@ -14,7 +14,7 @@ SHELL := bash
 TFENV := eval "$$(bash scripts/setup_tf.sh --env)"
 OUT := out/demo
 
-.PHONY: setup build test beamtest demo bench soak fuzz proto testdata lint gotest puregotest pytest clean
+.PHONY: setup build test beamtest demo bench soak fuzz parity proto testdata lint gotest puregotest pytest clean
 
 setup:
 	bash scripts/setup_tf.sh >/dev/null
@@ -116,6 +116,13 @@ soak: build
 	@# gRPC floods with TF Serving's official client: peak RSS against the same bound.
 	$(TFENV); for spec in "16 100" "48 100" "128 100" "48 20"; do set -- $$spec; \
 		"$$KERASGO_PYTHON" scripts/flood_grpc.py --kerasgo bin/kerasgo --clients $$1 --mb $$2 || exit 1; done
+
+# The heavier optimizer parity run (docs/optimizer-parity.md): every optimizer
+# setting and schedule on every format against its own Keras, and the learning
+# comparison over 5 seeds and 5 epochs (about 10 minutes).
+parity: build
+	$(TFENV); KERASGO_FULL_MATRIX=1 KERASGO_LEARNING_SEEDS=1,2,3,4,5 KERASGO_LEARNING_EPOCHS=5 TF_CPP_MIN_LOG_LEVEL=2 \
+		"$$KERASGO_PYTHON" -m pytest -q -s scripts/tests/test_export_layers.py scripts/tests/test_learning_fortunes.py
 
 # Regenerate serving/tfservingpb (TF Serving's gRPC API) from
 # third_party/tfserving_proto. Needs protoc; CI does not: the code is committed.

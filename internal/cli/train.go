@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -27,6 +28,7 @@ type trainFlags struct {
 	checkpointEvery                       int
 	resume, shuffle                       bool
 	seed                                  uint64
+	stdout                                io.Writer // where notes go (Env.Stdout)
 	// Gated promotion into a TF Serving base path (--into).
 	into, modelConfig string
 	promoteIf         fit.Metric
@@ -137,6 +139,7 @@ func (f *trainFlags) budget() (int64, error) {
 }
 
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
+	f.stdout = env.Stdout
 	if f.into != "" {
 		return f.runInto(ctx, env, args)
 	}
@@ -193,6 +196,10 @@ func (f *trainFlags) fitOptions(ctx context.Context, m *kerasgo.Model) (fit.Opti
 	if f.learningRate > 0 {
 		if err := m.SetLearningRate(ctx, f.learningRate); err != nil {
 			return opts, err
+		}
+		if md := m.Runtime().Metadata(); md != nil && md.LearningRateSchedule != nil && md.LearningRateSchedule.ReplacedBy == nil {
+			fmt.Fprintf(f.stdout, "note: --learning-rate %g replaces the model's %s learning-rate schedule with a constant rate\n",
+				f.learningRate, md.LearningRateSchedule.ClassName)
 		}
 	}
 	budget, _ := f.budget()

@@ -105,6 +105,10 @@ def test_kerasgo_train_learns_as_keras_fit(tmp_path, fmt):
         with open(os.path.join(kept, "assets", "kerasgo.json"), encoding="utf-8") as f:
             meta = json.load(f)
         assert (meta["optimizer_state"], meta["optimizer_state_mode"]) == ("restored", "keep")
+        # train --learning-rate replaces the schedule with a constant, and says so.
+        out = kerasgo("train", exported, "--data", os.path.join(DATA, "test.libsvm"), "--epochs", "1",
+                      "--learning-rate", "0.0005", "--out", str(tmp_path / "constant"))
+        assert "--learning-rate 0.0005 replaces the model's ExponentialDecay learning-rate schedule" in out, out[:2000]
 
 
 def test_report_learning_comparison():
