@@ -42,7 +42,7 @@ pytest: build
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
 PURE_GO := ./convert/... ./dense/... ./sparse/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
-	./atomicfile/... ./internal/learningcurve/... ./promote/... ./cmd/kerasgo-loadgen/...
+	./atomicfile/... ./errkind/... ./internal/learningcurve/... ./promote/... ./cmd/kerasgo-loadgen/...
 
 puregotest:
 	CGO_ENABLED=0 go vet $(PURE_GO)

@@ -13,6 +13,7 @@ import (
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/metrics"
 	"github.com/kerasgo/kerasgo/sparse"
+	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 // inferRows is how many rows of the data decide whether a model without
@@ -134,10 +135,10 @@ func (p predictionEvaluator) EvaluateBatch(ctx context.Context, b fit.Batch) (fl
 
 func (p predictionEvaluator) TrainBatch(context.Context, fit.Batch) (float64, dense.Matrix, error) {
 	_, why := p.m.Trainable()
-	return 0, dense.Matrix{}, errors.New(why)
+	return 0, dense.Matrix{}, fmt.Errorf("%s: %w", why, tfmodel.ErrNotTrainable)
 }
 
 func (p predictionEvaluator) Save(context.Context, string) error {
 	_, why := p.m.Trainable()
-	return errors.New(why)
+	return fmt.Errorf("%s: %w", why, tfmodel.ErrNotTrainable)
 }

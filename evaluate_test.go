@@ -2,6 +2,7 @@ package kerasgo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 // TestEvaluatorWithoutMetadata evaluates a TF1 SavedModel that carries no
@@ -136,6 +139,9 @@ func TestOpenWithClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	if _, err := m.FitOptions(); !errors.Is(err, tfmodel.ErrNotTrainable) || errkind.Of(err) != errkind.FailedPrecondition {
+		t.Errorf("FitOptions on a model without training signatures: %v (kind %v), want ErrNotTrainable, a failed precondition", err, errkind.Of(err))
+	}
 	if got := m.PredictionOptions(0, 3).Classes; !slices.Equal(got, names) {
 		t.Errorf("prediction options name %v, want %v", got, names)
 	}

@@ -15,12 +15,12 @@ package kerasgo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/textvec"
 	"github.com/kerasgo/kerasgo/tfmodel"
@@ -28,7 +28,7 @@ import (
 
 // ErrNoTextInput is returned by PredictText for a model that neither takes
 // strings nor carries a text vectorizer.
-var ErrNoTextInput = errors.New("the model takes no text: it has no text preprocessing and its graph takes no strings")
+var ErrNoTextInput = errkind.Sentinel(errkind.InvalidInput, "the model takes no text: it has no text preprocessing and its graph takes no strings")
 
 // Input is how a model's examples reach TensorFlow.
 type Input int

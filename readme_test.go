@@ -195,13 +195,16 @@ func countLines(tb testing.TB, path string) int {
 
 // TestLeanImports: a program that imports the root package for Open and
 // Predict links TensorFlow's bindings and protobuf, not the serving stack
-// (serving, Prometheus, the JSON codecs, gRPC).
+// (serving, Prometheus, the JSON codecs, gRPC, net/http).
 func TestLeanImports(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "net/http" {
+			t.Errorf("the root package links net/http")
+		}
 		for _, heavy := range []string{"github.com/kerasgo/kerasgo/serving", "github.com/prometheus/", "github.com/valyala/fastjson", "github.com/go-json-experiment/", "google.golang.org/grpc"} {
 			if strings.HasPrefix(pkg, heavy) {
 				t.Errorf("the root package links %s", pkg)

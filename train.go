@@ -31,7 +31,7 @@ func (m *Model) Trainable() (bool, string) {
 // and the rest. It fails for a model Trainable rejects.
 func (m *Model) FitOptions() (fit.Options, error) {
 	if ok, why := m.Trainable(); !ok {
-		return fit.Options{}, fmt.Errorf("%s", why)
+		return fit.Options{}, fmt.Errorf("%s: %w", why, tfmodel.ErrNotTrainable)
 	}
 	md := m.tf.Metadata()
 	return fit.Options{

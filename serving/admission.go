@@ -2,10 +2,11 @@ package serving
 
 import (
 	"fmt"
-	"net/http"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // Memory a request holds, as admission charges it (bytes). The figures are
@@ -65,7 +66,7 @@ func (r *reservation) grow(n int64) error {
 	}
 	a := r.a
 	if r.held+n > a.limit {
-		return &apiError{status: http.StatusRequestEntityTooLarge, err: errTooBig{need: r.held + n, limit: a.limit}}
+		return &errkind.Error{Kind: errkind.TooLarge, Err: errTooBig{need: r.held + n, limit: a.limit}}
 	}
 	a.mu.Lock()
 	if a.used+n > a.limit {

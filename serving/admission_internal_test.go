@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
+
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // requestBodies are predict bodies that make the decoders' memory per byte
@@ -85,8 +87,7 @@ func TestReservation(t *testing.T) {
 	if err := r2.grow(50); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("60 + 50 of 100: %v, want ErrOverloaded", err)
 	}
-	var ae *apiError
-	if err := r2.grow(101); !errors.As(err, &ae) || ae.status != http.StatusRequestEntityTooLarge {
+	if err := r2.grow(101); errkind.Of(err).HTTPStatus() != http.StatusRequestEntityTooLarge {
 		t.Fatalf("101 of 100: %v, want a 413", err)
 	}
 	if err := r2.grow(40); err != nil {

@@ -2,18 +2,18 @@ package serving
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // ErrOverloaded is returned when the batching queue is full or the
 // requests in flight hold all the memory they may; the HTTP layer answers
 // 503, as TF Serving does for a full queue.
-var ErrOverloaded = errors.New("server overloaded, retry later")
+var ErrOverloaded = errkind.Sentinel(errkind.Overloaded, "server overloaded, retry later")
 
 // BatchOptions are TF Serving's batching parameters, with the same meaning.
 type BatchOptions struct {

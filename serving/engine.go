@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // This file is the Server's Go API below the REST handler: what another
@@ -19,17 +20,7 @@ import (
 
 // ErrUnknownSignature matches a request naming a signature the model does
 // not have. TF Serving's gRPC Predict answers it FAILED_PRECONDITION.
-var ErrUnknownSignature = errors.New("unknown signature")
-
-// HTTPStatus is the status TF Serving's REST API gives err: 400 for invalid
-// input, 404 for an unknown model or version, 413 for a request that can
-// never fit the memory bound, 503 when overloaded, 504 past the deadline,
-// 500 for the rest.
-func HTTPStatus(err error) int { return statusOf(err) }
-
-// InvalidInput returns an error for input a client got wrong: 400 in REST,
-// INVALID_ARGUMENT in gRPC.
-func InvalidInput(format string, args ...any) error { return badRequest(format, args...) }
+var ErrUnknownSignature = errkind.Sentinel(errkind.FailedPrecondition, "unknown signature")
 
 // ModelVersion is one served version of a model, held by a request: it
 // stays loaded until Release, even when a newer version replaces it.
@@ -309,8 +300,8 @@ func (srv *Server) Reserve() (*Reservation, error) {
 }
 
 // Grow adds n bytes to the reservation. It fails with ErrOverloaded when
-// the requests in flight hold too much already, and with an error whose
-// HTTPStatus is 413 when this request alone would pass the bound.
+// the requests in flight hold too much already, and with an error of
+// errkind.TooLarge when this request alone would pass the bound.
 func (res *Reservation) Grow(n int64) error { return res.r.grow(n) }
 
 // Release gives the reservation back.

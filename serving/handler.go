@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // Handler returns the HTTP API:
@@ -46,38 +47,12 @@ func (srv *Server) Handler() http.Handler {
 	return mux
 }
 
-// apiError is an error with the HTTP status TF Serving maps it to.
-type apiError struct {
-	status int
-	err    error
-}
-
-func (e *apiError) Error() string { return e.err.Error() }
-func (e *apiError) Unwrap() error { return e.err }
-
 func badRequest(format string, args ...any) error {
-	return &apiError{status: http.StatusBadRequest, err: fmt.Errorf(format, args...)}
+	return errkind.New(errkind.InvalidInput, format, args...)
 }
 
-// statusOf maps errors to HTTP status codes in one place.
-func statusOf(err error) int {
-	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
-		return ae.status
-	case errors.Is(err, ErrUnknownModel), errors.Is(err, ErrUnknownVersion):
-		return http.StatusNotFound
-	case errors.Is(err, ErrInvalidInput):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrOverloaded):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
-	case errors.Is(err, context.Canceled):
-		return 499 // client closed the request
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the HTTP status of an error: its kind's (errkind.Kind.HTTPStatus).
+func statusOf(err error) int { return errkind.Of(err).HTTPStatus() }
 
 // route is a parsed /v1/models/... path.
 type route struct {
@@ -199,7 +174,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		defer cancel()
 		err = srv.classifyOrRegress(ctx, w, req, v, r.tail, res)
 	default:
-		err = &apiError{status: http.StatusNotFound, err: fmt.Errorf("unknown method %q", r.tail)}
+		err = errkind.New(errkind.NotFound, "unknown method %q", r.tail)
 	}
 }
 
@@ -337,7 +312,7 @@ func (srv *Server) predictTree(w http.ResponseWriter, req *http.Request, v *vers
 // length is declared, as it arrives when it is not.
 func (srv *Server) readBody(req *http.Request, res *reservation, factor int64) ([]byte, error) {
 	limit := srv.cfg.MaxBodyBytes
-	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge, err: fmt.Errorf("the request body is larger than %d bytes (--max-body-bytes)", limit)}
+	tooLarge := errkind.New(errkind.TooLarge, "the request body is larger than %d bytes (--max-body-bytes)", limit)
 	if n := req.ContentLength; n >= 0 {
 		if n > limit {
 			return nil, tooLarge
@@ -461,7 +436,7 @@ func (srv *Server) predictTensors(ctx context.Context, w http.ResponseWriter, tm
 	}
 	body, err := encodeTensors(nil, outputs, columnar)
 	if err != nil {
-		return &apiError{status: http.StatusBadRequest, err: err}
+		return &errkind.Error{Kind: errkind.InvalidInput, Err: err}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(body)

@@ -1,10 +1,11 @@
 package serving
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 func TestDecodeRowBody(t *testing.T) {
@@ -71,8 +72,7 @@ func TestDecodeRowBody(t *testing.T) {
 				t.Errorf("signature %q, want %q", rb.signature, tc.signature)
 			}
 			if tc.wantErr != "" {
-				var ae *apiError
-				if !errors.As(err, &ae) || ae.status != http.StatusBadRequest || !strings.Contains(err.Error(), tc.wantErr) {
+				if errkind.Of(err).HTTPStatus() != http.StatusBadRequest || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want a 400 containing %q", err, tc.wantErr)
 				}
 				return

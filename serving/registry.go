@@ -2,7 +2,6 @@ package serving
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // ModelConfig names one model and where its versions live.
@@ -32,13 +32,13 @@ type ModelConfig struct {
 
 // Errors for unknown models and versions; the HTTP layer answers 404.
 var (
-	ErrUnknownModel   = errors.New("model not found")
-	ErrUnknownVersion = errors.New("version not found")
+	ErrUnknownModel   = errkind.Sentinel(errkind.NotFound, "model not found")
+	ErrUnknownVersion = errkind.Sentinel(errkind.NotFound, "version not found")
 	// ErrInvalidInput marks an error a Model returns for input it rejects
 	// (a wrong width, a non-finite value, an empty batch): the client's
 	// fault, answered 400 as TF Serving answers INVALID_ARGUMENT. Any other
 	// error from a Model is the server's: 500.
-	ErrInvalidInput = errors.New("invalid input")
+	ErrInvalidInput = errkind.Sentinel(errkind.InvalidInput, "invalid input")
 )
 
 type version struct {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
 // Tensor is a dense tensor of any rank, as TF Serving's REST API carries it:
@@ -80,7 +82,7 @@ func newJSONTensor(dtype string) (*jsonTensor, error) {
 	case "string":
 		t.data = [][]byte{}
 	default:
-		return nil, &apiError{status: 501, err: fmt.Errorf("conversion of JSON values to type %s is not supported", dtype)}
+		return nil, errkind.New(errkind.Unimplemented, "conversion of JSON values to type %s is not supported", dtype)
 	}
 	return t, nil
 }

@@ -2,18 +2,19 @@ package servingmodel_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"path/filepath"
 	"testing"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
 // TestServingErrors checks which failures the serving handler answers as the
-// client's (400: serving.ErrInvalidInput) and which as the server's (500).
+// client's (errkind.InvalidInput: 400, INVALID_ARGUMENT) and which as the
+// server's (500, INTERNAL), by the kinds tfmodel and kerasgo give them.
 func TestServingErrors(t *testing.T) {
 	ctx := context.Background()
 	tests := map[string]struct {
@@ -52,8 +53,8 @@ func TestServingErrors(t *testing.T) {
 			}
 			defer m.Close()
 			err = tc.call(m)
-			if err == nil || errors.Is(err, serving.ErrInvalidInput) != tc.wantInvalid {
-				t.Fatalf("error %v: invalid input %v, want %v", err, errors.Is(err, serving.ErrInvalidInput), tc.wantInvalid)
+			if err == nil || (errkind.Of(err) == errkind.InvalidInput) != tc.wantInvalid {
+				t.Fatalf("error %v: kind %v, want invalid input %v", err, errkind.Of(err), tc.wantInvalid)
 			}
 		})
 	}

@@ -8,7 +8,6 @@ package servingmodel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/kerasgo/kerasgo"
@@ -51,29 +50,11 @@ type servedModel struct {
 }
 
 func (s servedModel) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	y, err := s.m.Predict(ctx, x)
-	return y, servingError(err)
+	return s.m.Predict(ctx, x)
 }
 
 func (s servedModel) PredictText(ctx context.Context, texts []string) (dense.Matrix, error) {
-	y, err := s.m.PredictText(ctx, texts)
-	return y, servingError(err)
-}
-
-// servingError marks the errors that reject a request's input as the
-// client's (serving.ErrInvalidInput, answered 400); the others (TensorFlow
-// failing at run time, a closed model) stay the server's.
-func servingError(err error) error {
-	var ie *tfmodel.InputError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ie), errors.Is(err, tfmodel.ErrShape), errors.Is(err, tfmodel.ErrNonFinite),
-		errors.Is(err, tfmodel.ErrEmptyBatch), errors.Is(err, tfmodel.ErrUnsupportedDType), errors.Is(err, kerasgo.ErrNoTextInput),
-		errors.Is(err, tfmodel.ErrUnknownSignature), errors.Is(err, tfmodel.ErrInvalidArgument):
-		return fmt.Errorf("%w: %w", serving.ErrInvalidInput, err)
-	}
-	return err
+	return s.m.PredictText(ctx, texts)
 }
 
 // Run runs any signature on tensors shaped by the request (serving.TensorModel),
@@ -90,7 +71,7 @@ func (s servedModel) Run(ctx context.Context, signature string, inputs map[strin
 	}
 	out, err := s.m.Runtime().RunTensors(ctx, signature, in)
 	if err != nil {
-		return nil, servingError(err)
+		return nil, err // its errkind.Kind says whose fault it is
 	}
 	res := make(map[string]serving.Tensor, len(out))
 	for k, t := range out {

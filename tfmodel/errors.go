@@ -3,9 +3,13 @@ package tfmodel
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kerasgo/kerasgo/errkind"
 )
 
-// Errors returned by this package; match them with errors.Is.
+// Errors returned by this package; match them with errors.Is. Each has its
+// errkind.Kind: the input errors are errkind.InvalidInput (the caller's),
+// ErrNotTrainable errkind.FailedPrecondition, the others errkind.Internal.
 var (
 	// ErrClosed is returned by every call on a model after Close.
 	ErrClosed = errors.New("model is closed")
@@ -16,23 +20,23 @@ var (
 	// ErrCorrupt means TensorFlow could not restore the SavedModel (graph or variables).
 	ErrCorrupt = errors.New("SavedModel could not be restored")
 	// ErrUnknownSignature means the model has no signature with the requested key.
-	ErrUnknownSignature = errors.New("unknown signature")
+	ErrUnknownSignature = errkind.Sentinel(errkind.InvalidInput, "unknown signature")
 	// ErrUnsupportedDType means a tensor's dtype is one kerasgo cannot feed or read.
-	ErrUnsupportedDType = errors.New("unsupported dtype")
+	ErrUnsupportedDType = errkind.Sentinel(errkind.InvalidInput, "unsupported dtype")
 	// ErrShape means an input does not match the shape the signature declares.
-	ErrShape = errors.New("shape mismatch")
+	ErrShape = errkind.Sentinel(errkind.InvalidInput, "shape mismatch")
 	// ErrEmptyBatch means an input has zero rows.
-	ErrEmptyBatch = errors.New("empty batch")
+	ErrEmptyBatch = errkind.Sentinel(errkind.InvalidInput, "empty batch")
 	// ErrNonFinite means an input holds NaN or ±Inf and Options.AllowNonFinite is false.
-	ErrNonFinite = errors.New("non-finite input value")
+	ErrNonFinite = errkind.Sentinel(errkind.InvalidInput, "non-finite input value")
 	// ErrNotTrainable means the model has no training signature.
-	ErrNotTrainable = errors.New("model cannot be trained from Go")
+	ErrNotTrainable = errkind.Sentinel(errkind.FailedPrecondition, "model cannot be trained from Go")
 	// ErrLabels means labels do not match the model's label mode or the batch.
-	ErrLabels = errors.New("labels do not fit the model")
+	ErrLabels = errkind.Sentinel(errkind.InvalidInput, "labels do not fit the model")
 	// ErrInvalidArgument means TensorFlow refused a run's inputs with
 	// INVALID_ARGUMENT (a dtype or shape the graph's ops cannot take): the
 	// caller's input, not a failure of the model.
-	ErrInvalidArgument = errors.New("TensorFlow refused the inputs")
+	ErrInvalidArgument = errkind.Sentinel(errkind.InvalidInput, "TensorFlow refused the inputs")
 )
 
 // InputError locates a bad value in an input batch.

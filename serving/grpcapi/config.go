@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
@@ -18,16 +19,16 @@ import (
 func ModelConfigs(cfg *tfservingpb.ModelServerConfig) ([]serving.ModelConfig, error) {
 	list := cfg.GetModelConfigList()
 	if list == nil {
-		return nil, serving.InvalidInput("ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported")
+		return nil, errkind.New(errkind.InvalidInput, "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported")
 	}
 	out := make([]serving.ModelConfig, 0, len(list.GetConfig()))
 	for i, mc := range list.GetConfig() {
 		where := fmt.Sprintf("model config %d (%q)", i, mc.GetName())
 		if mc.GetName() == "" || mc.GetBasePath() == "" {
-			return nil, serving.InvalidInput("%s needs a name and a base_path", where)
+			return nil, errkind.New(errkind.InvalidInput, "%s needs a name and a base_path", where)
 		}
 		if p := mc.GetModelPlatform(); p != "" && p != "tensorflow" {
-			return nil, serving.InvalidInput("%s: model_platform %q is not served; kerasgo serves tensorflow SavedModels", where, p)
+			return nil, errkind.New(errkind.InvalidInput, "%s: model_platform %q is not served; kerasgo serves tensorflow SavedModels", where, p)
 		}
 		c := serving.ModelConfig{Name: mc.GetName(), BasePath: mc.GetBasePath()}
 		policy := mc.GetModelVersionPolicy()
@@ -36,15 +37,15 @@ func ModelConfigs(cfg *tfservingpb.ModelServerConfig) ([]serving.ModelConfig, er
 		case policy.GetSpecific() != nil:
 			c.Versions = slices.Clone(policy.GetSpecific().GetVersions())
 			if len(c.Versions) == 0 {
-				return nil, serving.InvalidInput("%s: the specific version policy lists no versions", where)
+				return nil, errkind.New(errkind.InvalidInput, "%s: the specific version policy lists no versions", where)
 			}
 		case policy.GetLatest() != nil && policy.GetLatest().GetNumVersions() <= 1:
 		default:
-			return nil, serving.InvalidInput("%s: kerasgo serves the latest version or a specific list of versions, not %v", where, policy)
+			return nil, errkind.New(errkind.InvalidInput, "%s: kerasgo serves the latest version or a specific list of versions, not %v", where, policy)
 		}
 		for label, v := range mc.GetVersionLabels() {
 			if len(c.Versions) > 0 && !slices.Contains(c.Versions, v) {
-				return nil, serving.InvalidInput("%s: label %q points at version %d, which is not among the served versions %v", where, label, v, c.Versions)
+				return nil, errkind.New(errkind.InvalidInput, "%s: label %q points at version %d, which is not among the served versions %v", where, label, v, c.Versions)
 			}
 			if c.Labels == nil {
 				c.Labels = map[string]int64{}

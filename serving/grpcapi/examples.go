@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
@@ -25,19 +26,19 @@ func serializedExamples(in *tfservingpb.Input) ([][]byte, error) {
 		if with.GetContext() != nil {
 			b, err := proto.Marshal(with.GetContext())
 			if err != nil {
-				return nil, serving.InvalidInput("context: %v", err)
+				return nil, errkind.New(errkind.InvalidInput, "context: %v", err)
 			}
 			prefix = b
 		}
 	}
 	if len(examples) == 0 {
-		return nil, serving.InvalidInput("Input is empty.")
+		return nil, errkind.New(errkind.InvalidInput, "Input is empty.")
 	}
 	out := make([][]byte, len(examples))
 	for i, ex := range examples {
 		b, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(append([]byte(nil), prefix...), ex)
 		if err != nil {
-			return nil, serving.InvalidInput("example %d: %v", i, err)
+			return nil, errkind.New(errkind.InvalidInput, "example %d: %v", i, err)
 		}
 		out[i] = b
 	}

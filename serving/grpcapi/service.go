@@ -9,10 +9,8 @@ package grpcapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
@@ -93,11 +92,24 @@ func (s *Service) call(ctx context.Context, api string, req proto.Message, spec 
 	return st.Err()
 }
 
-// Status maps an error to the gRPC status TF Serving gives it: a server
-// too loaded for the request (serving.ErrOverloaded, HTTP 503) is
-// UNAVAILABLE, as TF Serving answers a full batching queue, which clients'
-// retry policies retry with backoff; a request that could never fit (413)
-// is RESOURCE_EXHAUSTED, which they do not retry.
+// codeOf is the gRPC code TF Serving gives each kind of error. A server
+// too loaded for the request is UNAVAILABLE, as TF Serving answers a full
+// batching queue, which clients' retry policies retry with backoff; a
+// request that could never fit is RESOURCE_EXHAUSTED, which they do not.
+var codeOf = [...]codes.Code{
+	errkind.Internal:           codes.Internal,
+	errkind.InvalidInput:       codes.InvalidArgument,
+	errkind.NotFound:           codes.NotFound,
+	errkind.FailedPrecondition: codes.FailedPrecondition,
+	errkind.TooLarge:           codes.ResourceExhausted,
+	errkind.Overloaded:         codes.Unavailable,
+	errkind.Unimplemented:      codes.Unimplemented,
+	errkind.DeadlineExceeded:   codes.DeadlineExceeded,
+	errkind.Canceled:           codes.Canceled,
+}
+
+// Status maps an error to the gRPC status TF Serving gives it: a gRPC
+// status as it is, any other error by its errkind.Kind (codeOf).
 func Status(err error) *status.Status {
 	if err == nil {
 		return status.New(codes.OK, "")
@@ -106,24 +118,8 @@ func Status(err error) *status.Status {
 		return st
 	}
 	code := codes.Internal
-	switch {
-	case errors.Is(err, serving.ErrUnknownSignature):
-		code = codes.FailedPrecondition
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	default:
-		switch serving.HTTPStatus(err) {
-		case http.StatusBadRequest:
-			code = codes.InvalidArgument
-		case http.StatusNotFound:
-			code = codes.NotFound
-		case http.StatusRequestEntityTooLarge:
-			code = codes.ResourceExhausted
-		case http.StatusServiceUnavailable:
-			code = codes.Unavailable
-		case http.StatusGatewayTimeout:
-			code = codes.DeadlineExceeded
-		}
+	if k := errkind.Of(err); int(k) >= 0 && int(k) < len(codeOf) {
+		code = codeOf[k]
 	}
 	return status.New(code, err.Error())
 }
@@ -131,7 +127,7 @@ func Status(err error) *status.Status {
 // acquire resolves a ModelSpec to a served version.
 func (s *Service) acquire(spec *tfservingpb.ModelSpec) (*serving.ModelVersion, error) {
 	if spec == nil {
-		return nil, serving.InvalidInput("Missing ModelSpec")
+		return nil, errkind.New(errkind.InvalidInput, "Missing ModelSpec")
 	}
 	return s.srv.Acquire(spec.GetName(), spec.GetVersion().GetValue(), spec.GetVersionLabel())
 }
@@ -175,10 +171,10 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 		seen := map[string]bool{}
 		for _, name := range req.GetOutputFilter() {
 			if _, ok := outputs[name]; !ok {
-				return mv.Number(), serving.InvalidInput("output tensor alias not found in signature: %s Outputs expected to be in the set {%s}.", name, strings.Join(slices.Sorted(maps.Keys(outputs)), ","))
+				return mv.Number(), errkind.New(errkind.InvalidInput, "output tensor alias not found in signature: %s Outputs expected to be in the set {%s}.", name, strings.Join(slices.Sorted(maps.Keys(outputs)), ","))
 			}
 			if seen[name] {
-				return mv.Number(), serving.InvalidInput("duplicate output tensor alias: %s", name)
+				return mv.Number(), errkind.New(errkind.InvalidInput, "duplicate output tensor alias: %s", name)
 			}
 			seen[name] = true
 		}
@@ -251,17 +247,17 @@ func (s *Service) MultiInference(ctx context.Context, req *tfservingpb.MultiInfe
 	}
 	err := s.call(ctx, "MultiInference", req, first, func(ctx context.Context, _ *serving.Reservation) (int64, error) {
 		if len(req.GetTasks()) == 0 {
-			return 0, serving.InvalidInput("Tasks is empty")
+			return 0, errkind.New(errkind.InvalidInput, "Tasks is empty")
 		}
 		seen := map[string]bool{}
 		for _, task := range req.GetTasks() {
 			spec := task.GetModelSpec()
 			if spec.GetName() != first.GetName() {
-				return 0, serving.InvalidInput("All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+				return 0, errkind.New(errkind.InvalidInput, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")
 			}
 			sig := signatureOrDefault(spec)
 			if seen[sig] {
-				return 0, serving.InvalidInput("Duplicate evaluation of signature: %s", sig)
+				return 0, errkind.New(errkind.InvalidInput, "Duplicate evaluation of signature: %s", sig)
 			}
 			seen[sig] = true
 		}
@@ -275,7 +271,7 @@ func (s *Service) MultiInference(ctx context.Context, req *tfservingpb.MultiInfe
 				return mv.Number(), status.Errorf(codes.Unimplemented, "Unsupported signature method_name: %s", m)
 			}
 			if sig := signatureOrDefault(task.GetModelSpec()); !mv.HasSignature(sig) {
-				return mv.Number(), serving.InvalidInput("Requested signature not found in model graph: %s", sig)
+				return mv.Number(), errkind.New(errkind.InvalidInput, "Requested signature not found in model graph: %s", sig)
 			}
 		}
 		// Serialized once, for every task.
@@ -321,11 +317,11 @@ func (s *Service) GetModelMetadata(ctx context.Context, req *tfservingpb.GetMode
 	var resp *tfservingpb.GetModelMetadataResponse
 	err := s.call(ctx, "GetModelMetadata", req, req.GetModelSpec(), func(context.Context, *serving.Reservation) (int64, error) {
 		if len(req.GetMetadataField()) == 0 {
-			return 0, serving.InvalidInput("GetModelMetadataRequest must specify at least one metadata_field")
+			return 0, errkind.New(errkind.InvalidInput, "GetModelMetadataRequest must specify at least one metadata_field")
 		}
 		for _, f := range req.GetMetadataField() {
 			if f != "signature_def" {
-				return 0, serving.InvalidInput("Metadata field %s is not supported", f)
+				return 0, errkind.New(errkind.InvalidInput, "Metadata field %s is not supported", f)
 			}
 		}
 		mv, err := s.acquire(req.GetModelSpec())
@@ -372,7 +368,7 @@ func (s *Service) GetModelStatus(ctx context.Context, req *tfservingpb.GetModelS
 	err := s.call(ctx, "GetModelStatus", req, req.GetModelSpec(), func(context.Context, *serving.Reservation) (int64, error) {
 		spec := req.GetModelSpec()
 		if spec == nil {
-			return 0, serving.InvalidInput("Missing ModelSpec")
+			return 0, errkind.New(errkind.InvalidInput, "Missing ModelSpec")
 		}
 		versions, err := s.srv.Versions(spec.GetName(), spec.GetVersion().GetValue())
 		if err != nil {

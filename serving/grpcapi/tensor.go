@@ -4,13 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"net/http"
 	"strings"
 
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 
+	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 )
 
@@ -48,7 +48,7 @@ const stringHeaderBytes = 24
 func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (serving.Tensor, error) {
 	dtName, dtSize, ok := dtypeInfo(tp.GetDtype())
 	if !ok {
-		return serving.Tensor{}, serving.InvalidInput("input %q: dtype %s is not supported (kerasgo serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL and DT_STRING)", alias, dtypeName(tp.GetDtype()))
+		return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: dtype %s is not supported (kerasgo serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL and DT_STRING)", alias, dtypeName(tp.GetDtype()))
 	}
 	shape, n, err := shapeOf(alias, tp.GetTensorShape())
 	if err != nil {
@@ -59,21 +59,21 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 		size = stringHeaderBytes
 	}
 	if n > math.MaxInt64/size {
-		return serving.Tensor{}, serving.InvalidInput("input %q: shape %s has too many elements", alias, formatShape(shape))
+		return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s has too many elements", alias, formatShape(shape))
 	}
 	if err := reserve(n * size); err != nil {
-		if serving.HTTPStatus(err) == http.StatusRequestEntityTooLarge {
-			return serving.Tensor{}, serving.InvalidInput("input %q: shape %s declares %d elements, more than the server lets requests hold: %v", alias, formatShape(shape), n, err)
+		if errkind.Of(err) == errkind.TooLarge {
+			return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s declares %d elements, more than the server lets requests hold: %v", alias, formatShape(shape), n, err)
 		}
 		return serving.Tensor{}, err
 	}
 	t := serving.Tensor{DType: dtName, Shape: shape}
 	if content := tp.GetTensorContent(); len(content) > 0 {
 		if dtSize == 0 {
-			return serving.Tensor{}, serving.InvalidInput("input %q: a DT_STRING tensor carries its values in string_val, not tensor_content", alias)
+			return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: a DT_STRING tensor carries its values in string_val, not tensor_content", alias)
 		}
 		if int64(len(content)) != n*dtSize {
-			return serving.Tensor{}, serving.InvalidInput("input %q: tensor_content holds %d bytes; shape %s of %s needs %d", alias, len(content), formatShape(shape), dtypeName(tp.GetDtype()), n*dtSize)
+			return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: tensor_content holds %d bytes; shape %s of %s needs %d", alias, len(content), formatShape(shape), dtypeName(tp.GetDtype()), n*dtSize)
 		}
 		t.Data = decodeContent(dtName, content, int(n))
 		return t, nil
@@ -99,17 +99,17 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 // rank or a negative dimension is invalid.
 func shapeOf(alias string, sp *shapepb.TensorShapeProto) ([]int64, int64, error) {
 	if sp.GetUnknownRank() {
-		return nil, 0, serving.InvalidInput("input %q: a request tensor needs a known shape", alias)
+		return nil, 0, errkind.New(errkind.InvalidInput, "input %q: a request tensor needs a known shape", alias)
 	}
 	shape := make([]int64, len(sp.GetDim()))
 	n := int64(1)
 	for i, d := range sp.GetDim() {
 		size := d.GetSize()
 		if size < 0 {
-			return nil, 0, serving.InvalidInput("input %q: dimension %d has size %d", alias, i, size)
+			return nil, 0, errkind.New(errkind.InvalidInput, "input %q: dimension %d has size %d", alias, i, size)
 		}
 		if size > 0 && n > math.MaxInt64/size {
-			return nil, 0, serving.InvalidInput("input %q: shape has more than %d elements", alias, int64(math.MaxInt64))
+			return nil, 0, errkind.New(errkind.InvalidInput, "input %q: shape has more than %d elements", alias, int64(math.MaxInt64))
 		}
 		shape[i] = size
 		n *= size
