@@ -75,7 +75,7 @@ func Example_scoreFile() {
 	var out bytes.Buffer
 	w := convert.NewCSVPredictionWriter(&out, m.PredictionOptions(0.5, 3))
 	// Score flushes w before it returns.
-	stats, err := m.Score(ctx, in, path, convert.FormatOf(path), "", w, score.Options{})
+	stats, err := m.Score(ctx, in, path, convert.FormatOf(path), convert.ReaderOptions{}, w, score.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

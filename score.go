@@ -10,10 +10,12 @@ import (
 )
 
 // NewReader returns a reader of r (the file at path, "-" for standard input)
-// in format f, set up for the model: its input width, its text preprocessing
-// for raw text, and sparse rows when the model scores them sparse.
-func (m *Model) NewReader(r io.Reader, path string, f convert.Format, idColumn string) (convert.RowReader, error) {
-	opts := convert.ReaderOptions{Dim: m.InputDim(), IDColumn: idColumn, Sparse: m.input == InputSparse}
+// in format f through convert.NewFormatReader, set up for the model: opts'
+// Dim, Vectorizer and Sparse are the model's (its input width, its text
+// preprocessing for raw text, sparse rows when it scores them sparse); the
+// caller's IDColumn, Header and Base stay.
+func (m *Model) NewReader(r io.Reader, path string, f convert.Format, opts convert.ReaderOptions) (convert.RowReader, error) {
+	opts.Dim, opts.Vectorizer, opts.Sparse = m.InputDim(), nil, m.input == InputSparse
 	switch {
 	case f == convert.FormatText && m.input == InputStrings:
 		// The graph vectorizes: the documents are fed as strings.
@@ -40,14 +42,15 @@ func (m *Model) Batching(f convert.Format) score.Batching {
 	return score.DenseBatches
 }
 
-// Score streams the rows of r (the file at path, in format f) through the
-// model into w with score.Run's bounded, ordered, parallel pipeline. opts'
-// Dim, Path and Batches are set from the model and the format. Score
+// Score streams the rows of r (the file at path, in format f, read with
+// NewReader and ropts) through the model into w with score.Run's bounded,
+// ordered, parallel pipeline. opts' Dim, Path and Batches are set from the
+// model and the format. Score
 // flushes w before it returns, so every row it counts in Stats.Scored has
 // reached the writer under w; committing or closing that file (for example
 // an atomicfile.File) stays the caller's.
-func (m *Model) Score(ctx context.Context, r io.Reader, path string, f convert.Format, idColumn string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
-	rr, err := m.NewReader(r, path, f, idColumn)
+func (m *Model) Score(ctx context.Context, r io.Reader, path string, f convert.Format, ropts convert.ReaderOptions, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
+	rr, err := m.NewReader(r, path, f, ropts)
 	if err != nil {
 		return score.Stats{}, err
 	}

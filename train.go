@@ -202,22 +202,10 @@ func (m *Model) LabelledSource(path string) (fit.Source, error) {
 	opts := convert.ReaderOptions{Dim: m.InputDim(), Vectorizer: m.vec, Sparse: true}
 	if f == convert.FormatLibSVM {
 		// Detect the index base once, not on every pass.
-		base, err := convert.LibSVMFileBase(path)
-		if err != nil {
+		var err error
+		if opts.Base, err = convert.LibSVMFileBase(path); err != nil {
 			return nil, err
 		}
-		return func() (convert.RowReader, io.Closer, error) {
-			file, err := convert.OpenStable(path)
-			if err != nil {
-				return nil, nil, err
-			}
-			r, err := convert.NewLibSVMReader(file, path, convert.LibSVMOptions{Dim: opts.Dim, Base: base, Sparse: true})
-			if err != nil {
-				file.Close()
-				return nil, nil, err
-			}
-			return r, file, nil
-		}, nil
 	}
 	return func() (convert.RowReader, io.Closer, error) {
 		file, err := convert.OpenStable(path)

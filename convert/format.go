@@ -77,21 +77,28 @@ type ReaderOptions struct {
 	// Sparse fills Row.Indices and Row.Values instead of Row.Features where
 	// the format allows (libsvm, text).
 	Sparse bool
+	// Header says whether a CSV/TSV input begins with a header line
+	// (HeaderAuto, the default: when a field of the first line is not a
+	// number). A reader of a range that starts mid-file says HeaderAbsent.
+	Header HeaderMode
+	// Base says how a libsvm input numbers its features. IndexAuto (the
+	// default) scans the input once for a zero index and rewinds it, which
+	// needs r to be an io.ReadSeeker such as an *os.File; for a stream, say
+	// which, or find out first with LibSVMFileBase.
+	Base IndexBase
 }
 
-// NewFormatReader returns a reader of r in format f; path names the input in
-// errors. For libsvm files it first detects zero- or one-based indices with a
-// pass of its own over path (r may be a stream wrapped for progress
-// reporting); standard input ("-") is taken as zero-based.
+// NewFormatReader returns a reader of r in format f, the one way kerasgo
+// makes its readers; path names the input in errors and is never opened.
 func NewFormatReader(r io.Reader, path string, f Format, opts ReaderOptions) (RowReader, error) {
 	if opts.Dim <= 0 && (f == FormatLibSVM || f == FormatJSONL) {
 		return nil, fmt.Errorf("%s: %s input needs a model with a known input width", path, f)
 	}
 	switch f {
 	case FormatCSV:
-		return NewTableReader(r, path, TableOptions{Comma: ',', IDColumn: opts.IDColumn, Width: opts.Dim}), nil
+		return NewTableReader(r, path, TableOptions{Comma: ',', Header: opts.Header, IDColumn: opts.IDColumn, Width: opts.Dim}), nil
 	case FormatTSV:
-		return NewTableReader(r, path, TableOptions{Comma: '\t', IDColumn: opts.IDColumn, Width: opts.Dim}), nil
+		return NewTableReader(r, path, TableOptions{Comma: '\t', Header: opts.Header, IDColumn: opts.IDColumn, Width: opts.Dim}), nil
 	case FormatNPY:
 		return NewNPYRowReader(r, path)
 	case FormatJSONL:
@@ -99,18 +106,15 @@ func NewFormatReader(r io.Reader, path string, f Format, opts ReaderOptions) (Ro
 	case FormatText:
 		return NewTextReader(r, path, opts.Vectorizer, opts.Sparse && opts.Vectorizer != nil), nil
 	case FormatLibSVM:
-		base, err := LibSVMFileBase(path)
-		if err != nil {
-			return nil, err
-		}
-		return NewLibSVMReader(r, path, LibSVMOptions{Dim: opts.Dim, Base: base, Sparse: opts.Sparse})
+		return NewLibSVMReader(r, path, LibSVMOptions{Dim: opts.Dim, Base: opts.Base, Sparse: opts.Sparse})
 	}
 	return nil, fmt.Errorf("%s: %w %q", path, ErrUnknownFormat, f)
 }
 
 // LibSVMFileBase detects the index base of the libsvm file at path with a
-// pass of its own (scikit-learn's "auto"); "-" (standard input, which cannot
-// be read twice) is taken as zero-based.
+// pass of its own (scikit-learn's "auto"), for a caller that will read the
+// file through a stream (ReaderOptions.Base); "-" (standard input, which
+// cannot be read twice) is taken as zero-based.
 func LibSVMFileBase(path string) (IndexBase, error) {
 	if path == "-" {
 		return IndexZero, nil

@@ -182,3 +182,62 @@ func FuzzLibSVMReader(f *testing.F) {
 		}
 	})
 }
+
+// TestNewFormatReaderOpensNothing: the reader factory reads only the reader
+// it is given, never the path (which here does not exist): an *os.File-like
+// seeker gets the index base detected, a stream must say it, and the CSV
+// header choice reaches the table reader.
+func TestNewFormatReaderOpensNothing(t *testing.T) {
+	const missing = "/nonexistent/in.svm"
+	read := func(r io.Reader, f convert.Format, opts convert.ReaderOptions) ([]convert.Row, error) {
+		rr, err := convert.NewFormatReader(r, missing, f, opts)
+		if err != nil {
+			return nil, err
+		}
+		var rows []convert.Row
+		for {
+			var row convert.Row
+			if err := rr.Read(&row); err == io.EOF {
+				return rows, nil
+			} else if err != nil {
+				return rows, err
+			}
+			rows = append(rows, row)
+		}
+	}
+	tests := map[string]struct {
+		r       io.Reader
+		f       convert.Format
+		opts    convert.ReaderOptions
+		want    [][]float32
+		wantErr bool
+	}{
+		"libsvm, auto on a seeker (one-based)":  {strings.NewReader("1 1:5 3:7\n"), convert.FormatLibSVM, convert.ReaderOptions{Dim: 3}, [][]float32{{5, 0, 7}}, false},
+		"libsvm, auto on a seeker (zero-based)": {strings.NewReader("1 0:5 2:7\n"), convert.FormatLibSVM, convert.ReaderOptions{Dim: 3}, [][]float32{{5, 0, 7}}, false},
+		"libsvm, auto on a stream":              {io.MultiReader(strings.NewReader("1 1:5\n")), convert.FormatLibSVM, convert.ReaderOptions{Dim: 3}, nil, true},
+		"libsvm, a stream said one-based":       {io.MultiReader(strings.NewReader("1 1:5\n")), convert.FormatLibSVM, convert.ReaderOptions{Dim: 3, Base: convert.IndexOne}, [][]float32{{5, 0, 0}}, false},
+		"csv, a first line of numbers as data":  {strings.NewReader("1,2\n3,4\n"), convert.FormatCSV, convert.ReaderOptions{Dim: 2}, [][]float32{{1, 2}, {3, 4}}, false},
+		"csv, told there is a header":           {strings.NewReader("1,2\n3,4\n"), convert.FormatCSV, convert.ReaderOptions{Dim: 2, Header: convert.HeaderPresent}, [][]float32{{3, 4}}, false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rows, err := read(tc.r, tc.f, tc.opts)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]float32
+			for _, r := range rows {
+				got = append(got, r.Features)
+			}
+			if !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Errorf("rows %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

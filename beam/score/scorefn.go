@@ -145,22 +145,11 @@ func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 // index base the split step found for the whole file, and no header for
 // CSV/TSV: a range that starts mid-file must not take a row for a header.
 func (f *scoreFn) reader(r io.Reader, sp Split) (convert.RowReader, error) {
-	format := convert.Format(sp.Format)
-	switch format {
-	case convert.FormatCSV:
-		return convert.NewTableReader(r, sp.Path, convert.TableOptions{Comma: ',', Header: convert.HeaderAbsent, Width: f.model.InputDim()}), nil
-	case convert.FormatTSV:
-		return convert.NewTableReader(r, sp.Path, convert.TableOptions{Comma: '\t', Header: convert.HeaderAbsent, Width: f.model.InputDim()}), nil
+	opts := convert.ReaderOptions{Header: convert.HeaderAbsent, Base: convert.IndexZero}
+	if sp.OneBased {
+		opts.Base = convert.IndexOne
 	}
-	if format == convert.FormatLibSVM {
-		base := convert.IndexZero
-		if sp.OneBased {
-			base = convert.IndexOne
-		}
-		return convert.NewLibSVMReader(r, sp.Path, convert.LibSVMOptions{
-			Dim: f.model.InputDim(), Base: base, Sparse: f.model.Batching(format) == score.SparseBatches})
-	}
-	return f.model.NewReader(r, sp.Path, format, "")
+	return f.model.NewReader(r, sp.Path, convert.Format(sp.Format), opts)
 }
 
 // locate turns a reader's line numbers, which count from the split's start,

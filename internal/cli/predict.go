@@ -213,7 +213,16 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model
 	}
 	opts.OnBadRow = func(err error) { fmt.Fprintf(env.Stderr, "kerasgo predict: skipping bad row: %v\n", err) }
 	format, _ := convert.ParseFormat(f.format, path) // checked in run
-	return m.Score(ctx, r, path, format, f.idColumn, w, opts)
+	ropts := convert.ReaderOptions{IDColumn: f.idColumn}
+	if format == convert.FormatLibSVM {
+		// The reader gets a stream (standard input, or the file behind a
+		// progress bar): the index base is found first, in a pass of its own.
+		var err error
+		if ropts.Base, err = convert.LibSVMFileBase(path); err != nil {
+			return score.Stats{}, err
+		}
+	}
+	return m.Score(ctx, r, path, format, ropts, w, opts)
 }
 
 // newProgress returns a progress bar over an input's bytes when stderr is a
