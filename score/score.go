@@ -4,7 +4,9 @@
 // the size of the input.
 //
 // The package has no cgo: it scores through the Predictor interface, which
-// *tfmodel.Model implements, so it is tested with fakes.
+// *kerasgo.Model implements (with the sparse and text variants), so it is
+// tested with fakes. kerasgo predict and the Beam pipeline (beam/score)
+// both score through Run.
 package score
 
 import (
@@ -29,14 +31,14 @@ type Predictor interface {
 }
 
 // SparsePredictor is a Predictor that also scores sparse batches
-// (*tfmodel.Model does, for models with the exporter's sparse signature).
+// (*kerasgo.Model does).
 type SparsePredictor interface {
 	Predictor
 	PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error)
 }
 
-// TextPredictor scores raw-text documents (*tfmodel.Model does, for models
-// whose graph takes strings).
+// TextPredictor scores raw-text documents (*kerasgo.Model does, through its
+// vectorizer or a graph that takes strings).
 type TextPredictor interface {
 	PredictText(ctx context.Context, texts []string) (dense.Matrix, error)
 }
@@ -89,6 +91,31 @@ type Options struct {
 	// OnBatch, when set, is called after each batch is written, with the
 	// running totals (for progress reporting).
 	OnBatch func(Stats)
+	// IDs says how rows without an id are named (default IDByRow).
+	IDs RowIDs
+}
+
+// RowIDs says how Run names a row that carries no id of its own.
+type RowIDs int
+
+// The ways rows are named.
+const (
+	// IDByRow numbers rows in input order from Options.FirstRow, skipped bad
+	// rows included, so ids match input positions.
+	IDByRow RowIDs = iota
+	// IDByLine names a row by the line it was read from (Row.Line): for a
+	// range of a file read on its own, whose row count before it is unknown
+	// but whose lines are the file's.
+	IDByLine
+)
+
+// OriginWriter is a PredictionWriter that also takes where each row came
+// from. Run calls WriteOrigin instead of Write on a sink that has it.
+type OriginWriter interface {
+	convert.PredictionWriter
+	// WriteOrigin writes the prediction of the row read from line (as the
+	// reader numbered it).
+	WriteOrigin(line int, id string, probs []float32) error
 }
 
 // Stats count what Run did.
@@ -135,8 +162,9 @@ type batch struct {
 	x    dense.Matrix // dense batches
 	sx   sparse.CSR   // sparse batches (Options.Batches == SparseBatches)
 	text []string     // raw-text batches (Options.Batches == TextBatches)
-	ids  []string
-	done chan struct{}
+	ids   []string
+	lines []int // the line each row was read from
+	done  chan struct{}
 	out  dense.Matrix
 	err  error
 }
@@ -219,6 +247,7 @@ func run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 			}
 		})
 	}
+	ow, _ := sink.(OriginWriter)
 	written := Stats{}
 	for b := range ordered {
 		select {
@@ -227,13 +256,19 @@ func run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 			return written, fmt.Errorf("scoring: %w", ctx.Err())
 		}
 		if b.err != nil {
-			return written, fmt.Errorf("scoring rows %s..%s: %w", b.ids[0], b.ids[len(b.ids)-1], b.err)
+			return written, fmt.Errorf("scoring %s: rows %s..%s (lines %d-%d): %w", opts.Path, b.ids[0], b.ids[len(b.ids)-1], b.lines[0], b.lines[len(b.lines)-1], b.err)
 		}
 		if b.out.Rows != len(b.ids) {
 			return written, fmt.Errorf("scoring: %d outputs for %d rows", b.out.Rows, len(b.ids))
 		}
 		for i, id := range b.ids {
-			if err := sink.Write(id, b.out.Row(i)); err != nil {
+			var err error
+			if ow != nil {
+				err = ow.WriteOrigin(b.lines[i], id, b.out.Row(i))
+			} else {
+				err = sink.Write(id, b.out.Row(i))
+			}
+			if err != nil {
 				return written, err
 			}
 		}
@@ -317,12 +352,17 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			cur = newBatch()
 		}
 		id := row.ID
-		if id == "" {
+		switch {
+		case id != "":
+		case opts.IDs == IDByLine:
+			id = strconv.Itoa(row.Line)
+		default:
 			// Skipped rows keep their numbers, so ids match input positions.
 			id = strconv.Itoa(opts.FirstRow + stats.Rows + stats.BadRows)
 		}
 		stats.Rows++
 		cur.ids = append(cur.ids, id)
+		cur.lines = append(cur.lines, row.Line)
 		switch {
 		case opts.Batches == TextBatches:
 			cur.text = append(cur.text, row.Text)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -398,5 +399,39 @@ func TestRunText(t *testing.T) {
 	}
 	if _, err := score.Run(context.Background(), &textRows{rows{n: 3}}, &echo{}, &sink{}, score.Options{Batches: score.TextBatches}); err == nil {
 		t.Fatal("text run with a predictor without PredictText: want an error")
+	}
+}
+
+// originSink records WriteOrigin's lines and ids.
+type originSink struct {
+	sink
+	lines []int
+}
+
+func (s *originSink) WriteOrigin(line int, id string, probs []float32) error {
+	s.lines = append(s.lines, line)
+	return s.Write(id, probs)
+}
+
+// TestRunOrigins: a sink that takes origins gets each row's line, in input
+// order, past skipped bad rows; IDByLine names rows by it, IDByRow by their
+// position counted from FirstRow.
+func TestRunOrigins(t *testing.T) {
+	for _, tc := range []struct {
+		ids     score.RowIDs
+		wantIDs []string
+	}{
+		{score.IDByLine, []string{"1", "3", "4", "6"}},
+		{score.IDByRow, []string{"11", "13", "14", "16"}},
+	} {
+		s := &originSink{}
+		src := &rows{n: 6, bad: map[int]bool{2: true, 5: true}}
+		st, err := score.Run(context.Background(), src, &echo{}, s, score.Options{BatchSize: 3, Workers: 2, SkipBadRows: true, IDs: tc.ids, FirstRow: 11})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(s.lines, []int{1, 3, 4, 6}) || !slices.Equal(s.ids, tc.wantIDs) || st.BadRows != 2 {
+			t.Errorf("ids %v: lines %v, ids %v, %d bad; want lines [1 3 4 6], ids %v, 2 bad", tc.ids, s.lines, s.ids, st.BadRows, tc.wantIDs)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package score
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -18,9 +17,7 @@ import (
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/convert"
-	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/score"
-	"github.com/kerasgo/kerasgo/sparse"
 )
 
 // models holds the models this worker process has loaded, by directory.
@@ -71,9 +68,11 @@ func (f *scoreFn) Setup(ctx context.Context) error {
 	return nil
 }
 
-// ProcessElement scores one split in batches of Config.BatchSize: the
-// split is the unit of work the runner spreads, and TensorFlow sees whole
-// batches within it.
+// ProcessElement scores one split through score.Run, the batching loop of
+// kerasgo predict, in batches of Config.BatchSize: the split is the unit of
+// work the runner spreads, and TensorFlow sees whole batches within it.
+// Rows are named by their line in the file, and each output row carries its
+// origin (originWriter).
 func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 	ext := f.Config.OutputFormat
 	out := &originWriter{file: sp.Path, jsonl: ext == "jsonl"}
@@ -84,7 +83,22 @@ func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 		out.inner = convert.NewCSVPredictionWriter(&out.row, popts)
 	}
 	var dead bytes.Buffer
-	b := f.newBatch(sp)
+	format := convert.Format(sp.Format)
+	opts := score.Options{
+		BatchSize: f.Config.BatchSize, Workers: 1, Dim: f.model.InputDim(), Path: sp.Path,
+		Batches: f.model.Batching(format), SkipBadRows: f.Config.SkipBadRows, IDs: score.IDByLine,
+		OnBadRow: func(err error) {
+			var pe *convert.ParseError
+			errors.As(err, &pe) // Run passes only parse errors
+			line, _ := json.Marshal(struct {
+				File  string `json:"file"`
+				Line  int    `json:"line"`
+				Error string `json:"error"`
+			}{sp.Path, pe.Line, err.Error()})
+			dead.Write(append(line, '\n'))
+			f.badRows.Inc(ctx, 1)
+		},
+	}
 	err := withFile(ctx, sp.Path, func(r io.Reader) error {
 		if err := skip(r, sp.Start); err != nil {
 			return fmt.Errorf("%s: %w", sp.Path, err)
@@ -93,40 +107,8 @@ func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 		if err != nil {
 			return err
 		}
-		var row convert.Row
-		for {
-			err := rr.Read(&row)
-			if errors.Is(err, io.EOF) {
-				return b.flush(ctx, out)
-			}
-			if err == nil {
-				row.Line += sp.FirstLine - 1
-				err = b.add(&row)
-			} else {
-				err = locate(err, sp)
-			}
-			var pe *convert.ParseError
-			// A line over the reader's limit cannot be skipped: its scanner
-			// cannot go past it, so it stops the range like any other error.
-			if err != nil && f.Config.SkipBadRows && errors.As(err, &pe) && !errors.Is(err, bufio.ErrTooLong) {
-				line, _ := json.Marshal(struct {
-					File  string `json:"file"`
-					Line  int    `json:"line"`
-					Error string `json:"error"`
-				}{sp.Path, pe.Line, err.Error()})
-				dead.Write(append(line, '\n'))
-				f.badRows.Inc(ctx, 1)
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if b.rows() == f.Config.BatchSize {
-				if err := b.flush(ctx, out); err != nil {
-					return err
-				}
-			}
-		}
+		_, err = score.Run(ctx, splitReader{rr, sp}, f.model, out, opts)
+		return err
 	})
 	if err != nil {
 		return err
@@ -152,13 +134,23 @@ func (f *scoreFn) reader(r io.Reader, sp Split) (convert.RowReader, error) {
 	return f.model.NewReader(r, sp.Path, convert.Format(sp.Format), opts)
 }
 
-// locate turns a reader's line numbers, which count from the split's start,
-// into the file's.
-func locate(err error, sp Split) error {
+// splitReader numbers a split reader's rows, and locates its errors, by
+// the file's lines: the reader counts from the split's start.
+type splitReader struct {
+	r  convert.RowReader
+	sp Split
+}
+
+func (s splitReader) Read(row *convert.Row) error {
+	err := s.r.Read(row)
+	if err == nil {
+		row.Line += s.sp.FirstLine - 1
+		return nil
+	}
 	var pe *convert.ParseError
 	if errors.As(err, &pe) {
 		located := *pe
-		located.Line += sp.FirstLine - 1
+		located.Line += s.sp.FirstLine - 1
 		return &located
 	}
 	return err
@@ -174,85 +166,6 @@ func skip(r io.Reader, n int64) error {
 	return err
 }
 
-// batch gathers rows for one model call, in the form the model scores the
-// split's format in.
-type batch struct {
-	f       *scoreFn
-	path    string
-	batches score.Batching
-	ids     []string
-	lines   []int
-	dense   dense.Matrix
-	sparse  sparse.CSR
-	text    []string
-}
-
-func (f *scoreFn) newBatch(sp Split) *batch {
-	b := &batch{f: f, path: sp.Path, batches: f.model.Batching(convert.Format(sp.Format))}
-	b.reset()
-	return b
-}
-
-func (b *batch) reset() {
-	b.ids, b.lines, b.text = b.ids[:0], b.lines[:0], b.text[:0]
-	b.dense = dense.Matrix{Cols: b.f.model.InputDim()}
-	b.sparse = sparse.New(b.f.model.InputDim())
-}
-
-func (b *batch) rows() int { return len(b.ids) }
-
-// add appends a row, or returns a located error for a row of the wrong width.
-func (b *batch) add(row *convert.Row) error {
-	switch b.batches {
-	case score.TextBatches:
-		b.text = append(b.text, row.Text)
-	case score.SparseBatches:
-		b.sparse.AppendRow(row.Indices, row.Values)
-	default:
-		if dim := b.f.model.InputDim(); dim > 0 && len(row.Features) != dim {
-			return &convert.ParseError{Path: b.path, Line: row.Line,
-				Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
-		}
-		b.dense.Data = append(b.dense.Data, row.Features...)
-		b.dense.Rows++
-		b.dense.Cols = len(row.Features)
-	}
-	id := row.ID
-	if id == "" {
-		id = strconv.Itoa(row.Line)
-	}
-	b.ids = append(b.ids, id)
-	b.lines = append(b.lines, row.Line)
-	return nil
-}
-
-// flush scores the batch and writes its rows.
-func (b *batch) flush(ctx context.Context, out *originWriter) error {
-	if b.rows() == 0 {
-		return nil
-	}
-	var probs dense.Matrix
-	var err error
-	switch b.batches {
-	case score.TextBatches:
-		probs, err = b.f.model.PredictText(ctx, b.text)
-	case score.SparseBatches:
-		probs, err = b.f.model.PredictSparse(ctx, b.sparse)
-	default:
-		probs, err = b.f.model.Predict(ctx, b.dense)
-	}
-	if err != nil {
-		return fmt.Errorf("%s: lines %d-%d: %w", b.path, b.lines[0], b.lines[len(b.lines)-1], err)
-	}
-	for i, id := range b.ids {
-		if err := out.write(b.lines[i], id, probs.Row(i)); err != nil {
-			return err
-		}
-	}
-	b.reset()
-	return nil
-}
-
 // originWriter writes kerasgo predict's output format with the row's origin
 // in front: CSV columns file and line before id, or JSONL fields "file" and
 // "line" first.
@@ -265,9 +178,15 @@ type originWriter struct {
 	row   bytes.Buffer // the inner writer's output for one row
 }
 
-// write writes one row: the inner writer's text for it (after its CSV
-// header, for the first row) with the origin in front.
-func (w *originWriter) write(line int, id string, probs []float32) error {
+// Write writes a row of unknown origin (score.Run calls WriteOrigin).
+func (w *originWriter) Write(id string, probs []float32) error { return w.WriteOrigin(0, id, probs) }
+
+// Flush does nothing: each row is flushed into buf as it is written.
+func (w *originWriter) Flush() error { return nil }
+
+// WriteOrigin writes one row: the inner writer's text for it (after its
+// CSV header, for the first row) with the origin in front.
+func (w *originWriter) WriteOrigin(line int, id string, probs []float32) error {
 	if err := w.inner.Write(id, probs); err != nil {
 		return err
 	}
