@@ -159,14 +159,14 @@ func (o Options) withDefaults() (Options, error) {
 
 // batch is one unit of work; result is closed over by the writer.
 type batch struct {
-	x    dense.Matrix // dense batches
-	sx   sparse.CSR   // sparse batches (Options.Batches == SparseBatches)
-	text []string     // raw-text batches (Options.Batches == TextBatches)
+	x     dense.Matrix // dense batches
+	sx    sparse.CSR   // sparse batches (Options.Batches == SparseBatches)
+	text  []string     // raw-text batches (Options.Batches == TextBatches)
 	ids   []string
 	lines []int // the line each row was read from
 	done  chan struct{}
-	out  dense.Matrix
-	err  error
+	out   dense.Matrix
+	err   error
 }
 
 // Run streams rows from src through p into sink, in input order, and
