@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -110,6 +111,40 @@ type CSVPredictionWriter struct {
 	started bool
 	rec     []string
 	nums    []byte // the text of rec's numbers, reused from row to row
+}
+
+// OutputFormat is how predictions are written: CSV or JSONL.
+type OutputFormat string
+
+// The output formats.
+const (
+	OutputCSV   OutputFormat = "csv"
+	OutputJSONL OutputFormat = "jsonl"
+)
+
+// ParseOutputFormat returns the output format named s; "" picks by the
+// output path's extension (.jsonl and .ndjson: JSONL; anything else, and
+// "-" for standard output: CSV).
+func ParseOutputFormat(s, path string) (OutputFormat, error) {
+	switch OutputFormat(s) {
+	case OutputCSV, OutputJSONL:
+		return OutputFormat(s), nil
+	case "":
+		if ext := strings.ToLower(filepath.Ext(path)); ext == ".jsonl" || ext == ".ndjson" {
+			return OutputJSONL, nil
+		}
+		return OutputCSV, nil
+	}
+	return "", fmt.Errorf("output format %q: want %s or %s", s, OutputCSV, OutputJSONL)
+}
+
+// NewPredictionWriter returns the writer of predictions to w in format f
+// (a CSV writer for any format ParseOutputFormat does not return).
+func NewPredictionWriter(w io.Writer, f OutputFormat, opts PredictionOptions) PredictionWriter {
+	if f == OutputJSONL {
+		return NewJSONLPredictionWriter(w, opts)
+	}
+	return NewCSVPredictionWriter(w, opts)
 }
 
 // NewCSVPredictionWriter returns a writer to w.

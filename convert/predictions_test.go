@@ -268,3 +268,26 @@ func TestJSONLPredictionWriter(t *testing.T) {
 		})
 	}
 }
+
+func TestParseOutputFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name, s, path string
+		want          convert.OutputFormat
+		ok            bool
+	}{
+		{"named csv", "csv", "out.jsonl", convert.OutputCSV, true},
+		{"named jsonl", "jsonl", "out.csv", convert.OutputJSONL, true},
+		{"by extension", "", "out.JSONL", convert.OutputJSONL, true},
+		{"ndjson", "", "out.ndjson", convert.OutputJSONL, true},
+		{"standard output", "", "-", convert.OutputCSV, true},
+		{"another extension", "", "out.txt", convert.OutputCSV, true},
+		{"unknown", "parquet", "out.parquet", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := convert.ParseOutputFormat(tc.s, tc.path)
+			if (err == nil) != tc.ok || got != tc.want {
+				t.Errorf("ParseOutputFormat(%q, %q) = %q, %v; want %q (ok %v)", tc.s, tc.path, got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}

@@ -44,8 +44,8 @@ type Config struct {
 	// Output is the prefix of the output files: each range of lines becomes
 	// OUTPUT-<file hash>-<first line>.<csv|jsonl>.
 	Output string
-	// OutputFormat is csv (the default) or jsonl.
-	OutputFormat string
+	// OutputFormat is convert.OutputCSV (the default) or convert.OutputJSONL.
+	OutputFormat convert.OutputFormat
 	// TopK, when positive, writes only the K most probable classes a row.
 	TopK int
 	// Threshold is the probability at which a multi-label model predicts a
@@ -81,11 +81,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Format == "" {
 		c.Format = "auto"
 	}
-	if c.OutputFormat == "" {
-		c.OutputFormat = "csv"
-	}
-	if c.OutputFormat != "csv" && c.OutputFormat != "jsonl" {
-		return c, fmt.Errorf("output format %q: want csv or jsonl", c.OutputFormat)
+	var err error
+	if c.OutputFormat, err = convert.ParseOutputFormat(string(c.OutputFormat), ""); err != nil {
+		return c, err
 	}
 	if c.Threshold == 0 {
 		c.Threshold = 0.5

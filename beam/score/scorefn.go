@@ -75,13 +75,8 @@ func (f *scoreFn) Setup(ctx context.Context) error {
 // origin (originWriter).
 func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 	ext := f.Config.OutputFormat
-	out := &originWriter{file: sp.Path, jsonl: ext == "jsonl"}
-	popts := f.model.PredictionOptions(f.Config.Threshold, f.Config.TopK)
-	if out.jsonl {
-		out.inner = convert.NewJSONLPredictionWriter(&out.row, popts)
-	} else {
-		out.inner = convert.NewCSVPredictionWriter(&out.row, popts)
-	}
+	out := &originWriter{file: sp.Path, jsonl: ext == convert.OutputJSONL}
+	out.inner = convert.NewPredictionWriter(&out.row, ext, f.model.PredictionOptions(f.Config.Threshold, f.Config.TopK))
 	var dead bytes.Buffer
 	format := convert.Format(sp.Format)
 	opts := score.Options{
@@ -114,7 +109,7 @@ func (f *scoreFn) ProcessElement(ctx context.Context, sp Split) error {
 		return err
 	}
 	f.rows.Inc(ctx, int64(out.rows))
-	if err := writeFile(ctx, outputName(f.Config.Output, sp, ext), out.buf.Bytes()); err != nil {
+	if err := writeFile(ctx, outputName(f.Config.Output, sp, string(ext)), out.buf.Bytes()); err != nil {
 		return err
 	}
 	if dead.Len() > 0 {

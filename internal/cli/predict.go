@@ -116,15 +116,9 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	outFormat := f.outputFormat
-	if outFormat == "" {
-		outFormat = "csv"
-		if ext := strings.ToLower(filepath.Ext(f.output)); ext == ".jsonl" || ext == ".ndjson" {
-			outFormat = "jsonl"
-		}
-	}
-	if outFormat != "csv" && outFormat != "jsonl" {
-		return usagef("--output-format %q: want csv or jsonl", outFormat)
+	outFormat, err := convert.ParseOutputFormat(f.outputFormat, f.output)
+	if err != nil {
+		return usagef("--output-format: %v", err)
 	}
 	for _, in := range f.inputs {
 		if _, err := convert.ParseFormat(f.format, in); err != nil {
@@ -149,12 +143,7 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 		defer file.Abort()
 		out = file
 	}
-	var w convert.PredictionWriter
-	if outFormat == "jsonl" {
-		w = convert.NewJSONLPredictionWriter(out, popts)
-	} else {
-		w = convert.NewCSVPredictionWriter(out, popts)
-	}
+	w := convert.NewPredictionWriter(out, outFormat, popts)
 
 	var total score.Stats
 	start := time.Now()

@@ -20,6 +20,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
 	"github.com/kerasgo/kerasgo/beam/score"
+	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/tflog"
 )
 
@@ -40,7 +41,8 @@ func main() {
 	flag.Var(&in, "input", "input file glob; repeat for several")
 	flag.StringVar(&cfg.Format, "format", "auto", "input format: auto, libsvm, jsonl, csv, tsv (no header), text")
 	flag.StringVar(&cfg.Output, "output", "", "output file prefix")
-	flag.StringVar(&cfg.OutputFormat, "output-format", "csv", "csv or jsonl")
+	var outputFormat string
+	flag.StringVar(&outputFormat, "output-format", "csv", "csv or jsonl")
 	flag.IntVar(&cfg.TopK, "top-k", 0, "write only the K most probable classes per row")
 	var threshold float64
 	flag.Float64Var(&threshold, "threshold", 0.5, "probability at which a multi-label model predicts a class")
@@ -49,7 +51,7 @@ func main() {
 	flag.IntVar(&cfg.LinesPerSplit, "lines-per-split", 20000, "lines in one unit of work")
 	flag.Parse()
 	beam.Init()
-	cfg.Inputs, cfg.Threshold = in, float32(threshold)
+	cfg.Inputs, cfg.Threshold, cfg.OutputFormat = in, float32(threshold), convert.OutputFormat(outputFormat)
 
 	ctx := context.Background()
 	if err := run(ctx, cfg); err != nil {
