@@ -121,7 +121,7 @@ func (m *Model) endsInSoftmax(ctx context.Context, src fit.Source) (bool, error)
 // predictions, computing the loss as Keras would.
 type predictionEvaluator struct {
 	m    *Model
-	loss string
+	loss metrics.Loss
 }
 
 func (p predictionEvaluator) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/fit"
+	"github.com/kerasgo/kerasgo/metrics"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -37,7 +38,7 @@ func (m *Model) FitOptions() (fit.Options, error) {
 	return fit.Options{
 		Dim:    md.InputDim,
 		Labels: fit.NewLabels(md.Classes, md.LabelMode == tfmodel.LabelMultiLabel),
-		Loss:   md.Loss.ClassName,
+		Loss:   metrics.Loss(md.Loss.ClassName),
 	}, nil
 }
 

@@ -40,7 +40,7 @@ type Options struct {
 	Dim    int     // features per row
 	Labels *Labels // classes and label mode
 	// Loss is the model's Keras loss class name, for the metrics' baselines.
-	Loss      string
+	Loss      metrics.Loss
 	Epochs    int // default 1
 	BatchSize int // default 500
 	// Every epoch visits the training rows in a new uniformly random order

@@ -22,15 +22,15 @@ import (
 // scripts/make_metrics_golden.py with scikit-learn and Keras.
 type goldenFile struct {
 	Inputs struct {
-		Probabilities        string    `json:"probabilities"`
-		Labels               string    `json:"labels"`
-		Rows                 int       `json:"rows"`
-		Batches              []int     `json:"batches"`
-		BatchLosses          []float64 `json:"batch_losses"`
-		Loss                 string    `json:"loss"`
-		Threshold            float32   `json:"threshold"`
-		MultiLabel           bool      `json:"multi_label"`
-		PriorLossCategorical *float64  `json:"prior_loss_categorical"`
+		Probabilities        string       `json:"probabilities"`
+		Labels               string       `json:"labels"`
+		Rows                 int          `json:"rows"`
+		Batches              []int        `json:"batches"`
+		BatchLosses          []float64    `json:"batch_losses"`
+		Loss                 metrics.Loss `json:"loss"`
+		Threshold            float32      `json:"threshold"`
+		MultiLabel           bool         `json:"multi_label"`
+		PriorLossCategorical *float64     `json:"prior_loss_categorical"`
 	} `json:"inputs"`
 	Want json.RawMessage `json:"want"`
 }
@@ -56,7 +56,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("probabilities are %d×%d, want %d×%d", probs.Rows, probs.Cols, in.Rows, len(classes))
 			}
 
-			run := func(loss string) metrics.Report {
+			run := func(loss metrics.Loss) metrics.Report {
 				acc, err := metrics.NewAccumulator(metrics.Options{
 					Classes: classes, MultiLabel: in.MultiLabel, Threshold: in.Threshold, Loss: loss,
 				})

@@ -23,11 +23,14 @@ import (
 	"github.com/kerasgo/kerasgo/dense"
 )
 
-// Keras loss class names Options.Loss accepts.
+// Loss is a Keras loss, by its class name.
+type Loss string
+
+// The losses Options.Loss accepts.
 const (
-	BinaryCrossentropy            = "BinaryCrossentropy"
-	CategoricalCrossentropy       = "CategoricalCrossentropy"
-	SparseCategoricalCrossentropy = "SparseCategoricalCrossentropy"
+	BinaryCrossentropy            Loss = "BinaryCrossentropy"
+	CategoricalCrossentropy       Loss = "CategoricalCrossentropy"
+	SparseCategoricalCrossentropy Loss = "SparseCategoricalCrossentropy"
 )
 
 // DefaultThreshold is the probability above which an output counts as a
@@ -65,7 +68,7 @@ type Options struct {
 	// CategoricalCrossentropy or SparseCategoricalCrossentropy. It decides
 	// how the prior-loss baseline is computed, so that it is comparable
 	// with the losses passed to Add.
-	Loss string
+	Loss Loss
 }
 
 // Accumulator gathers the counts behind a Report from batches of
@@ -243,7 +246,7 @@ func (a *Accumulator) check(probs, targets dense.Matrix, batchLoss float64) erro
 // SparseCategoricalCrossentropy normalise each row to sum to 1 and sum
 // −y·log p over it. Probabilities are clipped to [1e-7, 1 − 1e-7] as
 // Keras clips them. It scores models that carry no loss of their own.
-func BatchLoss(loss string, probs, targets dense.Matrix) (float64, error) {
+func BatchLoss(loss Loss, probs, targets dense.Matrix) (float64, error) {
 	if probs.Rows != targets.Rows || probs.Cols != targets.Cols || len(probs.Data) != probs.Rows*probs.Cols || len(targets.Data) != len(probs.Data) {
 		return 0, fmt.Errorf("probabilities %d×%d, targets %d×%d: %w", probs.Rows, probs.Cols, targets.Rows, targets.Cols, dense.ErrShape)
 	}

@@ -25,7 +25,7 @@ type Report struct {
 	// MultiLabel tells whether a row may carry any number of classes.
 	MultiLabel bool `json:"multi_label"`
 	// LossName is the Keras class name of the loss (Options.Loss).
-	LossName string `json:"loss_name"`
+	LossName Loss `json:"loss_name"`
 	// Loss is the model's mean loss per row: the batch losses given to Add,
 	// weighted by their rows.
 	Loss float64 `json:"loss"`

@@ -34,7 +34,7 @@ func (r Report) WriteText(w io.Writer, findings []Finding) error {
 		ew.printf("%s\n", strings.TrimRight(line, " "))
 	}
 	b := r.Baselines
-	metric("loss", r.Loss, f3(b.PriorLoss), "predicting each class's frequency ("+r.LossName+")")
+	metric("loss", r.Loss, f3(b.PriorLoss), "predicting each class's frequency ("+string(r.LossName)+")")
 	exact, name := r.ExactAccuracy()
 	base, what := r.ExactBaseline()
 	metric(name, exact, f3(base), what)
