@@ -7,46 +7,49 @@ import (
 	"strings"
 )
 
+// FindingKind names what a Finding is about; its value is the JSON "kind".
+type FindingKind string
+
 // Kinds of Finding.
 const (
 	// KindBinaryAccuracyTrap: the binary accuracy is close to what a model
 	// predicting no class scores, or far above the accuracy that fits the task.
-	KindBinaryAccuracyTrap = "binary_accuracy_trap"
+	KindBinaryAccuracyTrap FindingKind = "binary_accuracy_trap"
 	// KindImbalance: the accuracy is about the majority baseline, or the
 	// classes differ in size by more than ImbalanceRatioLimit.
-	KindImbalance = "imbalance"
+	KindImbalance FindingKind = "imbalance"
 	// KindOverfitting: the training data scores much better than the
 	// evaluation data.
-	KindOverfitting = "overfitting"
+	KindOverfitting FindingKind = "overfitting"
 	// KindPlateau: the validation loss stopped moving.
-	KindPlateau = "plateau"
+	KindPlateau FindingKind = "plateau"
 	// KindNoBetterThanPrior: the loss is not below the prior-loss baseline
 	// and the accuracy that fits the task is not above its baseline either:
 	// the model learned nothing the class counts do not tell.
-	KindNoBetterThanPrior = "no_better_than_prior"
+	KindNoBetterThanPrior FindingKind = "no_better_than_prior"
 	// KindConfidentlyWrong: the loss is not below the prior-loss baseline
 	// although the accuracy is well above its baseline: the model ranks
 	// classes usefully but is confidently wrong on some rows.
-	KindConfidentlyWrong = "confidently_wrong"
+	KindConfidentlyWrong FindingKind = "confidently_wrong"
 	// KindPredictionCollapse: one or a few classes receive far more
 	// predictions than their share of the rows.
-	KindPredictionCollapse = "prediction_collapse"
+	KindPredictionCollapse FindingKind = "prediction_collapse"
 	// KindNeverPredicted: classes that occur in the data are never predicted.
-	KindNeverPredicted = "classes_never_predicted"
+	KindNeverPredicted FindingKind = "classes_never_predicted"
 	// KindWorseThanStart: the model scores worse than the model training
 	// started from, on the same rows.
-	KindWorseThanStart = "worse_than_start"
+	KindWorseThanStart FindingKind = "worse_than_start"
 	// KindClassMixShift: the evaluation rows' class mix differs from the
 	// training rows'.
-	KindClassMixShift = "class_mix_shift"
+	KindClassMixShift FindingKind = "class_mix_shift"
 	// KindOK: none of the checks above fired.
-	KindOK = "ok"
+	KindOK FindingKind = "ok"
 	// KindNoData: the report has no rows, so nothing can be judged.
-	KindNoData = "no_data"
+	KindNoData FindingKind = "no_data"
 	// KindKerasAccuracyNote: the note on what Keras' "accuracy" means, given
 	// only when the report shows binary accuracy next to a different
 	// accuracy a Keras user may have seen under that name.
-	KindKerasAccuracyNote = "keras_accuracy_note"
+	KindKerasAccuracyNote FindingKind = "keras_accuracy_note"
 )
 
 // Limits the diagnosis uses.
@@ -112,8 +115,8 @@ type Epoch struct {
 // Finding is one sentence or two of diagnosis; Text quotes the numbers it
 // rests on.
 type Finding struct {
-	Kind string `json:"kind"`
-	Text string `json:"text"`
+	Kind FindingKind `json:"kind"`
+	Text string      `json:"text"`
 }
 
 // Diagnose explains eval in plain language. Without in.Train, the last

@@ -10,7 +10,7 @@ import (
 	"github.com/kerasgo/kerasgo/metrics"
 )
 
-func findKind(fs []metrics.Finding, kind string) *metrics.Finding {
+func findKind(fs []metrics.Finding, kind metrics.FindingKind) *metrics.Finding {
 	for i := range fs {
 		if fs[i].Kind == kind {
 			return &fs[i]
@@ -72,36 +72,36 @@ func TestDiagnose(t *testing.T) {
 		change  func(r *metrics.Report)
 		train   func(r *metrics.Report) // changes a copy of eval used as the training report
 		history []metrics.Epoch
-		kinds   []string
-		texts   map[string][]string
+		kinds   []metrics.FindingKind
+		texts   map[metrics.FindingKind][]string
 	}{
 		"ok": {
 			eval:  goodSingle(),
-			kinds: []string{metrics.KindOK},
-			texts: map[string][]string{metrics.KindOK: {"Top-1 accuracy 0.900 is above 0.400", `always answering "a"`, "loss 0.200", "0.550", "0.950", "0.750"}},
+			kinds: []metrics.FindingKind{metrics.KindOK},
+			texts: map[metrics.FindingKind][]string{metrics.KindOK: {"Top-1 accuracy 0.900 is above 0.400", `always answering "a"`, "loss 0.200", "0.550", "0.950", "0.750"}},
 		},
 		"ok multi-label": {
 			eval:  goodMulti(),
-			kinds: []string{metrics.KindOK},
-			texts: map[string][]string{metrics.KindOK: {"Subset accuracy 0.600 is above 0.050", "predicting no label", "0.900", "0.600"}},
+			kinds: []metrics.FindingKind{metrics.KindOK},
+			texts: map[metrics.FindingKind][]string{metrics.KindOK: {"Subset accuracy 0.600 is above 0.050", "predicting no label", "0.900", "0.600"}},
 		},
 		"binary accuracy near all-zeros": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.755, ptr(0.45) },
-			kinds:  []string{metrics.KindBinaryAccuracyTrap},
-			texts:  map[string][]string{metrics.KindBinaryAccuracyTrap: {"Binary accuracy is 0.755", "scores 0.750", "(1 − 1/4)", "4 outputs", "which here is 0.450", "TF 2.2"}},
+			kinds:  []metrics.FindingKind{metrics.KindBinaryAccuracyTrap},
+			texts:  map[metrics.FindingKind][]string{metrics.KindBinaryAccuracyTrap: {"Binary accuracy is 0.755", "scores 0.750", "(1 − 1/4)", "4 outputs", "which here is 0.450", "TF 2.2"}},
 		},
 		"binary accuracy far above top-1": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.BinaryAccuracy, r.Top1Accuracy = 0.97, ptr(0.8) },
-			kinds:  []string{metrics.KindBinaryAccuracyTrap},
-			texts:  map[string][]string{metrics.KindBinaryAccuracyTrap: {"0.970", "0.750", "0.800"}},
+			kinds:  []metrics.FindingKind{metrics.KindBinaryAccuracyTrap},
+			texts:  map[metrics.FindingKind][]string{metrics.KindBinaryAccuracyTrap: {"0.970", "0.750", "0.800"}},
 		},
 		"history metric at all-zeros": {
 			eval:    goodSingle(),
 			history: epochs([]float64{0.5, 0.4, 0.3}, 0.74, 0.75, 0.76),
-			kinds:   []string{metrics.KindBinaryAccuracyTrap},
-			texts:   map[string][]string{metrics.KindBinaryAccuracyTrap: {"ended at 0.760", "within 0.020"}},
+			kinds:   []metrics.FindingKind{metrics.KindBinaryAccuracyTrap},
+			texts:   map[metrics.FindingKind][]string{metrics.KindBinaryAccuracyTrap: {"ended at 0.760", "within 0.020"}},
 		},
 		"multi-label near all-zeros": {
 			eval: goodMulti(),
@@ -109,8 +109,8 @@ func TestDiagnose(t *testing.T) {
 				r.BinaryAccuracy, r.SubsetAccuracy, r.MicroF1 = 0.61, ptr(0.06), ptr(0.1)
 				r.Baselines.AllZerosBinaryAccuracy = 0.6
 			},
-			kinds: []string{metrics.KindBinaryAccuracyTrap, metrics.KindImbalance},
-			texts: map[string][]string{
+			kinds: []metrics.FindingKind{metrics.KindBinaryAccuracyTrap, metrics.KindImbalance},
+			texts: map[metrics.FindingKind][]string{
 				metrics.KindBinaryAccuracyTrap: {"0.610", "scores 0.600", "(1 − 1.600/4)", "subset accuracy 0.060", "micro F1 0.100"},
 				metrics.KindImbalance:          {"Subset accuracy is 0.060, within 0.020 of 0.050", "predicting no label", "hardly better than"},
 			},
@@ -118,67 +118,67 @@ func TestDiagnose(t *testing.T) {
 		"close to majority": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.Top1Accuracy = ptr(0.41); r.BinaryAccuracy = 0.5 },
-			kinds:  []string{metrics.KindImbalance},
-			texts:  map[string][]string{metrics.KindImbalance: {"Top-1 accuracy is 0.410, within 0.020 of 0.400", `always answering "a"`, "hardly better than"}},
+			kinds:  []metrics.FindingKind{metrics.KindImbalance},
+			texts:  map[metrics.FindingKind][]string{metrics.KindImbalance: {"Top-1 accuracy is 0.410, within 0.020 of 0.400", `always answering "a"`, "hardly better than"}},
 		},
 		"below majority": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.Top1Accuracy = ptr(0.3); r.BinaryAccuracy = 0.35 },
-			kinds:  []string{metrics.KindImbalance},
-			texts:  map[string][]string{metrics.KindImbalance: {"0.300, below 0.400", "worse than"}},
+			kinds:  []metrics.FindingKind{metrics.KindImbalance},
+			texts:  map[metrics.FindingKind][]string{metrics.KindImbalance: {"0.300, below 0.400", "worse than"}},
 		},
 		"imbalance ratio": {
 			eval: goodSingle(),
 			change: func(r *metrics.Report) {
 				r.Baselines.ClassCounts, r.Baselines.ImbalanceRatio = []int{400, 30, 0, 10}, 40
 			},
-			kinds: []string{metrics.KindImbalance},
-			texts: map[string][]string{metrics.KindImbalance: {"largest class has 400 rows and the smallest 10 (ratio 40.000, over 10)", "macro F1", "0.850"}},
+			kinds: []metrics.FindingKind{metrics.KindImbalance},
+			texts: map[metrics.FindingKind][]string{metrics.KindImbalance: {"largest class has 400 rows and the smallest 10 (ratio 40.000, over 10)", "macro F1", "0.850"}},
 		},
 		"ratio of exactly 10": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.Baselines.ImbalanceRatio = 10 },
-			kinds:  []string{metrics.KindOK},
+			kinds:  []metrics.FindingKind{metrics.KindOK},
 		},
 		"overfitting accuracy": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.Top1Accuracy = ptr(0.85) },
 			train:  func(r *metrics.Report) { r.Top1Accuracy, r.Loss = ptr(0.99), 0.19 },
-			kinds:  []string{metrics.KindOverfitting},
-			texts:  map[string][]string{metrics.KindOverfitting: {"0.990 on the training rows and 0.850 on the evaluation rows (0.140 apart, over 0.100)"}},
+			kinds:  []metrics.FindingKind{metrics.KindOverfitting},
+			texts:  map[metrics.FindingKind][]string{metrics.KindOverfitting: {"0.990 on the training rows and 0.850 on the evaluation rows (0.140 apart, over 0.100)"}},
 		},
 		"overfitting loss": {
 			eval:  goodSingle(),
 			train: func(r *metrics.Report) { r.Loss = 0.1 },
-			kinds: []string{metrics.KindOverfitting},
-			texts: map[string][]string{metrics.KindOverfitting: {"training loss 0.100 is below 0.700 × the evaluation loss 0.200 (= 0.140)"}},
+			kinds: []metrics.FindingKind{metrics.KindOverfitting},
+			texts: map[metrics.FindingKind][]string{metrics.KindOverfitting: {"training loss 0.100 is below 0.700 × the evaluation loss 0.200 (= 0.140)"}},
 		},
 		"overfitting small gap": {
 			eval:  goodSingle(),
 			train: func(r *metrics.Report) { r.Top1Accuracy, r.Loss = ptr(0.99), 0.15 },
-			kinds: []string{metrics.KindOK},
+			kinds: []metrics.FindingKind{metrics.KindOK},
 		},
 		"overfitting from history": {
 			eval:    goodSingle(),
 			history: []metrics.Epoch{{TrainLoss: 0.4, ValLoss: 0.5}, {TrainLoss: 0.2, ValLoss: 0.4}, {TrainLoss: 0.05, ValLoss: 0.3}},
-			kinds:   []string{metrics.KindOverfitting},
-			texts:   map[string][]string{metrics.KindOverfitting: {"last epoch the training loss 0.050 is below 0.700 × the validation loss 0.300 (= 0.210)"}},
+			kinds:   []metrics.FindingKind{metrics.KindOverfitting},
+			texts:   map[metrics.FindingKind][]string{metrics.KindOverfitting: {"last epoch the training loss 0.050 is below 0.700 × the validation loss 0.300 (= 0.210)"}},
 		},
 		"plateau": {
 			eval:    goodSingle(),
 			history: epochs([]float64{0.5, 0.3, 0.201, 0.200, 0.2002}, 0.9, 0.92, 0.95, 0.96, 0.96),
-			kinds:   []string{metrics.KindPlateau},
-			texts:   map[string][]string{metrics.KindPlateau: {"last 3 epochs is 0.201, 0.200, 0.200", "moved 0.498% (under 1%)", "metric read 0.950, 0.960, 0.960"}},
+			kinds:   []metrics.FindingKind{metrics.KindPlateau},
+			texts:   map[metrics.FindingKind][]string{metrics.KindPlateau: {"last 3 epochs is 0.201, 0.200, 0.200", "moved 0.498% (under 1%)", "metric read 0.950, 0.960, 0.960"}},
 		},
 		"still improving": {
 			eval:    goodSingle(),
 			history: epochs([]float64{0.5, 0.4, 0.3}),
-			kinds:   []string{metrics.KindOK},
+			kinds:   []metrics.FindingKind{metrics.KindOK},
 		},
 		"too short for a plateau": {
 			eval:    goodSingle(),
 			history: epochs([]float64{0.2, 0.2}),
-			kinds:   []string{metrics.KindOK},
+			kinds:   []metrics.FindingKind{metrics.KindOK},
 		},
 		"no validation in history": {
 			eval: goodSingle(),
@@ -187,13 +187,13 @@ func TestDiagnose(t *testing.T) {
 				{TrainLoss: 0.3, ValLoss: math.NaN(), ValMetric: math.NaN()},
 				{TrainLoss: 0.3, ValLoss: math.NaN(), ValMetric: math.NaN()},
 			},
-			kinds: []string{metrics.KindOK},
+			kinds: []metrics.FindingKind{metrics.KindOK},
 		},
 		"no better than prior": {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.Loss, r.Top1Accuracy, r.BinaryAccuracy = 0.6, ptr(0.41), 0.5 },
-			kinds:  []string{metrics.KindImbalance, metrics.KindNoBetterThanPrior},
-			texts:  map[string][]string{metrics.KindNoBetterThanPrior: {"loss 0.600 is not below 0.550", "BinaryCrossentropy", "top-1 accuracy 0.410 is no better than 0.400", "learned nothing"}},
+			kinds:  []metrics.FindingKind{metrics.KindImbalance, metrics.KindNoBetterThanPrior},
+			texts:  map[metrics.FindingKind][]string{metrics.KindNoBetterThanPrior: {"loss 0.600 is not below 0.550", "BinaryCrossentropy", "top-1 accuracy 0.410 is no better than 0.400", "learned nothing"}},
 		},
 		// The case that once printed "learned nothing" beside a top-1 far
 		// above the majority baseline.
@@ -201,14 +201,14 @@ func TestDiagnose(t *testing.T) {
 			eval:   goodSingle(),
 			change: func(r *metrics.Report) { r.Loss = 0.6 },
 			train:  func(r *metrics.Report) { r.Loss, r.Top1Accuracy = 0.05, ptr(0.99) },
-			kinds:  []string{metrics.KindOverfitting, metrics.KindConfidentlyWrong},
-			texts: map[string][]string{metrics.KindConfidentlyWrong: {"loss 0.600 is not below 0.550", "top-1 accuracy 0.900 is well above 0.400",
+			kinds:  []metrics.FindingKind{metrics.KindOverfitting, metrics.KindConfidentlyWrong},
+			texts: map[metrics.FindingKind][]string{metrics.KindConfidentlyWrong: {"loss 0.600 is not below 0.550", "top-1 accuracy 0.900 is well above 0.400",
 				"confidently wrong", "training loss is 0.050"}},
 		},
 		"multi-label: loss above prior, micro F1 above baseline": {
 			eval:   goodMulti(),
 			change: func(r *metrics.Report) { r.Loss, r.SubsetAccuracy = 0.7, ptr(0.06) },
-			kinds:  []string{metrics.KindImbalance, metrics.KindConfidentlyWrong},
+			kinds:  []metrics.FindingKind{metrics.KindImbalance, metrics.KindConfidentlyWrong},
 		},
 		// The product question: 20 classes, Keras printed .95 then .96 and stopped.
 		"question": {
@@ -219,15 +219,15 @@ func TestDiagnose(t *testing.T) {
 				r.Baselines.AllZerosBinaryAccuracy = 0.95
 			},
 			history: epochs([]float64{0.199, 0.1985, 0.1984}, 0.95, 0.96, 0.96),
-			kinds:   []string{metrics.KindBinaryAccuracyTrap, metrics.KindImbalance, metrics.KindPlateau},
-			texts: map[string][]string{
+			kinds:   []metrics.FindingKind{metrics.KindBinaryAccuracyTrap, metrics.KindImbalance, metrics.KindPlateau},
+			texts: map[metrics.FindingKind][]string{
 				metrics.KindBinaryAccuracyTrap: {"Binary accuracy is 0.951", "scores 0.950 on this data (1 − 1/20)", "which here is 0.300"},
 				metrics.KindPlateau:            {"0.199, 0.199, 0.198", "0.950, 0.960, 0.960"},
 			},
 		},
 		"no rows": {
 			eval:  metrics.Report{Classes: []string{"a", "b"}},
-			kinds: []string{metrics.KindNoData},
+			kinds: []metrics.FindingKind{metrics.KindNoData},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -242,12 +242,12 @@ func TestDiagnose(t *testing.T) {
 				train = &tr
 			}
 			got := metrics.Diagnose(eval, metrics.Inputs{Train: train, History: tc.history})
-			kinds := make([]string, len(got))
+			kinds := make([]metrics.FindingKind, len(got))
 			for i, f := range got {
 				kinds[i] = f.Kind
 			}
 			// The Keras note has rules of its own (TestKerasAccuracyNote).
-			kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == metrics.KindKerasAccuracyNote })
+			kinds = slices.DeleteFunc(kinds, func(k metrics.FindingKind) bool { return k == metrics.KindKerasAccuracyNote })
 			if want := tc.kinds; !slices.Equal(kinds, want) {
 				t.Fatalf("kinds %v, want %v\n%v", kinds, want, got)
 			}

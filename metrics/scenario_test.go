@@ -102,9 +102,9 @@ func TestScenarios(t *testing.T) {
 	tests := map[string]struct {
 		data     scenarioData
 		in       func(t *testing.T) metrics.Inputs
-		want     []string
+		want     []metrics.FindingKind
 		wantNote bool
-		texts    map[string][]string
+		texts    map[metrics.FindingKind][]string
 	}{
 		// The question: C = 20, sigmoid outputs that never pass 0.5. Keras
 		// 2.3 printed binary accuracy 0.95 as "accuracy".
@@ -120,9 +120,9 @@ func TestScenarios(t *testing.T) {
 			},
 			// Nothing passes 0.5, so no class is ever "predicted" for
 			// binary accuracy, but top-1 predicts every class.
-			want:     []string{metrics.KindBinaryAccuracyTrap},
+			want:     []metrics.FindingKind{metrics.KindBinaryAccuracyTrap},
 			wantNote: true,
-			texts:    map[string][]string{metrics.KindBinaryAccuracyTrap: {"(1 − 1/20)", "ended at 0.960"}},
+			texts:    map[metrics.FindingKind][]string{metrics.KindBinaryAccuracyTrap: {"(1 − 1/20)", "ended at 0.960"}},
 		},
 		"heavy imbalance, a majority-class model": {
 			data: simulate(5, rows, 3, false, func(rng *rand.Rand) []int {
@@ -131,10 +131,10 @@ func TestScenarios(t *testing.T) {
 				}
 				return []int{1 + rng.IntN(4)}
 			}, func(*rand.Rand, []int) []float32 { return []float32{0.95, 0.0125, 0.0125, 0.0125, 0.0125} }),
-			want: []string{metrics.KindImbalance, metrics.KindNoBetterThanPrior, metrics.KindNeverPredicted},
+			want: []metrics.FindingKind{metrics.KindImbalance, metrics.KindNoBetterThanPrior, metrics.KindNeverPredicted},
 			// Binary accuracy 0.979 beside top-1 0.948.
 			wantNote: true,
-			texts:    map[string][]string{metrics.KindNeverPredicted: {"4 of 5 classes are never predicted"}},
+			texts:    map[metrics.FindingKind][]string{metrics.KindNeverPredicted: {"4 of 5 classes are never predicted"}},
 		},
 		"overfitting: a small training set, many epochs": {
 			data: simulate(10, rows, 4, false, uniform(10), func(rng *rand.Rand, k []int) []float32 {
@@ -148,9 +148,9 @@ func TestScenarios(t *testing.T) {
 				return metrics.Inputs{Train: &train}
 			},
 			// Binary accuracy (0.92) reads far above top-1 (0.60): the trap too.
-			want:     []string{metrics.KindBinaryAccuracyTrap, metrics.KindOverfitting, metrics.KindConfidentlyWrong},
+			want:     []metrics.FindingKind{metrics.KindBinaryAccuracyTrap, metrics.KindOverfitting, metrics.KindConfidentlyWrong},
 			wantNote: true,
-			texts:    map[string][]string{metrics.KindConfidentlyWrong: {"confidently wrong", "typical of overfitting"}},
+			texts:    map[metrics.FindingKind][]string{metrics.KindConfidentlyWrong: {"confidently wrong", "typical of overfitting"}},
 		},
 		"plateau": {
 			data: good(8),
@@ -158,7 +158,7 @@ func TestScenarios(t *testing.T) {
 				return metrics.Inputs{History: []metrics.Epoch{{TrainLoss: 0.3, ValLoss: 0.3}, {TrainLoss: 0.05, ValLoss: 0.0501},
 					{TrainLoss: 0.049, ValLoss: 0.0500}, {TrainLoss: 0.048, ValLoss: 0.0502}}}
 			},
-			want: []string{metrics.KindPlateau},
+			want: []metrics.FindingKind{metrics.KindPlateau},
 		},
 		// 40% of the labels are wrong; the model predicts the clean label
 		// with confidence, so its loss is above the prior's although its
@@ -170,7 +170,7 @@ func TestScenarios(t *testing.T) {
 				}
 				return answer(10, other(rng, 10, k[0]), 0.99, 0.005)
 			}),
-			want:     []string{metrics.KindBinaryAccuracyTrap, metrics.KindConfidentlyWrong},
+			want:     []metrics.FindingKind{metrics.KindBinaryAccuracyTrap, metrics.KindConfidentlyWrong},
 			wantNote: true,
 		},
 		"prediction collapse": {
@@ -180,9 +180,9 @@ func TestScenarios(t *testing.T) {
 				}
 				return answer(10, k[0], 0.9, 0.02)
 			}),
-			want:     []string{metrics.KindBinaryAccuracyTrap, metrics.KindPredictionCollapse, metrics.KindNeverPredicted},
+			want:     []metrics.FindingKind{metrics.KindBinaryAccuracyTrap, metrics.KindPredictionCollapse, metrics.KindNeverPredicted},
 			wantNote: true,
-			texts: map[string][]string{
+			texts: map[metrics.FindingKind][]string{
 				metrics.KindPredictionCollapse: {`"class-aa" receives`, "most rows of 5 other classes go to it"},
 				metrics.KindNeverPredicted:     {"5 of 10 classes are never predicted"},
 			},
@@ -198,9 +198,9 @@ func TestScenarios(t *testing.T) {
 				start := good(6).report(t)
 				return metrics.Inputs{Start: &start}
 			},
-			want:     []string{metrics.KindBinaryAccuracyTrap, metrics.KindWorseThanStart},
+			want:     []metrics.FindingKind{metrics.KindBinaryAccuracyTrap, metrics.KindWorseThanStart},
 			wantNote: true,
-			texts:    map[string][]string{metrics.KindWorseThanStart: {"model training started from"}},
+			texts:    map[metrics.FindingKind][]string{metrics.KindWorseThanStart: {"model training started from"}},
 		},
 		"validation rows with another class mix": {
 			data: good(4),
@@ -213,7 +213,7 @@ func TestScenarios(t *testing.T) {
 				}, goodModel(4)).report(t)
 				return metrics.Inputs{Train: &skewed}
 			},
-			want: []string{metrics.KindClassMixShift},
+			want: []metrics.FindingKind{metrics.KindClassMixShift},
 		},
 		"a solved task": {
 			data: simulate(5, rows, 9, false, uniform(5), func(rng *rand.Rand, k []int) []float32 {
@@ -222,7 +222,7 @@ func TestScenarios(t *testing.T) {
 				}
 				return answer(5, other(rng, 5, k[0]), 0.6, 0.01)
 			}),
-			want: []string{metrics.KindOK},
+			want: []metrics.FindingKind{metrics.KindOK},
 		},
 		"a solved multi-label task": {
 			data: simulate(6, rows, 10, true, func(rng *rand.Rand) []int {
@@ -232,7 +232,7 @@ func TestScenarios(t *testing.T) {
 				p[k[1]] = 0.95
 				return p
 			}),
-			want: []string{metrics.KindOK},
+			want: []metrics.FindingKind{metrics.KindOK},
 		},
 	}
 	for name, tc := range tests {
@@ -243,7 +243,7 @@ func TestScenarios(t *testing.T) {
 			}
 			r := tc.data.report(t)
 			got := metrics.Diagnose(r, in)
-			var kinds []string
+			var kinds []metrics.FindingKind
 			note := false
 			for _, f := range got {
 				if f.Kind == metrics.KindKerasAccuracyNote {
@@ -268,7 +268,7 @@ func TestScenarios(t *testing.T) {
 func texts(fs []metrics.Finding) string {
 	var b strings.Builder
 	for _, f := range fs {
-		b.WriteString("- " + f.Kind + ": " + f.Text + "\n")
+		b.WriteString("- " + string(f.Kind) + ": " + f.Text + "\n")
 	}
 	return b.String()
 }
@@ -280,7 +280,7 @@ func checkAgree(tb testing.TB, r metrics.Report, in metrics.Inputs, got []metric
 	tb.Helper()
 	exact, _ := r.ExactAccuracy()
 	base, _ := r.ExactBaseline()
-	has := func(kind string) bool { return findKind(got, kind) != nil }
+	has := func(kind metrics.FindingKind) bool { return findKind(got, kind) != nil }
 	learned := exact > base+metrics.BaselineMargin || (r.MultiLabel && r.MicroF1 != nil && *r.MicroF1 > metrics.BaselineMargin)
 	switch {
 	case has(metrics.KindNoBetterThanPrior) && learned:

@@ -82,7 +82,7 @@ func (r Report) WriteText(w io.Writer, findings []Finding) error {
 		ew.printf("\nfindings:\n")
 	}
 	for _, f := range findings {
-		ew.printf("%s", wrap("- "+f.Kind+": "+f.Text, "  ", textWidth))
+		ew.printf("%s", wrap("- "+string(f.Kind)+": "+f.Text, "  ", textWidth))
 	}
 	return ew.err
 }
