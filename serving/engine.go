@@ -72,7 +72,7 @@ func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs ma
 	if !ok && signature != spec.Signature {
 		return nil, fmt.Errorf("%w: %w", ErrUnknownSignature, badRequest("Serving signature key %q not found.", signature))
 	}
-	if signature == spec.Signature && (spec.Rows || spec.TextInput || spec.Vectorizes) {
+	if signature == spec.Signature && spec.Input != InputTensors {
 		if y, ok, err := mv.predictRows(ctx, inputs); ok {
 			if err != nil {
 				return nil, err
@@ -104,7 +104,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]Tenso
 		return y, false, nil
 	}
 	switch {
-	case t.DType == "float32" && len(t.Shape) == 2 && !spec.TextInput:
+	case t.DType == "float32" && len(t.Shape) == 2 && spec.Input != InputText:
 		if spec.InputDim >= 0 && t.Shape[1] != int64(spec.InputDim) {
 			return y, true, badRequest("input %q has %d features per instance, the model takes %d", spec.InputKey, t.Shape[1], spec.InputDim)
 		}
@@ -114,7 +114,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]Tenso
 		}
 		y, err = mv.v.batcher.Predict(ctx, x)
 		return y, true, err
-	case t.DType == "string" && len(t.Shape) == 1 && (spec.TextInput || spec.Vectorizes):
+	case t.DType == "string" && len(t.Shape) == 1 && spec.Input.texts():
 		text, isText := mv.v.model.(TextModel)
 		if !isText {
 			return y, false, nil

@@ -216,7 +216,7 @@ func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
 // signature, are read as TF Serving's tensors.
 func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version, res *reservation) error {
 	tm, isTensorModel := v.model.(TensorModel)
-	if isTensorModel && !v.spec.Rows && !v.spec.TextInput {
+	if isTensorModel && !v.spec.Input.rows() && v.spec.Input != InputText {
 		body, err := srv.readBody(req, res, 1)
 		if err != nil {
 			return err

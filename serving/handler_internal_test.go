@@ -10,9 +10,9 @@ import (
 
 func TestDecodeRowBody(t *testing.T) {
 	rows := Spec{InputKey: "features", InputDim: 2, Signature: "serving_default"}
-	texts := Spec{InputKey: "text", InputDim: -1, TextInput: true}
+	texts := Spec{InputKey: "text", InputDim: -1, Input: InputText}
 	vectorizes := rows
-	vectorizes.Vectorizes = true
+	vectorizes.Input = InputRowsOrText
 	tests := map[string]struct {
 		spec      Spec
 		body      string

@@ -49,23 +49,39 @@ type Spec struct {
 	// Signatures describe every signature of the model, for the metadata
 	// endpoint and for TensorModels, which run any of them.
 	Signatures map[string]SignatureSpec
-	// Rows says the prediction signature takes float32 rows of InputDim
-	// features (kerasgo exporter models): requests to it are read as such
-	// rows and merged by the batcher. Without it, a TensorModel gets every
-	// request as tensors shaped by the JSON, as TF Serving feeds them.
-	Rows bool
-	// Vectorizes says the model turns raw text into its features itself
-	// (the Model is a TextModel whose PredictText vectorizes): string
-	// instances go to PredictText, number rows to Predict.
-	Vectorizes bool
-	// TextInput says the model takes strings (the Model is a TextModel):
-	// instances are raw texts.
-	TextInput bool
+	// Input says how the prediction signature takes instances.
+	Input Input
 }
+
+// Input is how a model's prediction signature takes the instances of a
+// request.
+type Input int
+
+// The inputs.
+const (
+	// InputTensors: a TensorModel gets every request as tensors shaped by
+	// the JSON, as TF Serving feeds them.
+	InputTensors Input = iota
+	// InputRows: float32 rows of InputDim features (kerasgo exporter
+	// models): requests are read as such rows and merged by the batcher.
+	InputRows
+	// InputRowsOrText: rows as InputRows, or raw texts the model turns into
+	// its features itself (a TextModel whose PredictText vectorizes):
+	// string instances go to PredictText, number rows to Predict.
+	InputRowsOrText
+	// InputText: raw texts; the model takes strings (a TextModel).
+	InputText
+)
+
+// rows reports whether instances may be rows of numbers read as rows.
+func (i Input) rows() bool { return i == InputRows || i == InputRowsOrText }
+
+// texts reports whether instances may be raw texts.
+func (i Input) texts() bool { return i == InputText || i == InputRowsOrText }
 
 // TextModel is a Model that takes raw texts: its graph takes strings (its
 // text preprocessing inside, e.g. a Keras TextVectorization layer;
-// Spec.TextInput), or it vectorizes them itself (Spec.Vectorizes). String
+// InputText), or it vectorizes them itself (InputRowsOrText). String
 // instances go to PredictText; such requests are not merged by the batcher.
 type TextModel interface {
 	Model

@@ -23,14 +23,14 @@ type rowBody struct {
 	// columnar says the instances came as "inputs", not "instances".
 	columnar bool
 	x        dense.Matrix // numeric instances
-	texts    []string     // string instances (Spec.TextInput or Spec.Vectorizes)
+	texts    []string     // string instances (Spec.Input.texts())
 	// err is the first error in the instances. It is kept, not returned,
 	// when signature_name names another signature: the body is then read
 	// again as that signature's tensors.
 	err error
 }
 
-// decodeRowBody reads a predict body for a Spec.Rows (or Spec.TextInput,
+// decodeRowBody reads a predict body for a Spec.Input.rows() (or Spec.Input.texts(),
 // or non-TensorModel) model. JSON syntax errors are returned at once; an
 // error in the instances is left in rowBody.err (see there).
 //
@@ -288,7 +288,7 @@ func (r *rowReader) list() error {
 
 // instance reads instance i, whose first token is of kind k.
 func (r *rowReader) instance(i int, k jsontext.Kind) error {
-	if k != '{' || (r.rb.columnar && !r.spec.TextInput && !r.spec.Vectorizes) {
+	if k != '{' || (r.rb.columnar && !r.spec.Input.texts()) {
 		return r.value(i, k)
 	}
 	// An object: {"<input key>": value}.
@@ -321,7 +321,7 @@ func (r *rowReader) instance(i int, k jsontext.Kind) error {
 			if err := r.value(i, k); err != nil {
 				return err
 			}
-		case key == "b64" && !found && !r.spec.TextInput:
+		case key == "b64" && !found && r.spec.Input != InputText:
 			return badRequest("instance %d: {\"b64\": …} strings need a string input; input %q takes float32 features", i, r.spec.InputKey)
 		default:
 			return badRequest("instance %d must hold exactly the input %q", i, r.spec.InputKey)
@@ -337,13 +337,13 @@ func (r *rowReader) instance(i int, k jsontext.Kind) error {
 // number when the input takes one feature.
 func (r *rowReader) value(i int, k jsontext.Kind) error {
 	rb := r.rb
-	if k == '"' || (r.spec.TextInput && k == '[') {
+	if k == '"' || (r.spec.Input == InputText && k == '[') {
 		return r.text(i, k)
 	}
 	if len(rb.texts) > 0 {
 		return badRequest("instance %d: want a text, as instance 0 is; got %s", i, kindName(k))
 	}
-	if r.spec.TextInput {
+	if r.spec.Input == InputText {
 		return badRequest("instance %d: model input %q takes a string, got %s", i, r.spec.InputKey, kindName(k))
 	}
 	x := &rb.x
@@ -408,7 +408,7 @@ func (r *rowReader) value(i int, k jsontext.Kind) error {
 // string input).
 func (r *rowReader) text(i int, k jsontext.Kind) error {
 	rb := r.rb
-	if !r.spec.TextInput && !r.spec.Vectorizes {
+	if !r.spec.Input.texts() {
 		return badRequest("instance %d is text, and model input %q takes numbers (the model has no vectorizer)", i, r.spec.InputKey)
 	}
 	if rb.x.Rows > 0 {

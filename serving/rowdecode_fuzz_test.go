@@ -27,8 +27,8 @@ func FuzzDecodeRowBody(f *testing.F) {
 	}
 	specs := []Spec{
 		{Signature: "serving_default", InputKey: "features", InputDim: 3},
-		{Signature: "serving_default", InputKey: "features", InputDim: 1, Vectorizes: true},
-		{Signature: "serving_default", InputKey: "text", InputDim: -1, TextInput: true},
+		{Signature: "serving_default", InputKey: "features", InputDim: 1, Input: InputRowsOrText},
+		{Signature: "serving_default", InputKey: "text", InputDim: -1, Input: InputText},
 		{Signature: "serving_default", InputKey: "features", InputDim: -1},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -51,7 +51,7 @@ func FuzzDecodeRowBody(f *testing.F) {
 			switch {
 			case rb.x.Rows > 0 && len(rb.texts) > 0:
 				t.Fatalf("spec %+v: %d rows and %d texts from one body", spec, rb.x.Rows, len(rb.texts))
-			case len(rb.texts) > 0 && !spec.TextInput && !spec.Vectorizes:
+			case len(rb.texts) > 0 && !spec.Input.texts():
 				t.Fatalf("spec %+v: texts for a model that takes numbers", spec)
 			case rb.x.Rows*rb.x.Cols != len(rb.x.Data):
 				t.Fatalf("spec %+v: %d rows of %d, %d values", spec, rb.x.Rows, rb.x.Cols, len(rb.x.Data))

@@ -34,12 +34,19 @@ func New(m *kerasgo.Model) serving.Model {
 			spec.ScalarOutput = true
 		}
 	}
-	spec.TextInput = m.Input() == kerasgo.InputStrings
+	textInput := m.Input() == kerasgo.InputStrings
 	// The exporter's models take float32 rows of a known width: those
 	// requests are merged by the batcher. Any other model gets TF Serving's
 	// tensors, shaped by the JSON.
-	spec.Rows = tm.Metadata() != nil && spec.InputKey != "" && tm.InputDim() > 0 && !spec.TextInput
-	spec.Vectorizes = m.Vectorizer() != nil
+	rows := tm.Metadata() != nil && spec.InputKey != "" && tm.InputDim() > 0 && !textInput
+	switch {
+	case textInput:
+		spec.Input = serving.InputText
+	case m.Vectorizer() != nil:
+		spec.Input = serving.InputRowsOrText
+	case rows:
+		spec.Input = serving.InputRows
+	}
 	return servedModel{m: m, spec: spec}
 }
 

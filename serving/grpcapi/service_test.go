@@ -56,7 +56,7 @@ func (f *fake) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error
 func (f *fake) Spec() serving.Spec {
 	examples := map[string]serving.TensorSpec{"inputs": {Name: "tf_example:0", DType: "string", Shape: []int64{-1}}}
 	return serving.Spec{
-		Signature: "serving_default", InputKey: "x", OutputKey: "y", InputDim: 3, Rows: true,
+		Signature: "serving_default", InputKey: "x", OutputKey: "y", InputDim: 3, Input: serving.InputRows,
 		Signatures: map[string]serving.SignatureSpec{
 			"serving_default": {MethodName: "tensorflow/serving/predict",
 				Inputs:  map[string]serving.TensorSpec{"x": {Name: "x:0", DType: "float32", Shape: []int64{-1, 3}}},

@@ -45,7 +45,7 @@ func (h *holding) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, er
 }
 
 func (h *holding) Spec() serving.Spec {
-	return serving.Spec{Signature: "serving_default", InputKey: "x", OutputKey: "y", InputDim: 3, Rows: true,
+	return serving.Spec{Signature: "serving_default", InputKey: "x", OutputKey: "y", InputDim: 3, Input: serving.InputRows,
 		Signatures: map[string]serving.SignatureSpec{"serving_default": {MethodName: "tensorflow/serving/predict",
 			Inputs:  map[string]serving.TensorSpec{"x": {Name: "x:0", DType: "float32", Shape: []int64{-1, 3}}},
 			Outputs: map[string]serving.TensorSpec{"y": {Name: "y:0", DType: "float32", Shape: []int64{-1, 1}}}}}}
