@@ -37,7 +37,7 @@ func (m *Model) FitOptions() (fit.Options, error) {
 	md := m.tf.Metadata()
 	return fit.Options{
 		Dim:    md.InputDim,
-		Labels: fit.NewLabels(md.Classes, md.LabelMode == tfmodel.LabelMultiLabel),
+		Labels: fit.NewLabels(m.Classes(), m.MultiLabel()),
 		Loss:   metrics.Loss(md.Loss.ClassName),
 	}, nil
 }
@@ -86,8 +86,8 @@ func (m *Model) Save(ctx context.Context, dir string) error { return m.tf.Save(c
 func (m *Model) Restore(ctx context.Context, dir string) error { return m.tf.Restore(ctx, dir) }
 
 // CheckpointDir is where Train keeps the checkpoint of a run saving to out
-// (Options.CheckpointEvery), with the loop's state in CheckpointDir(out) +
-// ".state.json"; OpenCheckpoint resumes from it.
+// (Options.CheckpointEvery), with the loop's state at
+// fit.StatePath(CheckpointDir(out)); OpenCheckpoint resumes from it.
 func CheckpointDir(out string) string { return filepath.Clean(out) + ".checkpoint" }
 
 // OpenCheckpoint opens the checkpoint an interrupted Train to out left
@@ -95,7 +95,7 @@ func CheckpointDir(out string) string { return filepath.Clean(out) + ".checkpoin
 // fit.Options.Resume; Train then continues where the run stopped.
 func OpenCheckpoint(ctx context.Context, out string, opts Options) (*Model, *fit.State, error) {
 	dir := CheckpointDir(out)
-	st, err := fit.ReadState(dir + ".state.json")
+	st, err := fit.ReadState(fit.StatePath(dir))
 	if err != nil {
 		return nil, nil, fmt.Errorf("resuming: %w (no checkpoint from an earlier run with CheckpointEvery?)", err)
 	}
@@ -184,7 +184,7 @@ func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, op
 	// A finished run supersedes any checkpoint of out, its own or an
 	// interrupted earlier run's.
 	os.RemoveAll(CheckpointDir(out))
-	os.Remove(CheckpointDir(out) + ".state.json")
+	os.Remove(fit.StatePath(CheckpointDir(out)))
 	return res, nil
 }
 

@@ -73,7 +73,7 @@ type Options struct {
 	Patience int
 	BestDir  string
 	// CheckpointEvery saves the model to CheckpointDir (and the loop state to
-	// CheckpointDir+".state.json") every so many steps; 0 disables.
+	// StatePath(CheckpointDir)) every so many steps; 0 disables.
 	CheckpointEvery int
 	CheckpointDir   string
 	// Resume continues from a saved State: the model must already hold the
@@ -497,8 +497,12 @@ func checkpoint(ctx context.Context, m Model, opts Options, st State) error {
 	if err := m.Save(context.WithoutCancel(ctx), opts.CheckpointDir); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	return WriteState(opts.CheckpointDir+".state.json", st)
+	return WriteState(StatePath(opts.CheckpointDir), st)
 }
+
+// StatePath is where the loop state of the checkpoint in dir is kept,
+// beside it: dir + ".state.json".
+func StatePath(checkpointDir string) string { return checkpointDir + ".state.json" }
 
 // WriteState writes a checkpoint's state file atomically.
 func WriteState(path string, st State) error {

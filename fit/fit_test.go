@@ -264,7 +264,7 @@ func TestRunCheckpointAndResume(t *testing.T) {
 	if _, err := fit.Run(ctx, first, data(100, 3, 10), nil, opts); err != nil {
 		t.Fatal(err)
 	}
-	st, err := fit.ReadState(opts.CheckpointDir + ".state.json")
+	st, err := fit.ReadState(fit.StatePath(opts.CheckpointDir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func (f *trainFlags) runInto(ctx context.Context, env *Env, args []string) error
 	}
 	defer m.Close()
 	f.monitor, f.out = f.promoteIf, p.Staging
-	opts, err := f.fitOptions(ctx, m)
+	opts, err := f.fitOptions(ctx, env, m)
 	if err != nil {
 		return err
 	}

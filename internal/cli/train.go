@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -28,7 +27,6 @@ type trainFlags struct {
 	checkpointEvery                       int
 	resume, shuffle                       bool
 	seed                                  uint64
-	stdout                                io.Writer // where notes go (Env.Stdout)
 	// Gated promotion into a TF Serving base path (--into).
 	into, modelConfig string
 	promoteIf         fit.Metric
@@ -139,7 +137,6 @@ func (f *trainFlags) budget() (int64, error) {
 }
 
 func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
-	f.stdout = env.Stdout
 	if f.into != "" {
 		return f.runInto(ctx, env, args)
 	}
@@ -174,21 +171,18 @@ func (f *trainFlags) run(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer m.Close()
-	opts, err := f.fitOptions(ctx, m)
+	opts, err := f.fitOptions(ctx, env, m)
 	if err != nil {
 		return err
 	}
 	opts.Resume = resume
-	res, _, err := f.train(ctx, env, m, out, opts)
-	if err != nil || res.Stopped == fit.StopInterrupted {
-		return err
-	}
-	return nil
+	_, _, err = f.train(ctx, env, m, out, opts)
+	return err
 }
 
 // fitOptions are the loop's options from the model's metadata and the
 // flags, with --learning-rate applied to the model.
-func (f *trainFlags) fitOptions(ctx context.Context, m *kerasgo.Model) (fit.Options, error) {
+func (f *trainFlags) fitOptions(ctx context.Context, env *Env, m *kerasgo.Model) (fit.Options, error) {
 	opts, err := m.FitOptions()
 	if err != nil {
 		return opts, err
@@ -198,7 +192,7 @@ func (f *trainFlags) fitOptions(ctx context.Context, m *kerasgo.Model) (fit.Opti
 			return opts, err
 		}
 		if md := m.Runtime().Metadata(); md != nil && md.LearningRateSchedule != nil && md.LearningRateSchedule.ReplacedBy == nil {
-			fmt.Fprintf(f.stdout, "note: --learning-rate %g replaces the model's %s learning-rate schedule with a constant rate\n",
+			fmt.Fprintf(env.Stdout, "note: --learning-rate %g replaces the model's %s learning-rate schedule with a constant rate\n",
 				f.learningRate, md.LearningRateSchedule.ClassName)
 		}
 	}
