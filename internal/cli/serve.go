@@ -214,7 +214,7 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	opts := serve.Options{Reload: reload,
 		Host: f.host, RESTPort: f.port, GRPCPort: f.grpcPort, MaxGRPCMessageBytes: f.grpcMaxMessage,
 		MaxConnections: f.maxConns, MaxHeaderBytes: f.maxHeader, ReadHeaderTimeout: f.headerTimeout,
-		RequestTimeout: f.requestTimeout, IdleTimeout: f.idleTimeout, Logger: cfg.Logger,
+		IdleTimeout: f.idleTimeout, Logger: cfg.Logger,
 	}
 	cfg.Logger.Info("configured", "models", len(cfg.Models), "max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())
 	return cfg, opts, nil

@@ -61,10 +61,6 @@ type Options struct {
 	// ReadHeaderTimeout is how long a client has to send its headers (and
 	// a gRPC connection its handshake); default 10s.
 	ReadHeaderTimeout time.Duration
-	// RequestTimeout must be the serving.Config's: a client must send its
-	// body and read the answer within it plus 10s, and shutdown waits for
-	// it plus 5s. Default 30s.
-	RequestTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle longer (default 2m).
 	IdleTimeout time.Duration
 	// Reload says who may change the served models over gRPC's
@@ -83,7 +79,7 @@ func DefaultOptions() Options {
 	return Options{
 		Host: "127.0.0.1", RESTPort: 8501, GRPCPort: 8500,
 		MaxGRPCMessageBytes: 128 << 20, MaxConnections: 1024, MaxHeaderBytes: 64 << 10,
-		ReadHeaderTimeout: 10 * time.Second, RequestTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 	}
 }
 
@@ -93,8 +89,8 @@ func (o Options) validate() error {
 		return errors.New("max connections must be at least 1")
 	case o.MaxHeaderBytes < 1<<10:
 		return errors.New("max header bytes must be at least 1 KiB")
-	case o.ReadHeaderTimeout <= 0 || o.IdleTimeout <= 0 || o.RequestTimeout <= 0:
-		return errors.New("the read-header, idle and request timeouts must be longer than 0")
+	case o.ReadHeaderTimeout <= 0 || o.IdleTimeout <= 0:
+		return errors.New("the read-header and idle timeouts must be longer than 0")
 	case o.RESTPort < 0 || o.RESTPort > 65535:
 		return fmt.Errorf("REST port %d: want 0 (any free port) to 65535", o.RESTPort)
 	case o.GRPCPort < -1 || o.GRPCPort > 65535:
@@ -108,8 +104,10 @@ func (o Options) validate() error {
 // Run serves srv's REST handler and (unless GRPCPort is -1) TF Serving's
 // gRPC API and gRPC health until ctx ends, then stops accepting
 // connections, turns health NOT_SERVING, lets in-flight requests finish
-// (cut RequestTimeout + 5s later) and returns nil. A listener failing
-// before that is its error. Closing srv stays the caller's.
+// (cut srv.RequestTimeout() + 5s later) and returns nil. A client must
+// send its body, and read the answer, within srv.RequestTimeout() + 10s.
+// A listener failing before that is its error. Closing srv stays the
+// caller's.
 func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 	if err := opts.validate(); err != nil {
 		return fmt.Errorf("serving: %w", err)
@@ -131,8 +129,8 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		Handler:           srv.Handler(),
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
-		ReadTimeout:       opts.RequestTimeout + 10*time.Second,
-		WriteTimeout:      opts.RequestTimeout + 10*time.Second,
+		ReadTimeout:       srv.RequestTimeout() + 10*time.Second,
+		WriteTimeout:      srv.RequestTimeout() + 10*time.Second,
 		IdleTimeout:       opts.IdleTimeout,
 	}
 	errc := make(chan error, 2)
@@ -194,7 +192,7 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining requests")
-	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RequestTimeout+5*time.Second)
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), srv.RequestTimeout()+5*time.Second)
 	defer cancel()
 	servers := 1
 	if ghs != nil {
