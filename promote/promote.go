@@ -268,7 +268,8 @@ func (p *Promotion) Close() error {
 }
 
 // removeAbandoned removes the staging directories (and their temporary
-// siblings and lock files) of base whose lock no live Promotion holds. A
+// siblings and lock files) of base whose lock no live Promotion holds, and
+// the pending locks of Begins killed before they renamed them. A staging
 // name without a lock file is an older kerasgo's leftover: removed too.
 func removeAbandoned(base string) error {
 	entries, err := os.ReadDir(base)
@@ -278,8 +279,17 @@ func removeAbandoned(base string) error {
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), pendingPrefix) {
-			if err := removeUnlocked(filepath.Join(base, e.Name())); err != nil {
+			path := filepath.Join(base, e.Name())
+			lock, _, err := lockIfAbandoned(path)
+			if err != nil {
 				return err
+			}
+			if lock != nil {
+				err = os.Remove(path)
+				lock.Close()
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("cleaning %s: %w", base, err)
+				}
 			}
 			continue
 		}
@@ -289,17 +299,15 @@ func removeAbandoned(base string) error {
 		}
 		seen[id] = true
 		staging := filepath.Join(base, stagingPrefix+id)
-		lock, err := os.OpenFile(staging+".lock", os.O_RDWR, 0)
-		if err == nil {
-			err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-			if err != nil {
-				lock.Close()
-				continue // a live attempt holds it
-			}
-			// Held now: removed below, then released.
-			defer lock.Close()
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("cleaning %s: %w", base, err)
+		lock, live, err := lockIfAbandoned(staging + ".lock")
+		if err != nil {
+			return err
+		}
+		if live {
+			continue
+		}
+		if lock != nil {
+			defer lock.Close() // held until its staging is gone
 		}
 		if err := removeStaging(base, staging); err != nil {
 			return err
@@ -308,24 +316,23 @@ func removeAbandoned(base string) error {
 	return nil
 }
 
-// removeUnlocked removes the lock file at path unless a live process holds
-// its lock.
-func removeUnlocked(path string) error {
+// lockIfAbandoned takes the flock of the lock file at path without
+// waiting. It returns the open file when no live process held the lock (the
+// caller removes what the lock guarded, then closes it), live when a live
+// process holds it, and neither when there is no lock file.
+func lockIfAbandoned(path string) (lock *os.File, live bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("cleaning %s: %w", filepath.Dir(path), err)
+		return nil, false, fmt.Errorf("cleaning %s: %w", filepath.Dir(path), err)
 	}
-	defer f.Close()
 	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		return nil // held by a live Begin
+		f.Close()
+		return nil, true, nil
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("cleaning %s: %w", filepath.Dir(path), err)
-	}
-	return nil
+	return f, false, nil
 }
 
 // stagingID returns the attempt id of a name a Promotion's staging made:
