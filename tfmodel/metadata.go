@@ -124,7 +124,7 @@ type Metadata struct {
 	OptimizerState     OptimizerState `json:"optimizer_state"`
 	OptimizerStateNote string         `json:"optimizer_state_note"`
 	// OptimizerStateMode is the choice made for a saved optimizer state:
-	// [KeepOptimizerState] or [OptimizerStateReset] (kerasgo export
+	// [KeepOptimizerState] or [ResetOptimizerState] (kerasgo export
 	// --optimizer-state; by default what the Keras that wrote the file does
 	// on load_model + fit). OptimizerStateWhy gives the reason in a
 	// sentence. Both are empty in exports older than the choice.
@@ -195,6 +195,23 @@ func ParseOptimizerStateMode(name string) (OptimizerStateMode, error) {
 	}
 	return "", fmt.Errorf("optimizer state %q: %w", name, ErrOptimizerStateMode)
 }
+
+// String returns the mode's name ("" for none chosen).
+func (m OptimizerStateMode) String() string { return string(m) }
+
+// Set parses keep or reset, so a command binds the mode to a flag
+// (pflag.Value).
+func (m *OptimizerStateMode) Set(s string) error {
+	v, err := ParseOptimizerStateMode(s)
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// Type names the flag's values in usage texts (pflag.Value).
+func (m *OptimizerStateMode) Type() string { return "keep|reset" }
 
 // ErrOptimizerStateMode is returned for a name that is neither keep nor reset.
 var ErrOptimizerStateMode = errors.New("want keep or reset")

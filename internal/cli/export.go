@@ -22,27 +22,8 @@ type exportFlags struct {
 	inputDim, classes, seed                              int
 	multiLabel                                           bool
 	learningRate                                         float64
-	optimizerState                                       optimizerStateFlag
+	optimizerState                                       tfmodel.OptimizerStateMode // "": the source format's default
 }
-
-// optimizerStateFlag is --optimizer-state: empty (the source format's
-// default) or a tfmodel.OptimizerStateMode.
-type optimizerStateFlag struct{ mode tfmodel.OptimizerStateMode }
-
-func (f *optimizerStateFlag) String() string { return string(f.mode) }
-
-// Set parses keep or reset.
-func (f *optimizerStateFlag) Set(s string) error {
-	m, err := tfmodel.ParseOptimizerStateMode(s)
-	if err != nil {
-		return err
-	}
-	f.mode = m
-	return nil
-}
-
-// Type names the flag's values in the usage text.
-func (f *optimizerStateFlag) Type() string { return "keep|reset" }
 
 func exportCommand() *Command {
 	return &Command{
@@ -146,8 +127,8 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 			argv = append(argv, flag, v)
 		}
 	}
-	if f.optimizerState.mode != "" {
-		argv = append(argv, "--optimizer-state", string(f.optimizerState.mode))
+	if f.optimizerState != "" {
+		argv = append(argv, "--optimizer-state", string(f.optimizerState))
 	}
 	if f.learningRate != 0 {
 		argv = append(argv, "--learning-rate", strconv.FormatFloat(f.learningRate, 'g', -1, 64))
