@@ -41,7 +41,7 @@ pytest: build
 # The packages that must build and test without cgo: only tfmodel (and the
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
-PURE_GO := ./convert/... ./dense/... ./sparse/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
+PURE_GO := ./convert/... ./dense/... ./sparse/... ./tensor/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
 	./atomicfile/... ./errkind/... ./internal/learningcurve/... ./promote/... ./cmd/kerasgo-loadgen/...
 
 puregotest:

@@ -68,8 +68,8 @@ func tfgoServing(tb testing.TB, tm *tg.Model, km *kerasgo.Model) (in, out tf.Out
 	if !okIn || !okOut {
 		tb.Fatalf("serving_default takes %v and returns %v, not features and probabilities", sig.InputNames(), sig.OutputNames())
 	}
-	tb.Logf("serving_default: features = %s, probabilities = %s", inSpec.Tensor, outSpec.Tensor)
-	return tfgoOutput(tb, tm, inSpec.Tensor), tfgoOutput(tb, tm, outSpec.Tensor)
+	tb.Logf("serving_default: features = %s, probabilities = %s", inSpec.Name, outSpec.Name)
+	return tfgoOutput(tb, tm, inSpec.Name), tfgoOutput(tb, tm, outSpec.Name)
 }
 
 // panics reports whether f panics, and with what.

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // requestBodies are predict bodies that make the decoders' memory per byte
@@ -60,7 +61,7 @@ func TestAdmissionCoversDecoding(t *testing.T) {
 			}
 			// The tree path: parse and tensors, charged by value.
 			values := bytes.Count(b, []byte{','}) + bytes.Count(b, []byte{'['}) + bytes.Count(b, []byte{'{'}) + 1
-			sig := SignatureSpec{Inputs: map[string]TensorSpec{"x": {DType: "float32"}}}
+			sig := tensor.Signature{Inputs: map[string]tensor.Spec{"x": {DType: tensor.Float32}}}
 			got := allocated(func() {
 				var p fastjson.Parser
 				doc, err := p.ParseBytes(b)

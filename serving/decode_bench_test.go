@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kerasgo/kerasgo/tensor"
 	"github.com/valyala/fastjson"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("tree/%dx%d", shape.rows, shape.cols), func(b *testing.B) {
-			sig := SignatureSpec{Inputs: map[string]TensorSpec{"features": {DType: "float32"}}}
+			sig := tensor.Signature{Inputs: map[string]tensor.Spec{"features": {DType: tensor.Float32}}}
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {

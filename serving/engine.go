@@ -12,6 +12,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // This file is the Server's Go API below the REST handler: what another
@@ -63,7 +64,7 @@ func (mv *ModelVersion) Spec() Spec { return mv.v.spec }
 // a text model go to its text path; any signature of a TensorModel runs as
 // given. An unknown signature matches ErrUnknownSignature. The caller
 // bounds the request's deadline.
-func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs map[string]Tensor) (map[string]Tensor, error) {
+func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs map[string]tensor.Tensor) (map[string]tensor.Tensor, error) {
 	spec := mv.v.spec
 	if signature == "" {
 		signature = spec.Signature
@@ -77,11 +78,11 @@ func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs ma
 			if err != nil {
 				return nil, err
 			}
-			t := Tensor{DType: "float32", Shape: []int64{int64(y.Rows), int64(y.Cols)}, Data: y.Data}
+			t := tensor.Tensor{DType: tensor.Float32, Shape: []int64{int64(y.Rows), int64(y.Cols)}, Data: y.Data}
 			if spec.ScalarOutput && y.Cols == 1 {
 				t.Shape = t.Shape[:1]
 			}
-			return map[string]Tensor{spec.OutputKey: t}, nil
+			return map[string]tensor.Tensor{spec.OutputKey: t}, nil
 		}
 	}
 	tm, isTensorModel := mv.v.model.(TensorModel)
@@ -97,14 +98,14 @@ func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs ma
 // predictRows runs inputs through the prediction signature's own path when
 // they are what it takes: one float32 matrix (batched) or one list of
 // texts. ok is false when they are not, for a TensorModel to take them.
-func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]Tensor) (y dense.Matrix, ok bool, err error) {
+func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tensor.Tensor) (y dense.Matrix, ok bool, err error) {
 	spec := mv.v.spec
 	t, found := inputs[spec.InputKey]
 	if !found || len(inputs) != 1 {
 		return y, false, nil
 	}
 	switch {
-	case t.DType == "float32" && len(t.Shape) == 2 && spec.Input != InputText:
+	case t.DType == tensor.Float32 && len(t.Shape) == 2 && spec.Input != InputText:
 		if spec.InputDim >= 0 && t.Shape[1] != int64(spec.InputDim) {
 			return y, true, badRequest("input %q has %d features per instance, the model takes %d", spec.InputKey, t.Shape[1], spec.InputDim)
 		}
@@ -114,7 +115,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]Tenso
 		}
 		y, err = mv.v.batcher.Predict(ctx, x)
 		return y, true, err
-	case t.DType == "string" && len(t.Shape) == 1 && spec.Input.texts():
+	case t.DType == tensor.String && len(t.Shape) == 1 && spec.Input.texts():
 		text, isText := mv.v.model.(TextModel)
 		if !isText {
 			return y, false, nil
@@ -132,7 +133,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]Tenso
 
 // checkInputNames answers a request whose inputs are not the signature's
 // with TF Serving's and TensorFlow's texts, before the model sees it.
-func checkInputNames(sig SignatureSpec, inputs map[string]Tensor) error {
+func checkInputNames(sig tensor.Signature, inputs map[string]tensor.Tensor) error {
 	if len(inputs) != len(sig.Inputs) {
 		var extra, missing []string
 		for name := range inputs {
@@ -171,7 +172,7 @@ const (
 // serialized tf.Examples, with TF Serving's checks and texts: the signature
 // exists, has an input named "inputs" and the method's outputs. As in TF Serving by default, the
 // signature's method name is not checked. Its errors are invalid input.
-func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature string, examples [][]byte) (map[string]Tensor, error) {
+func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature string, examples [][]byte) (map[string]tensor.Tensor, error) {
 	tm, ok := mv.v.model.(TensorModel)
 	if !ok {
 		return nil, badRequest("this model runs only its prediction signature; use Predict")
@@ -199,8 +200,8 @@ func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature strin
 	case method == methodRegress && !outputs:
 		return nil, badRequest("No regression outputs found in SignatureDef: %s", signature)
 	}
-	in := Tensor{DType: "string", Shape: []int64{int64(len(examples))}, Data: examples}
-	return tm.Run(ctx, signature, map[string]Tensor{"inputs": in})
+	in := tensor.Tensor{DType: tensor.String, Shape: []int64{int64(len(examples))}, Data: examples}
+	return tm.Run(ctx, signature, map[string]tensor.Tensor{"inputs": in})
 }
 
 // Class is one class of an example's classification: its label (empty
@@ -213,7 +214,7 @@ type Class struct {
 // Classifications reads a classification signature's outputs for n
 // examples: "classes" (strings) and "scores" (float32), either of which may
 // be missing, each [n] or [n, k].
-func Classifications(outputs map[string]Tensor, n int64) ([][]Class, error) {
+func Classifications(outputs map[string]tensor.Tensor, n int64) ([][]Class, error) {
 	scores, hasScores := outputs["scores"]
 	classes, hasClasses := outputs["classes"]
 	if !hasScores && !hasClasses {
@@ -249,7 +250,7 @@ func Classifications(outputs map[string]Tensor, n int64) ([][]Class, error) {
 
 // Regressions reads a regression signature's "outputs" for n examples: one
 // float32 each ([n] or [n, 1]).
-func Regressions(outputs map[string]Tensor, n int64) ([]float32, error) {
+func Regressions(outputs map[string]tensor.Tensor, n int64) ([]float32, error) {
 	values, ok := outputs["outputs"].Data.([]float32)
 	if !ok || int64(len(values)) != n {
 		return nil, errors.New("the regression signature gives no float32 output per example")

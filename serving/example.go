@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kerasgo/kerasgo/serving/tfservingpb/examplepb"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Classify and regress take serialized tf.Example protos, built from the
@@ -209,7 +210,7 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	if verb == "classify" {
 		method = methodClassify
 	}
-	if !slices.ContainsFunc(slices.Collect(maps.Values(v.spec.Signatures)), func(s SignatureSpec) bool { return s.MethodName == method }) {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(v.spec.Signatures)), func(s tensor.Signature) bool { return s.MethodName == method }) {
 		// Nothing to run: answered before the body is read (and held).
 		return badRequest("this model has no signature with method_name %s; use :predict", method)
 	}
@@ -246,8 +247,8 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	if len(sig.Inputs) != 1 {
 		return badRequest("Expected one input Tensor.")
 	}
-	in := Tensor{DType: "string", Shape: []int64{int64(len(examples))}, Data: examples}
-	outputs, err := tm.Run(ctx, sigName, map[string]Tensor{sortedNames(sig.Inputs)[0]: in})
+	in := tensor.Tensor{DType: tensor.String, Shape: []int64{int64(len(examples))}, Data: examples}
+	outputs, err := tm.Run(ctx, sigName, map[string]tensor.Tensor{sortedNames(sig.Inputs)[0]: in})
 	if err != nil {
 		return err
 	}

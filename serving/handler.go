@@ -17,6 +17,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Handler returns the HTTP API:
@@ -259,11 +260,11 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 	if err != nil {
 		return err // statusOf: 400 for ErrInvalidInput, 500 for a runtime failure
 	}
-	t := Tensor{DType: "float32", Shape: []int64{int64(y.Rows), int64(y.Cols)}, Data: y.Data}
+	t := tensor.Tensor{DType: tensor.Float32, Shape: []int64{int64(y.Rows), int64(y.Cols)}, Data: y.Data}
 	if v.spec.ScalarOutput && y.Cols == 1 {
 		t.Shape = t.Shape[:1]
 	}
-	out, err := encodeTensors(nil, map[string]Tensor{v.spec.OutputKey: t}, rb.columnar)
+	out, err := encodeTensors(nil, map[string]tensor.Tensor{v.spec.OutputKey: t}, rb.columnar)
 	if err != nil {
 		return err
 	}

@@ -11,23 +11,24 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // echo is a TensorModel with TF Serving's synthetic json_tensor_test
 // signatures; Run returns its inputs as its outputs.
-type echo struct{ sig serving.SignatureSpec }
+type echo struct{ sig tensor.Signature }
 
 func (e echo) Predict(context.Context, dense.Matrix) (dense.Matrix, error) {
 	return dense.Matrix{}, nil
 }
 func (e echo) Spec() serving.Spec {
-	return serving.Spec{Signature: "serving_default", Signatures: map[string]serving.SignatureSpec{
+	return serving.Spec{Signature: "serving_default", Signatures: map[string]tensor.Signature{
 		"serving_default": e.sig,
-		"custom_signture": {MethodName: "tensorflow/serving/classify", Inputs: map[string]serving.TensorSpec{"inputs": {DType: "string"}}},
+		"custom_signture": {MethodName: "tensorflow/serving/classify", Inputs: map[string]tensor.Spec{"inputs": {DType: tensor.String}}},
 	}}
 }
 func (e echo) Close() error { return nil }
-func (e echo) Run(_ context.Context, _ string, in map[string]serving.Tensor) (map[string]serving.Tensor, error) {
+func (e echo) Run(_ context.Context, _ string, in map[string]tensor.Tensor) (map[string]tensor.Tensor, error) {
 	return in, nil
 }
 
@@ -51,11 +52,11 @@ func TestJSONTensorCases(t *testing.T) {
 	if err := json.Unmarshal(raw, &file); err != nil {
 		t.Fatal(err)
 	}
-	single := serving.SignatureSpec{MethodName: "tensorflow/serving/predict", Inputs: map[string]serving.TensorSpec{"int_tensor": {DType: "int32"}}}
-	named := serving.SignatureSpec{MethodName: "tensorflow/serving/predict", Inputs: map[string]serving.TensorSpec{
-		"int_tensor": {DType: "int32"}, "str_tensor": {DType: "string"}}}
+	single := tensor.Signature{MethodName: "tensorflow/serving/predict", Inputs: map[string]tensor.Spec{"int_tensor": {DType: tensor.Int32}}}
+	named := tensor.Signature{MethodName: "tensorflow/serving/predict", Inputs: map[string]tensor.Spec{
+		"int_tensor": {DType: tensor.Int32}, "str_tensor": {DType: tensor.String}}}
 	// The signature each case of json_tensor_test.cc uses.
-	signatures := map[string]serving.SignatureSpec{
+	signatures := map[string]tensor.Signature{
 		"j_row_ragged_size": single, "j_row_ragged_shape": single, "j_row_scalar_vs_list": single,
 		"j_row_mixed_types": single, "j_both_instances_and_inputs": single,
 		"j_row_object_then_list": named, "j_row_list_then_object": named,

@@ -20,6 +20,7 @@ import (
 	"slices"
 
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Model is one loaded version of a model.
@@ -48,7 +49,7 @@ type Spec struct {
 	ScalarOutput bool
 	// Signatures describe every signature of the model, for the metadata
 	// endpoint and for TensorModels, which run any of them.
-	Signatures map[string]SignatureSpec
+	Signatures map[string]tensor.Signature
 	// Input says how the prediction signature takes instances.
 	Input Input
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // fake is a model whose output row i is [version, sum(x_i), 2*sum(x_i)].
@@ -89,7 +90,7 @@ func (f *fake) batchRows() []int {
 
 func (f *fake) Spec() serving.Spec {
 	return serving.Spec{Signature: "serving_default", InputKey: "features", OutputKey: "probabilities", InputDim: f.dim,
-		ScalarOutput: f.halfPlusTwo, Signatures: map[string]serving.SignatureSpec{"serving_default": {MethodName: "tensorflow/serving/predict"}}}
+		ScalarOutput: f.halfPlusTwo, Signatures: map[string]tensor.Signature{"serving_default": {MethodName: "tensorflow/serving/predict"}}}
 }
 
 func (f *fake) Close() error { f.closed.Store(true); return nil }

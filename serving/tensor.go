@@ -13,35 +13,8 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/tensor"
 )
-
-// Tensor is a dense tensor of any rank, as TF Serving's REST API carries it:
-// Data holds the elements flat, in row-major order, as []float32, []float64,
-// []int32, []int64, []bool or [][]byte (DType "string"); Shape is empty for a
-// scalar.
-type Tensor struct {
-	DType string // "float32", "float64", "int32", "int64", "bool" or "string"
-	Shape []int64
-	Data  any
-}
-
-// TensorSpec describes one input or output of a signature.
-type TensorSpec struct {
-	// Name is the graph tensor ("x:0").
-	Name  string
-	DType string
-	// Shape has -1 for unknown dimensions; nil means unknown rank.
-	Shape []int64
-	// NoShape says the SignatureDef records no tensor_shape at all, which
-	// gRPC metadata reproduces.
-	NoShape bool
-}
-
-// SignatureSpec is one entry of a model's signature_def map.
-type SignatureSpec struct {
-	MethodName      string
-	Inputs, Outputs map[string]TensorSpec
-}
 
 // TensorModel is a Model that runs any of its signatures on tensors of any
 // shape and dtype: the path TF Serving's own models take (scalars, unknown
@@ -49,37 +22,37 @@ type SignatureSpec struct {
 // follow Model's: ErrInvalidInput for input it rejects.
 type TensorModel interface {
 	Model
-	Run(ctx context.Context, signature string, inputs map[string]Tensor) (map[string]Tensor, error)
+	Run(ctx context.Context, signature string, inputs map[string]tensor.Tensor) (map[string]tensor.Tensor, error)
 }
 
 // tfDTypes maps dtypes to TF Serving's metadata names.
-var tfDTypes = map[string]string{
-	"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "int32": "DT_INT32", "int64": "DT_INT64",
-	"bool": "DT_BOOL", "string": "DT_STRING",
+var tfDTypes = map[tensor.DType]string{
+	tensor.Float32: "DT_FLOAT", tensor.Float64: "DT_DOUBLE", tensor.Int32: "DT_INT32", tensor.Int64: "DT_INT64",
+	tensor.Bool: "DT_BOOL", tensor.String: "DT_STRING",
 }
 
 // jsonTensor is a tensor being read from JSON: its shape is fixed by the
 // first element at each level, as TF Serving's json_tensor.cc does.
 type jsonTensor struct {
-	dtype string
+	dtype tensor.DType
 	shape []int64 // of one item (an instance, or the whole columnar value)
 	data  any
 }
 
-func newJSONTensor(dtype string) (*jsonTensor, error) {
+func newJSONTensor(dtype tensor.DType) (*jsonTensor, error) {
 	t := &jsonTensor{dtype: dtype}
 	switch dtype {
-	case "float32":
+	case tensor.Float32:
 		t.data = []float32{}
-	case "float64":
+	case tensor.Float64:
 		t.data = []float64{}
-	case "int32":
+	case tensor.Int32:
 		t.data = []int32{}
-	case "int64":
+	case tensor.Int64:
 		t.data = []int64{}
-	case "bool":
+	case tensor.Bool:
 		t.data = []bool{}
-	case "string":
+	case tensor.String:
 		t.data = [][]byte{}
 	default:
 		return nil, errkind.New(errkind.Unimplemented, "conversion of JSON values to type %s is not supported", dtype)
@@ -228,9 +201,9 @@ func formatShape(s []int64) string {
 // (columnar) into the signature's input tensors by TF Serving's rules: the
 // shape comes from the JSON nesting (a row-format tensor gets the number of
 // instances in front), the dtype from the signature.
-func decodeTensors(raw *fastjson.Value, sig SignatureSpec, columnar bool) (map[string]Tensor, error) {
+func decodeTensors(raw *fastjson.Value, sig tensor.Signature, columnar bool) (map[string]tensor.Tensor, error) {
 	names := sortedNames(sig.Inputs)
-	out := map[string]Tensor{}
+	out := map[string]tensor.Tensor{}
 	if columnar {
 		if raw.Type() == fastjson.TypeObject && !isB64(raw) {
 			obj := raw.GetObject()
@@ -322,29 +295,29 @@ func decodeTensors(raw *fastjson.Value, sig SignatureSpec, columnar bool) (map[s
 		}
 	}
 	for name, jt := range tensors {
-		out[name] = Tensor{DType: jt.dtype, Shape: append([]int64{int64(len(items))}, jt.shape...), Data: jt.data}
+		out[name] = tensor.Tensor{DType: jt.dtype, Shape: append([]int64{int64(len(items))}, jt.shape...), Data: jt.data}
 	}
 	return out, nil
 }
 
 // columnTensor reads one columnar value: the whole tensor, any rank.
-func columnTensor(v *fastjson.Value, dtype string) (Tensor, error) {
+func columnTensor(v *fastjson.Value, dtype tensor.DType) (tensor.Tensor, error) {
 	jt, err := newJSONTensor(dtype)
 	if err != nil {
-		return Tensor{}, err
+		return tensor.Tensor{}, err
 	}
 	shape := shapeOf(v)
 	if err := jt.add(v, shape, 0); err != nil {
-		return Tensor{}, err
+		return tensor.Tensor{}, err
 	}
-	return Tensor{DType: dtype, Shape: shape, Data: jt.data}, nil
+	return tensor.Tensor{DType: dtype, Shape: shape, Data: jt.data}, nil
 }
 
 // encodeTensors writes a predict response by TF Serving's rules: row format
 // "predictions" as one entry per row of the outputs (the row itself for one
 // output, an object of named rows for several), columnar "outputs" as the
 // whole tensor (or an object of them).
-func encodeTensors(dst []byte, outputs map[string]Tensor, columnar bool) ([]byte, error) {
+func encodeTensors(dst []byte, outputs map[string]tensor.Tensor, columnar bool) ([]byte, error) {
 	names := sortedNames(outputs)
 	if columnar {
 		dst = append(dst, `{"outputs":`...)
@@ -368,10 +341,10 @@ func encodeTensors(dst []byte, outputs map[string]Tensor, columnar bool) ([]byte
 	for _, name := range names {
 		t := outputs[name]
 		if len(t.Shape) == 0 {
-			return nil, fmt.Errorf("Tensor name: %s has no shape information ", name)
+			return nil, fmt.Errorf("tensor.Tensor name: %s has no shape information ", name)
 		}
 		if batch >= 0 && t.Shape[0] != batch {
-			return nil, fmt.Errorf("Tensor name: %s has inconsistent batch size: %d expecting: %d", name, t.Shape[0], batch)
+			return nil, fmt.Errorf("tensor.Tensor name: %s has inconsistent batch size: %d expecting: %d", name, t.Shape[0], batch)
 		}
 		batch = t.Shape[0]
 	}
@@ -399,17 +372,17 @@ func encodeTensors(dst []byte, outputs map[string]Tensor, columnar bool) ([]byte
 }
 
 // appendRow writes row r of t (dimension 0): a sub-tensor.
-func appendRow(dst []byte, t Tensor, r int64) []byte {
+func appendRow(dst []byte, t tensor.Tensor, r int64) []byte {
 	per := int64(1)
 	for _, d := range t.Shape[1:] {
 		per *= d
 	}
-	sub := Tensor{DType: t.DType, Shape: t.Shape[1:], Data: t.Data}
+	sub := tensor.Tensor{DType: t.DType, Shape: t.Shape[1:], Data: t.Data}
 	return appendTensor(dst, sub, r*per, 0)
 }
 
 // appendTensor writes the elements of t from offset as nested lists.
-func appendTensor(dst []byte, t Tensor, offset int64, level int) []byte {
+func appendTensor(dst []byte, t tensor.Tensor, offset int64, level int) []byte {
 	if level == len(t.Shape) {
 		return appendElement(dst, t.Data, offset)
 	}
@@ -476,7 +449,7 @@ func AppendFloat(dst []byte, v float64, bits int) []byte {
 // SignatureDefMap returns a model's signatures in TF Serving's JSON form (the
 // SignatureDefMap proto as proto3 JSON: "DT_FLOAT", sizes as strings, "-1"
 // for unknown dimensions, unknown_rank), as its metadata endpoint writes it.
-func SignatureDefMap(sigs map[string]SignatureSpec) map[string]any {
+func SignatureDefMap(sigs map[string]tensor.Signature) map[string]any {
 	defs := map[string]any{}
 	for key, s := range sigs {
 		defs[key] = map[string]any{
@@ -487,7 +460,7 @@ func SignatureDefMap(sigs map[string]SignatureSpec) map[string]any {
 	return map[string]any{"signature_def": defs}
 }
 
-func tensorInfos(specs map[string]TensorSpec) map[string]any {
+func tensorInfos(specs map[string]tensor.Spec) map[string]any {
 	out := map[string]any{}
 	for alias, t := range specs {
 		dims := []any{}
@@ -496,7 +469,7 @@ func tensorInfos(specs map[string]TensorSpec) map[string]any {
 		}
 		dt := tfDTypes[t.DType]
 		if dt == "" {
-			dt = "DT_" + strings.ToUpper(t.DType)
+			dt = "DT_" + strings.ToUpper(string(t.DType))
 		}
 		out[alias] = map[string]any{
 			"dtype":        dt,

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/kerasgo/kerasgo/tensor"
 	"github.com/valyala/fastjson"
 )
 
@@ -18,10 +19,10 @@ func FuzzDecodeTensors(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	sigs := []SignatureSpec{
-		{Inputs: map[string]TensorSpec{"x": {DType: "float32"}}},
-		{Inputs: map[string]TensorSpec{"x": {DType: "int64"}, "s": {DType: "string"}}},
-		{Inputs: map[string]TensorSpec{"x": {DType: "bool"}}},
+	sigs := []tensor.Signature{
+		{Inputs: map[string]tensor.Spec{"x": {DType: tensor.Float32}}},
+		{Inputs: map[string]tensor.Spec{"x": {DType: tensor.Int64}, "s": {DType: tensor.String}}},
+		{Inputs: map[string]tensor.Spec{"x": {DType: tensor.Bool}}},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var p fastjson.Parser

@@ -10,6 +10,7 @@ import (
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/servingmodel"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // TestServingErrors checks which failures the serving handler answers as the
@@ -32,10 +33,10 @@ func TestServingErrors(t *testing.T) {
 			return err
 		}, wantInvalid: true},
 		"training signatures are refused": {call: func(m serving.Model) error {
-			_, err := m.(serving.TensorModel).Run(ctx, "train_step", map[string]serving.Tensor{
-				"features":      {DType: "float32", Shape: []int64{1, 256}, Data: make([]float32, 256)},
-				"labels":        {DType: "float32", Shape: []int64{1, 20}, Data: make([]float32, 20)},
-				"sample_weight": {DType: "float32", Shape: []int64{1}, Data: []float32{1}},
+			_, err := m.(serving.TensorModel).Run(ctx, "train_step", map[string]tensor.Tensor{
+				"features":      {DType: tensor.Float32, Shape: []int64{1, 256}, Data: make([]float32, 256)},
+				"labels":        {DType: tensor.Float32, Shape: []int64{1, 20}, Data: make([]float32, 20)},
+				"sample_weight": {DType: tensor.Float32, Shape: []int64{1}, Data: []float32{1}},
 			})
 			return err
 		}, wantInvalid: true},

@@ -13,6 +13,7 @@ import (
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/tensor"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -23,7 +24,7 @@ import (
 func New(m *kerasgo.Model) serving.Model {
 	tm := m.Runtime()
 	sigs := tm.Signatures()
-	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: tm.InputDim(), Signatures: servingSignatures(tm.SignatureDefs())}
+	spec := serving.Spec{Signature: tfmodel.DefaultPredictSignature, InputDim: tm.InputDim(), Signatures: tm.SignatureDefs()}
 	if md := tm.Metadata(); md != nil {
 		spec.Signature, spec.InputKey, spec.OutputKey = md.Signatures[tfmodel.RolePredict], md.InputKey, md.OutputKey
 	} else if sig, ok := sigs[tfmodel.DefaultPredictSignature]; ok && len(sig.Inputs) == 1 && len(sig.Outputs) == 1 {
@@ -68,45 +69,21 @@ func (s servedModel) PredictText(ctx context.Context, texts []string) (dense.Mat
 // except those that change the model: a client must not move the weights of
 // a served version (train with kerasgo train, and let serve load the result
 // as a new version).
-func (s servedModel) Run(ctx context.Context, signature string, inputs map[string]serving.Tensor) (map[string]serving.Tensor, error) {
+func (s servedModel) Run(ctx context.Context, signature string, inputs map[string]tensor.Tensor) (map[string]tensor.Tensor, error) {
 	if s.m.Runtime().ChangesModel(signature) {
 		return nil, fmt.Errorf("%w: signature %q changes the model's weights or optimizer; kerasgo serve does not run it (train with kerasgo train and serve the result as a new version)", serving.ErrInvalidInput, signature)
 	}
-	in := make(map[string]tfmodel.Tensor, len(inputs))
-	for k, t := range inputs {
-		in[k] = tfmodel.Tensor{DType: tfmodel.DType(t.DType), Shape: t.Shape, Data: t.Data}
-	}
-	out, err := s.m.Runtime().RunTensors(ctx, signature, in)
+	out, err := s.m.Runtime().RunTensors(ctx, signature, inputs)
 	if err != nil {
 		return nil, err // its errkind.Kind says whose fault it is
 	}
-	res := make(map[string]serving.Tensor, len(out))
-	for k, t := range out {
-		res[k] = serving.Tensor{DType: string(t.DType), Shape: t.Shape, Data: t.Data}
-	}
-	return res, nil
+	return out, nil
 }
 
 // SignatureDefMap returns the model's signatures in TF Serving's JSON form,
 // as its metadata endpoint and `kerasgo inspect --json` write them.
 func SignatureDefMap(m *tfmodel.Model) map[string]any {
-	return serving.SignatureDefMap(servingSignatures(m.SignatureDefs()))
-}
-
-// servingSignatures describes the model's signatures for the serving layer.
-func servingSignatures(sigs map[string]tfmodel.Signature) map[string]serving.SignatureSpec {
-	out := make(map[string]serving.SignatureSpec, len(sigs))
-	conv := func(specs map[string]tfmodel.TensorSpec) map[string]serving.TensorSpec {
-		m := make(map[string]serving.TensorSpec, len(specs))
-		for k, t := range specs {
-			m[k] = serving.TensorSpec{Name: t.Tensor, DType: string(t.DType), Shape: t.Shape, NoShape: t.NoShape}
-		}
-		return m
-	}
-	for key, sig := range sigs {
-		out[key] = serving.SignatureSpec{MethodName: sig.MethodName, Inputs: conv(sig.Inputs), Outputs: conv(sig.Outputs)}
-	}
-	return out
+	return serving.SignatureDefMap(m.SignatureDefs())
 }
 
 func (s servedModel) Spec() serving.Spec { return s.spec }

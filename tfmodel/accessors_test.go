@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/kerasgo/kerasgo/tensor"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -58,15 +59,15 @@ func TestAccessorsReturnCopies(t *testing.T) {
 			for i := range spec.Shape {
 				spec.Shape[i] = 999
 			}
-			s.Inputs[name] = tfmodel.TensorSpec{Tensor: "changed"}
+			s.Inputs[name] = tensor.Spec{Name: "changed"}
 			s.Inputs["extra"] = spec
 		}
 		for name := range s.Outputs {
 			delete(s.Outputs, name)
 		}
-		sigs[key] = tfmodel.Signature{Key: "changed"}
+		sigs[key] = tensor.Signature{Key: "changed"}
 	}
-	sigs["extra"] = tfmodel.Signature{}
+	sigs["extra"] = tensor.Signature{}
 	if got := snapshot(t, m.Signatures()); got != wantSigs {
 		t.Errorf("after mutating a Signatures result, Signatures() = %s, want %s", got, wantSigs)
 	}

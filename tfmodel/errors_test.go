@@ -13,6 +13,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/sparse"
+	"github.com/kerasgo/kerasgo/tensor"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -101,13 +102,13 @@ func TestBadInput(t *testing.T) {
 		// TensorFlow's own INVALID_ARGUMENT ("Expects arg[0] to be float but
 		// double is provided"; "In[0] is not a matrix") is the caller's.
 		"dtype TensorFlow refuses": {call: func() error {
-			_, err := m.RunTensors(ctx, tfmodel.DefaultPredictSignature, map[string]tfmodel.Tensor{
-				plainInput(t, m): {DType: tfmodel.Float64, Shape: []int64{1, 256}, Data: make([]float64, 256)}})
+			_, err := m.RunTensors(ctx, tfmodel.DefaultPredictSignature, map[string]tensor.Tensor{
+				plainInput(t, m): {DType: tensor.Float64, Shape: []int64{1, 256}, Data: make([]float64, 256)}})
 			return err
 		}, wantErr: tfmodel.ErrInvalidArgument},
 		"rank TensorFlow refuses": {call: func() error {
-			_, err := m.RunTensors(ctx, tfmodel.DefaultPredictSignature, map[string]tfmodel.Tensor{
-				plainInput(t, m): {DType: tfmodel.Float32, Shape: []int64{256}, Data: make([]float32, 256)}})
+			_, err := m.RunTensors(ctx, tfmodel.DefaultPredictSignature, map[string]tensor.Tensor{
+				plainInput(t, m): {DType: tensor.Float32, Shape: []int64{256}, Data: make([]float32, 256)}})
 			return err
 		}, wantErr: tfmodel.ErrInvalidArgument},
 		"NaN feature": {call: func() error { _, err := m.Predict(ctx, nan); return err }, wantErr: tfmodel.ErrNonFinite, wantRow: 1},

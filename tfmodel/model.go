@@ -16,6 +16,7 @@ import (
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"github.com/kerasgo/kerasgo/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -65,7 +66,7 @@ type Model struct {
 	opts      Options
 	metaGraph *corepb.MetaGraphDef
 	meta      *Metadata
-	sigs      map[string]Signature
+	sigs      map[string]tensor.Signature
 
 	// mu guards session and graph: readers (predictions) hold it shared for
 	// the whole session run, writers (training, saving, Close) exclusively.
@@ -196,14 +197,14 @@ func (m *Model) planPredict() predictPlan {
 	if p.err != nil {
 		return p
 	}
-	if dt := sig.Inputs[p.input].DType; dt == String {
+	if dt := sig.Inputs[p.input].DType; dt == tensor.String {
 		p.text = true
 		if n := len(sig.Inputs[p.input].Shape); n > 2 {
 			p.err = fmt.Errorf("signature %q input %q is a rank-%d string tensor; PredictText feeds one string per row (use Run): %w", p.signature, p.input, n, ErrShape)
 		}
-	} else if dt != Float32 {
+	} else if dt != tensor.Float32 {
 		p.err = fmt.Errorf("signature %q input %q is %s; Predict feeds float32 (use Run): %w", p.signature, p.input, dt, ErrUnsupportedDType)
-	} else if dt := sig.Outputs[p.output].DType; dt != Float32 {
+	} else if dt := sig.Outputs[p.output].DType; dt != tensor.Float32 {
 		p.err = fmt.Errorf("signature %q output %q is %s; Predict reads float32 (use Run): %w", p.signature, p.output, dt, ErrUnsupportedDType)
 	}
 	return p
@@ -217,7 +218,7 @@ func (m *Model) metaKey(f func(*Metadata) string) string {
 }
 
 // pickKey chooses the named key, or the only key when none is named.
-func pickKey(specs map[string]TensorSpec, named, what, sig string) (string, error) {
+func pickKey(specs map[string]tensor.Spec, named, what, sig string) (string, error) {
 	if named != "" {
 		if _, ok := specs[named]; !ok {
 			return "", fmt.Errorf("signature %q has no %s %q: %w", sig, what, named, ErrUnknownSignature)
@@ -226,7 +227,7 @@ func pickKey(specs map[string]TensorSpec, named, what, sig string) (string, erro
 	}
 	if len(specs) != 1 {
 		return "", fmt.Errorf("signature %q has %d %ss (%s); Predict needs exactly one (use Run): %w",
-			sig, len(specs), what, strings.Join(sortedKeys(specs), ", "), ErrShape)
+			sig, len(specs), what, strings.Join(slices.Sorted(maps.Keys(specs)), ", "), ErrShape)
 	}
 	for k := range specs {
 		return k, nil
@@ -250,9 +251,9 @@ func (m *Model) HasRole(r Role) bool {
 
 // roleSignature returns the signature the metadata names for r, if the
 // model has it.
-func (m *Model) roleSignature(r Role) (Signature, bool) {
+func (m *Model) roleSignature(r Role) (tensor.Signature, bool) {
 	if m.meta == nil || m.meta.Signatures[r] == "" {
-		return Signature{}, false
+		return tensor.Signature{}, false
 	}
 	sig, ok := m.sigs[m.meta.Signatures[r]]
 	return sig, ok
@@ -278,10 +279,10 @@ func (m *Model) TokenizerPath() string {
 
 // Signatures returns a copy of the model's signatures by key, without the
 // internal __saved_model_init_op.
-func (m *Model) Signatures() map[string]Signature {
-	out := make(map[string]Signature, len(m.sigs))
+func (m *Model) Signatures() map[string]tensor.Signature {
+	out := make(map[string]tensor.Signature, len(m.sigs))
 	for k, s := range m.sigs {
-		out[k] = s.clone()
+		out[k] = s.Clone()
 	}
 	return out
 }
@@ -289,7 +290,7 @@ func (m *Model) Signatures() map[string]Signature {
 // SignatureDefs returns every entry of the MetaGraph's signature_def map,
 // the internal __saved_model_init_op included, as TF Serving's metadata
 // lists them. Only the entries Signatures returns can be run.
-func (m *Model) SignatureDefs() map[string]Signature {
+func (m *Model) SignatureDefs() map[string]tensor.Signature {
 	return signaturesFromMetaGraph(m.metaGraph)
 }
 
@@ -325,7 +326,7 @@ func (m *Model) OutputDim() int {
 	return lastDim(m.sigs[m.predict.signature].Outputs[m.predict.output])
 }
 
-func lastDim(s TensorSpec) int {
+func lastDim(s tensor.Spec) int {
 	if len(s.Shape) == 0 {
 		return -1
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/sparse"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Predict runs the model's prediction signature on x (one example a row) and
@@ -89,7 +90,7 @@ type feedFunc func(from, to int) (map[string]*tf.Tensor, int, error)
 
 // predictChunks runs sig on rows in chunks of Options.BatchSize, feeding what
 // feed makes, and gathers the output named outKey into one matrix.
-func (m *Model) predictChunks(ctx context.Context, sig Signature, outKey string, rows int, feed feedFunc) (dense.Matrix, error) {
+func (m *Model) predictChunks(ctx context.Context, sig tensor.Signature, outKey string, rows int, feed feedFunc) (dense.Matrix, error) {
 	release, err := m.acquire(ctx, false)
 	if err != nil {
 		return dense.Matrix{}, err

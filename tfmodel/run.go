@@ -10,6 +10,7 @@ import (
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	attrpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Run calls any signature by key with named inputs, for models with several
@@ -55,7 +56,7 @@ func (m *Model) Run(ctx context.Context, key string, inputs map[string]any) (map
 // checks that given names exactly the signature's inputs, and takes the model
 // exclusively for signatures that change it. The caller keeps the outputs
 // alive while it reads them (see readMatrix).
-func (m *Model) runFed(ctx context.Context, key string, sig Signature, given []string, feed func(name string) (*tf.Tensor, error)) ([]*tf.Tensor, []string, error) {
+func (m *Model) runFed(ctx context.Context, key string, sig tensor.Signature, given []string, feed func(name string) (*tf.Tensor, error)) ([]*tf.Tensor, []string, error) {
 	feeds := make(map[string]*tf.Tensor, len(given))
 	for _, name := range sig.InputNames() {
 		if !slices.Contains(given, name) {
@@ -98,7 +99,7 @@ func (m *Model) changesModel(key string) bool {
 }
 
 // checkSpec compares a tensor with the signature's declared dtype and shape.
-func checkSpec(spec TensorSpec, t *tf.Tensor) error {
+func checkSpec(spec tensor.Spec, t *tf.Tensor) error {
 	if got := dtypeFromTF(t.DataType()); got != spec.DType {
 		return fmt.Errorf("dtype %s, want %s: %w", got, spec.DType, ErrUnsupportedDType)
 	}
@@ -118,7 +119,7 @@ func checkSpec(spec TensorSpec, t *tf.Tensor) error {
 }
 
 // dtypeFromTF maps the bindings' dtype; it shares the DataType enum's values.
-func dtypeFromTF(t tf.DataType) DType { return dtypeFromProto(typespb.DataType(t)) }
+func dtypeFromTF(t tf.DataType) tensor.DType { return dtypeFromProto(typespb.DataType(t)) }
 
 // ParameterCount returns the number of values held in the model's variables:
 // from the exporter's metadata (model weights only) when present, else the

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,106 +11,33 @@ import (
 
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"github.com/kerasgo/kerasgo/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
 // initOpSignature is the pseudo-signature TF2 SavedModels use for their init op.
 const initOpSignature = "__saved_model_init_op"
 
-// DType is a tensor element type.
-type DType string
-
-// Element types kerasgo feeds and fetches.
-const (
-	Float32 DType = "float32"
-	Float64 DType = "float64"
-	Int32   DType = "int32"
-	Int64   DType = "int64"
-	String  DType = "string"
-	Bool    DType = "bool"
-)
-
-func dtypeFromProto(t typespb.DataType) DType {
+func dtypeFromProto(t typespb.DataType) tensor.DType {
 	switch t {
 	case typespb.DataType_DT_FLOAT:
-		return Float32
+		return tensor.Float32
 	case typespb.DataType_DT_DOUBLE:
-		return Float64
+		return tensor.Float64
 	case typespb.DataType_DT_INT32:
-		return Int32
+		return tensor.Int32
 	case typespb.DataType_DT_INT64:
-		return Int64
+		return tensor.Int64
 	case typespb.DataType_DT_STRING:
-		return String
+		return tensor.String
 	case typespb.DataType_DT_BOOL:
-		return Bool
+		return tensor.Bool
 	}
-	return DType(strings.ToLower(strings.TrimPrefix(t.String(), "DT_")))
+	return tensor.DType(strings.ToLower(strings.TrimPrefix(t.String(), "DT_")))
 }
 
-// TensorSpec describes one input or output of a signature.
-type TensorSpec struct {
-	// Tensor is the graph tensor, "op:index".
-	Tensor string
-	DType  DType
-	// Shape has -1 for unknown dimensions; nil means unknown rank.
-	Shape []int64
-	// NoShape says the SignatureDef records no tensor_shape at all (an
-	// unknown rank too, but TF Serving's metadata tells the two apart).
-	NoShape bool
-}
-
-func (t TensorSpec) String() string {
-	if t.Shape == nil {
-		return fmt.Sprintf("%s[?]", t.DType)
-	}
-	dims := make([]string, len(t.Shape))
-	for i, d := range t.Shape {
-		if d < 0 {
-			dims[i] = "?"
-		} else {
-			dims[i] = fmt.Sprint(d)
-		}
-	}
-	return fmt.Sprintf("%s[%s]", t.DType, strings.Join(dims, ","))
-}
-
-// Signature is one entry of a SavedModel's signature_def map.
-type Signature struct {
-	Key        string
-	MethodName string
-	Inputs     map[string]TensorSpec
-	Outputs    map[string]TensorSpec
-}
-
-// clone returns a copy of s that shares no maps or slices with it.
-func (s Signature) clone() Signature {
-	s.Inputs, s.Outputs = cloneSpecs(s.Inputs), cloneSpecs(s.Outputs)
-	return s
-}
-
-func cloneSpecs(specs map[string]TensorSpec) map[string]TensorSpec {
-	if specs == nil {
-		return nil
-	}
-	out := make(map[string]TensorSpec, len(specs))
-	for k, t := range specs {
-		t.Shape = slices.Clone(t.Shape)
-		out[k] = t
-	}
-	return out
-}
-
-// InputNames returns the input keys in sorted order.
-func (s Signature) InputNames() []string { return sortedKeys(s.Inputs) }
-
-// OutputNames returns the output keys in sorted order.
-func (s Signature) OutputNames() []string { return sortedKeys(s.Outputs) }
-
-func sortedKeys(m map[string]TensorSpec) []string { return slices.Sorted(maps.Keys(m)) }
-
-func specFromProto(pb *corepb.TensorInfo) TensorSpec {
-	spec := TensorSpec{Tensor: pb.GetName(), DType: dtypeFromProto(pb.GetDtype()), NoShape: pb.GetTensorShape() == nil}
+func specFromProto(pb *corepb.TensorInfo) tensor.Spec {
+	spec := tensor.Spec{Name: pb.GetName(), DType: dtypeFromProto(pb.GetDtype()), NoShape: pb.GetTensorShape() == nil}
 	if shape := pb.GetTensorShape(); shape != nil && !shape.GetUnknownRank() {
 		spec.Shape = make([]int64, len(shape.GetDim()))
 		for i, d := range shape.GetDim() {
@@ -153,21 +79,21 @@ func readMetaGraph(dir string, tags []string) (*corepb.MetaGraphDef, error) {
 
 // withoutInitOp drops the __saved_model_init_op pseudo-signature, which
 // runs only at load.
-func withoutInitOp(sigs map[string]Signature) map[string]Signature {
+func withoutInitOp(sigs map[string]tensor.Signature) map[string]tensor.Signature {
 	delete(sigs, initOpSignature)
 	return sigs
 }
 
 // signaturesFromMetaGraph reads every signature_def entry, the
 // __saved_model_init_op pseudo-signature included.
-func signaturesFromMetaGraph(mg *corepb.MetaGraphDef) map[string]Signature {
-	sigs := make(map[string]Signature, len(mg.GetSignatureDef()))
+func signaturesFromMetaGraph(mg *corepb.MetaGraphDef) map[string]tensor.Signature {
+	sigs := make(map[string]tensor.Signature, len(mg.GetSignatureDef()))
 	for key, def := range mg.GetSignatureDef() {
-		s := Signature{
+		s := tensor.Signature{
 			Key:        key,
 			MethodName: def.GetMethodName(),
-			Inputs:     make(map[string]TensorSpec, len(def.GetInputs())),
-			Outputs:    make(map[string]TensorSpec, len(def.GetOutputs())),
+			Inputs:     make(map[string]tensor.Spec, len(def.GetInputs())),
+			Outputs:    make(map[string]tensor.Spec, len(def.GetOutputs())),
 		}
 		for k, v := range def.GetInputs() {
 			s.Inputs[k] = specFromProto(v)

@@ -9,32 +9,15 @@ import (
 	"slices"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/kerasgo/kerasgo/tensor"
 )
-
-// Tensor is a dense tensor of any rank: Data holds the elements flat, in
-// row-major order, as []float32, []float64, []int32, []int64, []bool or
-// [][]byte (for String), and Shape their dimensions (empty for a scalar).
-type Tensor struct {
-	DType DType
-	Shape []int64
-	Data  any
-}
-
-// Elements returns the number of elements Shape implies.
-func (t Tensor) Elements() int64 {
-	n := int64(1)
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
 
 // RunTensors calls the signature key with tensors of any shape and returns
 // every output. Dtypes and shapes are left to TensorFlow, as TF Serving
 // leaves them: a [3] tensor may feed an input declared [-1, 1] when the
 // graph allows it, and serialized tf.Examples feed a classify input whose
 // signature records another dtype (TF Serving's half_plus_three does).
-func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Tensor) (map[string]Tensor, error) {
+func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]tensor.Tensor) (map[string]tensor.Tensor, error) {
 	sig, ok := m.sigs[key]
 	if !ok {
 		return nil, fmt.Errorf("run %q: %w", key, ErrUnknownSignature)
@@ -46,7 +29,7 @@ func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Te
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Tensor, len(names))
+	out := make(map[string]tensor.Tensor, len(names))
 	for i, name := range names {
 		t, err := tensorFrom(res[i])
 		if err != nil {
@@ -59,7 +42,7 @@ func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]Te
 }
 
 // newTensorOf copies t into a TensorFlow tensor.
-func newTensorOf(t Tensor) (*tf.Tensor, error) {
+func newTensorOf(t tensor.Tensor) (*tf.Tensor, error) {
 	n := t.Elements()
 	var flat any
 	switch d := t.Data.(type) {
@@ -94,21 +77,21 @@ func newTensorOf(t Tensor) (*tf.Tensor, error) {
 }
 
 // tensorFrom copies a TensorFlow tensor into a Tensor.
-func tensorFrom(t *tf.Tensor) (Tensor, error) {
-	out := Tensor{DType: dtypeFromTF(t.DataType()), Shape: append([]int64{}, t.Shape()...)}
+func tensorFrom(t *tf.Tensor) (tensor.Tensor, error) {
+	out := tensor.Tensor{DType: dtypeFromTF(t.DataType()), Shape: append([]int64{}, t.Shape()...)}
 	v := reflect.ValueOf(t.Value())
 	switch out.DType {
-	case Float32:
+	case tensor.Float32:
 		out.Data = flatten[float32](v, nil)
-	case Float64:
+	case tensor.Float64:
 		out.Data = flatten[float64](v, nil)
-	case Int32:
+	case tensor.Int32:
 		out.Data = flatten[int32](v, nil)
-	case Int64:
+	case tensor.Int64:
 		out.Data = flatten[int64](v, nil)
-	case Bool:
+	case tensor.Bool:
 		out.Data = flatten[bool](v, nil)
-	case String:
+	case tensor.String:
 		s := flatten[string](v, nil)
 		b := make([][]byte, len(s))
 		for i := range s {
@@ -116,7 +99,7 @@ func tensorFrom(t *tf.Tensor) (Tensor, error) {
 		}
 		out.Data = b
 	default:
-		return Tensor{}, fmt.Errorf("dtype %s: %w", out.DType, ErrUnsupportedDType)
+		return tensor.Tensor{}, fmt.Errorf("dtype %s: %w", out.DType, ErrUnsupportedDType)
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/sparse"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Labels are the targets of a training or evaluation batch. Set exactly one
@@ -182,14 +183,14 @@ func (m *Model) step(ctx context.Context, role Role, rows int, y Labels, sampleW
 }
 
 // runLocked feeds and fetches a signature by key names. The caller holds m.mu.
-func (m *Model) runLocked(sig Signature, feeds map[string]*tf.Tensor, fetches []string) ([]*tf.Tensor, error) {
+func (m *Model) runLocked(sig tensor.Signature, feeds map[string]*tf.Tensor, fetches []string) ([]*tf.Tensor, error) {
 	in := make(map[tf.Output]*tf.Tensor, len(feeds))
 	for key, t := range feeds {
 		spec, ok := sig.Inputs[key]
 		if !ok {
 			return nil, fmt.Errorf("signature %q has no input %q: %w", sig.Key, key, ErrUnknownSignature)
 		}
-		o, err := m.output(spec.Tensor)
+		o, err := m.output(spec.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +202,7 @@ func (m *Model) runLocked(sig Signature, feeds map[string]*tf.Tensor, fetches []
 		if !ok {
 			return nil, fmt.Errorf("signature %q has no output %q: %w", sig.Key, key, ErrUnknownSignature)
 		}
-		o, err := m.output(spec.Tensor)
+		o, err := m.output(spec.Name)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Service implements TF Serving's PredictionService and ModelService.
@@ -155,7 +156,7 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 		if signature == "" {
 			signature = mv.Spec().Signature
 		}
-		inputs := make(map[string]serving.Tensor, len(req.GetInputs()))
+		inputs := make(map[string]tensor.Tensor, len(req.GetInputs()))
 		for alias, tp := range req.GetInputs() {
 			t, err := fromProto(alias, tp, res.Grow)
 			if err != nil {
@@ -344,7 +345,7 @@ func (s *Service) GetModelMetadata(ctx context.Context, req *tfservingpb.GetMode
 	return resp, err
 }
 
-func tensorInfos(specs map[string]serving.TensorSpec) map[string]*metapb.TensorInfo {
+func tensorInfos(specs map[string]tensor.Spec) map[string]*metapb.TensorInfo {
 	out := make(map[string]*metapb.TensorInfo, len(specs))
 	for alias, t := range specs {
 		info := &metapb.TensorInfo{Encoding: &metapb.TensorInfo_Name{Name: t.Name}, Dtype: dtypeFor(t.DType), TensorShape: &shapepb.TensorShapeProto{}}

@@ -28,6 +28,7 @@ import (
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb/examplepb"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // fake is a rows model of 3 features whose prediction is the row's sum
@@ -54,29 +55,29 @@ func (f *fake) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error
 }
 
 func (f *fake) Spec() serving.Spec {
-	examples := map[string]serving.TensorSpec{"inputs": {Name: "tf_example:0", DType: "string", Shape: []int64{-1}}}
+	examples := map[string]tensor.Spec{"inputs": {Name: "tf_example:0", DType: tensor.String, Shape: []int64{-1}}}
 	return serving.Spec{
 		Signature: "serving_default", InputKey: "x", OutputKey: "y", InputDim: 3, Input: serving.InputRows,
-		Signatures: map[string]serving.SignatureSpec{
+		Signatures: map[string]tensor.Signature{
 			"serving_default": {MethodName: "tensorflow/serving/predict",
-				Inputs:  map[string]serving.TensorSpec{"x": {Name: "x:0", DType: "float32", Shape: []int64{-1, 3}}},
-				Outputs: map[string]serving.TensorSpec{"y": {Name: "y:0", DType: "float32", Shape: []int64{-1, 1}}}},
+				Inputs:  map[string]tensor.Spec{"x": {Name: "x:0", DType: tensor.Float32, Shape: []int64{-1, 3}}},
+				Outputs: map[string]tensor.Spec{"y": {Name: "y:0", DType: tensor.Float32, Shape: []int64{-1, 1}}}},
 			"classify_x_to_y": {MethodName: serving.MethodClassify, Inputs: examples,
-				Outputs: map[string]serving.TensorSpec{"scores": {Name: "y:0", DType: "float32", Shape: []int64{-1, 1}}}},
+				Outputs: map[string]tensor.Spec{"scores": {Name: "y:0", DType: tensor.Float32, Shape: []int64{-1, 1}}}},
 			"regress_x_to_y": {MethodName: serving.MethodRegress, Inputs: examples,
-				Outputs: map[string]serving.TensorSpec{"outputs": {Name: "y:0", DType: "float32", Shape: []int64{-1, 1}}}},
+				Outputs: map[string]tensor.Spec{"outputs": {Name: "y:0", DType: tensor.Float32, Shape: []int64{-1, 1}}}},
 			"echo": {MethodName: "tensorflow/serving/predict",
-				Inputs:  map[string]serving.TensorSpec{"a": {Name: "a:0", DType: "int64", Shape: nil}},
-				Outputs: map[string]serving.TensorSpec{"a": {Name: "a:0", DType: "int64", Shape: nil}}},
+				Inputs:  map[string]tensor.Spec{"a": {Name: "a:0", DType: tensor.Int64, Shape: nil}},
+				Outputs: map[string]tensor.Spec{"a": {Name: "a:0", DType: tensor.Int64, Shape: nil}}},
 		},
 	}
 }
 
 // Run answers the echo signature with its input, and classify and regress
 // with 0.5x + 2 of each serialized example's feature "x".
-func (f *fake) Run(ctx context.Context, signature string, inputs map[string]serving.Tensor) (map[string]serving.Tensor, error) {
+func (f *fake) Run(ctx context.Context, signature string, inputs map[string]tensor.Tensor) (map[string]tensor.Tensor, error) {
 	if signature == "echo" {
-		return map[string]serving.Tensor{"a": inputs["a"]}, nil
+		return map[string]tensor.Tensor{"a": inputs["a"]}, nil
 	}
 	in := inputs["inputs"].Data.([][]byte)
 	out := make([]float32, len(in))
@@ -95,7 +96,7 @@ func (f *fake) Run(ctx context.Context, signature string, inputs map[string]serv
 	if signature == "classify_x_to_y" {
 		name = "scores"
 	}
-	return map[string]serving.Tensor{name: {DType: "float32", Shape: []int64{int64(len(in)), 1}, Data: out}}, nil
+	return map[string]tensor.Tensor{name: {DType: tensor.Float32, Shape: []int64{int64(len(in)), 1}, Data: out}}, nil
 }
 
 func (f *fake) Close() error { return nil }

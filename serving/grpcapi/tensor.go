@@ -11,25 +11,25 @@ import (
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 
 	"github.com/kerasgo/kerasgo/errkind"
-	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
-// dtypeInfo gives the serving.Tensor name of a TensorFlow dtype kerasgo
+// dtypeInfo gives the tensor.DType of a TensorFlow dtype kerasgo
 // serves and the bytes an element takes in tensor_content (0: strings).
-func dtypeInfo(dt typespb.DataType) (name string, size int64, ok bool) {
+func dtypeInfo(dt typespb.DataType) (name tensor.DType, size int64, ok bool) {
 	switch dt {
 	case typespb.DataType_DT_FLOAT:
-		return "float32", 4, true
+		return tensor.Float32, 4, true
 	case typespb.DataType_DT_DOUBLE:
-		return "float64", 8, true
+		return tensor.Float64, 8, true
 	case typespb.DataType_DT_INT32:
-		return "int32", 4, true
+		return tensor.Int32, 4, true
 	case typespb.DataType_DT_INT64:
-		return "int64", 8, true
+		return tensor.Int64, 8, true
 	case typespb.DataType_DT_BOOL:
-		return "bool", 1, true
+		return tensor.Bool, 1, true
 	case typespb.DataType_DT_STRING:
-		return "string", 0, true
+		return tensor.String, 0, true
 	}
 	return "", 0, false
 }
@@ -45,51 +45,51 @@ const stringHeaderBytes = 24
 // rest (none: zeros). Unlike TensorFlow, the elements are charged to the
 // request's reservation (reserve) before they are allocated, so a huge shape with a
 // small body is refused, not allocated.
-func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (serving.Tensor, error) {
+func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (tensor.Tensor, error) {
 	dtName, dtSize, ok := dtypeInfo(tp.GetDtype())
 	if !ok {
-		return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: dtype %s is not supported (kerasgo serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL and DT_STRING)", alias, dtypeName(tp.GetDtype()))
+		return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: dtype %s is not supported (kerasgo serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL and DT_STRING)", alias, dtypeName(tp.GetDtype()))
 	}
 	shape, n, err := shapeOf(alias, tp.GetTensorShape())
 	if err != nil {
-		return serving.Tensor{}, err
+		return tensor.Tensor{}, err
 	}
 	size := dtSize
 	if size == 0 {
 		size = stringHeaderBytes
 	}
 	if n > math.MaxInt64/size {
-		return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s has too many elements", alias, formatShape(shape))
+		return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s has too many elements", alias, formatShape(shape))
 	}
 	if err := reserve(n * size); err != nil {
 		if errkind.Of(err) == errkind.TooLarge {
-			return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s declares %d elements, more than the server lets requests hold: %v", alias, formatShape(shape), n, err)
+			return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s declares %d elements, more than the server lets requests hold: %v", alias, formatShape(shape), n, err)
 		}
-		return serving.Tensor{}, err
+		return tensor.Tensor{}, err
 	}
-	t := serving.Tensor{DType: dtName, Shape: shape}
+	t := tensor.Tensor{DType: dtName, Shape: shape}
 	if content := tp.GetTensorContent(); len(content) > 0 {
 		if dtSize == 0 {
-			return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: a DT_STRING tensor carries its values in string_val, not tensor_content", alias)
+			return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: a DT_STRING tensor carries its values in string_val, not tensor_content", alias)
 		}
 		if int64(len(content)) != n*dtSize {
-			return serving.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: tensor_content holds %d bytes; shape %s of %s needs %d", alias, len(content), formatShape(shape), dtypeName(tp.GetDtype()), n*dtSize)
+			return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: tensor_content holds %d bytes; shape %s of %s needs %d", alias, len(content), formatShape(shape), dtypeName(tp.GetDtype()), n*dtSize)
 		}
 		t.Data = decodeContent(dtName, content, int(n))
 		return t, nil
 	}
 	switch dtName {
-	case "float32":
+	case tensor.Float32:
 		t.Data = fill(tp.GetFloatVal(), n)
-	case "float64":
+	case tensor.Float64:
 		t.Data = fill(tp.GetDoubleVal(), n)
-	case "int32":
+	case tensor.Int32:
 		t.Data = fill(tp.GetIntVal(), n)
-	case "int64":
+	case tensor.Int64:
 		t.Data = fill(tp.GetInt64Val(), n)
-	case "bool":
+	case tensor.Bool:
 		t.Data = fill(tp.GetBoolVal(), n)
-	case "string":
+	case tensor.String:
 		t.Data = fill(tp.GetStringVal(), n)
 	}
 	return t, nil
@@ -133,28 +133,28 @@ func fill[T any](vals []T, n int64) []T {
 }
 
 // decodeContent reads n little-endian elements of a numeric or bool dtype.
-func decodeContent(dtype string, b []byte, n int) any {
+func decodeContent(dtype tensor.DType, b []byte, n int) any {
 	le := binary.LittleEndian
 	switch dtype {
-	case "float32":
+	case tensor.Float32:
 		out := make([]float32, n)
 		for i := range out {
 			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
 		}
 		return out
-	case "float64":
+	case tensor.Float64:
 		out := make([]float64, n)
 		for i := range out {
 			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
 		}
 		return out
-	case "int32":
+	case tensor.Int32:
 		out := make([]int32, n)
 		for i := range out {
 			out[i] = int32(le.Uint32(b[4*i:]))
 		}
 		return out
-	case "int64":
+	case tensor.Int64:
 		out := make([]int64, n)
 		for i := range out {
 			out[i] = int64(le.Uint64(b[8*i:]))
@@ -171,7 +171,7 @@ func decodeContent(dtype string, b []byte, n int) any {
 
 // toProto converts a model's output to a TensorProto with typed fields, as
 // TF Serving answers (tensor_content only for outputs it cannot type).
-func toProto(t serving.Tensor) (*tensorpb.TensorProto, error) {
+func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 	tp := &tensorpb.TensorProto{TensorShape: &shapepb.TensorShapeProto{}}
 	for _, d := range t.Shape {
 		tp.TensorShape.Dim = append(tp.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
@@ -195,16 +195,16 @@ func toProto(t serving.Tensor) (*tensorpb.TensorProto, error) {
 	return tp, nil
 }
 
-// dtypeFor is the TensorFlow dtype of a serving dtype name ("float32", or
-// the lower-case name without DT_ of any other, as tfmodel writes them).
-func dtypeFor(name string) typespb.DataType {
+// dtypeFor is the TensorFlow dtype of a tensor.DType (one of its constants,
+// or the lower-case name without DT_ of any other, as tfmodel reads them).
+func dtypeFor(name tensor.DType) typespb.DataType {
 	for _, dt := range []typespb.DataType{typespb.DataType_DT_FLOAT, typespb.DataType_DT_DOUBLE, typespb.DataType_DT_INT32,
 		typespb.DataType_DT_INT64, typespb.DataType_DT_BOOL, typespb.DataType_DT_STRING} {
 		if n, _, _ := dtypeInfo(dt); n == name {
 			return dt
 		}
 	}
-	return typespb.DataType(typespb.DataType_value["DT_"+strings.ToUpper(name)])
+	return typespb.DataType(typespb.DataType_value["DT_"+strings.ToUpper(string(name))])
 }
 
 // dtypeName names a dtype the fork's 2.10 protos may not know (FLOAT8 and

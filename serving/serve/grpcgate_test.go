@@ -25,6 +25,7 @@ import (
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/serve"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // holding is a rows model of 3 features whose Predict waits until release
@@ -46,9 +47,9 @@ func (h *holding) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, er
 
 func (h *holding) Spec() serving.Spec {
 	return serving.Spec{Signature: "serving_default", InputKey: "x", OutputKey: "y", InputDim: 3, Input: serving.InputRows,
-		Signatures: map[string]serving.SignatureSpec{"serving_default": {MethodName: "tensorflow/serving/predict",
-			Inputs:  map[string]serving.TensorSpec{"x": {Name: "x:0", DType: "float32", Shape: []int64{-1, 3}}},
-			Outputs: map[string]serving.TensorSpec{"y": {Name: "y:0", DType: "float32", Shape: []int64{-1, 1}}}}}}
+		Signatures: map[string]tensor.Signature{"serving_default": {MethodName: "tensorflow/serving/predict",
+			Inputs:  map[string]tensor.Spec{"x": {Name: "x:0", DType: tensor.Float32, Shape: []int64{-1, 3}}},
+			Outputs: map[string]tensor.Spec{"y": {Name: "y:0", DType: tensor.Float32, Shape: []int64{-1, 1}}}}}}
 }
 
 func (h *holding) Close() error { return nil }
