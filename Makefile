@@ -41,7 +41,7 @@ pytest: build
 # The packages that must build and test without cgo: only tfmodel (and the
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
-PURE_GO := ./convert/... ./dense/... ./sparse/... ./tensor/... ./fit/... ./metrics/... ./score/... ./serving/... ./textvec/... \
+PURE_GO := ./rowio/... ./dense/... ./sparse/... ./tensor/... ./fit/... ./evaluation/... ./score/... ./serving/... ./textvec/... \
 	./atomicfile/... ./errkind/... ./internal/learningcurve/... ./promote/... ./cmd/kerasgo-loadgen/...
 
 puregotest:
@@ -132,7 +132,7 @@ proto:
 # Run every fuzz target for FUZZTIME each (their seed corpora run in every
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := convert:FuzzTableReader convert:FuzzNPYReader convert:FuzzLibSVMReader convert:FuzzJSONLReader convert:FuzzNextField \
+FUZZ_TARGETS := rowio:FuzzTableReader rowio:FuzzNPYReader rowio:FuzzLibSVMReader rowio:FuzzJSONLReader rowio:FuzzNextField \
 	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/grpcapi:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \

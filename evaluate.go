@@ -8,10 +8,10 @@ import (
 	"math"
 	"strconv"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
@@ -61,15 +61,15 @@ func (m *Model) Evaluator(ctx context.Context, src fit.Source) (model fit.Model,
 			names[i] = strconv.Itoa(i)
 		}
 	}
-	loss, mode, activation := metrics.BinaryCrossentropy, "one label a row: one-hot targets", "sigmoid"
+	loss, mode, activation := evaluation.BinaryCrossentropy, "one label a row: one-hot targets", "sigmoid"
 	if multi {
 		mode = "some rows carry no label or several: multi-hot targets"
 	}
 	if softmax {
-		loss, activation = metrics.CategoricalCrossentropy, "softmax"
+		loss, activation = evaluation.CategoricalCrossentropy, "softmax"
 	}
 	inferred = fmt.Sprintf("%s has no kerasgo metadata; labels %s: %s; %d classes %s; %s outputs (inferred from the data) scored with %s", m.Dir(), modeFrom, mode, classes, named, activation, loss)
-	opts = fit.Options{Dim: dim, Labels: fit.NewLabels(names, multi), Loss: loss}
+	opts = fit.Options{Dim: dim, Labels: fit.NewLabelParser(names, multi), Loss: loss}
 	return predictionEvaluator{m: m, loss: loss}, opts, inferred, nil
 }
 
@@ -82,7 +82,7 @@ func (m *Model) endsInSoftmax(ctx context.Context, src fit.Source) (bool, error)
 	}
 	defer closer.Close()
 	x := sparse.New(m.InputDim())
-	var row convert.Row
+	var row rowio.Row
 	for x.Rows < inferRows {
 		err := r.Read(&row)
 		if errors.Is(err, io.EOF) {
@@ -121,7 +121,7 @@ func (m *Model) endsInSoftmax(ctx context.Context, src fit.Source) (bool, error)
 // predictions, computing the loss as Keras would.
 type predictionEvaluator struct {
 	m    *Model
-	loss metrics.Loss
+	loss evaluation.Loss
 }
 
 func (p predictionEvaluator) EvaluateBatch(ctx context.Context, b fit.Batch) (float64, dense.Matrix, error) {
@@ -129,7 +129,7 @@ func (p predictionEvaluator) EvaluateBatch(ctx context.Context, b fit.Batch) (fl
 	if err != nil {
 		return 0, dense.Matrix{}, err
 	}
-	loss, err := metrics.BatchLoss(p.loss, probs, b.Y)
+	loss, err := evaluation.BatchLoss(p.loss, probs, b.Y)
 	return loss, probs, err
 }
 

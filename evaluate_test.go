@@ -14,8 +14,8 @@ import (
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -37,7 +37,7 @@ func TestEvaluatorWithoutMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(inferred, "one-hot") || !strings.Contains(inferred, "softmax") || opts.Loss != metrics.CategoricalCrossentropy || opts.Labels.MultiLabel {
+	if !strings.Contains(inferred, "one-hot") || !strings.Contains(inferred, "softmax") || opts.Loss != evaluation.CategoricalCrossentropy || opts.Labels.MultiLabel {
 		t.Fatalf("inferred %q, loss %s, multi-label %v; want one-hot, softmax, CategoricalCrossentropy", inferred, opts.Loss, opts.Labels.MultiLabel)
 	}
 	opts.BatchSize, opts.ValPath = 16, data
@@ -54,7 +54,7 @@ func TestEvaluatorWithoutMetadata(t *testing.T) {
 			hits++
 		}
 	}
-	wantLoss, err := metrics.BatchLoss(metrics.CategoricalCrossentropy, want, targets)
+	wantLoss, err := evaluation.BatchLoss(evaluation.CategoricalCrossentropy, want, targets)
 	if err != nil {
 		t.Fatal(err)
 	}

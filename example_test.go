@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/kerasgo/kerasgo"
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/fit"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/score"
 )
 
@@ -73,9 +73,9 @@ func Example_scoreFile() {
 	}
 	defer in.Close()
 	var out bytes.Buffer
-	w := convert.NewCSVPredictionWriter(&out, m.PredictionOptions(0.5, 3))
+	w := rowio.NewCSVPredictionWriter(&out, m.PredictionOptions(0.5, 3))
 	// Score flushes w before it returns.
-	stats, err := m.Score(ctx, in, path, convert.FormatOf(path), convert.ReaderOptions{}, w, score.Options{})
+	stats, err := m.Score(ctx, in, path, rowio.FormatOf(path), rowio.ReaderOptions{}, w, score.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

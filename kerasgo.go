@@ -18,9 +18,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/textvec"
 	"github.com/kerasgo/kerasgo/tfmodel"
@@ -111,7 +111,7 @@ type Model struct {
 	input Input
 	// vec is the text preprocessing stored with the model (nil: none). It
 	// is safe for concurrent use (package textvec).
-	vec convert.Vectorizer
+	vec rowio.Vectorizer
 	// sparseSteps says training and evaluation steps take CSR batches: the
 	// exporter's sparse training signatures are there.
 	sparseSteps bool
@@ -179,8 +179,8 @@ func classes(tm *tfmodel.Model, opts Options) ([]string, LabelMode, error) {
 
 // loadVectorizer loads the text preprocessing stored with the model, or
 // returns nil when it has none.
-func loadVectorizer(m *tfmodel.Model) (convert.Vectorizer, error) {
-	var v convert.Vectorizer
+func loadVectorizer(m *tfmodel.Model) (rowio.Vectorizer, error) {
+	var v rowio.Vectorizer
 	switch {
 	case m.TokenizerPath() != "":
 		path := m.TokenizerPath()
@@ -243,7 +243,7 @@ func (m *Model) MultiLabel() bool { return m.labels == LabelModeMulti }
 
 // Vectorizer returns the text preprocessing stored with the model, or nil.
 // It is safe for concurrent use.
-func (m *Model) Vectorizer() convert.Vectorizer { return m.vec }
+func (m *Model) Vectorizer() rowio.Vectorizer { return m.vec }
 
 // TakesText reports whether PredictText works: the graph takes strings, or
 // the model carries a vectorizer.

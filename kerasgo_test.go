@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/kerasgo/kerasgo"
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 )
 
@@ -31,7 +31,7 @@ func open(tb testing.TB, name string) *kerasgo.Model {
 
 func golden(tb testing.TB, name string) dense.Matrix {
 	tb.Helper()
-	m, err := convert.ReadNPYFile(filepath.Join("testdata", "golden", name))
+	m, err := rowio.ReadNPYFile(filepath.Join("testdata", "golden", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/kerasgo/kerasgo"
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 )
 
@@ -62,13 +62,13 @@ func readBatches(b *testing.B, path string, dim, size int) ([]sparse.CSR, int) {
 		b.Fatal(err)
 	}
 	defer f.Close()
-	r, err := convert.NewLibSVMReader(f, path, convert.LibSVMOptions{Dim: dim, Base: convert.IndexZero, Sparse: true})
+	r, err := rowio.NewLibSVMReader(f, path, rowio.LibSVMOptions{Dim: dim, Base: rowio.IndexZero, Sparse: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var batches []sparse.CSR
 	x, rows := sparse.New(dim), 0
-	var row convert.Row
+	var row rowio.Row
 	for {
 		err := r.Read(&row)
 		if errors.Is(err, io.EOF) {

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 
 	"github.com/kerasgo/kerasgo/atomicfile"
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -37,8 +37,8 @@ func (m *Model) FitOptions() (fit.Options, error) {
 	md := m.tf.Metadata()
 	return fit.Options{
 		Dim:    md.InputDim,
-		Labels: fit.NewLabels(m.Classes(), m.MultiLabel()),
-		Loss:   metrics.Loss(md.Loss.ClassName),
+		Labels: fit.NewLabelParser(m.Classes(), m.MultiLabel()),
+		Loss:   evaluation.Loss(md.Loss.ClassName),
 	}, nil
 }
 
@@ -191,29 +191,29 @@ func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, op
 // LabelledSource returns a fit.Source over the labelled file at path (libsvm,
 // or JSONL rows with "label"/"labels"; raw-text JSONL rows go through the
 // model's vectorizer). Each pass opens the file anew and fails with
-// convert.ErrChanged if the file changes while it is read.
+// rowio.ErrChanged if the file changes while it is read.
 func (m *Model) LabelledSource(path string) (fit.Source, error) {
-	f := convert.FormatOf(path)
+	f := rowio.FormatOf(path)
 	if !f.Labelled() {
-		return nil, fmt.Errorf("%s: training and evaluation read libsvm (.libsvm, .svm) or JSONL (.jsonl) files, which carry labels: %w", path, convert.ErrUnknownFormat)
+		return nil, fmt.Errorf("%s: training and evaluation read libsvm (.libsvm, .svm) or JSONL (.jsonl) files, which carry labels: %w", path, rowio.ErrUnknownFormat)
 	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("opening data: %w", err)
 	}
-	opts := convert.ReaderOptions{Dim: m.InputDim(), Vectorizer: m.vec, Sparse: true}
-	if f == convert.FormatLibSVM {
+	opts := rowio.ReaderOptions{Dim: m.InputDim(), Vectorizer: m.vec, Sparse: true}
+	if f == rowio.FormatLibSVM {
 		// Detect the index base once, not on every pass.
 		var err error
-		if opts.Base, err = convert.LibSVMFileBase(path); err != nil {
+		if opts.Base, err = rowio.LibSVMFileBase(path); err != nil {
 			return nil, err
 		}
 	}
-	return func() (convert.RowReader, io.Closer, error) {
-		file, err := convert.OpenStable(path)
+	return func() (rowio.RowReader, io.Closer, error) {
+		file, err := rowio.OpenStable(path)
 		if err != nil {
 			return nil, nil, err
 		}
-		r, err := convert.NewFormatReader(file, path, f, opts)
+		r, err := rowio.NewFormatReader(file, path, f, opts)
 		if err != nil {
 			file.Close()
 			return nil, nil, err

@@ -8,14 +8,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/rowio"
 )
 
 // ReadClassWeights reads "class weight" lines (a class name or index, then a
 // non-negative weight; blank lines and # comments skipped) for the classes
 // of labels; classes not named weigh 1. path names r in errors, which are
-// *convert.ParseError with the line.
-func ReadClassWeights(r io.Reader, path string, labels *Labels) ([]float32, error) {
+// *rowio.ParseError with the line.
+func ReadClassWeights(r io.Reader, path string, labels *LabelParser) ([]float32, error) {
 	w := make([]float32, len(labels.Classes))
 	for i := range w {
 		w[i] = 1
@@ -27,7 +27,7 @@ func ReadClassWeights(r io.Reader, path string, labels *Labels) ([]float32, erro
 			continue
 		}
 		bad := func(field, msg string) error {
-			return &convert.ParseError{Path: path, Line: line, Field: field, Err: fmt.Errorf("%s: %w", msg, convert.ErrFormat)}
+			return &rowio.ParseError{Path: path, Line: line, Field: field, Err: fmt.Errorf("%s: %w", msg, rowio.ErrFormat)}
 		}
 		if len(fields) != 2 {
 			return nil, bad("", `want "class weight"`)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 )
 
@@ -16,7 +16,7 @@ import (
 // each source once, before the first step, and keeps the parsed rows (in
 // memory, or in a temporary file past Options.MemoryBudget) for every
 // epoch; InferMultiLabel and the evaluation calls may open it again.
-type Source func() (convert.RowReader, io.Closer, error)
+type Source func() (rowio.RowReader, io.Closer, error)
 
 // Example is one labelled row, owned by the loop (not reused by the reader).
 type Example struct {
@@ -26,17 +26,17 @@ type Example struct {
 	Classes []int // label class indices
 }
 
-// Labels turns the label fields of rows into class indices: a label is a
+// LabelParser turns the label fields of rows into class indices: a label is a
 // class index ("3") or a class name ("perl").
-type Labels struct {
+type LabelParser struct {
 	Classes    []string
 	MultiLabel bool
 	byName     map[string]int
 }
 
-// NewLabels returns a label parser for the given classes.
-func NewLabels(classes []string, multiLabel bool) *Labels {
-	l := &Labels{Classes: classes, MultiLabel: multiLabel, byName: make(map[string]int, len(classes))}
+// NewLabelParser returns a label parser for the given classes.
+func NewLabelParser(classes []string, multiLabel bool) *LabelParser {
+	l := &LabelParser{Classes: classes, MultiLabel: multiLabel, byName: make(map[string]int, len(classes))}
 	for i, c := range classes {
 		l.byName[c] = i
 	}
@@ -44,7 +44,7 @@ func NewLabels(classes []string, multiLabel bool) *Labels {
 }
 
 // Parse converts one row's label fields; errors name no file (the caller adds it).
-func (l *Labels) Parse(fields []string) ([]int, error) {
+func (l *LabelParser) Parse(fields []string) ([]int, error) {
 	if len(fields) == 0 {
 		if l.MultiLabel {
 			return nil, nil // a row with no labels is a valid multi-label example
@@ -70,10 +70,10 @@ func (l *Labels) Parse(fields []string) ([]int, error) {
 }
 
 // example copies a row read from a file into an Example with parsed labels.
-func (l *Labels) example(path string, row *convert.Row) (Example, error) {
+func (l *LabelParser) example(path string, row *rowio.Row) (Example, error) {
 	classes, err := l.Parse(row.Labels)
 	if err != nil {
-		return Example{}, &convert.ParseError{Path: path, Line: row.Line, Column: 1, Field: "label", Err: fmt.Errorf("%w: %w", err, convert.ErrFormat)}
+		return Example{}, &rowio.ParseError{Path: path, Line: row.Line, Column: 1, Field: "label", Err: fmt.Errorf("%w: %w", err, rowio.ErrFormat)}
 	}
 	e := Example{Line: row.Line, Classes: classes}
 	if len(row.Features) > 0 {
@@ -174,7 +174,7 @@ func InferMultiLabel(ctx context.Context, src Source) (bool, error) {
 		return false, fmt.Errorf("opening data: %w", err)
 	}
 	defer closer.Close()
-	var row convert.Row
+	var row rowio.Row
 	for {
 		if err := ctx.Err(); err != nil {
 			return false, err

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/rowio"
 )
 
 func TestReadClassWeights(t *testing.T) {
-	labels := fit.NewLabels([]string{"cat", "dog", "emu"}, false)
+	labels := fit.NewLabelParser([]string{"cat", "dog", "emu"}, false)
 	tests := map[string]struct {
 		in       string
 		want     []float32
@@ -38,8 +38,8 @@ func TestReadClassWeights(t *testing.T) {
 				}
 				return
 			}
-			var pe *convert.ParseError
-			if !errors.As(err, &pe) || pe.Path != "w.txt" || pe.Line != tc.wantLine || pe.Field != tc.field || !errors.Is(err, convert.ErrFormat) {
+			var pe *rowio.ParseError
+			if !errors.As(err, &pe) || pe.Path != "w.txt" || pe.Line != tc.wantLine || pe.Field != tc.field || !errors.Is(err, rowio.ErrFormat) {
 				t.Fatalf("error %v, want a ParseError at w.txt:%d field %q", err, tc.wantLine, tc.field)
 			}
 		})
@@ -51,8 +51,8 @@ func TestRecordRoundTrip(t *testing.T) {
 	if rec, err := fit.ReadRecord(dir); rec != nil || err != nil {
 		t.Fatalf("a model without a record: %v, %v", rec, err)
 	}
-	start := &metrics.Report{Rows: 3, Loss: 0.5}
-	res := fit.Result{Start: start, History: []fit.Epoch{{Epoch: 1, Steps: 2, TrainLoss: 0.4, Val: &metrics.Report{Rows: 3, Loss: 0.45}}}}
+	start := &evaluation.Report{Rows: 3, Loss: 0.5}
+	res := fit.Result{Start: start, History: []fit.Epoch{{Epoch: 1, Steps: 2, TrainLoss: 0.4, Val: &evaluation.Report{Rows: 3, Loss: 0.45}}}}
 	if err := fit.WriteRecord(filepath.Join(dir, "m"), res); err != nil {
 		t.Fatal(err)
 	}

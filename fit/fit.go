@@ -19,9 +19,9 @@ import (
 	"os"
 
 	"github.com/kerasgo/kerasgo/atomicfile"
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/evaluation"
+	"github.com/kerasgo/kerasgo/rowio"
 )
 
 // Model is what the loop trains.
@@ -37,10 +37,10 @@ type Model interface {
 
 // Options configure Run. Dim and Labels are required.
 type Options struct {
-	Dim    int     // features per row
-	Labels *Labels // classes and label mode
+	Dim    int          // features per row
+	Labels *LabelParser // classes and label mode
 	// Loss is the model's Keras loss class name, for the metrics' baselines.
-	Loss      metrics.Loss
+	Loss      evaluation.Loss
 	Epochs    int // default 1
 	BatchSize int // default 500
 	// Every epoch visits the training rows in a new uniformly random order
@@ -86,7 +86,7 @@ type Options struct {
 	// of the model as loaded (when there is validation data and the run is
 	// not resumed).
 	OnData  func(Data)
-	OnStart func(metrics.Report)
+	OnStart func(evaluation.Report)
 	OnStep  func(epoch, step int, loss float64)
 	OnEpoch func(Epoch)
 	// TrainPath and ValPath name the training and validation data in errors.
@@ -98,11 +98,11 @@ type Options struct {
 
 // Epoch is one epoch's outcome.
 type Epoch struct {
-	Epoch     int             `json:"epoch"` // 1-based
-	Steps     int             `json:"steps"`
-	TrainLoss float64         `json:"train_loss"`
-	Train     metrics.Report  `json:"train"`
-	Val       *metrics.Report `json:"val,omitempty"`
+	Epoch     int                `json:"epoch"` // 1-based
+	Steps     int                `json:"steps"`
+	TrainLoss float64            `json:"train_loss"`
+	Train     evaluation.Report  `json:"train"`
+	Val       *evaluation.Report `json:"val,omitempty"`
 }
 
 // Monitored returns the epoch's validation value of metric (NaN without
@@ -116,12 +116,12 @@ func (e Epoch) Monitored(metric Metric) float64 {
 
 // State is what a checkpoint records to resume from.
 type State struct {
-	Epoch     int             `json:"epoch"` // 1-based epoch in progress
-	Step      int             `json:"step"`  // steps done in it
-	History   []Epoch         `json:"history"`
-	Start     *metrics.Report `json:"start,omitempty"`
-	BestEpoch int             `json:"best_epoch"`
-	BestValue float64         `json:"best_value"`
+	Epoch     int                `json:"epoch"` // 1-based epoch in progress
+	Step      int                `json:"step"`  // steps done in it
+	History   []Epoch            `json:"history"`
+	Start     *evaluation.Report `json:"start,omitempty"`
+	BestEpoch int                `json:"best_epoch"`
+	BestValue float64            `json:"best_value"`
 }
 
 // Result is what Run did.
@@ -131,7 +131,7 @@ type Result struct {
 	Data Data
 	// Start is the validation report of the model as loaded, before any
 	// step (nil without validation data, or when resumed without one).
-	Start *metrics.Report
+	Start *evaluation.Report
 	// BestEpoch is the epoch whose weights are in BestDir, and BestValue its
 	// monitored value: 0 is the model as loaded, kept when no epoch beat it;
 	// -1 means no weights were kept (no validation data or no BestDir).
@@ -371,10 +371,10 @@ func runEpoch(ctx context.Context, m Model, train *rowStore, opts Options, epoch
 }
 
 // evaluateStore scores every stored validation row, in stored order.
-func evaluateStore(ctx context.Context, m Model, val *rowStore, opts Options) (metrics.Report, error) {
+func evaluateStore(ctx context.Context, m Model, val *rowStore, opts Options) (evaluation.Report, error) {
 	acc, err := newAccumulator(opts)
 	if err != nil {
-		return metrics.Report{}, err
+		return evaluation.Report{}, err
 	}
 	streamCtx, stop := context.WithCancel(ctx)
 	b := &batcher{dim: opts.Dim, classes: len(opts.Labels.Classes)}
@@ -384,20 +384,20 @@ func evaluateStore(ctx context.Context, m Model, val *rowStore, opts Options) (m
 	rows := 0
 	for it := range batches {
 		if it.err != nil {
-			return metrics.Report{}, it.err
+			return evaluation.Report{}, it.err
 		}
 		loss, probs, err := m.EvaluateBatch(ctx, it.b)
 		if err != nil {
-			return metrics.Report{}, err
+			return evaluation.Report{}, err
 		}
 		lossSum += loss * float64(it.b.X.Rows)
 		rows += it.b.X.Rows
 		if err := acc.Add(probs, it.b.Y, loss); err != nil {
-			return metrics.Report{}, err
+			return evaluation.Report{}, err
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return metrics.Report{}, err
+		return evaluation.Report{}, err
 	}
 	rep := acc.Report()
 	rep.Loss = lossSum / float64(rows)
@@ -405,14 +405,14 @@ func evaluateStore(ctx context.Context, m Model, val *rowStore, opts Options) (m
 }
 
 // evaluate streams every row of src through m once.
-func evaluate(ctx context.Context, m Model, src Source, path string, opts Options) (metrics.Report, error) {
+func evaluate(ctx context.Context, m Model, src Source, path string, opts Options) (evaluation.Report, error) {
 	acc, err := newAccumulator(opts)
 	if err != nil {
-		return metrics.Report{}, err
+		return evaluation.Report{}, err
 	}
 	r, closer, err := src()
 	if err != nil {
-		return metrics.Report{}, fmt.Errorf("opening validation data: %w", err)
+		return evaluation.Report{}, fmt.Errorf("opening validation data: %w", err)
 	}
 	defer closer.Close()
 	b := &batcher{dim: opts.Dim, classes: len(opts.Labels.Classes)}
@@ -436,15 +436,15 @@ func evaluate(ctx context.Context, m Model, src Source, path string, opts Option
 		return nil
 	})
 	if err != nil {
-		return metrics.Report{}, err
+		return evaluation.Report{}, err
 	}
 	if b.rows() > 0 {
 		if err := flush(); err != nil {
-			return metrics.Report{}, err
+			return evaluation.Report{}, err
 		}
 	}
 	if rows == 0 {
-		return metrics.Report{}, fmt.Errorf("%s: no validation rows", path)
+		return evaluation.Report{}, fmt.Errorf("%s: no validation rows", path)
 	}
 	rep := acc.Report()
 	rep.Loss = lossSum / float64(rows)
@@ -453,24 +453,24 @@ func evaluate(ctx context.Context, m Model, src Source, path string, opts Option
 
 // Evaluate scores every row of src with m and returns the metrics: the
 // evaluation `kerasgo evaluate` prints.
-func Evaluate(ctx context.Context, m Model, src Source, opts Options) (metrics.Report, error) {
+func Evaluate(ctx context.Context, m Model, src Source, opts Options) (evaluation.Report, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
-		return metrics.Report{}, fmt.Errorf("evaluating: %w", err)
+		return evaluation.Report{}, fmt.Errorf("evaluating: %w", err)
 	}
 	return evaluate(ctx, m, src, opts.ValPath, opts)
 }
 
-func newAccumulator(opts Options) (*metrics.Accumulator, error) {
-	return metrics.NewAccumulator(metrics.Options{
+func newAccumulator(opts Options) (*evaluation.Accumulator, error) {
+	return evaluation.NewAccumulator(evaluation.Options{
 		Classes: opts.Labels.Classes, MultiLabel: opts.Labels.MultiLabel, Threshold: opts.Threshold, Loss: opts.Loss,
 	})
 }
 
 // forEachExample reads rows until EOF, parsing labels, and calls fn with the
 // row's 0-based position and the example.
-func forEachExample(ctx context.Context, r convert.RowReader, labels *Labels, path string, fn func(int, Example) error) error {
-	var row convert.Row
+func forEachExample(ctx context.Context, r rowio.RowReader, labels *LabelParser, path string, fn func(int, Example) error) error {
+	var row rowio.Row
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -532,11 +532,11 @@ func ReadState(path string) (State, error) {
 	return st, nil
 }
 
-// MetricsHistory returns the epochs in the form metrics.Diagnose reads.
-func (r Result) MetricsHistory() []metrics.Epoch {
-	out := make([]metrics.Epoch, 0, len(r.History))
+// MetricsHistory returns the epochs in the form evaluation.Diagnose reads.
+func (r Result) MetricsHistory() []evaluation.HistoryEntry {
+	out := make([]evaluation.HistoryEntry, 0, len(r.History))
 	for _, e := range r.History {
-		me := metrics.Epoch{TrainLoss: e.TrainLoss, ValLoss: math.NaN(), ValMetric: math.NaN()}
+		me := evaluation.HistoryEntry{TrainLoss: e.TrainLoss, ValLoss: math.NaN(), ValMetric: math.NaN()}
 		if e.Val != nil {
 			me.ValLoss, me.ValMetric = e.Val.Loss, e.Val.MacroF1
 		}
@@ -550,12 +550,12 @@ func (r Result) MetricsHistory() []metrics.Epoch {
 // description of both: with validation data the kept epoch's (or the model
 // as loaded, when no epoch beat it), else the last epoch's on the training
 // rows.
-func (r Result) Kept() (eval metrics.Report, train *metrics.Report, what string) {
+func (r Result) Kept() (eval evaluation.Report, train *evaluation.Report, what string) {
 	if len(r.History) == 0 {
 		if r.Start != nil {
 			return *r.Start, nil, "validation data, the model as loaded"
 		}
-		return metrics.Report{}, nil, "no data"
+		return evaluation.Report{}, nil, "no data"
 	}
 	last := r.History[len(r.History)-1]
 	switch {

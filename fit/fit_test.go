@@ -12,10 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/rowio"
 )
 
 // data makes n libsvm rows: row i has label i%classes and feature i%dim set
@@ -26,8 +26,8 @@ func data(n, classes, dim int) fit.Source {
 		fmt.Fprintf(&b, "%d %d:%d\n", i%classes, i%dim, i+1)
 	}
 	text := b.String()
-	return func() (convert.RowReader, io.Closer, error) {
-		r, err := convert.NewLibSVMReader(strings.NewReader(text), "train.svm", convert.LibSVMOptions{Dim: dim, Base: convert.IndexZero, Sparse: true})
+	return func() (rowio.RowReader, io.Closer, error) {
+		r, err := rowio.NewLibSVMReader(strings.NewReader(text), "train.svm", rowio.LibSVMOptions{Dim: dim, Base: rowio.IndexZero, Sparse: true})
 		return r, io.NopCloser(nil), err
 	}
 }
@@ -86,7 +86,7 @@ func (f *fake) Save(ctx context.Context, dir string) error {
 }
 
 func options(dim int) fit.Options {
-	return fit.Options{Dim: dim, Labels: fit.NewLabels([]string{"a", "b", "c"}, false), Loss: "BinaryCrossentropy", TrainPath: "train.svm", ValPath: "val.svm"}
+	return fit.Options{Dim: dim, Labels: fit.NewLabelParser([]string{"a", "b", "c"}, false), Loss: "BinaryCrossentropy", TrainPath: "train.svm", ValPath: "val.svm"}
 }
 
 func flat(batches [][]float32) []float32 {
@@ -177,7 +177,7 @@ func TestRunEarlyStoppingKeepsBest(t *testing.T) {
 			opts.Epochs, opts.BatchSize, opts.Patience = 6, 50, 2
 			opts.BestDir = filepath.Join(t.TempDir(), "best")
 			var start *float64
-			opts.OnStart = func(r metrics.Report) { start = &r.Loss }
+			opts.OnStart = func(r evaluation.Report) { start = &r.Loss }
 			// 30 validation rows in batches of 50: one evaluation call each time.
 			res, err := fit.Run(context.Background(), f, data(100, 3, 10), data(30, 3, 10), opts)
 			if err != nil {
@@ -206,8 +206,8 @@ func TestRunGroupedFile(t *testing.T) {
 			fmt.Fprintf(&text, "%d %d:%d\n", c, c, c*300+i+1)
 		}
 	}
-	src := func() (convert.RowReader, io.Closer, error) {
-		r, err := convert.NewLibSVMReader(strings.NewReader(text.String()), "sorted.svm", convert.LibSVMOptions{Dim: 10, Base: convert.IndexZero, Sparse: true})
+	src := func() (rowio.RowReader, io.Closer, error) {
+		r, err := rowio.NewLibSVMReader(strings.NewReader(text.String()), "sorted.svm", rowio.LibSVMOptions{Dim: 10, Base: rowio.IndexZero, Sparse: true})
 		return r, io.NopCloser(nil), err
 	}
 	f := &fake{}
@@ -317,10 +317,10 @@ func TestClassWeights(t *testing.T) {
 }
 
 func TestLabelsParse(t *testing.T) {
-	single := fit.NewLabels([]string{"cat", "dog", "7"}, false)
-	multi := fit.NewLabels([]string{"cat", "dog", "emu"}, true)
+	single := fit.NewLabelParser([]string{"cat", "dog", "7"}, false)
+	multi := fit.NewLabelParser([]string{"cat", "dog", "emu"}, true)
 	tests := map[string]struct {
-		l       *fit.Labels
+		l       *fit.LabelParser
 		in      []string
 		want    []int
 		wantErr bool
@@ -347,12 +347,12 @@ func TestLabelsParse(t *testing.T) {
 }
 
 func TestRunBadLabel(t *testing.T) {
-	src := func() (convert.RowReader, io.Closer, error) {
-		r, err := convert.NewLibSVMReader(strings.NewReader("0 1:1\n9 2:1\n"), "train.svm", convert.LibSVMOptions{Dim: 10, Base: convert.IndexZero, Sparse: true})
+	src := func() (rowio.RowReader, io.Closer, error) {
+		r, err := rowio.NewLibSVMReader(strings.NewReader("0 1:1\n9 2:1\n"), "train.svm", rowio.LibSVMOptions{Dim: 10, Base: rowio.IndexZero, Sparse: true})
 		return r, io.NopCloser(nil), err
 	}
 	_, err := fit.Run(context.Background(), &fake{}, src, nil, options(10))
-	var pe *convert.ParseError
+	var pe *rowio.ParseError
 	if !errors.As(err, &pe) || pe.Line != 2 || pe.Field != "label" || pe.Path != "train.svm" {
 		t.Fatalf("error %v, want train.svm line 2 field label", err)
 	}
@@ -368,8 +368,8 @@ func TestInferMultiLabel(t *testing.T) {
 		"empty file":                {"", false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			src := func() (convert.RowReader, io.Closer, error) {
-				r, err := convert.NewLibSVMReader(strings.NewReader(tc.text), "x.svm", convert.LibSVMOptions{Dim: 4, Base: convert.IndexZero, Sparse: true})
+			src := func() (rowio.RowReader, io.Closer, error) {
+				r, err := rowio.NewLibSVMReader(strings.NewReader(tc.text), "x.svm", rowio.LibSVMOptions{Dim: 4, Base: rowio.IndexZero, Sparse: true})
 				return r, io.NopCloser(nil), err
 			}
 			got, err := fit.InferMultiLabel(context.Background(), src)

@@ -3,7 +3,7 @@ package fit
 import (
 	"fmt"
 
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/evaluation"
 )
 
 // Metric is a validation quantity that training watches: for early
@@ -34,7 +34,7 @@ func ParseMetric(s string) (Metric, error) {
 }
 
 // Value returns the metric's value in a validation report.
-func (m Metric) Value(r metrics.Report) float64 {
+func (m Metric) Value(r evaluation.Report) float64 {
 	if m == ValMacroF1 {
 		return r.MacroF1
 	}

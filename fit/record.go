@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/kerasgo/kerasgo/atomicfile"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/evaluation"
 )
 
 // RecordFile is where a training run is recorded in the model it saves,
@@ -20,8 +20,8 @@ const RecordFile = "kerasgo-training.json"
 // Record is a training run's history: the evaluation of the model as loaded
 // (nil without validation data) and the epochs.
 type Record struct {
-	Start  *metrics.Report `json:"start,omitempty"`
-	Epochs []Epoch         `json:"epochs"`
+	Start  *evaluation.Report `json:"start,omitempty"`
+	Epochs []Epoch            `json:"epochs"`
 }
 
 // WriteRecord writes res's history into modelDir/assets/RecordFile,

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 )
 
 // examples makes n varied rows: row i has i%7 non-zeros and i%3+1 classes.
@@ -199,11 +199,11 @@ func TestRunFullDisk(t *testing.T) {
 	for i := range 20000 {
 		fmt.Fprintf(&text, "%d 1:%d 2:1 3:1 4:1\n", i%3, i)
 	}
-	src := func() (convert.RowReader, io.Closer, error) {
-		r, err := convert.NewLibSVMReader(strings.NewReader(text.String()), "train.svm", convert.LibSVMOptions{Dim: 8, Base: convert.IndexZero, Sparse: true})
+	src := func() (rowio.RowReader, io.Closer, error) {
+		r, err := rowio.NewLibSVMReader(strings.NewReader(text.String()), "train.svm", rowio.LibSVMOptions{Dim: 8, Base: rowio.IndexZero, Sparse: true})
 		return r, io.NopCloser(nil), err
 	}
-	opts := Options{Dim: 8, Labels: NewLabels([]string{"a", "b", "c"}, false), TrainPath: "train.svm",
+	opts := Options{Dim: 8, Labels: NewLabelParser([]string{"a", "b", "c"}, false), TrainPath: "train.svm",
 		MemoryBudget: chunkSize, TempDir: dir,
 		createTemp: func(dir, pattern string) (spillFile, error) {
 			f, err := os.CreateTemp(dir, pattern)

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
 	"github.com/kerasgo/kerasgo/promote"
 )
 
@@ -203,8 +203,8 @@ func TestPrune(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
-	report := func(loss, f1 float64) *metrics.Report { return &metrics.Report{Loss: loss, MacroF1: f1} }
-	run := func(start *metrics.Report, best int, vals ...*metrics.Report) fit.Result {
+	report := func(loss, f1 float64) *evaluation.Report { return &evaluation.Report{Loss: loss, MacroF1: f1} }
+	run := func(start *evaluation.Report, best int, vals ...*evaluation.Report) fit.Result {
 		res := fit.Result{Start: start, BestEpoch: best, Stopped: fit.StopCompleted}
 		for i, v := range vals {
 			res.History = append(res.History, fit.Epoch{Epoch: i + 1, Val: v})

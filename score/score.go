@@ -5,7 +5,7 @@
 //
 // The package has no cgo: it scores through the Predictor interface, which
 // *kerasgo.Model implements (with the sparse and text variants), so it is
-// tested with fakes. kerasgo predict and the Beam pipeline (beam/score)
+// tested with fakes. kerasgo predict and the Beam pipeline (beam/beamscore)
 // both score through Run.
 package score
 
@@ -19,8 +19,8 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 )
 
@@ -79,7 +79,7 @@ type Options struct {
 	// Shard and Shards split one input between Shards processes: this one
 	// scores the batches whose index modulo Shards is Shard. Default 0 of 1.
 	Shard, Shards int
-	// SkipBadRows counts rows the reader rejects (a *convert.ParseError)
+	// SkipBadRows counts rows the reader rejects (a *rowio.ParseError)
 	// instead of stopping, and passes each to OnBadRow when that is set.
 	SkipBadRows bool
 	OnBadRow    func(err error)
@@ -112,7 +112,7 @@ const (
 // OriginWriter is a PredictionWriter that also takes where each row came
 // from. Run calls WriteOrigin instead of Write on a sink that has it.
 type OriginWriter interface {
-	convert.PredictionWriter
+	rowio.PredictionWriter
 	// WriteOrigin writes the prediction of the row read from line (as the
 	// reader numbered it).
 	WriteOrigin(line int, id string, probs []float32) error
@@ -176,7 +176,7 @@ type batch struct {
 // is Run's error); rows already written stay written after an error, so
 // callers write to a temporary file (package atomicfile) and keep it only
 // on success. Closing the file under sink stays the caller's.
-func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.PredictionWriter, opts Options) (Stats, error) {
+func Run(ctx context.Context, src rowio.RowReader, p Predictor, sink rowio.PredictionWriter, opts Options) (Stats, error) {
 	stats, err := run(ctx, src, p, sink, opts)
 	if ferr := sink.Flush(); ferr != nil && err == nil {
 		err = fmt.Errorf("scoring: writing predictions: %w", ferr)
@@ -185,7 +185,7 @@ func Run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 }
 
 // run is Run without the final flush.
-func run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.PredictionWriter, opts Options) (Stats, error) {
+func run(ctx context.Context, src rowio.RowReader, p Predictor, sink rowio.PredictionWriter, opts Options) (Stats, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return Stats{}, fmt.Errorf("scoring: %w", err)
@@ -291,9 +291,9 @@ func run(ctx context.Context, src convert.RowReader, p Predictor, sink convert.P
 
 // read fills batches from src and hands each to emit; it skips the batches
 // of other shards. It returns the first read error (or nil at EOF).
-func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats, emit func(*batch) bool) error {
+func read(ctx context.Context, src rowio.RowReader, opts Options, stats *Stats, emit func(*batch) bool) error {
 	dim := opts.Dim
-	var row convert.Row
+	var row rowio.Row
 	index := 0 // batch index in the whole input, across shards
 	var cur *batch
 	newBatch := func() *batch {
@@ -329,9 +329,9 @@ func read(ctx context.Context, src convert.RowReader, opts Options, stats *Stats
 			flush()
 			return nil
 		}
-		var pe *convert.ParseError
+		var pe *rowio.ParseError
 		if err == nil && opts.Batches != TextBatches && dim > 0 && (len(row.Features) != dim && !(opts.Batches == SparseBatches && len(row.Features) == 0)) {
-			err = &convert.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, convert.ErrFormat)}
+			err = &rowio.ParseError{Path: opts.Path, Line: row.Line, Err: fmt.Errorf("%d features, want %d: %w", len(row.Features), dim, rowio.ErrFormat)}
 		}
 		if err != nil {
 			// A line over the reader's limit cannot be skipped: its scanner

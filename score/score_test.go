@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/score"
 	"github.com/kerasgo/kerasgo/sparse"
 )
@@ -29,7 +29,7 @@ type rows struct {
 	read    *atomic.Int64
 }
 
-func (r *rows) Read(row *convert.Row) error {
+func (r *rows) Read(row *rowio.Row) error {
 	if r.next >= r.n {
 		return io.EOF
 	}
@@ -38,7 +38,7 @@ func (r *rows) Read(row *convert.Row) error {
 		r.read.Add(1)
 	}
 	if r.bad[r.next] {
-		return &convert.ParseError{Path: "in", Line: r.next, Err: convert.ErrFormat}
+		return &rowio.ParseError{Path: "in", Line: r.next, Err: rowio.ErrFormat}
 	}
 	row.Line, row.ID = r.next, ""
 	row.Features = append(row.Features[:0], float32(r.next))
@@ -192,7 +192,7 @@ func TestRunBadRows(t *testing.T) {
 	}
 
 	_, err = score.Run(context.Background(), &rows{n: 100, bad: bad}, &echo{}, &sink{}, score.Options{BatchSize: 8})
-	var pe *convert.ParseError
+	var pe *rowio.ParseError
 	if !errors.As(err, &pe) || pe.Line != 3 {
 		t.Fatalf("without SkipBadRows: %v, want the parse error of line 3", err)
 	}
@@ -202,11 +202,11 @@ func TestRunBadRows(t *testing.T) {
 // same error on every call.
 type tooLong struct{ calls int }
 
-func (r *tooLong) Read(*convert.Row) error {
+func (r *tooLong) Read(*rowio.Row) error {
 	if r.calls++; r.calls > 3 {
 		return io.EOF // a Run that kept skipping would end here, with no error
 	}
-	return &convert.ParseError{Path: "in", Line: 1, Err: fmt.Errorf("%w: %w", bufio.ErrTooLong, convert.ErrFormat)}
+	return &rowio.ParseError{Path: "in", Line: 1, Err: fmt.Errorf("%w: %w", bufio.ErrTooLong, rowio.ErrFormat)}
 }
 
 // TestRunStopsAtAnOverlongLine: SkipBadRows does not skip a line the reader
@@ -221,7 +221,7 @@ func TestRunStopsAtAnOverlongLine(t *testing.T) {
 
 type wide struct{ rows }
 
-func (w *wide) Read(row *convert.Row) error {
+func (w *wide) Read(row *rowio.Row) error {
 	if err := w.rows.Read(row); err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (w *wide) Read(row *convert.Row) error {
 
 func TestRunWrongWidth(t *testing.T) {
 	_, err := score.Run(context.Background(), &wide{rows{n: 10}}, &echo{}, &sink{}, score.Options{Dim: 1, Path: "data.csv"})
-	var pe *convert.ParseError
+	var pe *rowio.ParseError
 	if !errors.As(err, &pe) || pe.Line != 5 || pe.Path != "data.csv" {
 		t.Fatalf("error %v, want data.csv line 5", err)
 	}
@@ -296,7 +296,7 @@ type boundedRows struct {
 	written, worst *atomic.Int64
 }
 
-func (b *boundedRows) Read(row *convert.Row) error {
+func (b *boundedRows) Read(row *rowio.Row) error {
 	ahead := b.rows.read.Load() - b.written.Load()
 	for {
 		w := b.worst.Load()
@@ -324,7 +324,7 @@ type sparseRows struct {
 	dim int
 }
 
-func (r *sparseRows) Read(row *convert.Row) error {
+func (r *sparseRows) Read(row *rowio.Row) error {
 	if r.next >= r.n {
 		return io.EOF
 	}
@@ -377,7 +377,7 @@ func (e *textEcho) PredictText(ctx context.Context, texts []string) (dense.Matri
 
 type textRows struct{ rows }
 
-func (r *textRows) Read(row *convert.Row) error {
+func (r *textRows) Read(row *rowio.Row) error {
 	if r.next >= r.n {
 		return io.EOF
 	}

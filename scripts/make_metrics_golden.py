@@ -4,7 +4,7 @@
 For each test model (fortunes: one label a row; debtags: multi-label) it reads
 the Keras probabilities of the first 64 test rows (testdata/golden/<set>_probabilities.npy)
 and the labels of the first 64 lines of testdata/features/<set>/test.libsvm, and
-computes every number of a metrics.Report with scikit-learn, numpy and Keras:
+computes every number of a evaluation.Report with scikit-learn, numpy and Keras:
 
   binary_accuracy         numpy mean of (p > threshold) == y, checked against
                           keras.metrics.BinaryAccuracy (Keras compares strictly)

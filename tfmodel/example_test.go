@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
@@ -20,7 +20,7 @@ func ExampleModel_Predict() {
 	}
 	defer m.Close()
 
-	x, err := convert.ReadNPYFile("../testdata/golden/fortunes_inputs.npy")
+	x, err := rowio.ReadNPYFile("../testdata/golden/fortunes_inputs.npy")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,8 +56,8 @@ func ExampleModel_TrainStep() {
 	}
 	defer m.Close()
 
-	x, _ := convert.ReadNPYFile("../testdata/golden/fortunes_train_x.npy")
-	y, _ := convert.ReadNPYFile("../testdata/golden/fortunes_train_y.npy")
+	x, _ := rowio.ReadNPYFile("../testdata/golden/fortunes_train_x.npy")
+	y, _ := rowio.ReadNPYFile("../testdata/golden/fortunes_train_y.npy")
 	if ok, why := m.Trainable(); !ok {
 		log.Fatal(why)
 	}

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
@@ -66,7 +66,7 @@ func readGolden(tb testing.TB) goldenIndex {
 
 func readNPY(tb testing.TB, name string) dense.Matrix {
 	tb.Helper()
-	m, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", name))
+	m, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", name))
 	if err != nil {
 		tb.Fatal(err)
 	}

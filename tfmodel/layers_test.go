@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
@@ -40,7 +40,7 @@ func TestLayersMatchKeras(t *testing.T) {
 				t.Fatalf("make_layer_case.py: %v\n%s", err, out)
 			}
 			read := func(name string) dense.Matrix {
-				m, err := convert.ReadNPYFile(filepath.Join(dir, name))
+				m, err := rowio.ReadNPYFile(filepath.Join(dir, name))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -94,7 +94,7 @@ func TestLayersMatchKeras(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantW, err := convert.ReadNPZFile(filepath.Join(dir, "weights.npz"))
+			wantW, err := rowio.ReadNPZFile(filepath.Join(dir, "weights.npz"))
 			if err != nil {
 				t.Fatal(err)
 			}

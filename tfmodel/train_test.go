@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/sparse"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
@@ -96,7 +96,7 @@ func TestTrainStepsMatchKeras(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantW, err := convert.ReadNPZFile(filepath.Join(testdata, "golden", e.TrainWeights))
+			wantW, err := rowio.ReadNPZFile(filepath.Join(testdata, "golden", e.TrainWeights))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +184,7 @@ p2 = keras.layers.TFSMLayer(model_dir, call_endpoint="serving_default")(x)["prob
 assert np.array_equal(p1, p2), "TFSMLayer and tf.saved_model.load disagree"
 np.save(out_path, p1)
 `, out, filepath.Join(testdata, "golden", e.Inputs), pyOut)
-	pyProbs, err := convert.ReadNPYFile(pyOut)
+	pyProbs, err := rowio.ReadNPYFile(pyOut)
 	if err != nil {
 		t.Fatal(err)
 	}

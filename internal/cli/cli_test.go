@@ -22,8 +22,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/servingmodel"
 	"github.com/kerasgo/kerasgo/tfmodel"
@@ -60,7 +60,7 @@ func mustRunCLI(tb testing.TB, args ...string) string {
 // (scripts/make_testdata.py).
 func goldenNPY(tb testing.TB, name string) dense.Matrix {
 	tb.Helper()
-	m, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", name))
+	m, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", name))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -854,7 +854,7 @@ func TestTrainMatchesKeras(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantW, err := convert.ReadNPZFile(filepath.Join(testdata, "golden", "fortunes_train_weights.npz"))
+	wantW, err := rowio.ReadNPZFile(filepath.Join(testdata, "golden", "fortunes_train_weights.npz"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,10 @@ import (
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/atomicfile"
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
-	"github.com/kerasgo/kerasgo/metrics"
+	"github.com/kerasgo/kerasgo/rowio"
 )
 
 type evaluateFlags struct {
@@ -62,12 +62,12 @@ page.`,
 	}
 }
 
-// evaluation is the JSON form of kerasgo evaluate.
-type evaluation struct {
-	Model    string            `json:"model"`
-	Data     string            `json:"data"`
-	Report   metrics.Report    `json:"report"`
-	Findings []metrics.Finding `json:"findings"`
+// evaluationJSON is the JSON form of kerasgo evaluate.
+type evaluationJSON struct {
+	Model    string               `json:"model"`
+	Data     string               `json:"data"`
+	Report   evaluation.Report    `json:"report"`
+	Findings []evaluation.Finding `json:"findings"`
 }
 
 func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error {
@@ -101,7 +101,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 	if err != nil {
 		return err
 	}
-	ev := evaluation{Model: args[0], Data: f.data, Report: rep, Findings: metrics.Diagnose(rep, metrics.Inputs{})}
+	ev := evaluationJSON{Model: args[0], Data: f.data, Report: rep, Findings: evaluation.Diagnose(rep, evaluation.Inputs{})}
 	if f.report != "" {
 		rec, err := fit.ReadRecord(args[0])
 		if err != nil {
@@ -157,7 +157,7 @@ pre{background:#f7f7f7;padding:1em;overflow:auto}
 
 // writeHTMLReport writes the evaluation as one self-contained HTML page,
 // with the learning curves when rec (the model's training record) is not nil.
-func writeHTMLReport(path string, ev evaluation, rec *fit.Record) error {
+func writeHTMLReport(path string, ev evaluationJSON, rec *fit.Record) error {
 	var text strings.Builder
 	if err := ev.Report.WriteText(&text, ev.Findings); err != nil {
 		return err
@@ -181,7 +181,7 @@ func writeHTMLReport(path string, ev evaluation, rec *fit.Record) error {
 	}
 	defer f.Abort()
 	data := struct {
-		evaluation
+		evaluationJSON
 		Text   string
 		Heat   []heatRow
 		Dist   []distRow
@@ -201,7 +201,7 @@ type distRow struct {
 }
 
 // distribution compares each class's true rows with its predicted rows.
-func distribution(r metrics.Report) []distRow {
+func distribution(r evaluation.Report) []distRow {
 	if len(r.PredictedCounts) != len(r.Classes) || len(r.Baselines.ClassCounts) != len(r.Classes) {
 		return nil
 	}
@@ -231,7 +231,7 @@ type heatCell struct {
 
 // heatmap shades each confusion-matrix cell by its share of the true class's
 // rows (single-label reports with at most 40 classes; nil otherwise).
-func heatmap(r metrics.Report) []heatRow {
+func heatmap(r evaluation.Report) []heatRow {
 	if len(r.Confusion) == 0 || len(r.Confusion) > 40 {
 		return nil
 	}
@@ -257,7 +257,7 @@ func heatmap(r metrics.Report) []heatRow {
 // format without labels is a usage error.
 func labelledSource(m *kerasgo.Model, path string) (fit.Source, error) {
 	src, err := m.LabelledSource(path)
-	if errors.Is(err, convert.ErrUnknownFormat) {
+	if errors.Is(err, rowio.ErrUnknownFormat) {
 		return nil, usagef("%v", err)
 	}
 	return src, err

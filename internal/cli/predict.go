@@ -16,7 +16,7 @@ import (
 
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/atomicfile"
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/score"
 )
 
@@ -116,12 +116,12 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	outFormat, err := convert.ParseOutputFormat(f.outputFormat, f.output)
+	outFormat, err := rowio.ParseOutputFormat(f.outputFormat, f.output)
 	if err != nil {
 		return usagef("--output-format: %v", err)
 	}
 	for _, in := range f.inputs {
-		if _, err := convert.ParseFormat(f.format, in); err != nil {
+		if _, err := rowio.ParseFormat(f.format, in); err != nil {
 			return usagef("--format: %v", err)
 		}
 	}
@@ -143,7 +143,7 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 		defer file.Abort()
 		out = file
 	}
-	w := convert.NewPredictionWriter(out, outFormat, popts)
+	w := rowio.NewPredictionWriter(out, outFormat, popts)
 
 	var total score.Stats
 	start := time.Now()
@@ -176,7 +176,7 @@ func (f *predictFlags) run(ctx context.Context, env *Env, args []string) error {
 }
 
 // scoreFile streams one input through the scoring pipeline.
-func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model, path string, w convert.PredictionWriter, opts score.Options) (score.Stats, error) {
+func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model, path string, w rowio.PredictionWriter, opts score.Options) (score.Stats, error) {
 	var r io.Reader = env.Stdin
 	var size int64 = -1
 	if path != "-" {
@@ -201,13 +201,13 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model
 		defer bar.Finish()
 	}
 	opts.OnBadRow = func(err error) { fmt.Fprintf(env.Stderr, "kerasgo predict: skipping bad row: %v\n", err) }
-	format, _ := convert.ParseFormat(f.format, path) // checked in run
-	ropts := convert.ReaderOptions{IDColumn: f.idColumn}
-	if format == convert.FormatLibSVM {
+	format, _ := rowio.ParseFormat(f.format, path) // checked in run
+	ropts := rowio.ReaderOptions{IDColumn: f.idColumn}
+	if format == rowio.FormatLibSVM {
 		// The reader gets a stream (standard input, or the file behind a
 		// progress bar): the index base is found first, in a pass of its own.
 		var err error
-		if ropts.Base, err = convert.LibSVMFileBase(path); err != nil {
+		if ropts.Base, err = rowio.LibSVMFileBase(path); err != nil {
 			return score.Stats{}, err
 		}
 	}

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/kerasgo/kerasgo"
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
@@ -35,7 +35,7 @@ func TestPromoteUnderLoad(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(base, "1"), os.DirFS(filepath.Join(testdata, "models", "fortunes"))); err != nil {
 		t.Fatal(err)
 	}
-	x, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	x, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}

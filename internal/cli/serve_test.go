@@ -24,8 +24,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/kerasgo/kerasgo/convert"
 	"github.com/kerasgo/kerasgo/dense"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/servingmodel"
@@ -34,11 +34,11 @@ import (
 // TestServeMatchesKeras serves the real fortunes model with batching on and
 // checks 64 concurrent single-row requests against Keras' golden outputs.
 func TestServeMatchesKeras(t *testing.T) {
-	x, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	x, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := convert.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_probabilities.npy"))
+	want, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_probabilities.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
-	"github.com/kerasgo/kerasgo/metrics"
 )
 
 type trainFlags struct {
@@ -225,15 +225,15 @@ func (f *trainFlags) fitOptions(ctx context.Context, env *Env, m *kerasgo.Model)
 // train runs Model.Train to out with progress lines, then prints where the
 // model went, the learning curves and the evaluation block of the model
 // kept, which it returns.
-func (f *trainFlags) train(ctx context.Context, env *Env, m *kerasgo.Model, out string, opts fit.Options) (fit.Result, metrics.Report, error) {
+func (f *trainFlags) train(ctx context.Context, env *Env, m *kerasgo.Model, out string, opts fit.Options) (fit.Result, evaluation.Report, error) {
 	train, err := labelledSource(m, f.data)
 	if err != nil {
-		return fit.Result{}, metrics.Report{}, err
+		return fit.Result{}, evaluation.Report{}, err
 	}
 	var val fit.Source
 	if f.valData != "" {
 		if val, err = labelledSource(m, f.valData); err != nil {
-			return fit.Result{}, metrics.Report{}, err
+			return fit.Result{}, evaluation.Report{}, err
 		}
 	}
 	f.report(env, &opts)
@@ -251,11 +251,11 @@ func (f *trainFlags) train(ctx context.Context, env *Env, m *kerasgo.Model, out 
 		_ = bar.Finish()
 	}
 	if err != nil {
-		return res, metrics.Report{}, err
+		return res, evaluation.Report{}, err
 	}
 	if res.Stopped == fit.StopInterrupted {
 		fmt.Fprintf(env.Stderr, "kerasgo train: interrupted after %d steps; saved the weights reached so far to %s\n", res.Steps, out)
-		return res, metrics.Report{}, nil
+		return res, evaluation.Report{}, nil
 	}
 	fmt.Fprintf(env.Stdout, "\ntraining %s after %d epochs (%d steps)", res.Stopped, len(res.History), res.Steps)
 	switch {
@@ -268,15 +268,15 @@ func (f *trainFlags) train(ctx context.Context, env *Env, m *kerasgo.Model, out 
 	}
 	if f.plot != "" {
 		if err := learningcurve.Save(f.plot, learningcurve.FromHistory(res.Start, res.History)); err != nil {
-			return res, metrics.Report{}, err
+			return res, evaluation.Report{}, err
 		}
 		fmt.Fprintf(env.Stdout, "learning curves: %s\n", f.plot)
 	}
 	eval, trainRep, what := res.Kept()
 	fmt.Fprintf(env.Stdout, "\n== evaluation on the %s\n", what)
-	in := metrics.Inputs{Train: trainRep, History: res.MetricsHistory()}
+	in := evaluation.Inputs{Train: trainRep, History: res.MetricsHistory()}
 	if eval.Rows > 0 && res.Start != nil && trainRep != nil {
 		in.Start = res.Start // the same validation rows, before the first step
 	}
-	return res, eval, eval.WriteText(env.Stdout, metrics.Diagnose(eval, in))
+	return res, eval, eval.WriteText(env.Stdout, evaluation.Diagnose(eval, in))
 }

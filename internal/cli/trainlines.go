@@ -9,8 +9,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
 )
 
 // The lines train prints while it trains.
@@ -29,11 +29,11 @@ func dataLine(d fit.Data, path string) string {
 }
 
 // startLine is the summary of the model as loaded, in the epoch lines' form.
-func startLine(r metrics.Report, opts fit.Options) string {
+func startLine(r evaluation.Report, opts fit.Options) string {
 	return fmt.Sprintf("epoch 0/%d (the model as loaded): val loss %.4f (%s, macro F1 %.3f)", opts.Epochs, r.Loss, reportHead(r), r.MacroF1)
 }
 
-func reportHead(r metrics.Report) string {
+func reportHead(r evaluation.Report) string {
 	if r.MultiLabel {
 		return fmt.Sprintf("subset acc %.3f, micro F1 %.3f, binary acc %.3f", value(r.SubsetAccuracy), value(r.MicroF1), r.BinaryAccuracy)
 	}
@@ -79,6 +79,6 @@ func (f *trainFlags) report(env *Env, opts *fit.Options) {
 				f.data, o.LabelChanges, o.Rows, o.RandomChanges)
 		}
 	}
-	opts.OnStart = func(r metrics.Report) { fmt.Fprintln(env.Stdout, startLine(r, *opts)) }
+	opts.OnStart = func(r evaluation.Report) { fmt.Fprintln(env.Stdout, startLine(r, *opts)) }
 	opts.OnEpoch = func(e fit.Epoch) { fmt.Fprintln(env.Stdout, epochLine(e, *opts)) }
 }

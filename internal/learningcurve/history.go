@@ -5,8 +5,8 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/fit"
-	"github.com/kerasgo/kerasgo/metrics"
 )
 
 // FromHistory returns the learning-curve panels of a training run: loss, the accuracy
@@ -14,7 +14,7 @@ import (
 // loaded, when it was evaluated) on, each with the score of a model that
 // learned nothing as a horizontal line: the prior loss, the majority (or
 // empty-set) accuracy, and the binary accuracy of predicting no class.
-func FromHistory(start *metrics.Report, h []fit.Epoch) []Panel {
+func FromHistory(start *evaluation.Report, h []fit.Epoch) []Panel {
 	n := len(h) + 1
 	series := func() []float64 {
 		v := make([]float64, n)
@@ -26,7 +26,7 @@ func FromHistory(start *metrics.Report, h []fit.Epoch) []Panel {
 	trainLoss, valLoss := series(), series()
 	trainAcc, valAcc := series(), series()
 	trainBin, valBin := series(), series()
-	var ref *metrics.Report // whose baselines are drawn: validation, else training
+	var ref *evaluation.Report // whose baselines are drawn: validation, else training
 	if start != nil {
 		valLoss[0], valBin[0] = start.Loss, start.BinaryAccuracy
 		valAcc[0], _ = start.ExactAccuracy()
@@ -69,7 +69,7 @@ func FromHistory(start *metrics.Report, h []fit.Epoch) []Panel {
 
 // labelsPerRow formats the mean labels per row of a report ("1" for
 // single-label data).
-func labelsPerRow(r metrics.Report) string {
+func labelsPerRow(r evaluation.Report) string {
 	if !r.MultiLabel || r.Rows == 0 {
 		return "1"
 	}

@@ -19,8 +19,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
-	"github.com/kerasgo/kerasgo/beam/score"
-	"github.com/kerasgo/kerasgo/convert"
+	"github.com/kerasgo/kerasgo/beam/beamscore"
+	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/tflog"
 )
 
@@ -35,7 +35,7 @@ func main() {
 	if _, err := tflog.Release(os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "kerasgo-beam:", err)
 	}
-	var cfg score.Config
+	var cfg beamscore.Config
 	var in inputs
 	flag.StringVar(&cfg.Model, "model", "", "SavedModel directory, readable on every worker")
 	flag.Var(&in, "input", "input file glob; repeat for several")
@@ -51,7 +51,7 @@ func main() {
 	flag.IntVar(&cfg.LinesPerSplit, "lines-per-split", 20000, "lines in one unit of work")
 	flag.Parse()
 	beam.Init()
-	cfg.Inputs, cfg.Threshold, cfg.OutputFormat = in, float32(threshold), convert.OutputFormat(outputFormat)
+	cfg.Inputs, cfg.Threshold, cfg.OutputFormat = in, float32(threshold), rowio.OutputFormat(outputFormat)
 
 	ctx := context.Background()
 	if err := run(ctx, cfg); err != nil {
@@ -60,14 +60,14 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg score.Config) error {
+func run(ctx context.Context, cfg beamscore.Config) error {
 	// The model must load before the job starts; on a remote runner, the
 	// launcher needs the same directory as the workers for this check.
-	if err := score.Check(ctx, cfg); err != nil {
+	if err := beamscore.Check(ctx, cfg); err != nil {
 		return err
 	}
 	p, s := beam.NewPipelineWithRoot()
-	if err := score.Build(s, cfg); err != nil {
+	if err := beamscore.Build(s, cfg); err != nil {
 		return err
 	}
 	slog.Info("kerasgo-beam: running", "model", cfg.Model, "inputs", cfg.Inputs, "output", cfg.Output)
