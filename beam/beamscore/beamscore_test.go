@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,7 +19,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/kerasgo/kerasgo/beam/beamscore"
-	"github.com/kerasgo/kerasgo/internal/cli"
+	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/rowio"
 )
 
@@ -31,10 +31,8 @@ func TestMain(m *testing.M) {
 var testdata = filepath.Join("..", "..", "testdata")
 
 // run builds and runs cfg's pipeline on Prism (loopback: the DoFns run in
-// this process) and returns the kerasgo counters. Prism's final counter
-// values can miss bundles (3,195 of 6,297 rows in one of three identical
-// runs here), so tests hold them to at most the true count, and count rows
-// exactly in the output files.
+// this process) and returns the kerasgo counters, which tests hold to the
+// exact number of rows.
 func run(t *testing.T, cfg beamscore.Config) (map[string]int64, error) {
 	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
@@ -57,24 +55,6 @@ func run(t *testing.T, cfg beamscore.Config) (map[string]int64, error) {
 // predictRow is one output row without its origin: id, label, score and
 // the probabilities, as text.
 type predictRow []string
-
-// kerasgoPredict runs `kerasgo predict` on one input and returns its rows
-// by id, and its header.
-func kerasgoPredict(t *testing.T, model, input string, extra ...string) ([]string, map[string]predictRow) {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "predict.csv")
-	var stderr bytes.Buffer
-	args := append([]string{"predict", model, "--input", input, "--output", out}, extra...)
-	if code := cli.Main(context.Background(), args, io.Discard, &stderr); code != 0 {
-		t.Fatalf("kerasgo predict: exit %d: %s", code, stderr.String())
-	}
-	records := readCSV(t, out)
-	rows := map[string]predictRow{}
-	for _, r := range records[1:] {
-		rows[r[0]] = r
-	}
-	return records[0], rows
-}
 
 func readCSV(t *testing.T, path string) [][]string {
 	t.Helper()
@@ -123,78 +103,129 @@ func beamRows(t *testing.T, prefix string) ([]string, map[string]map[int]predict
 	return header, rows
 }
 
-// sameRow compares a Beam row with kerasgo predict's: the same id and
-// labels, and probabilities within 1e-6 (the two batch rows differently,
-// and a batch's composition may move the last float bit).
-func sameRow(t *testing.T, where string, got, want predictRow) {
+// goldenProbabilities are Keras' own probabilities for the golden rows
+// (scripts/make_testdata.py), one row per golden input.
+func goldenProbabilities(t *testing.T) dense.Matrix {
 	t.Helper()
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
-		t.Fatalf("%s: Beam %q, kerasgo predict %q", where, got, want)
+	p, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_probabilities.npy"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := 2; i < len(got); i++ {
-		g, err1 := strconv.ParseFloat(got[i], 64)
-		w, err2 := strconv.ParseFloat(want[i], 64)
-		if err1 != nil || err2 != nil || math.Abs(g-w) > 1e-6 {
-			t.Fatalf("%s: column %d: Beam %s, kerasgo predict %s", where, i, got[i], want[i])
-		}
-	}
+	return p
 }
 
-// TestMatchesKerasgoPredict scores the testdata files on Prism, cut into
-// many small ranges, and checks that the union of the output files is
-// kerasgo predict's output row for row: libsvm files (sparse batches) and
-// raw text in JSONL (the model's vectorizer), which carry their own ids.
-func TestMatchesKerasgoPredict(t *testing.T) {
+// goldenFiles writes the golden rows as libsvm (split over two files) and
+// their raw texts as JSONL with ids, and returns the paths.
+func goldenFiles(t *testing.T) (libsvm []string, jsonl string) {
+	t.Helper()
+	x, err := rowio.ReadNPYFile(filepath.Join(testdata, "golden", "fortunes_inputs.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	half := x.Rows / 2
+	for _, part := range [][2]int{{0, half}, {half, x.Rows}} {
+		var b strings.Builder
+		for i := part[0]; i < part[1]; i++ {
+			b.WriteString("0")
+			for j, v := range x.Row(i) {
+				if v != 0 {
+					fmt.Fprintf(&b, " %d:%g", j, v)
+				}
+			}
+			b.WriteByte('\n')
+		}
+		path := filepath.Join(dir, fmt.Sprintf("rows-%d.libsvm", part[0]))
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		libsvm = append(libsvm, path)
+	}
+	texts, err := os.ReadFile(filepath.Join(testdata, "golden", "fortunes_text_inputs.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for i, text := range strings.Split(strings.TrimSuffix(string(texts), "\n"), "\n") {
+		line, _ := json.Marshal(map[string]string{"id": fmt.Sprintf("doc%d", i), "text": text})
+		b.Write(append(line, '\n'))
+	}
+	jsonl = filepath.Join(dir, "texts.jsonl")
+	if err := os.WriteFile(jsonl, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return libsvm, jsonl
+}
+
+// TestMatchesKeras scores the golden rows on Prism, cut into many small
+// ranges and batches, and checks every output row against Keras' own
+// probabilities for that row: libsvm over two files (sparse batches), raw
+// text in JSONL with ids (the model's vectorizer), and dense CSV rows of
+// one file matched by two globs (scored once).
+func TestMatchesKeras(t *testing.T) {
 	model := filepath.Join(testdata, "models", "fortunes")
+	want := goldenProbabilities(t)
+	libsvm, jsonl := goldenFiles(t)
 	csvInput := goldenCSV(t, nil)
+	// goldenRow maps a file and line to the golden row it holds.
 	tests := []struct {
-		name   string
-		inputs []string
-		byID   bool // rows carry ids: compare by id, not by line
+		name      string
+		inputs    []string
+		goldenRow func(file string, line int, id string) int
 	}{
-		{"libsvm", []string{
-			filepath.Join(testdata, "features", "fortunes", "train.libsvm"),
-			filepath.Join(testdata, "features", "fortunes", "test.libsvm"),
-		}, false},
-		{"jsonl text", []string{filepath.Join(testdata, "data", "fortunes", "test.jsonl")}, true},
-		{"csv, dense rows, two globs matching one file", []string{csvInput, filepath.Join(filepath.Dir(csvInput), "*.csv")}, false},
+		{"libsvm, two files", libsvm, func(file string, line int, _ string) int {
+			if file == libsvm[1] {
+				return want.Rows/2 + line - 1
+			}
+			return line - 1
+		}},
+		{"jsonl text with ids", []string{jsonl}, func(_ string, _ int, id string) int {
+			n, _ := strconv.Atoi(strings.TrimPrefix(id, "doc"))
+			return n
+		}},
+		{"csv, dense rows, two globs matching one file", []string{csvInput, filepath.Join(filepath.Dir(csvInput), "*.csv")},
+			func(_ string, line int, _ string) int { return line - 1 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			prefix := filepath.Join(t.TempDir(), "pred")
-			counters, err := run(t, beamscore.Config{Model: model, Inputs: tc.inputs, Output: prefix, LinesPerSplit: 97, BatchSize: 64})
+			counters, err := run(t, beamscore.Config{Model: model, Inputs: tc.inputs, Output: prefix, LinesPerSplit: 7, BatchSize: 5})
 			if err != nil {
 				t.Fatal(err)
 			}
 			header, got := beamRows(t, prefix)
-			total := 0
-			for _, in := range slices.Compact(slices.Sorted(slices.Values(tc.inputs[:min(len(tc.inputs), 2)]))) {
-				if strings.Contains(in, "*") {
-					continue // the same file again
-				}
-				wantHeader, want := kerasgoPredict(t, model, in)
-				if !slices.Equal(header, wantHeader) {
-					t.Fatalf("header %q, kerasgo predict %q", header, wantHeader)
-				}
-				rows := got[in]
-				if len(rows) != len(want) {
-					t.Fatalf("%s: %d rows from Beam, %d from kerasgo predict", in, len(rows), len(want))
-				}
-				for line, r := range rows {
-					key := strconv.Itoa(line)
-					if tc.byID {
-						key = r[0]
-					}
-					w, ok := want[key]
-					if !ok {
-						t.Fatalf("%s line %d (id %s): not in kerasgo predict's output", in, line, r[0])
-					}
-					sameRow(t, in+":"+strconv.Itoa(line), r, w)
-				}
-				total += len(want)
+			if len(header) != 3+want.Cols || !slices.Equal(header[:3], []string{"id", "label", "score"}) {
+				t.Fatalf("header %q, want id, label, score and %d class columns", header, want.Cols)
 			}
-			if n := counters[beamscore.CounterRows]; n <= 0 || n > int64(total) {
-				t.Errorf("rows counter %d, want 1..%d", n, total)
+			seen := make([]bool, want.Rows)
+			for file, rows := range got {
+				for line, r := range rows {
+					where := fmt.Sprintf("%s:%d", file, line)
+					g := tc.goldenRow(file, line, r[0])
+					if g < 0 || g >= want.Rows || seen[g] {
+						t.Fatalf("%s (id %s): golden row %d is out of range or scored twice", where, r[0], g)
+					}
+					seen[g] = true
+					best := 0
+					for c := range want.Cols {
+						p, err := strconv.ParseFloat(r[3+c], 64)
+						if err != nil || math.Abs(p-float64(want.At(g, c))) > 1e-5 {
+							t.Fatalf("%s: %s = %s, Keras %v", where, header[3+c], r[3+c], want.At(g, c))
+						}
+						if want.At(g, c) > want.At(g, best) {
+							best = c
+						}
+					}
+					if class := strings.TrimPrefix(header[3+best], "p_"); r[1] != class {
+						t.Errorf("%s: label %s, Keras' most probable class %s", where, r[1], class)
+					}
+				}
+			}
+			if n := slices.Index(seen, false); n >= 0 {
+				t.Fatalf("golden row %d was not scored", n)
+			}
+			if n := counters[beamscore.CounterRows]; n != int64(want.Rows) {
+				t.Errorf("rows counter %d, want %d", n, want.Rows)
 			}
 		})
 	}
@@ -221,8 +252,8 @@ func TestBadRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counters[beamscore.CounterBadRows] > 1 || counters[beamscore.CounterRows] > 39 {
-		t.Errorf("counters %v, want at most 1 bad row and 39 rows", counters)
+	if counters[beamscore.CounterBadRows] != 1 || counters[beamscore.CounterRows] != 39 {
+		t.Errorf("counters %v, want 1 bad row and 39 rows", counters)
 	}
 	dead, err := filepath.Glob(prefix + "-*.deadletter.jsonl")
 	if err != nil || len(dead) != 1 {
