@@ -28,10 +28,17 @@ lint: setup
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TFENV); go vet ./... && go tool staticcheck ./...
 
+# Packages whose tests start no goroutine: the race detector has nothing to
+# watch there (their code runs concurrently in score's and the root's tests,
+# which it does watch), so puregotest runs them once, at full speed.
+SEQUENTIAL := rowio dense sparse tensor evaluation textvec errkind internal/learningcurve
+
 gotest: setup
+	@! grep -nE '\bgo (func|[A-Za-z_.]+\()|\.Go\(|t\.Parallel\(\)' $(addsuffix /*_test.go,$(SEQUENTIAL)) /dev/null \
+		|| { echo "a SEQUENTIAL package's tests start goroutines: move it out of SEQUENTIAL"; exit 1; }
 	@# Test binaries print TensorFlow's log lines only when a test fails; keep
 	@# those to errors (the kerasgo binary needs no such setting).
-	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -race -count=1 ./...
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -race -count=1 $$(go list ./... | grep -vxE 'github.com/kerasgo/kerasgo/($(subst $(eval) ,|,$(SEQUENTIAL)))')
 	@# RSS checks cannot run under the race detector's shadow memory.
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 MALLOC_ARENA_MAX=2 go test -count=1 -run TestNoLeak ./tfmodel
 
@@ -48,7 +55,13 @@ puregotest:
 	CGO_ENABLED=0 go vet $(PURE_GO)
 	CGO_ENABLED=0 go test -count=1 $(PURE_GO)
 
-test: lint puregotest gotest pytest
+# The four groups share nothing but the build, so they run side by side
+# (TEST_JOBS=1 runs them one after another); each group's output is printed
+# whole when it ends.
+TEST_JOBS ?= 4
+test:
+	@echo "make test: lint, puregotest, gotest and pytest, $(TEST_JOBS) at a time; each prints its output when it ends"
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target lint puregotest gotest pytest
 
 # The Apache Beam pipeline (beam/, its own module): vet, staticcheck and its
 # Prism tests. Separate from `test` because compiling Beam's dependencies

@@ -42,51 +42,58 @@ func readmePrograms(tb testing.TB) []string {
 	return blocks
 }
 
-// buildOutside builds a program in a module of its own outside this one,
-// requiring kerasgo with a replace to this checkout, as a user's program
-// would, and returns the binary.
-func buildOutside(tb testing.TB, name, src string) string {
+// buildOutside builds programs (name to source) in a module of their own
+// outside this one, as a user's module would be, requiring kerasgo through a
+// replace directive; go vet must pass too. It returns each binary's path.
+// One module with a directory per program lets one go command vet and build
+// them all, sharing its work.
+func buildOutside(tb testing.TB, programs map[string]string) map[string]string {
 	tb.Helper()
 	root, err := filepath.Abs(".")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dir := filepath.Join(tb.TempDir(), name)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		tb.Fatal(err)
-	}
-	gomod := "module example.com/" + name + "\n\ngo 1.26\n\nrequire github.com/kerasgo/kerasgo v0.0.0\n\nreplace github.com/kerasgo/kerasgo => " + root + "\n"
+	dir := tb.TempDir()
+	gomod := "module example.com/readme\n\ngo 1.26\n\nrequire github.com/kerasgo/kerasgo v0.0.0\n\nreplace github.com/kerasgo/kerasgo => " + root + "\n"
 	sum, err := os.ReadFile("go.sum")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for file, data := range map[string][]byte{"go.mod": []byte(gomod), "go.sum": sum, "main.go": []byte(src)} {
-		if err := os.WriteFile(filepath.Join(dir, file), data, 0o666); err != nil {
+	files := map[string][]byte{"go.mod": []byte(gomod), "go.sum": sum}
+	for name, src := range programs {
+		files[filepath.Join(name, "main.go")] = []byte(src)
+	}
+	for file, data := range files {
+		path := filepath.Join(dir, file)
+		if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o666); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}, {"build", "-o", name, "."}} {
+	bin := filepath.Join(dir, "bin")
+	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "./..."}, {"build", "-o", bin + string(filepath.Separator), "./..."}} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("%s: go %s: %v\n%s", name, strings.Join(args, " "), err, out)
+			tb.Fatalf("README programs: go %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	return filepath.Join(dir, name)
+	bins := make(map[string]string, len(programs))
+	for name := range programs {
+		bins[name] = filepath.Join(bin, name)
+	}
+	return bins
 }
 
-// TestREADMEPrograms builds every Go block of the README as a program of
-// its own module outside this one, with no access to kerasgo's internal
-// packages, and runs two of them as a user would: the scoring program must
-// write every row of the bundled test file, and the retraining program
-// must publish a version that a server reads and kerasgo loads.
 func TestREADMEPrograms(t *testing.T) {
 	blocks := readmePrograms(t)
 	if len(blocks) < 3 {
 		t.Fatalf("the README has %d Go blocks, want at least 3 (score, serve, retrain and publish)", len(blocks))
 	}
 	name := regexp.MustCompile(`(?m)^// Command (\w+) `)
-	bins := map[string]string{}
+	programs := map[string]string{}
 	for i, src := range blocks {
 		if !strings.HasPrefix(src, "// Command ") || !strings.Contains(src, "\npackage main\n") {
 			t.Fatalf("README Go block %d is not a complete program (a \"// Command NAME\" comment and package main):\n%s", i+1, src)
@@ -95,8 +102,12 @@ func TestREADMEPrograms(t *testing.T) {
 			t.Errorf("README Go block %d imports an internal package", i+1)
 		}
 		n := name.FindStringSubmatch(src)[1]
-		bins[n] = buildOutside(t, n, src)
+		if _, dup := programs[n]; dup {
+			t.Fatalf("two README Go blocks are command %s", n)
+		}
+		programs[n] = src
 	}
+	bins := buildOutside(t, programs)
 	t.Run("scorefile writes every row", func(t *testing.T) {
 		bin, ok := bins["scorefile"]
 		if !ok {
