@@ -72,21 +72,25 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // BenchmarkPredictSparse times one PredictSparse call per iteration on the
-// same rows as BenchmarkPredict, as a CSR batch: binary bag-of-words values,
-// and the same positions with other values (tf-idf-like weights), which the
-// exporter's first layer handles differently.
+// same rows as BenchmarkPredict, as a CSR batch: binary bag-of-words values;
+// word counts at the same positions (80% 1, 10% 2, 10% 3), which go through
+// the same signature as repeats; and other values (tf-idf-like weights),
+// which go through predict_sparse.
 func BenchmarkPredictSparse(b *testing.B) {
 	m := benchModel(b)
 	if !m.SparsePredictable() {
 		b.Skip("the bench model has no predict_sparse signature")
 	}
 	ctx := context.Background()
-	for _, values := range []string{"binary", "weighted"} {
+	for _, values := range []string{"binary", "counts", "weighted"} {
 		for _, batch := range []int{32, 500} {
 			b.Run(values+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
 				x := sparse.FromDense(bagOfWords(batch, m.InputDim(), 1))
-				if values == "weighted" {
-					for i := range x.Values {
+				for i := range x.Values {
+					switch values {
+					case "counts":
+						x.Values[i] = wordCount(i)
+					case "weighted":
 						x.Values[i] = 0.5 + float32(i%7)/4
 					}
 				}
@@ -99,6 +103,17 @@ func BenchmarkPredictSparse(b *testing.B) {
 			})
 		}
 	}
+}
+
+// wordCount is the i-th of a run of word counts: 80% 1, 10% 2, 10% 3.
+func wordCount(i int) float32 {
+	switch {
+	case i%10 == 0:
+		return 3
+	case i%5 == 0:
+		return 2
+	}
+	return 1
 }
 
 // BenchmarkTrainStepSparse times one TrainStepSparse call per iteration on

@@ -142,10 +142,11 @@ func (m *Model) SparsePredictable() bool {
 // PredictSparse is Predict for a sparse batch (bag-of-words rows), through
 // the exporter's predict_sparse signature: only the non-zero entries are
 // copied to TensorFlow (whose graph, as Keras' Dense layer does, fills in the
-// zeros for the first layer). A batch whose values are all 1 goes through
-// predict_sparse_binary when the model has it, which adds the first layer's
-// kernel rows for the non-zeros instead, 2–3× faster at 1% non-zero.
-// The result equals Predict on x.Dense() up to float rounding.
+// zeros for the first layer). A batch of presence flags or small word counts
+// goes through predict_sparse_binary when the model has it (see
+// segmentSummable), which adds the first layer's kernel rows for the
+// non-zeros instead, a count c as c repeats of its index: 2–3× faster at 1%
+// non-zero. The result equals Predict on x.Dense() up to float rounding.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
@@ -155,8 +156,8 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
 	feeds := sparseFeeds
-	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && x.Binary() {
-		sig, feeds = bin, binaryFeeds
+	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && segmentSummable(x) {
+		sig, feeds = bin, segmentFeeds
 	}
 	out, err := m.predictChunks(ctx, sig, m.meta.OutputKey, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
 		return feeds(x.Slice(from, to))
@@ -170,7 +171,7 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 // sparseFeeds turns a CSR batch into the indices, values and dense_shape
 // tensors of a tf.SparseTensor.
 func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
-	feeds, size, err := binaryFeeds(x)
+	feeds, size, err := indexFeeds(x, false)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -182,16 +183,65 @@ func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	return feeds, size + len(x.Values)*4, nil
 }
 
-// binaryFeeds turns a CSR batch into the indices and dense_shape tensors of
-// a tf.SparseTensor, the feeds of predict_sparse_binary.
-func binaryFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
-	coords := make([]int64, 0, 2*len(x.Indices))
+// The limits under which a batch of counts goes through the segment-sum
+// signatures (predict_sparse_binary and its training twins) with each count c
+// written out as c repeats of its index. Kernel rows added c times equal c
+// times the row up to c roundings, far inside Keras' 1e-5. The segment sum's
+// cost grows with the repeats, predict_sparse's with the whole batch: at 500
+// rows of D=10,000, 1% non-zero, BenchmarkPredictSparse took 8–9 ms for
+// presence flags, 9–10 ms for counts (80% 1, 10% 2, 10% 3) and 39–41 ms
+// through predict_sparse (docs/benchmarks.md). The budget keeps the repeats
+// well inside that margin.
+const (
+	maxRepeat    = 16 // the largest count repeated
+	repeatBudget = 3  // repeats at most this many times the stored entries
+)
+
+// SegmentEntries reports whether PredictSparse and the sparse steps send x
+// through the segment-sum signatures when the model has them (its values are
+// presence flags or counts within the limits above), and how many index
+// entries the batch then takes, each count written out.
+func SegmentEntries(x sparse.CSR) (entries int, ok bool) {
+	sum, ok := x.Counts(maxRepeat)
+	if !ok || float64(sum) > repeatBudget*float64(len(x.Values)) {
+		return 0, false
+	}
+	return sum, true
+}
+
+func segmentSummable(x sparse.CSR) bool {
+	_, ok := SegmentEntries(x)
+	return ok
+}
+
+// segmentFeeds turns a CSR batch of counts into the feeds of
+// predict_sparse_binary: indexFeeds with an entry of count c as c repeats of
+// its (row, column) pair. The caller checked the counts (segmentSummable).
+func segmentFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
+	return indexFeeds(x, true)
+}
+
+// indexFeeds turns a CSR batch into the indices and dense_shape tensors of a
+// tf.SparseTensor, each entry repeated as many times as its value says when
+// repeat is set.
+func indexFeeds(x sparse.CSR, repeat bool) (map[string]*tf.Tensor, int, error) {
+	n := len(x.Indices)
+	if repeat {
+		n, _ = x.Counts(maxRepeat)
+	}
+	coords := make([]int64, 0, 2*n)
 	for i := range x.Rows {
 		for k := x.RowPtr[i]; k < x.RowPtr[i+1]; k++ {
-			coords = append(coords, int64(i), int64(x.Indices[k]))
+			times := 1
+			if repeat {
+				times = int(x.Values[k])
+			}
+			for range times {
+				coords = append(coords, int64(i), int64(x.Indices[k]))
+			}
 		}
 	}
-	indices, err := newTensor(tf.Int64, coords, int64(len(x.Indices)), 2)
+	indices, err := newTensor(tf.Int64, coords, int64(len(coords)/2), 2)
 	if err != nil {
 		return nil, 0, err
 	}

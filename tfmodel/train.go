@@ -71,8 +71,8 @@ func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, samp
 }
 
 // TrainStepSparse is TrainStep for a sparse batch, through the exporter's
-// train_step_sparse signature, or train_step_sparse_binary for a batch
-// whose values are all 1 when the model has it.
+// train_step_sparse signature, or train_step_sparse_binary for a batch of
+// presence flags or small counts when the model has it (as PredictSparse).
 func (m *Model) TrainStepSparse(ctx context.Context, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	r, err := m.sparseStep(ctx, RoleTrainSparse, x, y, sampleWeight)
 	if err != nil {
@@ -108,16 +108,16 @@ func (m *Model) sparseStep(ctx context.Context, role Role, x sparse.CSR, y Label
 		return StepResult{}, err
 	}
 	feeds := sparseFeeds
-	if binary, ok := binaryTwin(role); ok && m.HasRole(binary) && x.Binary() {
-		role, feeds = binary, binaryFeeds
+	if binary, ok := binaryTwin(role); ok && m.HasRole(binary) && segmentSummable(x) {
+		role, feeds = binary, segmentFeeds
 	}
 	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
 		return feeds(x)
 	})
 }
 
-// binaryTwin returns the twin of a sparse step role for batches whose values
-// are all 1 (the exporter's first layer by SparseSegmentSum).
+// binaryTwin returns the twin of a sparse step role for batches of presence
+// flags or small counts (the exporter's first layer by SparseSegmentSum).
 func binaryTwin(r Role) (Role, bool) {
 	switch r {
 	case RoleTrainSparse:
