@@ -254,15 +254,15 @@ func (m *Model) TakesText() bool { return m.input == InputStrings || m.vec != ni
 // tfmodel's BenchmarkPredict and BenchmarkPredictSparse at D=10,000, 500
 // units, 500 rows on a 2-core AMD EPYC (docs/benchmarks.md): at 1% non-zero,
 // dense 17–20 ms, predict_sparse_binary 7.5–8.7 ms, predict_sparse 14.5–15.4
-// ms. The sparse signatures' cost grows with the non-zeros, the dense one's
-// does not; the limits sit below the crossovers, as a CPU with faster dense
-// kernels moves them down.
+// ms (densifying). A CSR predict_sparse ran at the segment sum's speed,
+// crossing the dense signature at 5–6% non-zero. The sparse signatures'
+// cost grows with the entries, the dense one's does not; the limits sit below
+// the crossovers, as a CPU with faster dense kernels moves them down.
 const (
-	// sparseBinaryBelow: presence flags and small counts, through
-	// predict_sparse_binary (tfmodel.SegmentEntries), counting each count's
-	// repeats.
-	sparseBinaryBelow = 0.025
-	// sparseBelow: other values, predict_sparse.
+	// sparseEntriesBelow: a first layer computed from the entries
+	// (tfmodel.SparseWork), counting each count's repeats.
+	sparseEntriesBelow = 0.025
+	// sparseBelow: a sparse signature that makes the batch dense.
 	sparseBelow = 0.01
 	// denseFromSparseMax is the most bytes PredictSparse spends on a dense
 	// copy of a batch too dense for the sparse signatures.
@@ -272,17 +272,19 @@ const (
 // sparseFaster reports whether a batch scores faster through the model's
 // sparse signatures than through its dense one.
 func (m *Model) sparseFaster(x sparse.CSR) bool {
-	if n, ok := tfmodel.SegmentEntries(x); ok && m.tf.HasRole(tfmodel.RolePredictSparseBinary) {
-		return float64(n) < sparseBinaryBelow*float64(x.Rows)*float64(x.Cols)
+	entries, fromEntries := m.tf.SparseWork(x)
+	limit := sparseBelow
+	if fromEntries {
+		limit = sparseEntriesBelow
 	}
-	return x.Density() < sparseBelow
+	return float64(entries) < limit*float64(x.Rows)*float64(x.Cols)
 }
 
 // Predict scores rows of features (one example a row) and returns one row of
 // outputs per example. Batches that are mostly zeros go through the sparse
 // signatures when the model has them and they are faster.
 func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	if m.input == InputSparse && len(x.Data) > 0 && fewNonZeros(x.Data, max(sparseBinaryBelow, sparseBelow)) {
+	if m.input == InputSparse && len(x.Data) > 0 && fewNonZeros(x.Data, max(sparseEntriesBelow, sparseBelow)) {
 		if xs := sparse.FromDense(x); m.sparseFaster(xs) {
 			return m.tf.PredictSparse(ctx, xs)
 		}

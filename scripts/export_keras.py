@@ -33,7 +33,10 @@ The SavedModel has these signatures (all loadable by the TF C API):
                      dense batch would be ~99% zeros. Written only when every
                      layer reading the input is a Dense layer (metadata
                      "sparse_input": true); otherwise absent from the
-                     SavedModel and from metadata "signatures".
+                     SavedModel and from metadata "signatures". When a
+                     single Dense layer reads the input, its product is a
+                     CSR × dense one (see SparseFirstLayer; rows in order;
+                     metadata "sparse_product": "csr", else "densify").
   predict_sparse_binary, train_step_sparse_binary, evaluate_step_sparse_binary
                      the sparse three for a batch whose values are all 1
                      (bag-of-words rows; rows in order), without the values:
@@ -199,7 +202,18 @@ class _TrainableModule(tf.Module):
         self.train = tf.function(self._train, input_signature=[features, labels, weights])
         self.evaluate = tf.function(self._evaluate, input_signature=[features, labels, weights])
         self.sparse = sparse
-        if sparse:
+        if sparse and first_layer is not None:
+            # Any values: the first layer as a CSR × dense product
+            # (SparseFirstLayer), never a dense copy of the batch.
+            self.serve_sparse = tf.function(
+                lambda i, v, s: {"probabilities": first_layer(i, s, values=v)}, input_signature=sparse_specs)
+            self.train_sparse = tf.function(
+                lambda i, v, s, y, w: self._train((i, s, v), y, w, forward=first_layer),
+                input_signature=sparse_specs + [labels, weights])
+            self.evaluate_sparse = tf.function(
+                lambda i, v, s, y, w: self._evaluate((i, s, v), y, w, forward=first_layer),
+                input_signature=sparse_specs + [labels, weights])
+        elif sparse:
             self.serve_sparse = tf.function(
                 lambda i, v, s: self._serve(tf.SparseTensor(i, v, s)), input_signature=sparse_specs)
             self.train_sparse = tf.function(
@@ -254,13 +268,14 @@ class _TrainableModule(tf.Module):
 
     def _train(self, features, labels, sample_weight, forward=None):
         """One optimizer step. forward, when given, is a SparseFirstLayer and
-        features its (indices, dense_shape)."""
+        features its (indices, dense_shape) or (indices, dense_shape, values)."""
         model, optimizer, _ = self._keras
         with tf.GradientTape() as tape:
             if forward is None:
                 probabilities = model(features, training=True)
             else:
-                probabilities = forward(*features, training=True)
+                probabilities = forward(*features[:2], values=features[2] if len(features) > 2 else None,
+                                        training=True)
             loss = self._loss(labels, probabilities, sample_weight, training=True)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -271,7 +286,7 @@ class _TrainableModule(tf.Module):
         if forward is None:
             probabilities = model(features, training=False)
         else:
-            probabilities = forward(*features)
+            probabilities = forward(*features[:2], values=features[2] if len(features) > 2 else None)
         loss = self._loss(labels, probabilities, sample_weight, training=False)
         return {"loss": loss, "probabilities": probabilities}
 
@@ -361,29 +376,33 @@ def _input_nodes(model: keras.Model) -> list:
 
 
 class SparseFirstLayer:
-    """The model on a batch of presence flags (sparse, every value 1), its
-    input layer computed by SparseSegmentSum: the sum of the kernel rows of
-    each row's columns, which is x·W for such rows.
+    """The model on a sparse batch, its input layer computed from the
+    non-zeros alone: for presence flags (every value 1, predict_sparse_binary)
+    by SparseSegmentSum, the sum of the kernel rows of each row's columns; for
+    any values (predict_sparse) as a CSR × dense product (SparseMatrixMatMul).
+    Both are x·W for such rows.
 
-    Keras' Dense layer densifies a sparse batch (SparseToDense, then MatMul,
-    in the predict_sparse graph), so it does the dense batch's work. Timed in
-    TensorFlow 2.21 on a 2-core AMD EPYC (500 rows, D=10,000, 500 units, 1%
-    non-zero; the first layer alone, in a tf.function): sparse_dense_matmul
-    31.5 ms, embedding_lookup_sparse 17.5 ms, gather + segment_sum 14.8 ms,
-    dense matmul 13.4 ms, SparseSegmentSum 7.7 ms, and an XLA-compiled gather
-    + unsorted_segment_sum 9.8 ms (sessions do not compile jit_compile
-    functions without process-wide XLA flags).
+    Keras' Dense layer densifies a sparse batch (SparseToDense, then MatMul),
+    so it does the dense batch's work. Timed in TensorFlow 2.21 on a 2-core
+    AMD EPYC (500 rows, D=10,000, 500 units, 1% non-zero; the first layer
+    alone, in a tf.function): sparse_dense_matmul 31.5 ms,
+    embedding_lookup_sparse 17.5 ms, gather + segment_sum 14.8 ms, dense
+    matmul 13.4 ms, SparseSegmentSum 7.7 ms, and an XLA-compiled gather +
+    unsorted_segment_sum 9.8 ms (sessions do not compile jit_compile
+    functions without process-wide XLA flags). With values, on a loaded
+    machine: SparseToDense + MatMul 38–39 ms, sparse_dense_matmul 33 ms,
+    gather × values + segment sum 73 ms, embedding_lookup_sparse 39 ms,
+    SparseTensorToCSRSparseMatrix + SparseMatrixMatMul 5.7–6.5 ms.
 
-    A train step with it (the kernel's gradient as a second segment sum, see
-    __call__) took 35.7 ms against 46.5 ms for Keras' dense step, Adam's
-    update of every weight being 15.9 ms of either.
+    A train step needs the kernel's gradient xᵀ·upstream: a second segment sum
+    for presence flags, and for values a CSR product with the transpose built
+    by sorting the entries by column (8.8 ms; SparseMatrixMatMul's own
+    transpose_a took 23 ms). The binary step took 35.7 ms against 46.5 ms for
+    Keras' dense step, Adam's update of every weight being 15.9 ms of either.
 
-    Rows with other values keep the sparse signatures: scaling the gathered
-    rows by the values first (gather, multiply, SparseSegmentSum) took
-    18–19 ms against predict_sparse's 14.5–15.4 ms for the whole model at 500
-    rows, its nnz×units intermediate (100 MB) being the cost.
-    SparseSegmentSum needs the rows in order, which every batch kerasgo sends
-    has; TensorFlow rejects others with InvalidArgument.
+    Both need the rows in order, which every batch kerasgo sends has: the
+    graph checks it and rejects others with InvalidArgument (the CSR product
+    would otherwise be silently wrong).
     """
 
     def __init__(self, layer, rest: keras.Model):
@@ -423,16 +442,25 @@ class SparseFirstLayer:
             got = split(sp.indices, sp.dense_shape).numpy()
             if got.shape != want.shape or not np.allclose(got, want, rtol=1e-5, atol=1e-5):
                 return None
+            xw = x * rng.random(x.shape).astype(np.float32) * 3
+            sp = tf.sparse.from_dense(xw)
+            got = split(sp.indices, sp.dense_shape, values=sp.values).numpy()
+            if not np.allclose(got, model(xw, training=False).numpy(), rtol=1e-5, atol=1e-5):
+                return None
         return split
 
-    def __call__(self, indices, dense_shape, training=False):
+    def __call__(self, indices, dense_shape, values=None, training=False):
         """The model's output for the batch whose entries at indices (row,
-        column; rows in order) are 1 and the rest 0."""
+        column; rows in order) are values, or 1 without values, and the rest 0."""
         layer = self.layer
         rows, cols = indices[:, 0], indices[:, 1]
+        in_order = tf.debugging.assert_non_negative(
+            rows[1:] - rows[:-1], message="sparse batch: the entries' rows must be in order")
+        with tf.control_dependencies([in_order]):
+            rows = tf.identity(rows)
 
         @tf.custom_gradient
-        def first(kernel):
+        def flags(kernel):
             def grad(upstream):
                 # The kernel's gradient, xᵀ·upstream, is the sum of the
                 # upstream rows of each column's rows: the same segment sum
@@ -445,7 +473,23 @@ class SparseFirstLayer:
                                              num_segments=tf.shape(kernel, out_type=tf.int64)[0])
             return tf.sparse.segment_sum(kernel, cols, rows, num_segments=dense_shape[0]), grad
 
-        h = first(tf.convert_to_tensor(_backing(layer.kernel)))
+        @tf.custom_gradient
+        def weighted(kernel):
+            x = tf.raw_ops.SparseTensorToCSRSparseMatrix(indices=tf.stack([rows, cols], axis=1), values=values,
+                                                         dense_shape=dense_shape)
+
+            def grad(upstream):
+                # xᵀ·upstream, with xᵀ as a CSR matrix of its own: the entries
+                # sorted by column, rows and columns swapped.
+                by_column = tf.argsort(cols, stable=True)
+                xt = tf.raw_ops.SparseTensorToCSRSparseMatrix(
+                    indices=tf.stack([tf.gather(cols, by_column), tf.gather(rows, by_column)], axis=1),
+                    values=tf.gather(values, by_column), dense_shape=tf.reverse(dense_shape, [0]))
+                return tf.raw_ops.SparseMatrixMatMul(a=xt, b=upstream)
+            return tf.raw_ops.SparseMatrixMatMul(a=x, b=kernel), grad
+
+        kernel = tf.convert_to_tensor(_backing(layer.kernel))
+        h = flags(kernel) if values is None else weighted(kernel)
         if layer.use_bias:
             h = h + _backing(layer.bias)
         if layer.activation is not None:
@@ -622,6 +666,7 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
         "learning_rate_schedule": schedule_meta,
         "signatures": signatures,
         "sparse_input": sparse,
+        "sparse_product": ("csr" if first_layer is not None else "densify") if sparse else "",
         "parameters": int(model.count_params()),
         "vectorizer": VECTORIZER_FILE if vectorizer is not None else "",
         "tokenizer": TOKENIZER_FILE if tokenizer is not None else "",

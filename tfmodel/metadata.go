@@ -137,6 +137,10 @@ type Metadata struct {
 	// Signatures names the SavedModel signature that plays each role; the
 	// exporter names one for every Role constant.
 	Signatures map[Role]string `json:"signatures"`
+	// SparseProduct is how the sparse signatures compute the first layer:
+	// SparseProductCSR or SparseProductDensify, empty without sparse
+	// signatures and in exports older than the choice (which densify).
+	SparseProduct SparseProduct `json:"sparse_product"`
 	// Parameters is the number of values in the model's variables
 	// (Keras' count_params(): weights only, no optimizer state).
 	Parameters int64 `json:"parameters"`
@@ -154,6 +158,19 @@ type Metadata struct {
 	Tokenizer     string `json:"tokenizer"`
 	TokenizerMode string `json:"tokenizer_mode"`
 }
+
+// SparseProduct is how an export's sparse signatures (predict_sparse and
+// the sparse steps) compute the model's first layer.
+type SparseProduct string
+
+const (
+	// SparseProductDensify: Keras' own Dense layer on the batch made dense
+	// (SparseToDense, then MatMul); the cost of a dense batch.
+	SparseProductDensify SparseProduct = "densify"
+	// SparseProductCSR: a CSR × dense product over the non-zeros
+	// (SparseMatrixMatMul), when a single Dense layer reads the input.
+	SparseProductCSR SparseProduct = "csr"
+)
 
 // OptimizerState is what became of a model's optimizer state at export.
 type OptimizerState string

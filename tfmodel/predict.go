@@ -141,12 +141,13 @@ func (m *Model) SparsePredictable() bool {
 
 // PredictSparse is Predict for a sparse batch (bag-of-words rows), through
 // the exporter's predict_sparse signature: only the non-zero entries are
-// copied to TensorFlow (whose graph, as Keras' Dense layer does, fills in the
-// zeros for the first layer). A batch of presence flags or small word counts
-// goes through predict_sparse_binary when the model has it (see
-// segmentSummable), which adds the first layer's kernel rows for the
-// non-zeros instead, a count c as c repeats of its index: 2–3× faster at 1%
-// non-zero. The result equals Predict on x.Dense() up to float rounding.
+// copied to TensorFlow. Its first layer is a CSR × dense product in exports
+// that record SparseProductCSR; older ones make the batch dense in the graph,
+// as Keras' Dense layer does, and there a batch of presence flags or small
+// word counts goes through predict_sparse_binary instead (see segmentSum),
+// which adds the first layer's kernel rows for the non-zeros, a count c as c
+// repeats of its index. SparseWork tells which. The result equals Predict
+// on x.Dense() up to float rounding.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
@@ -156,7 +157,7 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
 	feeds := sparseFeeds
-	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && segmentSummable(x) {
+	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && m.segmentSum(x) {
 		sig, feeds = bin, segmentFeeds
 	}
 	out, err := m.predictChunks(ctx, sig, m.meta.OutputKey, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
@@ -190,18 +191,17 @@ func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 // cost grows with the repeats, predict_sparse's with the whole batch: at 500
 // rows of D=10,000, 1% non-zero, BenchmarkPredictSparse took 8–9 ms for
 // presence flags, 9–10 ms for counts (80% 1, 10% 2, 10% 3) and 39–41 ms
-// through predict_sparse (docs/benchmarks.md). The budget keeps the repeats
+// through a densifying predict_sparse (docs/benchmarks.md). The budget keeps the repeats
 // well inside that margin.
 const (
 	maxRepeat    = 16 // the largest count repeated
 	repeatBudget = 3  // repeats at most this many times the stored entries
 )
 
-// SegmentEntries reports whether PredictSparse and the sparse steps send x
-// through the segment-sum signatures when the model has them (its values are
-// presence flags or counts within the limits above), and how many index
-// entries the batch then takes, each count written out.
-func SegmentEntries(x sparse.CSR) (entries int, ok bool) {
+// segmentEntries reports whether x's values are presence flags or counts
+// within the limits above, and how many index entries it takes with each
+// count written out.
+func segmentEntries(x sparse.CSR) (entries int, ok bool) {
 	sum, ok := x.Counts(maxRepeat)
 	if !ok || float64(sum) > repeatBudget*float64(len(x.Values)) {
 		return 0, false
@@ -209,14 +209,35 @@ func SegmentEntries(x sparse.CSR) (entries int, ok bool) {
 	return sum, true
 }
 
-func segmentSummable(x sparse.CSR) bool {
-	_, ok := SegmentEntries(x)
+// segmentSum reports whether PredictSparse and the sparse steps send x
+// through a segment-sum signature: the export densifies in its sparse
+// signatures (a CSR export's predict_sparse is as fast on flags and faster
+// on anything else), and x holds flags or small counts.
+func (m *Model) segmentSum(x sparse.CSR) bool {
+	if m.meta == nil || m.meta.SparseProduct == SparseProductCSR {
+		return false
+	}
+	_, ok := segmentEntries(x)
 	return ok
+}
+
+// SparseWork tells how PredictSparse computes the first layer of x: from its
+// entries (fromEntries: a CSR product, or a segment sum of kernel rows with
+// counts written out as repeats), with the number of entries it handles, or
+// by making the batch dense first, which costs what a dense batch does.
+func (m *Model) SparseWork(x sparse.CSR) (entries int, fromEntries bool) {
+	if m.meta != nil && m.meta.SparseProduct == SparseProductCSR && m.HasRole(RolePredictSparse) {
+		return len(x.Values), true
+	}
+	if n, ok := segmentEntries(x); ok && m.HasRole(RolePredictSparseBinary) {
+		return n, true
+	}
+	return len(x.Values), false
 }
 
 // segmentFeeds turns a CSR batch of counts into the feeds of
 // predict_sparse_binary: indexFeeds with an entry of count c as c repeats of
-// its (row, column) pair. The caller checked the counts (segmentSummable).
+// its (row, column) pair. The caller checked the counts (segmentSum).
 func segmentFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	return indexFeeds(x, true)
 }

@@ -72,7 +72,8 @@ func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, samp
 
 // TrainStepSparse is TrainStep for a sparse batch, through the exporter's
 // train_step_sparse signature, or train_step_sparse_binary for a batch of
-// presence flags or small counts when the model has it (as PredictSparse).
+// presence flags or small counts when PredictSparse would take
+// predict_sparse_binary.
 func (m *Model) TrainStepSparse(ctx context.Context, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	r, err := m.sparseStep(ctx, RoleTrainSparse, x, y, sampleWeight)
 	if err != nil {
@@ -108,7 +109,7 @@ func (m *Model) sparseStep(ctx context.Context, role Role, x sparse.CSR, y Label
 		return StepResult{}, err
 	}
 	feeds := sparseFeeds
-	if binary, ok := binaryTwin(role); ok && m.HasRole(binary) && segmentSummable(x) {
+	if binary, ok := binaryTwin(role); ok && m.HasRole(binary) && m.segmentSum(x) {
 		role, feeds = binary, segmentFeeds
 	}
 	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
