@@ -5,8 +5,9 @@ For one variant of scripts/tests/keras_variants.py (the models and data the
 exporter's own layer tests use), Keras builds and compiles the model, takes
 its pre-save steps, saves it to OUT/model.keras, and the exporter writes
 OUT/exported from that file, as a user would. Keras then scores OUT/x.npy
-(OUT/probabilities.npy) and binary rows OUT/flags_x.npy
-(OUT/flags_probabilities.npy), and takes the variant's training steps from the saved
+(OUT/probabilities.npy), binary rows OUT/flags_x.npy
+(OUT/flags_probabilities.npy) and the same non-zeros as counts and as tf-idf
+weights (OUT/counts_x.npy, OUT/tfidf_x.npy and their probabilities), and takes the variant's training steps from the saved
 state, on the batches stacked in OUT/train_x.npy and OUT/train_y.npy, writing
 OUT/losses.npy and OUT/weights.npz (every variable, keyed as the exporter's
 get_weights signature keys them). The Go test runs the same steps through
@@ -59,6 +60,13 @@ def main() -> int:
     flags[len(flags) // 2] = 0
     np.save(os.path.join(args.out, "flags_x.npy"), flags)
     np.save(os.path.join(args.out, "flags_probabilities.npy"), model.predict(flags, verbose=0).astype(np.float32))
+    # The same positions as word counts (1 to 3) and as tf-idf weights
+    # (positive reals): the values the sparse signatures' CSR product takes.
+    rng = np.random.default_rng(2)
+    for name, values in (("counts", rng.integers(1, 4, x.shape)), ("tfidf", rng.random(x.shape) * 4 + 0.05)):
+        rows = (flags * values).astype(np.float32)
+        np.save(os.path.join(args.out, name + "_x.npy"), rows)
+        np.save(os.path.join(args.out, name + "_probabilities.npy"), model.predict(rows, verbose=0).astype(np.float32))
     # Class indices as floats for sparse labels: the Go test reads float NPY.
     np.save(os.path.join(args.out, "train_x.npy"), np.concatenate([bx for bx, _ in steps]))
     np.save(os.path.join(args.out, "train_y.npy"), np.concatenate([by for _, by in steps]).astype(np.float32))

@@ -62,52 +62,67 @@ func TestLayersMatchKeras(t *testing.T) {
 					t.Errorf("%s signature: %v, want %v", r, has, tc.binary)
 				}
 			}
-			if tc.binary {
-				flags := sparse.FromDense(read("flags_x.npy"))
-				got, err := m.PredictSparse(ctx, flags)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := maxAbsDiff(t, got, read("flags_probabilities.npy")); d > 1e-5 {
-					t.Errorf("predict_sparse_binary: max |Go - Keras| = %g, want <= 1e-5", d)
-				}
-			}
-			batch := tx.Rows / len(losses.Data)
-			for step := range losses.Data {
-				from, to := step*batch, (step+1)*batch
-				labels := tfmodel.Labels{Matrix: ty.Slice(from, to)}
-				if tc.sparse {
-					labels = tfmodel.Labels{Classes: make([]int64, to-from)}
-					for i := range labels.Classes {
-						labels.Classes[i] = int64(ty.Data[from+i])
+			if m.SparsePredictable() {
+				for _, rows := range []string{"flags", "counts", "tfidf"} {
+					got, err := m.PredictSparse(ctx, sparse.FromDense(read(rows+"_x.npy")))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if d := maxAbsDiff(t, got, read(rows+"_probabilities.npy")); d > 1e-5 {
+						t.Errorf("predict_sparse on %s: max |Go - Keras| = %g, want <= 1e-5", rows, d)
 					}
 				}
-				r, err := m.TrainStep(ctx, tx.Slice(from, to), labels, nil)
-				if err != nil {
-					t.Fatalf("step %d: %v", step, err)
-				}
-				if d := math.Abs(r.Loss - float64(losses.Data[step])); !(d <= 1e-4) {
-					t.Errorf("step %d loss %.7f, Keras %.7f", step, r.Loss, losses.Data[step])
-				}
-			}
-			weights, err := m.Weights(ctx)
-			if err != nil {
-				t.Fatal(err)
 			}
 			wantW, err := rowio.ReadNPZFile(filepath.Join(dir, "weights.npz"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for k, w := range wantW {
-				g, ok := weights[k]
-				if !ok {
-					t.Errorf("variable %s: not in the export's get_weights", k)
-					continue
+			// Keras' steps through the dense train signature, and through the
+			// sparse one (the CSR product and its gradient) on a second copy.
+			trainLikeKeras := func(m *tfmodel.Model, route string) {
+				batch := tx.Rows / len(losses.Data)
+				for step := range losses.Data {
+					from, to := step*batch, (step+1)*batch
+					labels := tfmodel.Labels{Matrix: ty.Slice(from, to)}
+					if tc.sparse {
+						labels = tfmodel.Labels{Classes: make([]int64, to-from)}
+						for i := range labels.Classes {
+							labels.Classes[i] = int64(ty.Data[from+i])
+						}
+					}
+					var r tfmodel.StepResult
+					var err error
+					if route == "sparse" {
+						r, err = m.TrainStepSparse(ctx, sparse.FromDense(tx.Slice(from, to)), labels, nil)
+					} else {
+						r, err = m.TrainStep(ctx, tx.Slice(from, to), labels, nil)
+					}
+					if err != nil {
+						t.Fatalf("%s step %d: %v", route, step, err)
+					}
+					if d := math.Abs(r.Loss - float64(losses.Data[step])); !(d <= 1e-4) {
+						t.Errorf("%s step %d loss %.7f, Keras %.7f", route, step, r.Loss, losses.Data[step])
+					}
 				}
-				if d := maxAbsDiff(t, g, w); d > 1e-4 {
-					t.Errorf("variable %s: max |Go - Keras| = %g, want <= 1e-4", k, d)
+				weights, err := m.Weights(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for k, w := range wantW {
+					g, ok := weights[k]
+					if !ok {
+						t.Errorf("variable %s: not in the export's get_weights", k)
+						continue
+					}
+					if d := maxAbsDiff(t, g, w); d > 1e-4 {
+						t.Errorf("%s steps: variable %s: max |Go - Keras| = %g, want <= 1e-4", route, k, d)
+					}
 				}
 			}
+			if m.HasRole(tfmodel.RoleTrainSparse) {
+				trainLikeKeras(loadModel(t, filepath.Join(dir, "exported"), tfmodel.DefaultOptions()), "sparse")
+			}
+			trainLikeKeras(m, "dense")
 			saved := filepath.Join(dir, "saved")
 			if err := m.Save(ctx, saved); err != nil {
 				t.Fatal(err)
