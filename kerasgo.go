@@ -260,7 +260,7 @@ func (m *Model) TakesText() bool { return m.input == InputStrings || m.vec != ni
 // the crossovers, as a CPU with faster dense kernels moves them down.
 const (
 	// sparseEntriesBelow: a first layer computed from the entries
-	// (tfmodel.SparseWork), counting each count's repeats.
+	// (tfmodel.SparseFromEntries).
 	sparseEntriesBelow = 0.025
 	// sparseBelow: a sparse signature that makes the batch dense.
 	sparseBelow = 0.01
@@ -272,12 +272,10 @@ const (
 // sparseFaster reports whether a batch scores faster through the model's
 // sparse signatures than through its dense one.
 func (m *Model) sparseFaster(x sparse.CSR) bool {
-	entries, fromEntries := m.tf.SparseWork(x)
-	limit := sparseBelow
-	if fromEntries {
-		limit = sparseEntriesBelow
+	if m.tf.SparseFromEntries(x) {
+		return x.Density() < sparseEntriesBelow
 	}
-	return float64(entries) < limit*float64(x.Rows)*float64(x.Cols)
+	return x.Density() < sparseBelow
 }
 
 // Predict scores rows of features (one example a row) and returns one row of

@@ -80,19 +80,16 @@ func (m CSR) Dense() dense.Matrix {
 	return d
 }
 
-// Counts reports whether every stored value is a whole number from 1 to
-// maxCount, word counts as a bag-of-words vectorizer makes them, and returns
-// their sum: the number of entries the batch has when each count is written
-// out as that many repeats of its index (presence flags: as many as stored).
-func (m CSR) Counts(maxCount int) (sum int, ok bool) {
+// Binary reports whether every stored value is 1: a bag-of-words batch of
+// presence flags, which the segment-sum signatures of older exports
+// (predict_sparse_binary) take without its values.
+func (m CSR) Binary() bool {
 	for _, v := range m.Values {
-		c := int(v)
-		if float32(c) != v || c < 1 || c > maxCount {
-			return 0, false
+		if v != 1 {
+			return false
 		}
-		sum += c
 	}
-	return sum, true
+	return true
 }
 
 // Density is the share of the matrix's Rows×Cols entries that are stored,

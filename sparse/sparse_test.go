@@ -93,21 +93,18 @@ func TestAppendDenseRow(t *testing.T) {
 	}
 }
 
-func TestCountsAndDensity(t *testing.T) {
+func TestBinaryAndDensity(t *testing.T) {
 	tests := []struct {
 		name    string
 		rows    [][]float32
-		sum     int
-		counts  bool // whole numbers from 1 to 3
+		binary  bool
 		density float64
 	}{
-		{"presence flags", [][]float32{{0, 1, 0, 1}, {1, 0, 0, 0}}, 3, true, 3.0 / 8},
-		{"counts of 2 and 3", [][]float32{{0, 2, 0, 1}, {3, 0, 0, 0}}, 6, true, 3.0 / 8},
-		{"a count over the limit", [][]float32{{0, 4, 0, 1}}, 0, false, 2.0 / 4},
-		{"a fraction", [][]float32{{0, 1.5, 0, 1}}, 0, false, 2.0 / 4},
-		{"a negative one", [][]float32{{0, -1, 0, 0}}, 0, false, 1.0 / 4},
-		{"all zeros", [][]float32{{0, 0}, {0, 0}}, 0, true, 0},
-		{"no rows", nil, 0, true, 0},
+		{"presence flags", [][]float32{{0, 1, 0, 1}, {1, 0, 0, 0}}, true, 3.0 / 8},
+		{"a count of 2", [][]float32{{0, 2, 0, 1}, {1, 0, 0, 0}}, false, 3.0 / 8},
+		{"a negative one", [][]float32{{0, -1, 0, 0}}, false, 1.0 / 4},
+		{"all zeros", [][]float32{{0, 0}, {0, 0}}, true, 0},
+		{"no rows", nil, true, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,8 +116,8 @@ func TestCountsAndDensity(t *testing.T) {
 				}
 				m = sparse.FromDense(d)
 			}
-			if sum, ok := m.Counts(3); sum != tc.sum || ok != tc.counts {
-				t.Errorf("Counts(3) = %d, %v, want %d, %v", sum, ok, tc.sum, tc.counts)
+			if got := m.Binary(); got != tc.binary {
+				t.Errorf("Binary() = %v, want %v", got, tc.binary)
 			}
 			if got := m.Density(); got != tc.density {
 				t.Errorf("Density() = %v, want %v", got, tc.density)

@@ -72,10 +72,10 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // BenchmarkPredictSparse times one PredictSparse call per iteration on the
-// same rows as BenchmarkPredict, as a CSR batch: binary bag-of-words values;
-// word counts at the same positions (80% 1, 10% 2, 10% 3), which go through
-// the same signature as repeats; and other values (tf-idf-like weights),
-// which go through predict_sparse.
+// same rows as BenchmarkPredict, as a CSR batch: binary bag-of-words values,
+// word counts at the same positions (80% 1, 10% 2, 10% 3) and tf-idf-like
+// weights. An export with a CSR first layer takes all three alike; an older
+// one takes flags through predict_sparse_binary and densifies the others.
 func BenchmarkPredictSparse(b *testing.B) {
 	m := benchModel(b)
 	if !m.SparsePredictable() {

@@ -143,11 +143,11 @@ func (m *Model) SparsePredictable() bool {
 // the exporter's predict_sparse signature: only the non-zero entries are
 // copied to TensorFlow. Its first layer is a CSR × dense product in exports
 // that record SparseProductCSR; older ones make the batch dense in the graph,
-// as Keras' Dense layer does, and there a batch of presence flags or small
-// word counts goes through predict_sparse_binary instead (see segmentSum),
-// which adds the first layer's kernel rows for the non-zeros, a count c as c
-// repeats of its index. SparseWork tells which. The result equals Predict
-// on x.Dense() up to float rounding.
+// as Keras' Dense layer does, and there a batch of presence flags goes
+// through predict_sparse_binary instead when they have it (see segmentSum),
+// which adds the first layer's kernel rows for the non-zeros.
+// SparseFromEntries tells whether x avoids the dense copy. The result equals
+// Predict on x.Dense() up to float rounding.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
 	if !ok {
@@ -158,7 +158,7 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 	}
 	feeds := sparseFeeds
 	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && m.segmentSum(x) {
-		sig, feeds = bin, segmentFeeds
+		sig, feeds = bin, binaryFeeds
 	}
 	out, err := m.predictChunks(ctx, sig, m.meta.OutputKey, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
 		return feeds(x.Slice(from, to))
@@ -169,10 +169,30 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 	return out, nil
 }
 
+// segmentSum reports whether PredictSparse and the sparse steps send x
+// through a segment-sum signature (predict_sparse_binary and its training
+// twins, which older exports have): the export makes the batch dense in its
+// other sparse signatures, and x holds presence flags. A CSR export's
+// predict_sparse is as fast on flags and takes any values.
+func (m *Model) segmentSum(x sparse.CSR) bool {
+	return (m.meta == nil || m.meta.SparseProduct != SparseProductCSR) && x.Binary()
+}
+
+// SparseFromEntries reports whether PredictSparse computes the first layer
+// of x from its entries alone (a CSR product, or a segment sum of kernel
+// rows), at a cost that grows with them, rather than from the batch made
+// dense, which costs what a dense batch does.
+func (m *Model) SparseFromEntries(x sparse.CSR) bool {
+	if m.meta != nil && m.meta.SparseProduct == SparseProductCSR {
+		return m.HasRole(RolePredictSparse)
+	}
+	return m.segmentSum(x) && m.HasRole(RolePredictSparseBinary)
+}
+
 // sparseFeeds turns a CSR batch into the indices, values and dense_shape
 // tensors of a tf.SparseTensor.
 func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
-	feeds, size, err := indexFeeds(x, false)
+	feeds, size, err := binaryFeeds(x)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -184,85 +204,16 @@ func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	return feeds, size + len(x.Values)*4, nil
 }
 
-// The limits under which a batch of counts goes through the segment-sum
-// signatures (predict_sparse_binary and its training twins) with each count c
-// written out as c repeats of its index. Kernel rows added c times equal c
-// times the row up to c roundings, far inside Keras' 1e-5. The segment sum's
-// cost grows with the repeats, predict_sparse's with the whole batch: at 500
-// rows of D=10,000, 1% non-zero, BenchmarkPredictSparse took 8–9 ms for
-// presence flags, 9–10 ms for counts (80% 1, 10% 2, 10% 3) and 39–41 ms
-// through a densifying predict_sparse (docs/benchmarks.md). The budget keeps the repeats
-// well inside that margin.
-const (
-	maxRepeat    = 16 // the largest count repeated
-	repeatBudget = 3  // repeats at most this many times the stored entries
-)
-
-// segmentEntries reports whether x's values are presence flags or counts
-// within the limits above, and how many index entries it takes with each
-// count written out.
-func segmentEntries(x sparse.CSR) (entries int, ok bool) {
-	sum, ok := x.Counts(maxRepeat)
-	if !ok || float64(sum) > repeatBudget*float64(len(x.Values)) {
-		return 0, false
-	}
-	return sum, true
-}
-
-// segmentSum reports whether PredictSparse and the sparse steps send x
-// through a segment-sum signature: the export densifies in its sparse
-// signatures (a CSR export's predict_sparse is as fast on flags and faster
-// on anything else), and x holds flags or small counts.
-func (m *Model) segmentSum(x sparse.CSR) bool {
-	if m.meta == nil || m.meta.SparseProduct == SparseProductCSR {
-		return false
-	}
-	_, ok := segmentEntries(x)
-	return ok
-}
-
-// SparseWork tells how PredictSparse computes the first layer of x: from its
-// entries (fromEntries: a CSR product, or a segment sum of kernel rows with
-// counts written out as repeats), with the number of entries it handles, or
-// by making the batch dense first, which costs what a dense batch does.
-func (m *Model) SparseWork(x sparse.CSR) (entries int, fromEntries bool) {
-	if m.meta != nil && m.meta.SparseProduct == SparseProductCSR && m.HasRole(RolePredictSparse) {
-		return len(x.Values), true
-	}
-	if n, ok := segmentEntries(x); ok && m.HasRole(RolePredictSparseBinary) {
-		return n, true
-	}
-	return len(x.Values), false
-}
-
-// segmentFeeds turns a CSR batch of counts into the feeds of
-// predict_sparse_binary: indexFeeds with an entry of count c as c repeats of
-// its (row, column) pair. The caller checked the counts (segmentSum).
-func segmentFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
-	return indexFeeds(x, true)
-}
-
-// indexFeeds turns a CSR batch into the indices and dense_shape tensors of a
-// tf.SparseTensor, each entry repeated as many times as its value says when
-// repeat is set.
-func indexFeeds(x sparse.CSR, repeat bool) (map[string]*tf.Tensor, int, error) {
-	n := len(x.Indices)
-	if repeat {
-		n, _ = x.Counts(maxRepeat)
-	}
-	coords := make([]int64, 0, 2*n)
+// binaryFeeds turns a CSR batch into the indices and dense_shape tensors of
+// a tf.SparseTensor, the feeds of predict_sparse_binary.
+func binaryFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
+	coords := make([]int64, 0, 2*len(x.Indices))
 	for i := range x.Rows {
 		for k := x.RowPtr[i]; k < x.RowPtr[i+1]; k++ {
-			times := 1
-			if repeat {
-				times = int(x.Values[k])
-			}
-			for range times {
-				coords = append(coords, int64(i), int64(x.Indices[k]))
-			}
+			coords = append(coords, int64(i), int64(x.Indices[k]))
 		}
 	}
-	indices, err := newTensor(tf.Int64, coords, int64(len(coords)/2), 2)
+	indices, err := newTensor(tf.Int64, coords, int64(len(x.Indices)), 2)
 	if err != nil {
 		return nil, 0, err
 	}

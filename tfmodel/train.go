@@ -72,8 +72,7 @@ func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, samp
 
 // TrainStepSparse is TrainStep for a sparse batch, through the exporter's
 // train_step_sparse signature, or train_step_sparse_binary for a batch of
-// presence flags or small counts when PredictSparse would take
-// predict_sparse_binary.
+// presence flags when PredictSparse would take predict_sparse_binary.
 func (m *Model) TrainStepSparse(ctx context.Context, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	r, err := m.sparseStep(ctx, RoleTrainSparse, x, y, sampleWeight)
 	if err != nil {
@@ -110,7 +109,7 @@ func (m *Model) sparseStep(ctx context.Context, role Role, x sparse.CSR, y Label
 	}
 	feeds := sparseFeeds
 	if binary, ok := binaryTwin(role); ok && m.HasRole(binary) && m.segmentSum(x) {
-		role, feeds = binary, segmentFeeds
+		role, feeds = binary, binaryFeeds
 	}
 	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
 		return feeds(x)
@@ -118,7 +117,7 @@ func (m *Model) sparseStep(ctx context.Context, role Role, x sparse.CSR, y Label
 }
 
 // binaryTwin returns the twin of a sparse step role for batches of presence
-// flags or small counts (the exporter's first layer by SparseSegmentSum).
+// flags (older exports' first layer by SparseSegmentSum).
 func binaryTwin(r Role) (Role, bool) {
 	switch r {
 	case RoleTrainSparse:
