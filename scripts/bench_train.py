@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Training throughput, kerasgo train against Keras model.fit, same data and machine.
 
-Uses bench_predict.py's cached libsvm file (bag-of-words rows with labels
-0..19, D=10,000). One epoch, batch size 500, no validation, no shuffling
+Uses bench_predict.py's cached libsvm files (bag-of-words rows with labels
+0..19, D=10,000; word counts by default, --values). One epoch, batch size 500, no validation, no shuffling
 difference that matters for speed (both shuffle):
 
   kerasgo  bin/kerasgo train MODEL --data FILE --out DIR --epochs 1 --batch-size 500
@@ -20,7 +20,8 @@ stopped with SIGINT once it has read the file and trained --budget-steps
 steps (kerasgo saves what it reached and exits): it reports the time to read
 the file and the peak RSS, which must stay near the 300,000-row figure.
 
-Usage: python scripts/bench_train.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--rows-budget 3000000]
+Usage: python scripts/bench_train.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--values counts]
+       [--rows-budget 3000000]
 """
 
 import argparse
@@ -81,6 +82,7 @@ def main():
     p.add_argument("--kerasgo", default="bin/kerasgo")
     p.add_argument("--model", required=False)
     p.add_argument("--rows", type=int, default=300000)
+    p.add_argument("--values", choices=bench_predict.VALUES, default="counts", help="the values of the --rows file")
     p.add_argument("--rows-budget", type=int, default=3000000)
     p.add_argument("--budget-seconds", type=int, default=20, help="seconds of training after the read, for the RSS run")
     p.add_argument("--cache", default=os.path.join(os.environ.get("KERASGO_CACHE", os.path.expanduser("~/.cache/kerasgo")), "bench"))
@@ -89,8 +91,8 @@ def main():
     if args.keras_way:
         keras_way(*args.keras_way)
         return
-    data = os.path.join(args.cache, f"bow-{args.rows}.libsvm")
-    bench_predict.make_file(data, args.rows)
+    data = os.path.join(args.cache, f"bow-{args.values}-{args.rows}.libsvm")
+    bench_predict.make_file(data, args.rows, args.values)
     tmp = tempfile.mkdtemp(prefix="kerasgo-bench-train-")
     try:
         go = bench_predict.measure([args.kerasgo, "train", args.model, "--data", data, "--out", os.path.join(tmp, "go"),
@@ -106,7 +108,7 @@ def main():
                           "samples_per_s": round(args.rows / ks[0]), "peak_rss_mib": round(ks[1])}), flush=True)
         big = None
         if args.rows_budget:
-            big_data = os.path.join(args.cache, f"bow-{args.rows_budget}.libsvm")
+            big_data = os.path.join(args.cache, f"bow-flags-{args.rows_budget}.libsvm")
             bench_predict.make_file(big_data, args.rows_budget)
             big = measure_interrupted([args.kerasgo, "train", args.model, "--data", big_data, "--out", os.path.join(tmp, "big"),
                                        "--epochs", "1", "--batch-size", "500"], args.budget_seconds)
@@ -114,7 +116,7 @@ def main():
                               "read_seconds": round(big[0], 1), "read": big[1], "peak_rss_mib": round(big[2])}), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n| one epoch, {args.rows} rows, D={D}, C={C}, batch 500 | wall time | samples/s | peak RSS |\n| --- | --- | --- | --- |")
+    print(f"\n| one epoch, {args.rows} rows of {args.values}, D={D}, C={C}, batch 500 | wall time | samples/s | peak RSS |\n| --- | --- | --- | --- |")
     print(f"| kerasgo train (exact shuffle, the default) | {go[0]:.1f} s | {args.rows / go[0]:.0f} | {go[1]:.0f} MiB |")
     print(f"| kerasgo train --shuffle=false (file order) | {fo[0]:.1f} s | {args.rows / fo[0]:.0f} | {fo[1]:.0f} MiB |")
     print(f"| Keras model.fit (load_svmlight_file) | {ks[0]:.1f} s | {args.rows / ks[0]:.0f} | {ks[1]:.0f} MiB |")
