@@ -43,7 +43,7 @@ gotest: setup
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 MALLOC_ARENA_MAX=2 go test -count=1 -run TestNoLeak ./tfmodel
 
 pytest: build
-	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q scripts/tests
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" -m pytest -q -n 2 --dist worksteal scripts/tests
 
 # The packages that must build and test without cgo: only tfmodel (and the
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import export_keras
+from sharing import keras_cache
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export_keras.py")
 
@@ -234,9 +235,13 @@ m = K.Sequential([K.Input((5,)), K.layers.Dense(3, activation="softmax")])
 m.compile(optimizer=K.optimizers.Adam(use_ema=True), loss="categorical_crossentropy")
 m.save(sys.argv[1] + "/ema.h5", save_format="h5")
 """
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    def make(out):
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+        proc = subprocess.run([sys.executable, "-c", code, out], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    keras_cache("keras2_refused", [], [code], make, tmp_path)  # the files tf_keras wrote, kept from run to run
     cases = {"custom_dir": ["custom layer 'Twice'"], "custom.h5": ["custom layer 'Twice'"],
              "two_outputs_dir": ["2 outputs"], "schedule_dir": ["learning-rate schedule 'Flat'"],
              "schedule.h5": ["learning-rate schedule 'Flat'"], "ema.h5": ["use_ema=True"]}

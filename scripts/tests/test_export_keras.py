@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 import export_keras
+from sharing import once_per_run
 
 
 def export_question(tmp_path, name="m", seed=1, multi=False, dim=8, classes=3):
@@ -28,9 +29,15 @@ def metadata(out):
         return json.load(f)
 
 
-def test_question_architecture_and_metadata(tmp_path):
-    out = export_question(tmp_path, dim=8, classes=3)
-    meta = metadata(out)
+@pytest.fixture(scope="session")
+def question(tmp_path_factory):
+    """export_question's default export (8 features, 3 classes, seed 1), made
+    once for the tests that only read it; each loads its own copy."""
+    return str(once_per_run(tmp_path_factory, "question", lambda d: export_question(d, dim=8, classes=3)) / "m")
+
+
+def test_question_architecture_and_metadata(question):
+    meta = metadata(question)
     assert meta["input_dim"] == 8 and meta["input_key"] == "features"
     assert meta["classes"] == ["class_0", "class_1", "class_2"]
     assert meta["label_mode"] == "onehot"
@@ -44,7 +51,7 @@ def test_question_architecture_and_metadata(tmp_path):
     assert meta["tensorflow_version"] == tf.__version__
     assert meta["keras_version"] == keras.__version__
 
-    loaded = tf.saved_model.load(out)
+    loaded = tf.saved_model.load(question)
     assert set(loaded.signatures) >= {"serving_default", "train_step", "evaluate_step",
                                       "set_learning_rate", "get_weights"}
     shapes = {k: tuple(v.shape) for k, v in loaded.signatures["get_weights"]().items()}
@@ -83,8 +90,8 @@ def test_train_step_matches_keras_train_on_batch(tmp_path):
         np.testing.assert_allclose(weights[export_keras.weight_key(v)].numpy(), np.asarray(v.value), atol=1e-5)
 
 
-def test_evaluate_step_updates_nothing(tmp_path):
-    loaded = tf.saved_model.load(export_question(tmp_path))
+def test_evaluate_step_updates_nothing(question):
+    loaded = tf.saved_model.load(question)
     before = {k: v.numpy() for k, v in loaded.signatures["get_weights"]().items()}
     x = np.ones((4, 8), np.float32)
     y = np.zeros((4, 3), np.float32)
@@ -95,8 +102,8 @@ def test_evaluate_step_updates_nothing(tmp_path):
         np.testing.assert_array_equal(before[k], after[k].numpy())
 
 
-def test_set_learning_rate(tmp_path):
-    loaded = tf.saved_model.load(export_question(tmp_path))
+def test_set_learning_rate(question):
+    loaded = tf.saved_model.load(question)
     got = loaded.signatures["set_learning_rate"](learning_rate=tf.constant(0.25))
     assert abs(float(got["learning_rate"]) - 0.25) < 1e-7
 
@@ -221,8 +228,8 @@ def test_existing_export_is_replaced_whole(tmp_path):
     assert metadata(out)["seed"] == 2
 
 
-def test_sparse_signatures_match_dense(tmp_path):
-    loaded = tf.saved_model.load(export_question(tmp_path, dim=8, classes=3))
+def test_sparse_signatures_match_dense(question):
+    loaded = tf.saved_model.load(question)
     x = np.zeros((5, 8), np.float32)
     x[0, 1], x[2, 7], x[2, 0], x[4, 3] = 1, 0.5, 2, 1
     sp = tf.sparse.from_dense(x)

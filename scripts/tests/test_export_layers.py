@@ -21,6 +21,7 @@ import tensorflow as tf
 
 import export_keras
 import keras_variants as kv
+from sharing import keras_cache
 
 FORMATS = ("keras", "h5_keras3", "h5_keras2", "savedmodel_keras2")
 PREDICT_TOL = 1e-5
@@ -32,10 +33,11 @@ MEASURED: dict = {}
 
 @pytest.fixture(scope="session")
 def keras2_files(tmp_path_factory):
-    """Every variant written by tf_keras (h5 and SavedModel dir) with its golden npz."""
-    out = tmp_path_factory.mktemp("keras2")
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_variants.py")
+    """Every variant written by tf_keras (h5 and SavedModel dir) with its golden npz,
+    kept from run to run by keras_cache (keyed by keras_variants.py, the variants
+    asked for and the installed packages)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = os.path.join(here, "keras_variants.py")
     kinds: dict = {}
     for variant, fmt in cases():
         if fmt in ("h5_keras2", "savedmodel_keras2"):
@@ -44,10 +46,14 @@ def keras2_files(tmp_path_factory):
         kinds.setdefault(variant, set()).update({"dir", "memory"})
     kinds.setdefault("softmax_cce", set()).update({"h5", "dir"})  # the reset test
     wanted = [f"{v}:{','.join(sorted(k))}" for v, k in sorted(kinds.items())]
-    proc = subprocess.run([sys.executable, script, str(out)] + wanted,
-                          env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out
+
+    def make(out):
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+        proc = subprocess.run([sys.executable, script, out] + wanted, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    sources = [script, os.path.join(os.path.dirname(here), "tfquiet.py")]
+    return keras_cache("keras2_variants", sources, wanted, make, tmp_path_factory.mktemp("keras2"))
 
 
 def keras3_file(tmp_path, variant, fmt):

@@ -43,6 +43,8 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
+from sharing import once_per_run
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVING = os.path.join(REPO, "testdata", "serving")
 KERASGO = os.environ.get("KERASGO_BIN") or os.path.join(REPO, "bin", "kerasgo")
@@ -152,16 +154,18 @@ def write_config(path, models):
 
 @pytest.fixture(scope="session")
 def question_model(tmp_path_factory):
-    """The question's architecture exported by `kerasgo export`, as a base path holding version 1."""
-    base = tmp_path_factory.mktemp("question")
-    out = base / "1"
-    cmd = [KERASGO, "export", "--arch", "question", "--input-dim", str(QUESTION_DIM), "--classes",
-           str(QUESTION_CLASSES), "--seed", "0", "--out", str(out)]
+    """The question's architecture exported by `kerasgo export`, as a base path holding version 1
+    (made once in a run, also for the other pytest-xdist worker)."""
     if not os.path.isfile(KERASGO):
         pytest.fail(f"{KERASGO} not found: build it with `make build` (or point KERASGO_BIN at a kerasgo binary)")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr}"
-    return str(base)
+
+    def make(base):
+        cmd = [KERASGO, "export", "--arch", "question", "--input-dim", str(QUESTION_DIM), "--classes",
+               str(QUESTION_CLASSES), "--seed", "0", "--out", str(base / "1")]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}:\n{r.stderr}"
+
+    return str(once_per_run(tmp_path_factory, "question_model", make))
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,13 @@ import sys
 import numpy as np
 import pytest
 
+from sharing import keras_cache
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KERASGO = os.path.join(ROOT, "bin", "kerasgo")
 DATA = os.path.join(ROOT, "testdata", "features", "fortunes")
+SCRIPT = os.path.join(HERE, "fortunes_keras.py")
 SEEDS = [int(s) for s in os.environ.get("KERASGO_LEARNING_SEEDS", "1,2,3").split(",")]
 EPOCHS = int(os.environ.get("KERASGO_LEARNING_EPOCHS", "3"))
 BATCH = 64
@@ -43,16 +46,30 @@ RESULTS: dict = {}
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+: .*\| val loss ([0-9.]+) \(top-1 acc ([0-9.]+)", re.M)
 
 
-def keras_side(fmt, *args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    if fmt in KERAS2:
-        env["TF_USE_LEGACY_KERAS"] = "1"
-    else:
-        env.pop("TF_USE_LEGACY_KERAS", None)
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "fortunes_keras.py"), *args],
-                          env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+def keras_side(tmp_path, fmt):
+    """That Keras' own side, fortunes_keras.py run in a process of its own:
+    the model it saved (the path) and its runs on each seed. Kept from run to
+    run by keras_cache, keyed by the script, the data and the arguments."""
+    name = "model" + FORMATS[fmt]
+    args = [str(EPOCHS), str(BATCH), *map(str, SEEDS)]
+
+    def make(out):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        if fmt in KERAS2:
+            env["TF_USE_LEGACY_KERAS"] = "1"
+        else:
+            env.pop("TF_USE_LEGACY_KERAS", None)
+        proc = subprocess.run([sys.executable, SCRIPT, "run", fmt, os.path.join(out, name), *args],
+                              env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with open(os.path.join(out, "runs.txt"), "w", encoding="utf-8") as f:
+            f.write(proc.stdout)
+
+    sources = [SCRIPT, os.path.join(os.path.dirname(HERE), "tfquiet.py"),
+               os.path.join(DATA, "train.libsvm"), os.path.join(DATA, "test.libsvm")]
+    out = keras_cache(f"fortunes_{fmt}", sources, args, make, tmp_path / "keras")
+    with open(out / "runs.txt", encoding="utf-8") as f:
+        return str(out / name), [json.loads(line) for line in f if line.startswith("{")]
 
 
 def kerasgo(*args):
@@ -70,8 +87,7 @@ def agree(name, go, keras_):
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_kerasgo_train_learns_as_keras_fit(tmp_path, fmt):
-    path = str(tmp_path / ("model" + FORMATS[fmt]))
-    keras_runs = keras_side(fmt, "run", fmt, path, str(EPOCHS), str(BATCH), *map(str, SEEDS))
+    path, keras_runs = keras_side(tmp_path, fmt)
     exported = str(tmp_path / "exported")
     summary = kerasgo("export", "--from", path, "--out", exported)
     assert "ExponentialDecay" in summary
