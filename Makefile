@@ -104,7 +104,7 @@ BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 # Benchmarks: Go (tfmodel) against Keras on the same model shape, inputs and
 # machine. Figures and ratios are kept in docs/benchmarks.md.
 bench: build
-	$(TFENV); [ -f "$(BENCH_MODEL)/assets/kerasgo.json" ] && grep -q train_step_sparse_binary "$(BENCH_MODEL)/assets/kerasgo.json" || ./bin/kerasgo export --arch question --input-dim 10000 --classes 20 --seed 0 --out "$(BENCH_MODEL)"
+	$(TFENV); [ -f "$(BENCH_MODEL)/assets/kerasgo.json" ] && grep -q '"sparse_product": "csr"' "$(BENCH_MODEL)/assets/kerasgo.json" || ./bin/kerasgo export --arch question --input-dim 10000 --classes 20 --seed 0 --out "$(BENCH_MODEL)"
 	$(TFENV); KERASGO_BENCH_MODEL="$(BENCH_MODEL)" go test -run '^$$' -bench . -benchtime 3s -count 1 ./tfmodel
 	@# The public API against tfgo, call for call, on the fortunes model.
 	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -run '^$$' -bench PredictAgainstTfgo -benchtime 3s -count 1 .
