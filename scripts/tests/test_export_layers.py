@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import export_keras
 import keras_variants as kv
-from sharing import keras_cache
+from sharing import keras_cache, once_per_run
 
 FORMATS = ("keras", "h5_keras3", "h5_keras2", "savedmodel_keras2")
 PREDICT_TOL = 1e-5
@@ -62,13 +62,17 @@ def keras3_file(tmp_path, variant, fmt):
     in-memory model going on (what Keras 3's load_model + fit does: measured
     equal in test_optimizer_state.py); for a Keras 3 .h5 file, which Keras 3
     cannot go on training from, the model recompiled with a fresh optimizer of
-    the same configuration, as its user has to."""
+    the same configuration, as its user has to. With tmp_path None no file is
+    written (path None): the same model built again (same seed, same steps),
+    for a test whose export another test made."""
     model = kv.build(keras, variant)
     _, pre, _ = kv.data(variant)
     for bx, by in pre:
         model.train_on_batch(bx, by)
-    path = str(tmp_path / (variant + (".keras" if fmt == "keras" else ".h5")))
-    model.save(path)
+    path = None
+    if tmp_path is not None:
+        path = str(tmp_path / (variant + (".keras" if fmt == "keras" else ".h5")))
+        model.save(path)
     if fmt == "h5_keras3":
         opt = model.optimizer
         model.compile(optimizer=type(opt).from_config(opt.get_config()), loss=model.loss)
@@ -90,6 +94,38 @@ def source(tmp_path, keras2_files, variant, fmt, golden="native"):
     ref = dict(np.load(keras2_files / (variant + suffix + ".npz")))
     path = keras2_files / (variant + (".h5" if fmt == "h5_keras2" else "_dir"))
     return str(path), ref, None
+
+
+class DefaultExports:
+    """The directories export_keras --from writes, with its defaults, for a
+    variant written in a format: each made once in a run (in this process or
+    another pytest-xdist worker) for every test that exports the same file the
+    same way. The tests only read them (tf.saved_model.load gives each its own
+    copy)."""
+
+    def __init__(self, tmp_path_factory, keras2_files):
+        self.tmp_path_factory = tmp_path_factory
+        self.keras2_files = keras2_files
+        self.saved = {}  # (variant, fmt) -> the Keras 3 model this process saved the file from
+
+    def __call__(self, variant, fmt):
+        def make(d):
+            path, _, model = source(d, self.keras2_files, variant, fmt)
+            self.saved[variant, fmt] = model
+            assert export_keras.main(["--from", path, "--out", str(d / "exported")]) == 0
+
+        return str(once_per_run(self.tmp_path_factory, f"export-{variant}-{fmt}", make) / "exported")
+
+    def keras3_model(self, variant, fmt):
+        """keras3_file's golden model for the export: the one whose file this
+        process saved, to the first test that asks; otherwise built again."""
+        model = self.saved.pop((variant, fmt), None)
+        return model if model is not None else keras3_file(None, variant, fmt)[1]
+
+
+@pytest.fixture(scope="session")
+def default_export(tmp_path_factory, keras2_files):
+    return DefaultExports(tmp_path_factory, keras2_files)
 
 
 def metadata(out):
@@ -147,10 +183,12 @@ def cases():
 
 
 @pytest.mark.parametrize("variant, fmt", list(cases()))
-def test_export_matches_keras(tmp_path, keras2_files, variant, fmt):
-    path, ref, model = source(tmp_path, keras2_files, variant, fmt)
-    out = str(tmp_path / "exported")
-    assert export_keras.main(["--from", path, "--out", out]) == 0
+def test_export_matches_keras(tmp_path, keras2_files, default_export, variant, fmt):
+    out = default_export(variant, fmt)
+    if fmt in ("keras", "h5_keras3"):
+        ref, model = None, default_export.keras3_model(variant, fmt)
+    else:
+        _, ref, model = source(tmp_path, keras2_files, variant, fmt)
     meta = metadata(out)
     assert meta["source_format"] == {"keras": "keras", "h5_keras3": "h5-keras3", "h5_keras2": "h5-keras2",
                                      "savedmodel_keras2": "savedmodel-keras2"}[fmt]
@@ -271,13 +309,10 @@ def test_reset_on_an_h5_file_starts_afresh(tmp_path, keras2_files):
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5_keras2"])
-def test_learning_rate_replaces_a_schedule(tmp_path, keras2_files, fmt):
+def test_learning_rate_replaces_a_schedule(default_export, fmt):
     """set_learning_rate replaces a schedule with the constant: the steps after
     it are Keras' steps at that constant rate."""
-    path, ref, model = source(tmp_path, keras2_files, "sched_exponential", fmt)
-    out = str(tmp_path / "exported")
-    assert export_keras.main(["--from", path, "--out", out]) == 0
-    sig = tf.saved_model.load(out).signatures
+    sig = tf.saved_model.load(default_export("sched_exponential", fmt)).signatures
     got = sig["set_learning_rate"](learning_rate=tf.constant(0.0))["learning_rate"]
     assert float(got) == 0.0
     before = {k: v.numpy() for k, v in sig["get_weights"]().items()}
@@ -290,12 +325,9 @@ def test_learning_rate_replaces_a_schedule(tmp_path, keras2_files, fmt):
 
 
 @pytest.mark.parametrize("variant", ["dropout", "dropout_first", "batchnorm_first", "softmax_cce"])
-def test_dropout_only_in_training(tmp_path, variant):
+def test_dropout_only_in_training(default_export, variant):
     """train_step draws a new dropout mask each call; serving and evaluate draw none."""
-    path, _ = keras3_file(tmp_path, variant, "keras")
-    out = str(tmp_path / "exported")
-    assert export_keras.main(["--from", path, "--out", out]) == 0
-    sig = tf.saved_model.load(out).signatures
+    sig = tf.saved_model.load(default_export(variant, "keras")).signatures
     sig["set_learning_rate"](learning_rate=tf.constant(0.0))  # the weights stay put
     x, _, steps = kv.data(variant)
     bx, by = steps[0]
@@ -320,12 +352,10 @@ def test_dropout_only_in_training(tmp_path, variant):
         np.testing.assert_allclose(t1, served, atol=1e-6)
 
 
-def test_batchnorm_moving_statistics_move(tmp_path):
+def test_batchnorm_moving_statistics_move(default_export):
     """train_step updates the moving mean and variance, as Keras' fit does."""
-    path, model = keras3_file(tmp_path, "batchnorm_first", "keras")
-    out = str(tmp_path / "exported")
-    assert export_keras.main(["--from", path, "--out", out]) == 0
-    sig = tf.saved_model.load(out).signatures
+    sig = tf.saved_model.load(default_export("batchnorm_first", "keras")).signatures
+    model = default_export.keras3_model("batchnorm_first", "keras")
     before = {k: v.numpy() for k, v in sig["get_weights"]().items()}
     assert any("moving_mean" in k for k in before) and any("moving_variance" in k for k in before)
     _, _, steps = kv.data("batchnorm_first")
@@ -342,12 +372,10 @@ def test_batchnorm_moving_statistics_move(tmp_path):
             np.testing.assert_allclose(after[kv.weight_name(v.path)], np.asarray(v), atol=1e-6)
 
 
-def test_regularization_loss_in_train_not_evaluate(tmp_path):
+def test_regularization_loss_in_train_not_evaluate(default_export):
     """train_step's loss carries the L1/L2 penalties, as Keras' train_on_batch reports it."""
-    path, model = keras3_file(tmp_path, "l1l2", "keras")
-    out = str(tmp_path / "exported")
-    assert export_keras.main(["--from", path, "--out", out]) == 0
-    sig = tf.saved_model.load(out).signatures
+    sig = tf.saved_model.load(default_export("l1l2", "keras")).signatures
+    model = default_export.keras3_model("l1l2", "keras")
     _, _, steps = kv.data("l1l2")
     bx, by = steps[0]
     plain = float(keras.losses.CategoricalCrossentropy()(by, model.predict(bx, verbose=0)))
