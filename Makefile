@@ -105,10 +105,10 @@ BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 # machine. Figures and ratios are kept in docs/benchmarks.md.
 bench: build
 	$(TFENV); [ -f "$(BENCH_MODEL)/assets/kerasgo.json" ] && grep -q '"sparse_product": "csr"' "$(BENCH_MODEL)/assets/kerasgo.json" || ./bin/kerasgo export --arch question --input-dim 10000 --classes 20 --seed 0 --out "$(BENCH_MODEL)"
-	$(TFENV); KERASGO_BENCH_MODEL="$(BENCH_MODEL)" go test -run '^$$' -bench . -benchtime 3s -count 1 ./tfmodel
-	@# The public API against tfgo, call for call, on the fortunes model.
-	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 go test -run '^$$' -bench PredictAgainstTfgo -benchtime 3s -count 1 .
-	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_keras.py --seconds 3
+	@# Per call, in interleaved repetitions: tfmodel against Keras on the same model, rows and
+	@# machine, and the public API against tfgo on the fortunes model.
+	$(TFENV); go test -c -o bin/tfmodel.test ./tfmodel && go test -c -o bin/kerasgo.test .
+	$(TFENV); TF_CPP_MIN_LOG_LEVEL=2 "$$KERASGO_PYTHON" scripts/bench_calls.py --tfmodel-test bin/tfmodel.test --root-test bin/kerasgo.test --model "$(BENCH_MODEL)" --reps 5
 	@# Batch scoring of a 300,000-row libsvm file, against the Python way, and RSS at 1,000,000 rows.
 	$(TFENV); cd beam && go build -o ../bin/kerasgo-beam ./cmd/kerasgo-beam
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --kerasgo-beam bin/kerasgo-beam --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000

@@ -252,10 +252,10 @@ func (m *Model) TakesText() bool { return m.input == InputStrings || m.vec != ni
 // The densities (shares of non-zero features) under which a batch is faster
 // through a sparse signature than through the dense one. Measured with
 // tfmodel's BenchmarkPredict and BenchmarkPredictSparse at D=10,000, 500
-// units, 500 rows on a 2-core AMD EPYC (docs/benchmarks.md): at 1% non-zero,
-// dense 17–20 ms, predict_sparse_binary 7.5–8.7 ms, predict_sparse 14.5–15.4
-// ms (densifying). A CSR predict_sparse ran at the segment sum's speed,
-// crossing the dense signature at 5–6% non-zero. The sparse signatures'
+// units, 500 rows on 2-core machines (docs/benchmarks.md): at 1% non-zero,
+// dense 17–23 ms, a CSR predict_sparse 5.4–5.7 ms, crossing the dense
+// signature at 5–6% non-zero, and a densifying predict_sparse (exports whose
+// first layer is not one Dense layer) 14.5–15.4 ms. The sparse signatures'
 // cost grows with the entries, the dense one's does not; the limits sit below
 // the crossovers, as a CPU with faster dense kernels moves them down.
 const (
@@ -272,7 +272,7 @@ const (
 // sparseFaster reports whether a batch scores faster through the model's
 // sparse signatures than through its dense one.
 func (m *Model) sparseFaster(x sparse.CSR) bool {
-	if m.tf.SparseFromEntries(x) {
+	if m.tf.SparseFromEntries() {
 		return x.Density() < sparseEntriesBelow
 	}
 	return x.Density() < sparseBelow

@@ -9,10 +9,11 @@ difference that matters for speed (both shuffle):
   keras    load_svmlight_file, one-hot labels, model.fit(X, Y, batch_size=500, epochs=1)
            on the sparse matrix (Keras feeds sparse batches), then model.save
 
-Each runs in its own process; reports wall time, samples/s over the whole
-run, and peak RSS (ru_maxrss). kerasgo runs twice at --rows: with its default
-exact shuffle (a new random permutation of all rows every epoch) and with
---shuffle=false, so the ratio is what the shuffle costs.
+Each runs in its own process, --reps times, interleaved; reports wall time,
+samples/s over the whole run, and peak RSS (ru_maxrss), as medians with their
+range. kerasgo runs twice at --rows: with its default exact shuffle (a new
+random permutation of all rows every epoch) and with --shuffle=false, so the
+ratio is what the shuffle costs.
 
 At --rows-budget rows (3,000,000 by default) the parsed rows outgrow the
 default --memory-budget (512 MiB) and move to a temporary file. That run is
@@ -21,7 +22,7 @@ steps (kerasgo saves what it reached and exits): it reports the time to read
 the file and the peak RSS, which must stay near the 300,000-row figure.
 
 Usage: python scripts/bench_train.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--values counts]
-       [--rows-budget 3000000]
+       [--reps 5] [--rows-budget 3000000]
 """
 
 import argparse
@@ -29,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,11 @@ def keras_way(data, out):
     labels[np.arange(len(y)), y.astype(int)] = 1
     model.fit(x, labels, batch_size=500, epochs=1, shuffle=True, verbose=0)
     model.save(out)
+
+
+def spread(xs):
+    """median, min and max of xs."""
+    return statistics.median(xs), min(xs), max(xs)
 
 
 def measure_interrupted(argv, steps):
@@ -83,6 +90,7 @@ def main():
     p.add_argument("--model", required=False)
     p.add_argument("--rows", type=int, default=300000)
     p.add_argument("--values", choices=bench_predict.VALUES, default="counts", help="the values of the --rows file")
+    p.add_argument("--reps", type=int, default=5, help="interleaved repetitions of every way")
     p.add_argument("--rows-budget", type=int, default=3000000)
     p.add_argument("--budget-seconds", type=int, default=20, help="seconds of training after the read, for the RSS run")
     p.add_argument("--cache", default=os.path.join(os.environ.get("KERASGO_CACHE", os.path.expanduser("~/.cache/kerasgo")), "bench"))
@@ -94,19 +102,24 @@ def main():
     data = os.path.join(args.cache, f"bow-{args.values}-{args.rows}.libsvm")
     bench_predict.make_file(data, args.rows, args.values)
     tmp = tempfile.mkdtemp(prefix="kerasgo-bench-train-")
+    ways = [
+        ("kerasgo train (exact shuffle, the default)",
+         [args.kerasgo, "train", args.model, "--data", data, "--epochs", "1", "--batch-size", "500"]),
+        ("kerasgo train --shuffle=false (file order)",
+         [args.kerasgo, "train", args.model, "--data", data, "--epochs", "1", "--batch-size", "500", "--shuffle=false"]),
+        ("Keras model.fit on the CSR matrix (load_svmlight_file)",
+         [sys.executable, os.path.abspath(__file__), "--keras-way", data]),
+    ]
+    runs = {name: [] for name, _ in ways}
+    big = None
     try:
-        go = bench_predict.measure([args.kerasgo, "train", args.model, "--data", data, "--out", os.path.join(tmp, "go"),
-                                    "--epochs", "1", "--batch-size", "500"])
-        print(json.dumps({"case": f"kerasgo train, {args.rows} rows", "seconds": round(go[0], 1),
-                          "samples_per_s": round(args.rows / go[0]), "peak_rss_mib": round(go[1])}), flush=True)
-        fo = bench_predict.measure([args.kerasgo, "train", args.model, "--data", data, "--out", os.path.join(tmp, "fo"),
-                                    "--epochs", "1", "--batch-size", "500", "--shuffle=false"])
-        print(json.dumps({"case": f"kerasgo train --shuffle=false, {args.rows} rows", "seconds": round(fo[0], 1),
-                          "samples_per_s": round(args.rows / fo[0]), "peak_rss_mib": round(fo[1])}), flush=True)
-        ks = bench_predict.measure([sys.executable, os.path.abspath(__file__), "--keras-way", data, os.path.join(tmp, "k.keras")])
-        print(json.dumps({"case": f"keras model.fit, {args.rows} rows", "seconds": round(ks[0], 1),
-                          "samples_per_s": round(args.rows / ks[0]), "peak_rss_mib": round(ks[1])}), flush=True)
-        big = None
+        for rep in range(args.reps):
+            for i, (name, argv) in enumerate(ways):
+                seconds, rss = bench_predict.measure(argv + [os.path.join(tmp, f"out{i}-{rep}")] if "--keras-way" in argv
+                                                     else argv + ["--out", os.path.join(tmp, f"out{i}-{rep}")])[:2]
+                runs[name].append((seconds, rss))
+                print(json.dumps({"way": name, "rep": rep, "rows": args.rows, "seconds": round(seconds, 2),
+                                  "peak_rss_mib": round(rss)}), flush=True)
         if args.rows_budget:
             big_data = os.path.join(args.cache, f"bow-flags-{args.rows_budget}.libsvm")
             bench_predict.make_file(big_data, args.rows_budget)
@@ -116,12 +129,18 @@ def main():
                               "read_seconds": round(big[0], 1), "read": big[1], "peak_rss_mib": round(big[2])}), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n| one epoch, {args.rows} rows of {args.values}, D={D}, C={C}, batch 500 | wall time | samples/s | peak RSS |\n| --- | --- | --- | --- |")
-    print(f"| kerasgo train (exact shuffle, the default) | {go[0]:.1f} s | {args.rows / go[0]:.0f} | {go[1]:.0f} MiB |")
-    print(f"| kerasgo train --shuffle=false (file order) | {fo[0]:.1f} s | {args.rows / fo[0]:.0f} | {fo[1]:.0f} MiB |")
-    print(f"| Keras model.fit (load_svmlight_file) | {ks[0]:.1f} s | {args.rows / ks[0]:.0f} | {ks[1]:.0f} MiB |")
-    print(f"| ratio, Keras / kerasgo (exact shuffle) | {ks[0] / go[0]:.2f}× faster | | {ks[1] / go[1]:.2f}× less memory |")
-    print(f"| cost of the exact shuffle (file order / exact) | {fo[0] / go[0]:.3f}× the throughput | | |")
+    go, fo, ks = (runs[name] for name, _ in ways)
+    print(f"\n{args.reps} interleaved repetitions; median (min–max).\n")
+    print(f"| one epoch, {args.rows} rows of {args.values}, D={D}, C={C}, batch 500 | wall time | samples/s | peak RSS | "
+          "Keras' time over this |\n| --- | --- | --- | --- | --- |")
+    for name, _ in ways:
+        r = runs[name]
+        t = spread([x[0] for x in r])
+        ratio = spread([k[0] / x[0] for k, x in zip(ks, r)])
+        print(f"| {name} | {t[0]:.1f} s ({t[1]:.1f}–{t[2]:.1f}) | {args.rows / t[0]:.0f} | "
+              f"{spread([x[1] for x in r])[0]:.0f} MiB | {ratio[0]:.2f}× ({ratio[1]:.2f}–{ratio[2]:.2f}) |")
+    cost = spread([f[0] / g[0] for f, g in zip(fo, go)])
+    print(f"\nThe exact shuffle's cost (file order's time over the default's): {cost[0]:.3f}× ({cost[1]:.3f}–{cost[2]:.3f}).")
     if big:
         print(f"\n{args.rows_budget} rows (default --memory-budget): read in {big[0]:.1f} s, peak RSS {big[2]:.0f} MiB; {big[1]}")
 

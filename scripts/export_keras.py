@@ -37,13 +37,6 @@ The SavedModel has these signatures (all loadable by the TF C API):
                      single Dense layer reads the input, its product is a
                      CSR × dense one (see SparseFirstLayer; rows in order;
                      metadata "sparse_product": "csr", else "densify").
-  predict_sparse_binary, train_step_sparse_binary, evaluate_step_sparse_binary
-                     the sparse three for a batch whose values are all 1
-                     (bag-of-words rows; rows in order), without the values:
-                     indices, dense_shape [, labels, sample_weight]. The first
-                     layer is computed by SparseSegmentSum (see
-                     SparseFirstLayer). Written when a single Dense layer
-                     without an activity regularizer reads the input.
 
 and assets/kerasgo.json, the metadata the Go side must not guess.
 
@@ -206,12 +199,12 @@ class _TrainableModule(tf.Module):
             # Any values: the first layer as a CSR × dense product
             # (SparseFirstLayer), never a dense copy of the batch.
             self.serve_sparse = tf.function(
-                lambda i, v, s: {"probabilities": first_layer(i, s, values=v)}, input_signature=sparse_specs)
+                lambda i, v, s: {"probabilities": first_layer(i, v, s)}, input_signature=sparse_specs)
             self.train_sparse = tf.function(
-                lambda i, v, s, y, w: self._train((i, s, v), y, w, forward=first_layer),
+                lambda i, v, s, y, w: self._train((i, v, s), y, w, forward=first_layer),
                 input_signature=sparse_specs + [labels, weights])
             self.evaluate_sparse = tf.function(
-                lambda i, v, s, y, w: self._evaluate((i, s, v), y, w, forward=first_layer),
+                lambda i, v, s, y, w: self._evaluate((i, v, s), y, w, forward=first_layer),
                 input_signature=sparse_specs + [labels, weights])
         elif sparse:
             self.serve_sparse = tf.function(
@@ -222,17 +215,6 @@ class _TrainableModule(tf.Module):
             self.evaluate_sparse = tf.function(
                 lambda i, v, s, y, w: self._evaluate(tf.SparseTensor(i, v, s), y, w),
                 input_signature=sparse_specs + [labels, weights])
-        self.first_layer = first_layer is not None
-        if first_layer is not None:
-            binary_specs = [sparse_specs[0], sparse_specs[2]]
-            self.serve_sparse_binary = tf.function(
-                lambda i, s: {"probabilities": first_layer(i, s)}, input_signature=binary_specs)
-            self.train_sparse_binary = tf.function(
-                lambda i, s, y, w: self._train((i, s), y, w, forward=first_layer),
-                input_signature=binary_specs + [labels, weights])
-            self.evaluate_sparse_binary = tf.function(
-                lambda i, s, y, w: self._evaluate((i, s), y, w, forward=first_layer),
-                input_signature=binary_specs + [labels, weights])
         self.set_rate = tf.function(self._set_rate, input_signature=[rate])
         self.weights = tf.function(self._weights, input_signature=[])
 
@@ -249,10 +231,6 @@ class _TrainableModule(tf.Module):
             sigs["predict_sparse"] = self.serve_sparse.get_concrete_function()
             sigs["train_step_sparse"] = self.train_sparse.get_concrete_function()
             sigs["evaluate_step_sparse"] = self.evaluate_sparse.get_concrete_function()
-        if self.first_layer:
-            sigs["predict_sparse_binary"] = self.serve_sparse_binary.get_concrete_function()
-            sigs["train_step_sparse_binary"] = self.train_sparse_binary.get_concrete_function()
-            sigs["evaluate_step_sparse_binary"] = self.evaluate_sparse_binary.get_concrete_function()
         return sigs
 
     def _serve(self, features):
@@ -268,14 +246,13 @@ class _TrainableModule(tf.Module):
 
     def _train(self, features, labels, sample_weight, forward=None):
         """One optimizer step. forward, when given, is a SparseFirstLayer and
-        features its (indices, dense_shape) or (indices, dense_shape, values)."""
+        features its (indices, values, dense_shape)."""
         model, optimizer, _ = self._keras
         with tf.GradientTape() as tape:
             if forward is None:
                 probabilities = model(features, training=True)
             else:
-                probabilities = forward(*features[:2], values=features[2] if len(features) > 2 else None,
-                                        training=True)
+                probabilities = forward(*features, training=True)
             loss = self._loss(labels, probabilities, sample_weight, training=True)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -286,7 +263,7 @@ class _TrainableModule(tf.Module):
         if forward is None:
             probabilities = model(features, training=False)
         else:
-            probabilities = forward(*features[:2], values=features[2] if len(features) > 2 else None)
+            probabilities = forward(*features)
         loss = self._loss(labels, probabilities, sample_weight, training=False)
         return {"loss": loss, "probabilities": probabilities}
 
@@ -377,30 +354,23 @@ def _input_nodes(model: keras.Model) -> list:
 
 class SparseFirstLayer:
     """The model on a sparse batch, its input layer computed from the
-    non-zeros alone: for presence flags (every value 1, predict_sparse_binary)
-    by SparseSegmentSum, the sum of the kernel rows of each row's columns; for
-    any values (predict_sparse) as a CSR × dense product (SparseMatrixMatMul).
-    Both are x·W for such rows.
+    non-zeros alone, as a CSR × dense product (SparseMatrixMatMul): x·W for
+    any values (presence flags, counts, tf-idf weights).
 
     Keras' Dense layer densifies a sparse batch (SparseToDense, then MatMul),
     so it does the dense batch's work. Timed in TensorFlow 2.21 on a 2-core
-    AMD EPYC (500 rows, D=10,000, 500 units, 1% non-zero; the first layer
-    alone, in a tf.function): sparse_dense_matmul 31.5 ms,
-    embedding_lookup_sparse 17.5 ms, gather + segment_sum 14.8 ms, dense
-    matmul 13.4 ms, SparseSegmentSum 7.7 ms, and an XLA-compiled gather +
-    unsorted_segment_sum 9.8 ms (sessions do not compile jit_compile
-    functions without process-wide XLA flags). With values, on a loaded
-    machine: SparseToDense + MatMul 38–39 ms, sparse_dense_matmul 33 ms,
-    gather × values + segment sum 73 ms, embedding_lookup_sparse 39 ms,
-    SparseTensorToCSRSparseMatrix + SparseMatrixMatMul 5.7–6.5 ms.
+    machine (500 rows, D=10,000, 500 units, 1% non-zero; the first layer
+    alone, in a tf.function): SparseToDense + MatMul 38–39 ms,
+    sparse_dense_matmul 33 ms, gather × values + segment sum 73 ms,
+    embedding_lookup_sparse 39 ms, SparseSegmentSum (flags only) 7.7–8.7 ms,
+    SparseTensorToCSRSparseMatrix + SparseMatrixMatMul 5.7–6.5 ms. Sessions
+    do not compile jit_compile functions without process-wide XLA flags.
 
-    A train step needs the kernel's gradient xᵀ·upstream: a second segment sum
-    for presence flags, and for values a CSR product with the transpose built
-    by sorting the entries by column (8.8 ms; SparseMatrixMatMul's own
-    transpose_a took 23 ms). The binary step took 35.7 ms against 46.5 ms for
-    Keras' dense step, Adam's update of every weight being 15.9 ms of either.
+    A train step needs the kernel's gradient xᵀ·upstream: a CSR product with
+    the transpose built by sorting the entries by column (8.8 ms;
+    SparseMatrixMatMul's own transpose_a took 23 ms).
 
-    Both need the rows in order, which every batch kerasgo sends has: the
+    It needs the rows in order, which every batch kerasgo sends has: the
     graph checks it and rejects others with InvalidArgument (the CSR product
     would otherwise be silently wrong).
     """
@@ -436,22 +406,18 @@ class SparseFirstLayer:
         rng = np.random.default_rng(0)
         dim = int(model.inputs[0].shape[-1])
         for density in (0.2, 0.0):
-            x = (rng.random((5, dim)) < density).astype(np.float32)
-            want = model(x, training=False).numpy()
-            sp = tf.sparse.from_dense(x)
-            got = split(sp.indices, sp.dense_shape).numpy()
-            if got.shape != want.shape or not np.allclose(got, want, rtol=1e-5, atol=1e-5):
-                return None
-            xw = x * rng.random(x.shape).astype(np.float32) * 3
-            sp = tf.sparse.from_dense(xw)
-            got = split(sp.indices, sp.dense_shape, values=sp.values).numpy()
-            if not np.allclose(got, model(xw, training=False).numpy(), rtol=1e-5, atol=1e-5):
-                return None
+            flags = (rng.random((5, dim)) < density).astype(np.float32)
+            for x in (flags, flags * rng.random(flags.shape).astype(np.float32) * 3):
+                want = model(x, training=False).numpy()
+                sp = tf.sparse.from_dense(x)
+                got = split(sp.indices, sp.values, sp.dense_shape).numpy()
+                if got.shape != want.shape or not np.allclose(got, want, rtol=1e-5, atol=1e-5):
+                    return None
         return split
 
-    def __call__(self, indices, dense_shape, values=None, training=False):
+    def __call__(self, indices, values, dense_shape, training=False):
         """The model's output for the batch whose entries at indices (row,
-        column; rows in order) are values, or 1 without values, and the rest 0."""
+        column; rows in order) are values, and the rest 0."""
         layer = self.layer
         rows, cols = indices[:, 0], indices[:, 1]
         in_order = tf.debugging.assert_non_negative(
@@ -460,21 +426,7 @@ class SparseFirstLayer:
             rows = tf.identity(rows)
 
         @tf.custom_gradient
-        def flags(kernel):
-            def grad(upstream):
-                # The kernel's gradient, xᵀ·upstream, is the sum of the
-                # upstream rows of each column's rows: the same segment sum
-                # with rows and columns swapped, in column order. TensorFlow's
-                # own gradient of SparseSegmentSum holds one units-wide row
-                # per non-zero (100 MB at 500 rows × 100 words × 500 units),
-                # which made the step slower than the dense one.
-                by_column = tf.argsort(cols, stable=True)
-                return tf.sparse.segment_sum(upstream, tf.gather(rows, by_column), tf.gather(cols, by_column),
-                                             num_segments=tf.shape(kernel, out_type=tf.int64)[0])
-            return tf.sparse.segment_sum(kernel, cols, rows, num_segments=dense_shape[0]), grad
-
-        @tf.custom_gradient
-        def weighted(kernel):
+        def product(kernel):
             x = tf.raw_ops.SparseTensorToCSRSparseMatrix(indices=tf.stack([rows, cols], axis=1), values=values,
                                                          dense_shape=dense_shape)
 
@@ -489,7 +441,7 @@ class SparseFirstLayer:
             return tf.raw_ops.SparseMatrixMatMul(a=x, b=kernel), grad
 
         kernel = tf.convert_to_tensor(_backing(layer.kernel))
-        h = flags(kernel) if values is None else weighted(kernel)
+        h = product(kernel)
         if layer.use_bias:
             h = h + _backing(layer.bias)
         if layer.activation is not None:
@@ -639,9 +591,6 @@ def export(model: keras.Model, out: str, *, class_names=None, multi_label=None,
     if sparse:
         signatures.update(predict_sparse="predict_sparse", train_sparse="train_step_sparse",
                           evaluate_sparse="evaluate_step_sparse")
-    if first_layer is not None:
-        signatures.update(predict_sparse_binary="predict_sparse_binary", train_sparse_binary="train_step_sparse_binary",
-                          evaluate_sparse_binary="evaluate_step_sparse_binary")
     meta = {
         "format": METADATA_FORMAT,
         "source": source,

@@ -54,8 +54,8 @@ def main() -> int:
     model = keras.saving.load_model(path)
     np.save(os.path.join(args.out, "x.npy"), x)
     np.save(os.path.join(args.out, "probabilities.npy"), model.predict(x, verbose=0).astype(np.float32))
-    # Presence flags (every non-zero 1, ~10% of them, one row empty), the rows
-    # the export's predict_sparse_binary signature takes.
+    # Presence flags (every non-zero 1, ~10% of them, one row empty), the
+    # rows of a bag-of-words model.
     flags = (np.random.default_rng(1).random(x.shape) < 0.1).astype(np.float32)
     flags[len(flags) // 2] = 0
     np.save(os.path.join(args.out, "flags_x.npy"), flags)

@@ -80,18 +80,6 @@ func (m CSR) Dense() dense.Matrix {
 	return d
 }
 
-// Binary reports whether every stored value is 1: a bag-of-words batch of
-// presence flags, which the segment-sum signatures of older exports
-// (predict_sparse_binary) take without its values.
-func (m CSR) Binary() bool {
-	for _, v := range m.Values {
-		if v != 1 {
-			return false
-		}
-	}
-	return true
-}
-
 // Density is the share of the matrix's Rows×Cols entries that are stored,
 // 0 for an empty matrix.
 func (m CSR) Density() float64 {

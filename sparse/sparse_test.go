@@ -93,18 +93,17 @@ func TestAppendDenseRow(t *testing.T) {
 	}
 }
 
-func TestBinaryAndDensity(t *testing.T) {
+func TestDensity(t *testing.T) {
 	tests := []struct {
 		name    string
 		rows    [][]float32
-		binary  bool
 		density float64
 	}{
-		{"presence flags", [][]float32{{0, 1, 0, 1}, {1, 0, 0, 0}}, true, 3.0 / 8},
-		{"a count of 2", [][]float32{{0, 2, 0, 1}, {1, 0, 0, 0}}, false, 3.0 / 8},
-		{"a negative one", [][]float32{{0, -1, 0, 0}}, false, 1.0 / 4},
-		{"all zeros", [][]float32{{0, 0}, {0, 0}}, true, 0},
-		{"no rows", nil, true, 0},
+		{"presence flags", [][]float32{{0, 1, 0, 1}, {1, 0, 0, 0}}, 3.0 / 8},
+		{"a count of 2", [][]float32{{0, 2, 0, 1}, {1, 0, 0, 0}}, 3.0 / 8},
+		{"a negative one", [][]float32{{0, -1, 0, 0}}, 1.0 / 4},
+		{"all zeros", [][]float32{{0, 0}, {0, 0}}, 0},
+		{"no rows", nil, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -115,9 +114,6 @@ func TestBinaryAndDensity(t *testing.T) {
 					t.Fatal(err)
 				}
 				m = sparse.FromDense(d)
-			}
-			if got := m.Binary(); got != tc.binary {
-				t.Errorf("Binary() = %v, want %v", got, tc.binary)
 			}
 			if got := m.Density(); got != tc.density {
 				t.Errorf("Density() = %v, want %v", got, tc.density)

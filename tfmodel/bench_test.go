@@ -72,28 +72,18 @@ func BenchmarkTrainStep(b *testing.B) {
 }
 
 // BenchmarkPredictSparse times one PredictSparse call per iteration on the
-// same rows as BenchmarkPredict, as a CSR batch: binary bag-of-words values,
-// word counts at the same positions (80% 1, 10% 2, 10% 3) and tf-idf-like
-// weights. An export with a CSR first layer takes all three alike; an older
-// one takes flags through predict_sparse_binary and densifies the others.
+// same rows as BenchmarkPredict, as a CSR batch: presence flags, word counts
+// at the same positions (80% 1, 10% 2, 10% 3) and tf-idf-like weights.
 func BenchmarkPredictSparse(b *testing.B) {
 	m := benchModel(b)
 	if !m.SparsePredictable() {
 		b.Skip("the bench model has no predict_sparse signature")
 	}
 	ctx := context.Background()
-	for _, values := range []string{"binary", "counts", "weighted"} {
-		for _, batch := range []int{32, 500} {
+	for _, values := range []string{"flags", "counts", "tfidf"} {
+		for _, batch := range []int{1, 32, 500} {
 			b.Run(values+"/batch="+strconv.Itoa(batch), func(b *testing.B) {
-				x := sparse.FromDense(bagOfWords(batch, m.InputDim(), 1))
-				for i := range x.Values {
-					switch values {
-					case "counts":
-						x.Values[i] = wordCount(i)
-					case "weighted":
-						x.Values[i] = 0.5 + float32(i%7)/4
-					}
-				}
+				x := withValues(sparse.FromDense(bagOfWords(batch, m.InputDim(), 1)), values)
 				for b.Loop() {
 					if _, err := m.PredictSparse(ctx, x); err != nil {
 						b.Fatal(err)
@@ -105,20 +95,24 @@ func BenchmarkPredictSparse(b *testing.B) {
 	}
 }
 
-// wordCount is the i-th of a run of word counts: 80% 1, 10% 2, 10% 3.
-func wordCount(i int) float32 {
-	switch {
-	case i%10 == 0:
-		return 3
-	case i%5 == 0:
-		return 2
+// withValues gives x's entries the values of a kind of bag-of-words rows:
+// "flags" (1), "counts" (80% 1, 10% 2, 10% 3) or "tfidf" (0.5 to 2).
+func withValues(x sparse.CSR, kind string) sparse.CSR {
+	for i := range x.Values {
+		switch {
+		case kind == "tfidf":
+			x.Values[i] = 0.5 + float32(i%7)/4
+		case kind == "counts" && i%10 == 0:
+			x.Values[i] = 3
+		case kind == "counts" && i%5 == 0:
+			x.Values[i] = 2
+		}
 	}
-	return 1
+	return x
 }
 
 // BenchmarkTrainStepSparse times one TrainStepSparse call per iteration on
-// BenchmarkTrainStep's rows as a CSR batch: presence flags, which go through
-// train_step_sparse_binary when the model has it.
+// BenchmarkTrainStep's rows as a CSR batch of flags and of counts.
 func BenchmarkTrainStepSparse(b *testing.B) {
 	m := benchModel(b)
 	if !m.HasRole(tfmodel.RoleTrainSparse) {
@@ -126,15 +120,19 @@ func BenchmarkTrainStepSparse(b *testing.B) {
 	}
 	ctx := context.Background()
 	const batch = 500
-	x := sparse.FromDense(bagOfWords(batch, m.InputDim(), 2))
 	classes := make([]int64, batch)
 	for i := range classes {
 		classes[i] = int64(i % len(m.Metadata().Classes))
 	}
-	for b.Loop() {
-		if _, err := m.TrainStepSparse(ctx, x, tfmodel.Labels{Classes: classes}, nil); err != nil {
-			b.Fatal(err)
-		}
+	for _, values := range []string{"flags", "counts"} {
+		b.Run(values, func(b *testing.B) {
+			x := withValues(sparse.FromDense(bagOfWords(batch, m.InputDim(), 2)), values)
+			for b.Loop() {
+				if _, err := m.TrainStepSparse(ctx, x, tfmodel.Labels{Classes: classes}, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
 	}
-	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "rows/s")
 }

@@ -29,7 +29,7 @@ func TestLayersMatchKeras(t *testing.T) {
 	for _, tc := range []struct {
 		variant string
 		sparse  bool // labels are class indices
-		binary  bool // the export has the *_sparse_binary signatures (a Dense layer reads the input)
+		csr     bool // the sparse signatures' first layer is a CSR product (one Dense layer reads the input)
 	}{{"batchnorm_first", false, false}, {"l1l2", false, true}, {"softmax_scce", true, true}} {
 		t.Run(tc.variant, func(t *testing.T) {
 			t.Parallel()
@@ -57,10 +57,8 @@ func TestLayersMatchKeras(t *testing.T) {
 			if d := maxAbsDiff(t, got, want); d > 1e-5 {
 				t.Errorf("predict: max |Go - Keras| = %g, want <= 1e-5", d)
 			}
-			for _, r := range []tfmodel.Role{tfmodel.RolePredictSparseBinary, tfmodel.RoleTrainSparseBinary, tfmodel.RoleEvaluateSparseBinary} {
-				if has := m.HasRole(r); has != tc.binary {
-					t.Errorf("%s signature: %v, want %v", r, has, tc.binary)
-				}
+			if got := m.SparseFromEntries(); got != tc.csr {
+				t.Errorf("SparseFromEntries() = %v, want %v (metadata sparse_product %q)", got, tc.csr, m.Metadata().SparseProduct)
 			}
 			if m.SparsePredictable() {
 				for _, rows := range []string{"flags", "counts", "tfidf"} {

@@ -33,17 +33,6 @@ const (
 	// (indices int64[nnz, 2], values float32[nnz], dense_shape int64[2])
 	// ("predict_sparse").
 	RolePredictSparse Role = "predict_sparse"
-	// RolePredictSparseBinary: RolePredictSparse for a batch whose values
-	// are all 1, without the values (indices, dense_shape), rows in order;
-	// the first layer adds kernel rows instead of multiplying
-	// ("predict_sparse_binary").
-	RolePredictSparseBinary Role = "predict_sparse_binary"
-	// RoleTrainSparseBinary: RoleTrainSparse for a batch whose values are
-	// all 1, without the values ("train_step_sparse_binary").
-	RoleTrainSparseBinary Role = "train_sparse_binary"
-	// RoleEvaluateSparseBinary: RoleEvaluateSparse for a batch whose values
-	// are all 1, without the values ("evaluate_step_sparse_binary").
-	RoleEvaluateSparseBinary Role = "evaluate_sparse_binary"
 	// RoleTrain: features, labels, sample_weight -> loss, probabilities; one
 	// optimizer step ("train_step").
 	RoleTrain Role = "train"

@@ -143,11 +143,8 @@ func (m *Model) SparsePredictable() bool {
 // PredictSparse is Predict for a sparse batch (bag-of-words rows), through
 // the exporter's predict_sparse signature: only the non-zero entries are
 // copied to TensorFlow. Its first layer is a CSR × dense product in exports
-// that record SparseProductCSR; older ones make the batch dense in the graph,
-// as Keras' Dense layer does, and there a batch of presence flags goes
-// through predict_sparse_binary instead when they have it (see segmentSum),
-// which adds the first layer's kernel rows for the non-zeros.
-// SparseFromEntries tells whether x avoids the dense copy. The result equals
+// that record SparseProductCSR; others make the batch dense in the graph, as
+// Keras' Dense layer does (SparseFromEntries tells which). The result equals
 // Predict on x.Dense() up to float rounding.
 func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, error) {
 	sig, ok := m.roleSignature(RolePredictSparse)
@@ -157,12 +154,8 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 	if err := m.checkSparse(x); err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
-	feeds := sparseFeeds
-	if bin, ok := m.roleSignature(RolePredictSparseBinary); ok && m.segmentSum(x) {
-		sig, feeds = bin, binaryFeeds
-	}
 	out, err := m.predictChunks(ctx, sig, m.meta.OutputKey, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
-		return feeds(x.Slice(from, to))
+		return sparseFeeds(x.Slice(from, to))
 	})
 	if err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
@@ -170,44 +163,17 @@ func (m *Model) PredictSparse(ctx context.Context, x sparse.CSR) (dense.Matrix, 
 	return out, nil
 }
 
-// segmentSum reports whether PredictSparse and the sparse steps send x
-// through a segment-sum signature (predict_sparse_binary and its training
-// twins, which older exports have): the export makes the batch dense in its
-// other sparse signatures, and x holds presence flags. A CSR export's
-// predict_sparse is as fast on flags and takes any values.
-func (m *Model) segmentSum(x sparse.CSR) bool {
-	return (m.meta == nil || m.meta.SparseProduct != SparseProductCSR) && x.Binary()
-}
-
 // SparseFromEntries reports whether PredictSparse computes the first layer
-// of x from its entries alone (a CSR product, or a segment sum of kernel
-// rows), at a cost that grows with them, rather than from the batch made
-// dense, which costs what a dense batch does.
-func (m *Model) SparseFromEntries(x sparse.CSR) bool {
-	if m.meta != nil && m.meta.SparseProduct == SparseProductCSR {
-		return m.HasRole(RolePredictSparse)
-	}
-	return m.segmentSum(x) && m.HasRole(RolePredictSparseBinary)
+// from a batch's entries alone (a CSR product), at a cost that grows with
+// them, rather than from the batch made dense, which costs what a dense batch
+// does.
+func (m *Model) SparseFromEntries() bool {
+	return m.meta != nil && m.meta.SparseProduct == SparseProductCSR && m.HasRole(RolePredictSparse)
 }
 
 // sparseFeeds turns a CSR batch into the indices, values and dense_shape
 // tensors of a tf.SparseTensor.
 func sparseFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
-	feeds, size, err := binaryFeeds(x)
-	if err != nil {
-		return nil, 0, err
-	}
-	values, err := newTensor(tf.Float, x.Values, int64(len(x.Values)))
-	if err != nil {
-		return nil, 0, err
-	}
-	feeds["values"] = values
-	return feeds, size + len(x.Values)*4, nil
-}
-
-// binaryFeeds turns a CSR batch into the indices and dense_shape tensors of
-// a tf.SparseTensor, the feeds of predict_sparse_binary.
-func binaryFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	coords := make([]int64, 0, 2*len(x.Indices))
 	for i := range x.Rows {
 		for k := x.RowPtr[i]; k < x.RowPtr[i+1]; k++ {
@@ -222,7 +188,11 @@ func binaryFeeds(x sparse.CSR) (map[string]*tf.Tensor, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return map[string]*tf.Tensor{"indices": indices, "dense_shape": shape}, len(coords) * 8, nil
+	values, err := newTensor(tf.Float, x.Values, int64(len(x.Values)))
+	if err != nil {
+		return nil, 0, err
+	}
+	return map[string]*tf.Tensor{"indices": indices, "values": values, "dense_shape": shape}, len(coords)*8 + len(x.Values)*4, nil
 }
 
 // checkShape checks a batch's structure (invalid, the result of its

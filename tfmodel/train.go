@@ -71,8 +71,7 @@ func (m *Model) EvaluateStep(ctx context.Context, x dense.Matrix, y Labels, samp
 }
 
 // TrainStepSparse is TrainStep for a sparse batch, through the exporter's
-// train_step_sparse signature, or train_step_sparse_binary for a batch of
-// presence flags when PredictSparse would take predict_sparse_binary.
+// train_step_sparse signature (its first layer as PredictSparse's).
 func (m *Model) TrainStepSparse(ctx context.Context, x sparse.CSR, y Labels, sampleWeight []float32) (StepResult, error) {
 	r, err := m.sparseStep(ctx, RoleTrainSparse, x, y, sampleWeight)
 	if err != nil {
@@ -107,25 +106,9 @@ func (m *Model) sparseStep(ctx context.Context, role Role, x sparse.CSR, y Label
 	if err := m.checkSparse(x); err != nil {
 		return StepResult{}, err
 	}
-	feeds := sparseFeeds
-	if binary, ok := binaryTwin(role); ok && m.HasRole(binary) && m.segmentSum(x) {
-		role, feeds = binary, binaryFeeds
-	}
 	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
-		return feeds(x)
+		return sparseFeeds(x)
 	})
-}
-
-// binaryTwin returns the twin of a sparse step role for batches of presence
-// flags (older exports' first layer by SparseSegmentSum).
-func binaryTwin(r Role) (Role, bool) {
-	switch r {
-	case RoleTrainSparse:
-		return RoleTrainSparseBinary, true
-	case RoleEvaluateSparse:
-		return RoleEvaluateSparseBinary, true
-	}
-	return "", false
 }
 
 // step runs a training or evaluation signature (role names it in the

@@ -322,34 +322,48 @@ def test_h5_optimizer_keeps_tf_keras_settings():
         export_keras._h5_optimizer({"class_name": "Adam", "config": {"learning_rate": 0.01, "frobnicate": 2}})
 
 
-def test_predict_sparse_binary_matches_keras(tmp_path):
-    """predict_sparse_binary: presence-flag rows through SparseSegmentSum give
-    Keras' own predictions on the dense rows."""
+def _values(kind, rng, x):
+    """x's non-zeros as presence flags, word counts (1–3) or tf-idf weights."""
+    if kind == "counts":
+        return x * rng.integers(1, 4, x.shape).astype(np.float32)
+    if kind == "tfidf":
+        return x * (rng.random(x.shape).astype(np.float32) * 3 + 0.05)
+    return x
+
+
+@pytest.mark.parametrize("kind", ["flags", "counts", "tfidf"])
+def test_predict_sparse_csr_matches_keras(tmp_path, kind):
+    """predict_sparse computes the first layer as a CSR × dense product
+    (metadata sparse_product "csr") and gives Keras' own predictions on the
+    dense rows, whatever the values."""
     model = export_keras.question_model(300, 5, seed=3)
     out = str(tmp_path / "m")
     meta = export_keras.export(model, out)
-    assert meta["signatures"]["predict_sparse_binary"] == "predict_sparse_binary"
-    x = (np.random.default_rng(0).random((9, 300)) < 0.05).astype(np.float32)
+    assert meta["sparse_product"] == "csr"
+    assert not [k for k in meta["signatures"] if k.endswith("_binary")]
+    rng = np.random.default_rng(0)
+    x = _values(kind, rng, (rng.random((9, 300)) < 0.05).astype(np.float32))
     x[4] = 0  # an empty row inside the batch
-    x[8] = 0  # and at its end, which segment sums drop without num_segments
+    x[8] = 0  # and at its end
     want = model.predict(x, verbose=0)
-    sig = tf.saved_model.load(out).signatures["predict_sparse_binary"]
-    assert set(sig.structured_input_signature[1]) == {"indices", "dense_shape"}
+    sig = tf.saved_model.load(out).signatures["predict_sparse"]
     sp = tf.sparse.from_dense(x)
-    got = sig(indices=sp.indices, dense_shape=sp.dense_shape)["probabilities"].numpy()
+    got = sig(indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape)["probabilities"].numpy()
     np.testing.assert_allclose(got, want, atol=1e-5)
-    # The first layer is one SparseSegmentSum; Keras' Dense, in predict_sparse,
-    # densifies the batch (SparseToDense) and multiplies.
+    # The first layer is one CSR product; Keras' Dense densifies a sparse
+    # batch (SparseToDense) and multiplies.
     ops = {n.op for f in sig.graph.as_graph_def().library.function for n in f.node_def}
-    assert "SparseSegmentSumWithNumSegments" in ops and "SparseToDense" not in ops, sorted(ops)
+    assert "SparseMatrixMatMul" in ops and "SparseToDense" not in ops, sorted(ops)
     with pytest.raises(tf.errors.InvalidArgumentError):
-        shuffled = tf.gather(sp.indices, tf.range(tf.shape(sp.indices)[0] - 1, -1, -1))
-        sig(indices=shuffled, dense_shape=sp.dense_shape)
+        backwards = tf.range(tf.shape(sp.indices)[0] - 1, -1, -1)
+        sig(indices=tf.gather(sp.indices, backwards), values=tf.gather(sp.values, backwards),
+            dense_shape=sp.dense_shape)
 
 
-def test_no_predict_sparse_binary_when_two_layers_read_the_input(tmp_path):
+def test_densify_when_two_layers_read_the_input(tmp_path):
     """Two Dense layers reading the input (a wide-and-deep branch): the sparse
-    signatures stay, the segment-sum one, which splits at one layer, is not written."""
+    signatures stay and densify the batch in the graph, as Keras does; the
+    CSR product, which splits the model at one layer, is not used."""
     inputs = keras.Input(shape=(12,))
     deep = keras.layers.Dense(4, activation="relu")(inputs)
     wide = keras.layers.Dense(3)(inputs)
@@ -358,15 +372,16 @@ def test_no_predict_sparse_binary_when_two_layers_read_the_input(tmp_path):
     model.compile(optimizer="adam", loss="categorical_crossentropy")
     meta = export_keras.export(model, str(tmp_path / "m"))
     assert meta["sparse_input"] is True and "predict_sparse" in meta["signatures"]
-    assert "predict_sparse_binary" not in meta["signatures"]
+    assert meta["sparse_product"] == "densify"
 
 
-@pytest.mark.parametrize("variant", ["question", "l1l2"])
-def test_sparse_binary_steps_match_keras(tmp_path, variant):
-    """train_step_sparse_binary (the kernel's gradient as a segment sum) takes
-    the steps Keras' train_on_batch takes on the dense rows: losses and every
-    weight within 1e-4 after three steps, the first layer's L1/L2 penalty
-    included (variant l1l2); evaluate_step_sparse_binary gives Keras' loss."""
+@pytest.mark.parametrize("variant, kind", [("question", "counts"), ("question", "flags"), ("l1l2", "tfidf")])
+def test_sparse_csr_steps_match_keras(tmp_path, variant, kind):
+    """train_step_sparse (the kernel's gradient as a CSR product with the
+    transpose) takes the steps Keras' train_on_batch takes on the dense rows:
+    losses and every weight within 1e-4 after three steps, the first layer's
+    L1/L2 penalty included (variant l1l2); evaluate_step_sparse gives Keras'
+    loss."""
     import keras_variants as kv
 
     def build():
@@ -377,29 +392,29 @@ def test_sparse_binary_steps_match_keras(tmp_path, variant):
     model = build()
     out = str(tmp_path / "m")
     meta = export_keras.export(model, out)
-    assert meta["signatures"]["train_sparse_binary"] == "train_step_sparse_binary"
-    assert meta["signatures"]["evaluate_sparse_binary"] == "evaluate_step_sparse_binary"
+    assert meta["sparse_product"] == "csr"
     sig = tf.saved_model.load(out).signatures
     keras_twin = build()  # same seed: the export's starting weights, a fresh optimizer
     dim, classes = int(model.inputs[0].shape[-1]), int(model.outputs[0].shape[-1])
     rng = np.random.default_rng(5)
     for step in range(3):
-        x = (rng.random((16, dim)) < 0.1).astype(np.float32)
+        x = _values(kind, rng, (rng.random((16, dim)) < 0.1).astype(np.float32))
         x[3] = 0
         y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, 16)]
         sp = tf.sparse.from_dense(x)
         w = np.ones(16, np.float32)
-        got = sig["train_step_sparse_binary"](indices=sp.indices, dense_shape=sp.dense_shape, labels=y, sample_weight=w)
+        got = sig["train_step_sparse"](indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape,
+                                       labels=y, sample_weight=w)
         want = float(keras_twin.train_on_batch(x, y))
         assert abs(float(got["loss"]) - want) < 1e-4, (step, float(got["loss"]), want)
     weights = sig["get_weights"]()
     for v in keras_twin.variables:
         np.testing.assert_allclose(weights[export_keras.weight_key(v)].numpy(), v.numpy(), atol=1e-4,
                                    err_msg=v.path)
-    x = (rng.random((16, dim)) < 0.1).astype(np.float32)
+    x = _values(kind, rng, (rng.random((16, dim)) < 0.1).astype(np.float32))
     y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, 16)]
     sp = tf.sparse.from_dense(x)
-    got = sig["evaluate_step_sparse_binary"](indices=sp.indices, dense_shape=sp.dense_shape, labels=y,
-                                             sample_weight=np.ones(16, np.float32))
+    got = sig["evaluate_step_sparse"](indices=sp.indices, values=sp.values, dense_shape=sp.dense_shape,
+                                      labels=y, sample_weight=np.ones(16, np.float32))
     want = float(np.mean(keras.losses.get(keras_twin.loss)(y, keras_twin.predict(x, verbose=0))))
     assert abs(float(got["loss"]) - want) < 1e-5
