@@ -145,7 +145,7 @@ proto:
 # Run every fuzz target for FUZZTIME each (their seed corpora run in every
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := rowio:FuzzTableReader rowio:FuzzNPYReader rowio:FuzzLibSVMReader rowio:FuzzJSONLReader rowio:FuzzNextField \
+FUZZ_TARGETS := rowio:FuzzTableReader rowio:FuzzNPYReader rowio:FuzzLibSVMReader rowio:FuzzJSONLReader rowio:FuzzNextField rowio:FuzzPlainEntry \
 	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/grpcapi:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \

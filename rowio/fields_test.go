@@ -2,7 +2,9 @@ package rowio
 
 import (
 	"bytes"
+	"math"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -41,6 +43,54 @@ func TestSmallUint(t *testing.T) {
 		got, ok := smallUint([]byte(tc.in))
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("smallUint(%q) = %d, %v; want %d, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// FuzzPlainEntry holds plainEntry to the standard library: whenever it reads
+// a field, that field is the first of bytes.Fields, its index is what
+// strconv.Atoi reads before the colon, its value what strconv.ParseFloat
+// rounds to float32 after it (bit for bit), and the rest holds the other
+// fields. It must also read the common shapes, not fall back on them.
+func FuzzPlainEntry(f *testing.F) {
+	for _, seed := range []string{"", " 12:3 4:1", "\t7:0.25\r", "3:1e-3 x", "0012:0003", "5:-2.5", "9:16777217",
+		"1:12345678", "1:3.4e39", "1:\u00a0", "1:2\u00a0", "qid:3 1:2", "1234567890:1", "1:", ":1", "1:1.2.3", "2:inf"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		idx, v, rest, ok := plainEntry(line)
+		if !ok {
+			if !bytes.Equal(rest, line) {
+				t.Fatalf("%q: not read, but rest %q", line, rest)
+			}
+			return
+		}
+		fields := bytes.Fields(line)
+		if len(fields) == 0 {
+			t.Fatalf("%q: read %d:%v from no field", line, idx, v)
+		}
+		name, val, _ := bytes.Cut(fields[0], []byte(":"))
+		wantIdx, err := strconv.Atoi(string(name))
+		if err != nil || wantIdx != idx {
+			t.Fatalf("%q: index %d, strconv.Atoi %d (%v)", line, idx, wantIdx, err)
+		}
+		want, err := strconv.ParseFloat(string(val), 32)
+		if err != nil || math.Float32bits(float32(want)) != math.Float32bits(v) {
+			t.Fatalf("%q: value %v, strconv.ParseFloat %v (%v)", line, v, float32(want), err)
+		}
+		if got := bytes.Fields(rest); !slices.EqualFunc(got, fields[1:], bytes.Equal) {
+			t.Fatalf("%q: rest has fields %q, want %q", line, got, fields[1:])
+		}
+		if end := bytes.Index(line, fields[0]) + len(fields[0]); len(line)-len(rest) != end {
+			t.Fatalf("%q: rest starts at %d, the field ends at %d", line, len(line)-len(rest), end)
+		}
+	})
+}
+
+func TestPlainEntryReadsCommonShapes(t *testing.T) {
+	for _, field := range []string{"12:3", " 7:0.25", "\t0:1e-3", "9999:12345678", "3:-2.5"} {
+		if _, _, _, ok := plainEntry([]byte(field + " 1:1")); !ok {
+			t.Errorf("%q: not read by the fast path", field)
 		}
 	}
 }
