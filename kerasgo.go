@@ -267,6 +267,12 @@ const (
 	// denseFromSparseMax is the most bytes PredictSparse spends on a dense
 	// copy of a batch too dense for the sparse signatures.
 	denseFromSparseMax = 64 << 20
+	// densityProbe is how many of a dense batch's first values Predict
+	// counts to guess whether the batch is sparse enough to convert; the
+	// conversion then measures the whole batch. Without the probe, rows 4.5%
+	// non-zero (the fortunes model's) were counted through half of a
+	// 500-row batch before the count stopped.
+	densityProbe = 1 << 14
 )
 
 // sparseFaster reports whether a batch scores faster through the model's
@@ -282,7 +288,7 @@ func (m *Model) sparseFaster(x sparse.CSR) bool {
 // outputs per example. Batches that are mostly zeros go through the sparse
 // signatures when the model has them and they are faster.
 func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
-	if m.input == InputSparse && len(x.Data) > 0 && fewNonZeros(x.Data, max(sparseEntriesBelow, sparseBelow)) {
+	if m.input == InputSparse && len(x.Data) > 0 && fewNonZeros(x.Data[:min(len(x.Data), densityProbe)], max(sparseEntriesBelow, sparseBelow)) {
 		if xs := sparse.FromDense(x); m.sparseFaster(xs) {
 			return m.tf.PredictSparse(ctx, xs)
 		}

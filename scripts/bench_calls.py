@@ -6,14 +6,15 @@ One repetition runs, one after another on the same machine:
     (BenchmarkPredict, BenchmarkPredictSparse, BenchmarkTrainStep,
     BenchmarkTrainStepSparse), from a compiled test binary;
   - Keras on the same architecture, shapes and rows: predict_on_batch and
-    train_on_batch, each fed a dense array and a tf.SparseTensor, the two
-    ways a Keras user calls them (Keras 3 takes no scipy matrix there);
+    train_on_batch; dense rows (every feature set) as an array, bag-of-words
+    rows (1% set: flags, counts, tf-idf) as an array and as a
+    tf.SparseTensor, the two ways a Keras user calls them (Keras 3 takes no
+    scipy matrix there), keeping the faster;
   - the root package's BenchmarkPredictAgainstTfgo (kerasgo's Predict against
     tfgo's Exec on the fortunes model).
 Each repetition gives every case a ratio (the other side's time per call over
 kerasgo's); the table shows the median time and the median ratio with its
-range over the repetitions. Keras' side of a case is the faster of its two
-feeds. Nothing is asserted.
+range over the repetitions. Nothing is asserted.
 
 Usage (from the repository's root, as make bench runs it):
   python scripts/bench_calls.py --tfmodel-test BIN --root-test BIN --model DIR [--reps 5] [--seconds 1]
@@ -53,6 +54,11 @@ def rows(batch, dim, seed, values="flags"):
     return x
 
 
+def dense_rows(batch, dim, seed):
+    """tfmodel's denseRows: every feature set, uniform in [0, 1)."""
+    return np.random.default_rng(seed).random((batch, dim), dtype=np.float32)
+
+
 def time_calls(fn, seconds):
     """Median seconds per call of fn after a warm-up, over ~seconds of calls."""
     for _ in range(3):
@@ -83,9 +89,11 @@ def go_bench(binary, pattern, seconds, env, cwd):
 
 
 def keras_cases(model, tf, dim, classes, seconds):
-    """Seconds per call of Keras' side of every case: the faster feed."""
+    """Seconds per call of Keras' side of every case (bag-of-words rows: the faster feed)."""
     got = {}
     for batch in BATCHES:
+        x = dense_rows(batch, dim, 1)
+        got[f"predict/dense/batch={batch}"] = time_calls(lambda: model.predict_on_batch(x), seconds)
         for values in VALUES:
             x = rows(batch, dim, 1, values)
             sx = tf.sparse.from_dense(x)
@@ -94,6 +102,8 @@ def keras_cases(model, tf, dim, classes, seconds):
                 time_calls(lambda: model.predict_on_batch(sx), seconds))
     y = np.zeros((500, classes), np.float32)
     y[np.arange(500), np.arange(500) % classes] = 1
+    x = dense_rows(500, dim, 2)
+    got["train/dense"] = time_calls(lambda: model.train_on_batch(x, y), seconds)
     for values in ("flags", "counts"):
         x = rows(500, dim, 2, values)
         sx = tf.sparse.from_dense(x)
@@ -107,12 +117,12 @@ def cases():
     out = []
     for batch in BATCHES:
         out.append((f"predict, batch {batch}, dense rows (Predict)", f"Predict/batch={batch}",
-                    "keras", f"predict/flags/batch={batch}"))
+                    "keras", f"predict/dense/batch={batch}"))
     for values in VALUES:
         for batch in BATCHES:
             out.append((f"predict, batch {batch}, {values} (PredictSparse)", f"PredictSparse/{values}/batch={batch}",
                         "keras", f"predict/{values}/batch={batch}"))
-    out.append(("train step, batch 500, dense rows (TrainStep)", "TrainStep", "keras", "train/flags"))
+    out.append(("train step, batch 500, dense rows (TrainStep)", "TrainStep", "keras", "train/dense"))
     for values in ("flags", "counts"):
         out.append((f"train step, batch 500, {values} (TrainStepSparse)", f"TrainStepSparse/{values}",
                     "keras", f"train/{values}"))
@@ -165,7 +175,7 @@ def main():
             print(f"| {name} | missing {e} | | | |")
             continue
         ratio = spread([o / g for o, g in zip(other, ours)])
-        label = "Keras predict_on_batch / train_on_batch, faster feed" if side == "keras" else "tfgo Exec"
+        label = "Keras predict_on_batch / train_on_batch" if side == "keras" else "tfgo Exec"
         print(f"| {name} | {statistics.median(ours) * 1e3:.2f} ms | {label} | {statistics.median(other) * 1e3:.2f} ms "
               f"| {ratio[0]:.2f}× ({ratio[1]:.2f}–{ratio[2]:.2f}) |")
 

@@ -16,10 +16,10 @@ RSS of, interleaved over --reps repetitions:
 Each runs in its own process; peak RSS is that process's ru_maxrss. Beside them, the limit:
 tfmodel's calls alone for the same batches of the same file (the root
 package's BenchmarkScoreLimit: parsed beforehand, nothing written, as many
-goroutines as kerasgo predict's workers); kerasgo's scoring time (its own
-"scored N rows in T" line, after the model has loaded) minus the limit is
-what reading, parsing, batching and writing add. Prints a Markdown table with
-the ratios.
+goroutines as kerasgo predict's workers), measured in every repetition;
+kerasgo's scoring time (its own "scored N rows in T" line, after the model
+has loaded) minus that repetition's limit is what reading, parsing,
+batching and writing add. Prints a Markdown table with the ratios.
 
 With --kerasgo-beam, also runs the Beam pipeline (beam/cmd/kerasgo-beam) on
 Prism over the same file, and compares it with kerasgo predict.
@@ -179,20 +179,22 @@ def main():
     for values in VALUES:
         data = os.path.join(args.cache, f"bow-{values}-{args.rows}.libsvm")
         make_file(data, args.rows, values)
-        runs = {w: [] for w in ways}
+        runs, limits = {w: [] for w in ways}, []
         for rep in range(args.reps):
             for way, argv in ways.items():
                 r = measure(argv(data))
                 runs[way].append(r)
                 print(json.dumps({"values": values, "way": way, "rep": rep, "seconds": round(r[0], 2),
                                   "peak_rss_mib": round(r[1])}), file=sys.stderr, flush=True)
-        limit = limit_seconds(args.model, data)
+            limits.append(limit_seconds(args.model, data))
         go = runs["kerasgo predict"]
-        own = statistics.median((scoring_seconds(r[3]) - limit) / scoring_seconds(r[3]) for r in go)
+        # The share in each repetition, against the limit measured in it.
+        own = [(scoring_seconds(r[3]) - lim) / scoring_seconds(r[3]) for r, lim in zip(go, limits)]
         for way, rs in runs.items():
             walls, rss = [r[0] for r in rs], [r[1] for r in rs]
             speedup = "" if way == "kerasgo predict" else spread([py[0] / g[0] for py, g in zip(rs, go)])
-            extra = f"{limit:.2f} s | {own:.0%}" if way == "kerasgo predict" else " | "
+            extra = (f"{statistics.median(limits):.2f} s | {statistics.median(own):.0%} ({min(own):.0%}–{max(own):.0%})"
+                     if way == "kerasgo predict" else " | ")
             print(f"| {values} | {way} | {statistics.median(walls):.2f} s ({min(walls):.2f}–{max(walls):.2f}) | "
                   f"{statistics.median(rss):.0f} MiB | {speedup} | {extra} |", flush=True)
     data = os.path.join(args.cache, f"bow-flags-{args.rows}.libsvm")

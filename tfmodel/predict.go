@@ -3,6 +3,7 @@ package tfmodel
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"unsafe"
 
@@ -27,13 +28,13 @@ func (m *Model) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, erro
 	if m.predict.text {
 		return dense.Matrix{}, fmt.Errorf("predict: the model's input %q takes strings; use PredictText: %w", m.predict.input, ErrUnsupportedDType)
 	}
-	if err := m.checkFeatures(x); err != nil {
+	if err := m.checkShape(x.Validate(), x.Rows, x.Cols); err != nil {
 		return dense.Matrix{}, fmt.Errorf("predict: %w", err)
 	}
 	sig := m.sigs[m.predict.signature]
 	out, err := m.predictChunks(ctx, sig, m.predict.output, x.Rows, func(from, to int) (map[string]*tf.Tensor, int, error) {
 		chunk := x.Slice(from, to)
-		t, err := newTensor(tf.Float, chunk.Data, int64(chunk.Rows), int64(chunk.Cols))
+		t, err := m.featureTensor(chunk, from)
 		return map[string]*tf.Tensor{m.predict.input: t}, len(chunk.Data) * 4, err
 	})
 	if err != nil {
@@ -224,17 +225,63 @@ func (m *Model) checkSparse(x sparse.CSR) error {
 	return nil
 }
 
-// checkFeatures validates a feature batch against the prediction signature.
-func (m *Model) checkFeatures(x dense.Matrix) error {
-	if err := m.checkShape(x.Validate(), x.Rows, x.Cols); err != nil {
-		return err
+// featureTensor copies a dense batch, whose first row is row first of the
+// caller's input, into a new float32 tensor. Unless the options allow them,
+// it looks for NaN and ±Inf in the same pass over the values (see
+// finiteCopy) and returns an *InputError for the first one.
+func (m *Model) featureTensor(x dense.Matrix, first int) (*tf.Tensor, error) {
+	if m.opts.AllowNonFinite {
+		return newTensor(tf.Float, x.Data, int64(x.Rows), int64(x.Cols))
 	}
-	if !m.opts.AllowNonFinite {
-		if i := firstNonFinite(x.Data); i >= 0 {
-			return &InputError{Row: i / x.Cols, Col: i % x.Cols, Err: fmt.Errorf("%v: %w", x.Data[i], ErrNonFinite)}
-		}
+	c := &finiteCopy{src: x.Data}
+	t, err := tf.ReadTensor(tf.Float, []int64{int64(x.Rows), int64(x.Cols)}, c)
+	if err != nil {
+		return nil, fmt.Errorf("making float32 tensor [%d %d]: %w", x.Rows, x.Cols, err)
 	}
-	return nil
+	if c.nonFinite {
+		i := firstNonFinite(x.Data)
+		return nil, &InputError{Row: first + i/x.Cols, Col: i % x.Cols, Err: fmt.Errorf("%v: %w", x.Data[i], ErrNonFinite)}
+	}
+	return t, nil
+}
+
+// finiteCopy is the reader a tensor's buffer is filled from: it copies src
+// and notes whether any value is NaN or ±Inf, reading both as 64-bit words
+// (see nonFiniteIn), one pass where a check and a copy took two.
+type finiteCopy struct {
+	src       []float32
+	nonFinite bool
+}
+
+func (c *finiteCopy) Read(p []byte) (int, error) {
+	if len(c.src) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p)/4, len(c.src))
+	src := c.src[:n]
+	c.src = c.src[n:]
+	dst := unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(p))), n)
+	if n%2 != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(src)))%8 != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(dst)))%8 != 0 {
+		copy(dst, src)
+		c.nonFinite = c.nonFinite || nonFiniteIn(src)
+		return n * 4, nil
+	}
+	from := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(src))), n/2)
+	to := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(dst))), n/2)
+	var a, b uint64
+	i := 0
+	for ; i+2 <= len(from); i += 2 {
+		x, y := from[i], from[i+1]
+		to[i], to[i+1] = x, y
+		a |= x&exponents2 + expLowBit2
+		b |= y&exponents2 + expLowBit2
+	}
+	for ; i < len(from); i++ {
+		to[i] = from[i]
+		a |= from[i]&exponents2 + expLowBit2
+	}
+	c.nonFinite = c.nonFinite || (a|b)&signs2 != 0
+	return n * 4, nil
 }
 
 // firstNonFinite returns the index of the first NaN or ±Inf in data, or -1.

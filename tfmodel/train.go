@@ -90,11 +90,11 @@ func (m *Model) EvaluateStepSparse(ctx context.Context, x sparse.CSR, y Labels, 
 }
 
 func (m *Model) denseStep(ctx context.Context, role Role, x dense.Matrix, y Labels, sampleWeight []float32) (StepResult, error) {
-	if err := m.checkFeatures(x); err != nil {
+	if err := m.checkShape(x.Validate(), x.Rows, x.Cols); err != nil {
 		return StepResult{}, err
 	}
 	return m.step(ctx, role, x.Rows, y, sampleWeight, func() (map[string]*tf.Tensor, int, error) {
-		t, err := newTensor(tf.Float, x.Data, int64(x.Rows), int64(x.Cols))
+		t, err := m.featureTensor(x, 0)
 		return map[string]*tf.Tensor{m.meta.InputKey: t}, len(x.Data) * 4, err
 	})
 }
