@@ -114,9 +114,10 @@ bench: build
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_predict.py --kerasgo bin/kerasgo --kerasgo-beam bin/kerasgo-beam --model "$(BENCH_MODEL)" --rows 300000 --rows-go-only 1000000
 	@# One training epoch on the same file: kerasgo train against Keras model.fit.
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_train.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)" --rows 300000
-	@# Serving on loopback: kerasgo serve with and without batching against a Python http.server.
+	@# Serving on loopback: kerasgo serve's batching policies over REST and gRPC against
+	@# Starlette under uvicorn, one worker per core, at 1 to 256 clients.
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
-	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)" --seconds 8
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)"
 
 # Soak and abuse test of kerasgo serve on loopback (about 5 minutes): valid and
 # hostile bodies from 64 clients, a version swap and a SIGTERM under load; then

@@ -1,24 +1,35 @@
 #!/usr/bin/env python3
-"""Serving benchmark, loopback only: kerasgo serve (with and without dynamic
-batching) against a Python http.server calling the same SavedModel.
+"""Serving benchmark, loopback only: kerasgo serve under its batching
+policies against the Python server a team would deploy.
 
-Single-row predict requests for the question's architecture (D=10,000, C=20)
-from 1, 16 and 64 concurrent clients (bin/kerasgo-loadgen), a bounded time
-each. The batching kerasgo server is also called over TF Serving's gRPC API
-(PredictionService/Predict) with the same row, which the load generator turns
-into one PredictRequest (a float32 [1, 10000] tensor_content tensor, as
-tf.make_tensor_proto builds it) and sends over one multiplexed connection;
-REST and gRPC alternate at each client count. Prints JSON lines, a Markdown
-table with throughput and p50/p99 latency and the ratios to the Python
-baseline, and a second table of gRPC against REST on the batching server.
+For each model (testdata/models/fortunes, D=256, and the question's model at
+D=10,000), all servers run at once on their own ports, and single-row predict
+requests come from bin/kerasgo-loadgen at 1, 4, 16, 64 and 256 concurrent
+clients, a few seconds a point:
 
-Usage: python scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model DIR [--seconds 8]
+  kerasgo adaptive   kerasgo serve with its defaults (adaptive batching)
+  kerasgo 0s         --batch-timeout 0s (TF Serving's fixed policy, no wait)
+  kerasgo 2ms        --batch-timeout 2ms (the fixed policy, the old default)
+  uvicorn            scripts/serve_uvicorn.py: Starlette under uvicorn, one
+                     worker per core
+
+kerasgo is called over REST and over TF Serving's gRPC API (one
+PredictRequest with a float32 tensor_content tensor, over one multiplexed
+connection). Every point of a repetition runs before the next repetition
+starts, so the servers share the machine's drift. Prints JSON lines, then a
+table per model and API: requests/s and p50/p99 latency, medians over the
+repetitions, with adaptive's throughput over the better fixed setting's and
+over uvicorn's.
+
+Usage: python scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model DIR
+       [--seconds 5] [--reps 2] [--clients 1,4,16,64,256]
 """
 
 import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,19 +39,22 @@ import urllib.request
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
 
-def wait_ready(url, proc, timeout=120):
+def wait_ready(url, proc, body=None, timeout=180):
+    """Waits until url answers 200 (a POST of body when given)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited early ({proc.returncode})")
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            req = urllib.request.Request(url, data=body, method="POST" if body else "GET")
+            with urllib.request.urlopen(req, timeout=5) as r:
                 if r.status == 200:
                     return
         except OSError:
-            time.sleep(0.2)
+            time.sleep(0.3)
     raise SystemExit(f"{url} never became ready")
 
 
@@ -67,91 +81,97 @@ def load(loadgen, target, body, clients, seconds):
     return json.loads(out.stdout)
 
 
+KERASGO = (("kerasgo adaptive", []), ("kerasgo 0s", ["--batch-timeout", "0s"]),
+           ("kerasgo 2ms", ["--batch-timeout", "2ms"]))
+
+
+def bench_model(args, label, model_dir, row, port, clients, results):
+    """Serves model_dir from every server and loads them, --reps times."""
+    body = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"instances": [row]}, body)
+    body.close()
+    procs, targets = [], []
+    try:
+        for i, (name, flags) in enumerate(KERASGO):
+            rest, grpc = port + 2 * i, port + 2 * i + 1
+            p = subprocess.Popen([args.kerasgo, "serve", "--model", f"m={model_dir}", "--rest-port", str(rest),
+                                  "--grpc-port", str(grpc), *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            procs.append(p)
+            wait_ready(f"http://127.0.0.1:{rest}/readyz", p)
+            wait_port(grpc, p)
+            targets.append((name, "REST", ["-url", f"http://127.0.0.1:{rest}/v1/models/m:predict"]))
+            targets.append((name, "gRPC", ["-grpc", f"127.0.0.1:{grpc}", "-model", "m", "-signature", "serving_default"]))
+        uport = port + 2 * len(KERASGO)
+        p = subprocess.Popen([sys.executable, os.path.join(HERE, "serve_uvicorn.py"), model_dir, str(uport)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(p)
+        url = f"http://127.0.0.1:{uport}/v1/models/m:predict"
+        # Every worker loads the model on its own; wait until requests from
+        # as many clients as workers are answered.
+        with open(body.name, "rb") as f:
+            payload = f.read()
+        wait_ready(url, p, payload)
+        targets.append(("uvicorn", "REST", ["-url", url]))
+        for rep in range(args.reps):
+            for c in clients:
+                for name, api, target in targets:
+                    r = load(args.loadgen, target, body.name, c, args.seconds)
+                    results.setdefault((label, api, name, c), []).append(r)
+                    print(json.dumps({"model": label, "api": api, "server": name, "clients": c, "rep": rep, **r}),
+                          flush=True)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=60)
+        os.unlink(body.name)
+
+
+def med(rs, key):
+    return statistics.median(r[key] for r in rs)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kerasgo", default="bin/kerasgo")
     p.add_argument("--loadgen", default="bin/kerasgo-loadgen")
-    p.add_argument("--model", required=True)
-    p.add_argument("--seconds", type=float, default=8)
+    p.add_argument("--model", required=True, help="the question's model at D=10,000")
+    p.add_argument("--seconds", type=float, default=5)
+    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--clients", default="1,4,16,64,256")
     args = p.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+    fortunes = os.path.join(ROOT, "testdata", "models", "fortunes")
+    fortunes_row = np.load(os.path.join(ROOT, "testdata", "golden", "fortunes_inputs.npy"))[0].tolist()
     rng = np.random.default_rng(0)
-    row = (rng.integers(0, 100, size=10000) == 0).astype(int).tolist()
-    body = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump({"instances": [row]}, body)
-    body.close()
-    # (name, argv, REST port, gRPC port or None): the batching server also
-    # answers gRPC, reported as grpc_name.
-    # The Python server's readiness probe is a predict call.
-    grpc_name = "kerasgo gRPC, batching"
-    servers = [
-        ("kerasgo, batching", [args.kerasgo, "serve", "--model", f"m={args.model}", "--rest-port", "18511",
-                               "--grpc-port", "18521", "--max-batch-size", "64", "--batch-timeout", "2ms"],
-         18511, 18521),
-        ("kerasgo, no batching", [args.kerasgo, "serve", "--model", f"m={args.model}", "--rest-port", "18512",
-                                  "--grpc-port=-1", "--max-batch-size", "1"], 18512, None),
-        ("Python http.server", [sys.executable, os.path.join(HERE, "serve_python.py"), args.model, "18513"],
-         18513, None),
-    ]
+    question_row = (rng.integers(0, 100, size=10000) == 0).astype(int).tolist()
     results = {}
-    try:
-        for name, argv, port, grpc_port in servers:
-            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                url = f"http://127.0.0.1:{port}/v1/models/m:predict"
-                if "kerasgo" in name:
-                    wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
-                    if grpc_port is not None:
-                        wait_port(grpc_port, proc)
-                else:
-                    deadline = time.time() + 120
-                    while True:
-                        try:
-                            req = urllib.request.Request(url, data=open(body.name, "rb").read(), method="POST")
-                            urllib.request.urlopen(req, timeout=5).read()
-                            break
-                        except OSError:
-                            if time.time() > deadline or proc.poll() is not None:
-                                raise SystemExit("python server never became ready")
-                            time.sleep(0.5)
-                runs = [(name, ["-url", url])]
-                if grpc_port is not None:
-                    runs.append((grpc_name, ["-grpc", f"127.0.0.1:{grpc_port}", "-model", "m",
-                                             "-signature", "serving_default"]))
-                for clients in (1, 16, 64):
-                    for run_name, target in runs:
-                        r = load(args.loadgen, target, body.name, clients, args.seconds)
-                        results[(run_name, clients)] = r
-                        print(json.dumps({"server": run_name, **r}), flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=60)
-    finally:
-        os.unlink(body.name)
-    base = "Python http.server"
-    print("\n| server | clients | requests/s | p50 ms | p99 ms | throughput vs Python | p99 vs Python |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    names = [name for name, *_ in servers]
-    names.insert(names.index("kerasgo, batching") + 1, grpc_name)
-    for name in names:
-        for c in (1, 16, 64):
-            r, b = results[(name, c)], results[(base, c)]
-            print(f"| {name} | {c} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                  f"{ratio(r['rps'], b['rps'])} | {ratio(r['p99_ms'], b['p99_ms'])} |")
-    print("\ngRPC vs REST, kerasgo batching server:\n")
-    print("| clients | REST requests/s | gRPC requests/s | throughput gRPC/REST | REST p99 ms | gRPC p99 ms | p99 gRPC/REST |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for c in (1, 16, 64):
-        rest, grpc = results[("kerasgo, batching", c)], results[(grpc_name, c)]
-        print(f"| {c} | {rest['rps']:.0f} | {grpc['rps']:.0f} | {ratio(grpc['rps'], rest['rps'])} | "
-              f"{rest['p99_ms']:.1f} | {grpc['p99_ms']:.1f} | {ratio(grpc['p99_ms'], rest['p99_ms'])} |")
-    for (name, c), r in results.items():
-        if r["errors"]:
-            print(f"{name}, {c} clients: {r['errors']} errors, the first: {r['first_error']}", file=sys.stderr)
-
-
-def ratio(a, b):
-    """a / b as the tables print it, or n/a when b is 0 (no answered request)."""
-    return f"{a / b:.2f}×" if b else "n/a"
+    models = [("fortunes (D=256)", fortunes, fortunes_row, 18600),
+              ("question (D=10,000)", os.path.abspath(args.model), question_row, 18620)]
+    for label, model_dir, row, port in models:
+        bench_model(args, label, model_dir, row, port, clients, results)
+    print(f"\n{args.reps} repetitions of {args.seconds:g} s a point; medians. Ratios: kerasgo adaptive's "
+          "requests/s over the better fixed setting's and over uvicorn's.")
+    for label, *_ in models:
+        for api in ("REST", "gRPC"):
+            names = [n for n, _ in KERASGO] + (["uvicorn"] if api == "REST" else [])
+            print(f"\n{label}, {api}:\n")
+            print("| clients | " + " | ".join(f"{n}: req/s, p50, p99 ms" for n in names) +
+                  " | adaptive / best fixed | adaptive / uvicorn |")
+            print("| --- |" + " --- |" * (len(names) + 2))
+            for c in clients:
+                cells, rps = [], {}
+                for n in names:
+                    rs = results[(label, api, n, c)]
+                    rps[n] = med(rs, "rps")
+                    cells.append(f"{rps[n]:,.0f}, {med(rs, 'p50_ms'):.2f}, {med(rs, 'p99_ms'):.2f}")
+                best = max(rps["kerasgo 0s"], rps["kerasgo 2ms"])
+                vs_uv = f"{rps['kerasgo adaptive'] / rps['uvicorn']:.2f}×" if "uvicorn" in rps and rps["uvicorn"] else ""
+                print(f"| {c} | " + " | ".join(cells) + f" | {rps['kerasgo adaptive'] / best:.2f}× | {vs_uv} |")
+    for key, rs in results.items():
+        for r in rs:
+            if r["errors"]:
+                print(f"{key}: {r['errors']} errors, the first: {r['first_error']}", file=sys.stderr)
 
 
 if __name__ == "__main__":

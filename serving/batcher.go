@@ -15,13 +15,44 @@ import (
 // 503, as TF Serving does for a full queue.
 var ErrOverloaded = errkind.Sentinel(errkind.Overloaded, "server overloaded, retry later")
 
-// BatchOptions are TF Serving's batching parameters, with the same meaning.
+// BatchPolicy is when a batch of merged requests goes to the model.
+type BatchPolicy int
+
+const (
+	// BatchAdaptive, the default: a batch goes as soon as a batching thread
+	// is free, holding every request waiting at that moment (up to
+	// MaxBatchSize), and never waits for more. A request that finds a thread
+	// idle runs at once, alone; requests that arrive while every thread runs
+	// a batch wait for one anyway, and go together in the next. So batches
+	// grow with the load, and waiting only happens when the model is busy.
+	BatchAdaptive BatchPolicy = iota
+	// BatchFixed is TF Serving's policy: the first request of a batch waits
+	// up to BatchTimeout for others to join it.
+	BatchFixed
+)
+
+// String returns the policy's name as the serve command logs it.
+func (p BatchPolicy) String() string {
+	switch p {
+	case BatchAdaptive:
+		return "adaptive"
+	case BatchFixed:
+		return "fixed"
+	}
+	return fmt.Sprintf("BatchPolicy(%d)", int(p))
+}
+
+// BatchOptions are TF Serving's batching parameters, with the same meaning,
+// and the policy that uses them.
 type BatchOptions struct {
 	// MaxBatchSize is the most rows merged into one model call. 0 or 1
 	// disables batching: every request runs on its own.
 	MaxBatchSize int
-	// BatchTimeout is how long a batch waits for more requests once it has
-	// its first one.
+	// Policy says when a batch goes: BatchAdaptive (the zero value) or
+	// BatchFixed.
+	Policy BatchPolicy
+	// BatchTimeout is how long, under BatchFixed, a batch waits for more
+	// requests once it has its first one. BatchAdaptive ignores it.
 	BatchTimeout time.Duration
 	// MaxEnqueued bounds the requests waiting for a batch; beyond it requests
 	// fail with ErrOverloaded. Default 1,000.
@@ -127,8 +158,9 @@ func (b *batcher) enqueue(ctx context.Context, x dense.Matrix, wait bool) (dense
 	}
 }
 
-// loop forms batches: the first waiting request opens one, which closes
-// when it holds MaxBatchSize rows or BatchTimeout has passed.
+// loop forms batches: the first waiting request opens one, which every
+// request already waiting joins. Under BatchFixed it then waits for more
+// until it holds MaxBatchSize rows or BatchTimeout has passed.
 func (b *batcher) loop() {
 	for {
 		var first *request
@@ -140,24 +172,38 @@ func (b *batcher) loop() {
 		b.took()
 		batch := []*request{first}
 		rows := first.x.Rows
-		timer := time.NewTimer(b.opts.BatchTimeout)
-	fill:
+		join := func(r *request) {
+			b.took()
+			if rows+r.x.Rows > b.opts.MaxBatchSize {
+				// Too big to join: run what we have, and this one next.
+				b.run(batch, rows)
+				batch, rows = nil, 0
+			}
+			batch = append(batch, r)
+			rows += r.x.Rows
+		}
+	waiting:
 		for rows < b.opts.MaxBatchSize {
 			select {
 			case r := <-b.queue:
-				b.took()
-				if rows+r.x.Rows > b.opts.MaxBatchSize {
-					// Too big to join: run what we have, and this one next.
-					b.run(batch, rows)
-					batch, rows = nil, 0
-				}
-				batch = append(batch, r)
-				rows += r.x.Rows
-			case <-timer.C:
-				break fill
+				join(r)
+			default:
+				break waiting
 			}
 		}
-		timer.Stop()
+		if b.opts.Policy == BatchFixed && rows < b.opts.MaxBatchSize {
+			timer := time.NewTimer(b.opts.BatchTimeout)
+		fill:
+			for rows < b.opts.MaxBatchSize {
+				select {
+				case r := <-b.queue:
+					join(r)
+				case <-timer.C:
+					break fill
+				}
+			}
+			timer.Stop()
+		}
 		b.run(batch, rows)
 	}
 }

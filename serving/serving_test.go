@@ -306,8 +306,9 @@ func TestTFServingDocExample(t *testing.T) {
 
 // TestBatching checks that concurrent requests are merged into model calls
 // and that each request gets its own rows back. With one batching thread and
-// BatchTimeout an hour, a batch closes only when full, so how many rows each
-// call gets does not depend on when the requests happen to arrive.
+// the fixed policy's BatchTimeout an hour, a batch closes only when full, so
+// how many rows each call gets does not depend on when the requests happen
+// to arrive.
 func TestBatching(t *testing.T) {
 	tests := map[string]struct {
 		requests, rowsPer int
@@ -315,12 +316,14 @@ func TestBatching(t *testing.T) {
 		wantBatches       []int // rows of each model call; nil: any, as long as all rows are scored
 	}{
 		"full batches of single rows": {requests: 64, rowsPer: 1,
-			batch: serving.BatchOptions{MaxBatchSize: 8, BatchTimeout: time.Hour, Threads: 1}, wantBatches: slices.Repeat([]int{8}, 8)},
+			batch: serving.BatchOptions{MaxBatchSize: 8, Policy: serving.BatchFixed, BatchTimeout: time.Hour, Threads: 1}, wantBatches: slices.Repeat([]int{8}, 8)},
 		"full batches of two-row requests": {requests: 32, rowsPer: 2,
-			batch: serving.BatchOptions{MaxBatchSize: 8, BatchTimeout: time.Hour, Threads: 1}, wantBatches: slices.Repeat([]int{8}, 8)},
+			batch: serving.BatchOptions{MaxBatchSize: 8, Policy: serving.BatchFixed, BatchTimeout: time.Hour, Threads: 1}, wantBatches: slices.Repeat([]int{8}, 8)},
 		// Too few requests to fill a batch: BatchTimeout sends what there is.
 		"partial batch at the timeout": {requests: 3, rowsPer: 1,
-			batch: serving.BatchOptions{MaxBatchSize: 32, BatchTimeout: time.Millisecond}},
+			batch: serving.BatchOptions{MaxBatchSize: 32, Policy: serving.BatchFixed, BatchTimeout: time.Millisecond}},
+		"adaptive": {requests: 64, rowsPer: 3,
+			batch: serving.BatchOptions{MaxBatchSize: 8}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -354,6 +357,45 @@ func TestBatching(t *testing.T) {
 				t.Errorf("model calls of %v rows, want %v", got, tc.wantBatches)
 			}
 		})
+	}
+}
+
+// TestAdaptiveBatching holds what the adaptive policy promises: a request
+// that finds the batching thread idle runs at once, alone, with no timer to
+// wait for; the requests that arrive while it runs go together in the next
+// model call, up to MaxBatchSize rows.
+func TestAdaptiveBatching(t *testing.T) {
+	base, l := oneModel(t, 1)
+	l.tmpl.started, l.tmpl.release = make(chan struct{}, 8), make(chan struct{})
+	reg := prometheus.NewRegistry()
+	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Registry: reg,
+		// BatchTimeout is the fixed policy's: an hour here would hold the
+		// lone request if the adaptive policy waited on it.
+		Batch: serving.BatchOptions{MaxBatchSize: 4, Threads: 1, BatchTimeout: time.Hour}}, l)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(l.tmpl.release)
+		}
+	}
+	t.Cleanup(release)
+	var wg sync.WaitGroup
+	send := func() {
+		if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`); code != 200 {
+			t.Errorf("%d %v", code, out)
+		}
+	}
+	wg.Go(send)
+	<-l.tmpl.started // the lone request is in the model, with no other to wait for
+	for range 6 {
+		wg.Go(send)
+	}
+	waitFor(t, "six requests queued", func() bool { return gauge(t, reg, "kerasgo_batch_queue_depth") == 6 })
+	release()
+	wg.Wait()
+	if got, want := l.get(filepath.Join(base, "1")).batchRows(), []int{1, 4, 2}; !slices.Equal(got, want) {
+		t.Errorf("model calls of %v rows, want %v", got, want)
 	}
 }
 

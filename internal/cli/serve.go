@@ -26,7 +26,7 @@ type serveFlags struct {
 	grpcPort       int
 	grpcMaxMessage int
 	maxBatch       int
-	batchTimeout   time.Duration
+	batchTimeout   batchTimeoutFlag
 	maxEnqueued    int
 	batchThreads   int
 	poll           time.Duration
@@ -73,9 +73,12 @@ that can also pin a set of versions and give them labels: TF Serving's own
   {"models": [{"name": "m", "base_path": "/models/m", "versions": [1, 2],
                "labels": {"stable": 1, "canary": 2}}]}
 
---max-batch-size and --batch-timeout merge concurrent requests into one model
-call, as TF Serving's batching parameters do; past --max-enqueued waiting
-requests the server answers 503. A request of more rows than
+--max-batch-size merges concurrent requests into one model call. By default
+a batch goes as soon as one of --num-batch-threads is free, with every
+request waiting then: a lone request runs at once, and batches grow with the
+load (docs/serving.md). --batch-timeout D switches to TF Serving's fixed
+policy: a batch's first request waits up to D for others. Past
+--max-enqueued waiting requests the server answers 503. A request of more rows than
 --max-batch-size runs as chunks of that size. SIGINT/SIGTERM stop accepting
 connections, drain in-flight requests and exit 0. Binds 127.0.0.1 unless
 told otherwise.
@@ -112,7 +115,7 @@ still sending sees the answer, not a reset connection.`,
 			fs.IntVar(&f.grpcPort, "grpc-port", 8500, "gRPC port, TF Serving's --port (0 picks a free one, -1 turns gRPC off)")
 			fs.IntVar(&f.grpcMaxMessage, "max-grpc-message-bytes", 128<<20, "largest gRPC request or response message")
 			fs.IntVar(&f.maxBatch, "max-batch-size", 64, "most rows merged into one model call (1: no batching)")
-			fs.DurationVar(&f.batchTimeout, "batch-timeout", 2*time.Millisecond, "how long a batch waits for more requests")
+			fs.Var(&f.batchTimeout, "batch-timeout", "TF Serving's fixed batching: how long a batch waits for more requests (default: adaptive, no waiting)")
 			fs.IntVar(&f.maxEnqueued, "max-enqueued", 1000, "waiting requests before the server answers 503")
 			fs.IntVar(&f.batchThreads, "num-batch-threads", 2, "batches run at once")
 			fs.DurationVar(&f.poll, "poll-interval", 5*time.Second, "how often base paths are checked for new versions (0: never)")
@@ -135,7 +138,7 @@ still sending sees the answer, not a reset connection.`,
 // from the flags.
 func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	cfg := serving.Config{
-		Batch:            serving.BatchOptions{MaxBatchSize: f.maxBatch, BatchTimeout: f.batchTimeout, MaxEnqueued: f.maxEnqueued, Threads: f.batchThreads},
+		Batch:            serving.BatchOptions{MaxBatchSize: f.maxBatch, BatchTimeout: f.batchTimeout.d, MaxEnqueued: f.maxEnqueued, Threads: f.batchThreads},
 		PollInterval:     f.poll,
 		RequestTimeout:   f.requestTimeout,
 		MaxBodyBytes:     f.maxBody,
@@ -158,6 +161,9 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 		}
 		cfg.Models = append(cfg.Models, serving.ModelConfig{Name: name, BasePath: dir})
 	}
+	if f.batchTimeout.set {
+		cfg.Batch.Policy = serving.BatchFixed
+	}
 	switch {
 	case f.maxBatch < 1:
 		return cfg, serve.Options{}, usagef("--max-batch-size must be at least 1 (1: no batching)")
@@ -177,7 +183,7 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 		return cfg, serve.Options{}, usagef("--read-header-timeout and --idle-timeout must be longer than 0")
 	case f.requestTimeout <= 0:
 		return cfg, serve.Options{}, usagef("--request-timeout must be longer than 0")
-	case f.batchTimeout < 0:
+	case f.batchTimeout.d < 0:
 		return cfg, serve.Options{}, usagef("--batch-timeout must be 0 (no waiting) or longer")
 	case f.poll < 0:
 		return cfg, serve.Options{}, usagef("--poll-interval must be 0 (never poll) or longer")
@@ -216,7 +222,7 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 		MaxConnections: f.maxConns, MaxHeaderBytes: f.maxHeader, ReadHeaderTimeout: f.headerTimeout,
 		IdleTimeout: f.idleTimeout, Logger: cfg.Logger,
 	}
-	cfg.Logger.Info("configured", "models", len(cfg.Models), "max_batch_size", f.maxBatch, "batch_timeout", f.batchTimeout.String())
+	cfg.Logger.Info("configured", "models", len(cfg.Models), "max_batch_size", f.maxBatch, "batching", cfg.Batch.Policy.String(), "batch_timeout", cfg.Batch.BatchTimeout.String())
 	return cfg, opts, nil
 }
 
@@ -235,3 +241,28 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 	defer srv.Close()
 	return serve.Run(ctx, srv, opts)
 }
+
+// batchTimeoutFlag is --batch-timeout: a duration, and whether it was given,
+// which selects TF Serving's fixed batching policy.
+type batchTimeoutFlag struct {
+	d   time.Duration
+	set bool
+}
+
+func (b *batchTimeoutFlag) String() string {
+	if !b.set {
+		return ""
+	}
+	return b.d.String()
+}
+
+func (b *batchTimeoutFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	b.d, b.set = d, true
+	return nil
+}
+
+func (b *batchTimeoutFlag) Type() string { return "duration" }
