@@ -19,12 +19,14 @@ var ErrOverloaded = errkind.Sentinel(errkind.Overloaded, "server overloaded, ret
 type BatchPolicy int
 
 const (
-	// BatchAdaptive, the default: a batch goes as soon as a batching thread
-	// is free, holding every request waiting at that moment (up to
-	// MaxBatchSize), and never waits for more. A request that finds a thread
-	// idle runs at once, alone; requests that arrive while every thread runs
-	// a batch wait for one anyway, and go together in the next. So batches
-	// grow with the load, and waiting only happens when the model is busy.
+	// BatchAdaptive, the default: a batch goes to the model as soon as no
+	// other batch is in it, holding every request that arrived meanwhile
+	// (up to MaxBatchSize); a batch that fills up goes at once, beside the
+	// one in the model, on another batching thread. A request that finds the
+	// model idle runs at once, alone; requests that arrive while it is busy
+	// go together next. So batches grow with the load, there is no timer,
+	// and a request only waits while the model is busy with an earlier
+	// batch, which it would wait for anyway.
 	BatchAdaptive BatchPolicy = iota
 	// BatchFixed is TF Serving's policy: the first request of a batch waits
 	// up to BatchTimeout for others to join it.
@@ -78,10 +80,12 @@ type batcher struct {
 	predict func(context.Context, dense.Matrix) (dense.Matrix, error)
 	opts    BatchOptions
 	queue   chan *request
-	wg      sync.WaitGroup
-	stop    chan struct{}
-	depth   func(delta float64) // queue-depth gauge; may be nil
-	sizes   func(rows int)      // batch-size histogram; may be nil
+	// lane is held by the adaptive batch in the model, if any (BatchAdaptive).
+	lane  chan struct{}
+	wg    sync.WaitGroup
+	stop  chan struct{}
+	depth func(delta float64) // queue-depth gauge; may be nil
+	sizes func(rows int)      // batch-size histogram; may be nil
 }
 
 func newBatcher(predict func(context.Context, dense.Matrix) (dense.Matrix, error), opts BatchOptions, depth func(float64), sizes func(int)) *batcher {
@@ -91,7 +95,7 @@ func newBatcher(predict func(context.Context, dense.Matrix) (dense.Matrix, error
 	if opts.Threads <= 0 {
 		opts.Threads = 2
 	}
-	b := &batcher{predict: predict, opts: opts, queue: make(chan *request, opts.MaxEnqueued), stop: make(chan struct{}), depth: depth, sizes: sizes}
+	b := &batcher{predict: predict, opts: opts, queue: make(chan *request, opts.MaxEnqueued), lane: make(chan struct{}, 1), stop: make(chan struct{}), depth: depth, sizes: sizes}
 	if opts.MaxBatchSize > 1 {
 		for range opts.Threads {
 			b.wg.Go(b.loop)
@@ -160,7 +164,10 @@ func (b *batcher) enqueue(ctx context.Context, x dense.Matrix, wait bool) (dense
 
 // loop forms batches: the first waiting request opens one, which every
 // request already waiting joins. Under BatchFixed it then waits for more
-// until it holds MaxBatchSize rows or BatchTimeout has passed.
+// until it holds MaxBatchSize rows or BatchTimeout has passed. Under
+// BatchAdaptive it goes when the model lane is free (no other adaptive
+// batch in the model), gathering what arrives until then, or as soon as it
+// is full.
 func (b *batcher) loop() {
 	for {
 		var first *request
@@ -182,29 +189,50 @@ func (b *batcher) loop() {
 			batch = append(batch, r)
 			rows += r.x.Rows
 		}
-	waiting:
-		for rows < b.opts.MaxBatchSize {
-			select {
-			case r := <-b.queue:
-				join(r)
-			default:
-				break waiting
-			}
-		}
-		if b.opts.Policy == BatchFixed && rows < b.opts.MaxBatchSize {
-			timer := time.NewTimer(b.opts.BatchTimeout)
-		fill:
+		drain := func() {
 			for rows < b.opts.MaxBatchSize {
 				select {
 				case r := <-b.queue:
 					join(r)
-				case <-timer.C:
-					break fill
+				default:
+					return
 				}
 			}
-			timer.Stop()
 		}
+		if b.opts.Policy == BatchFixed {
+			drain()
+			if rows < b.opts.MaxBatchSize {
+				timer := time.NewTimer(b.opts.BatchTimeout)
+			fill:
+				for rows < b.opts.MaxBatchSize {
+					select {
+					case r := <-b.queue:
+						join(r)
+					case <-timer.C:
+						break fill
+					}
+				}
+				timer.Stop()
+			}
+			b.run(batch, rows)
+			continue
+		}
+		inLane := false
+	gather:
+		for rows < b.opts.MaxBatchSize {
+			select {
+			case b.lane <- struct{}{}:
+				inLane = true
+				break gather
+			case r := <-b.queue:
+				join(r)
+			}
+		}
+		drain()
 		b.run(batch, rows)
+		if inLane {
+			<-b.lane
+		}
 	}
 }
 

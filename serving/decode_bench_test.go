@@ -12,12 +12,13 @@ import (
 // BenchmarkDecode times reading predict bodies streamed into rows (the path
 // of exporter models) and parsed as a tree (TF Serving's tensor rules): 1
 // row of 10,000 bag-of-words counts (mostly 0, as scripts/bench_serve.py
-// sends) and 5,000 rows of 256 fractions.
+// sends), 1 row of 256 (the fortunes model's, as the servingmodel package's
+// BenchmarkLoneRequest sends) and 5,000 rows of 256 fractions.
 func BenchmarkDecode(b *testing.B) {
 	for _, shape := range []struct {
 		rows, cols int
 		value      string
-	}{{1, 10000, "0, 0, 1, 0, 0, 0, 0, 0, "}, {5000, 256, "0.25, "}} {
+	}{{1, 10000, "0, 0, 1, 0, 0, 0, 0, 0, "}, {1, 256, "1, 0, 0, 0, 0, 0, 0, 0, "}, {5000, 256, "0.25, "}} {
 		values := strings.Repeat(shape.value, shape.cols)
 		row := "[" + strings.Join(strings.Split(values, ", ")[:shape.cols], ", ") + "]"
 		body := []byte(`{"instances": [` + strings.TrimSuffix(strings.Repeat(row+", ", shape.rows), ", ") + `]}`)

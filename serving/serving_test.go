@@ -360,42 +360,57 @@ func TestBatching(t *testing.T) {
 	}
 }
 
-// TestAdaptiveBatching holds what the adaptive policy promises: a request
-// that finds the batching thread idle runs at once, alone, with no timer to
-// wait for; the requests that arrive while it runs go together in the next
-// model call, up to MaxBatchSize rows.
+// TestAdaptiveBatching holds the first request in the model while six
+// more arrive: under the adaptive policy the lone one ran at once (an
+// hour's BatchTimeout would have held it under the fixed policy), and the
+// others go in batches of up to MaxBatchSize. With a second batching
+// thread, the next batch waits for the model to be free, gathering, unless
+// it fills up, when it goes beside the first: it does not take one request
+// alone to the model while another batch runs.
 func TestAdaptiveBatching(t *testing.T) {
-	base, l := oneModel(t, 1)
-	l.tmpl.started, l.tmpl.release = make(chan struct{}, 8), make(chan struct{})
-	reg := prometheus.NewRegistry()
-	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Registry: reg,
-		// BatchTimeout is the fixed policy's: an hour here would hold the
-		// lone request if the adaptive policy waited on it.
-		Batch: serving.BatchOptions{MaxBatchSize: 4, Threads: 1, BatchTimeout: time.Hour}}, l)
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(l.tmpl.release)
-		}
-	}
-	t.Cleanup(release)
-	var wg sync.WaitGroup
-	send := func() {
-		if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`); code != 200 {
-			t.Errorf("%d %v", code, out)
-		}
-	}
-	wg.Go(send)
-	<-l.tmpl.started // the lone request is in the model, with no other to wait for
-	for range 6 {
-		wg.Go(send)
-	}
-	waitFor(t, "six requests queued", func() bool { return gauge(t, reg, "kerasgo_batch_queue_depth") == 6 })
-	release()
-	wg.Wait()
-	if got, want := l.get(filepath.Join(base, "1")).batchRows(), []int{1, 4, 2}; !slices.Equal(got, want) {
-		t.Errorf("model calls of %v rows, want %v", got, want)
+	for _, c := range []struct {
+		threads int
+		// calls is how many model calls are held once the six requests are
+		// in; queued, how many of them wait in the queue then.
+		calls, queued int
+	}{{threads: 1, calls: 1, queued: 6}, {threads: 2, calls: 2, queued: 2}} {
+		t.Run(fmt.Sprintf("threads=%d", c.threads), func(t *testing.T) {
+			base, l := oneModel(t, 1)
+			l.tmpl.started, l.tmpl.release = make(chan struct{}, 8), make(chan struct{})
+			reg := prometheus.NewRegistry()
+			_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Registry: reg,
+				Batch: serving.BatchOptions{MaxBatchSize: 4, Threads: c.threads, BatchTimeout: time.Hour}}, l)
+			released := false
+			release := func() {
+				if !released {
+					released = true
+					close(l.tmpl.release)
+				}
+			}
+			t.Cleanup(release)
+			var wg sync.WaitGroup
+			send := func() {
+				if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`); code != 200 {
+					t.Errorf("%d %v", code, out)
+				}
+			}
+			wg.Go(send)
+			<-l.tmpl.started // the lone request is in the model, with no other to wait for
+			for range 6 {
+				wg.Go(send)
+			}
+			for range c.calls - 1 {
+				<-l.tmpl.started
+			}
+			waitFor(t, fmt.Sprintf("%d requests queued", c.queued), func() bool {
+				return gauge(t, reg, "kerasgo_batch_queue_depth") == float64(c.queued)
+			})
+			release()
+			wg.Wait()
+			if got, want := l.get(filepath.Join(base, "1")).batchRows(), []int{1, 4, 2}; !slices.Equal(got, want) {
+				t.Errorf("model calls of %v rows, want %v", got, want)
+			}
+		})
 	}
 }
 

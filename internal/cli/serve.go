@@ -74,9 +74,9 @@ that can also pin a set of versions and give them labels: TF Serving's own
                "labels": {"stable": 1, "canary": 2}}]}
 
 --max-batch-size merges concurrent requests into one model call. By default
-a batch goes as soon as one of --num-batch-threads is free, with every
-request waiting then: a lone request runs at once, and batches grow with the
-load (docs/serving.md). --batch-timeout D switches to TF Serving's fixed
+a batch goes as soon as no other batch is in the model (or once it is full),
+with every request waiting then: a lone request runs at once, and batches
+grow with the load (docs/serving.md). --batch-timeout D switches to TF Serving's fixed
 policy: a batch's first request waits up to D for others. Past
 --max-enqueued waiting requests the server answers 503. A request of more rows than
 --max-batch-size runs as chunks of that size. SIGINT/SIGTERM stop accepting
