@@ -4,8 +4,11 @@
 #                                  package tensorflow.serving), with the
 #                                  PredictionService and ModelService stubs
 #   serving/tfservingpb/examplepb  tensorflow/core/example/{example,feature}
-# from the sources in third_party/tfserving_proto (PROVENANCE.md says where
-# each comes from). TensorFlow's core protos (tensor, meta_graph,
+#   serving/oippb                  the Open Inference Protocol (KServe v2; proto
+#                                  package inference), with the
+#                                  GRPCInferenceService stubs
+# from the sources in third_party/tfserving_proto and third_party/oip_proto
+# (their PROVENANCE.md files say where each comes from). TensorFlow's core protos (tensor, meta_graph,
 # error_codes, ...) are not generated: every import of them is mapped with an
 # M option to the package the Go bindings fork already has, and protoc reads
 # their descriptors from fork_deps.binpb, dumped from the fork itself
@@ -65,3 +68,11 @@ protoc -I "$src" -I /usr/include --descriptor_set_in="$src/fork_deps.binpb" \
 	--go_out=. --go_opt="$opts" --go-grpc_out=. --go-grpc_opt="$opts" \
 	$serving "${examples[@]}"
 echo "gen_proto: $(ls serving/tfservingpb/*.pb.go serving/tfservingpb/examplepb/*.pb.go | wc -l) files in serving/tfservingpb (protoc $(protoc --version | cut -d' ' -f2))"
+
+# The Open Inference Protocol: its .proto has no go_package option, so the
+# package comes from an M option.
+oip=third_party/oip_proto
+oipopts="module=$mod,Mopen_inference_grpc.proto=$mod/serving/oippb;oippb"
+rm -f serving/oippb/*.pb.go
+protoc -I "$oip" --go_out=. --go_opt="$oipopts" --go-grpc_out=. --go-grpc_opt="$oipopts" open_inference_grpc.proto
+echo "gen_proto: $(ls serving/oippb/*.pb.go | wc -l) files in serving/oippb"
