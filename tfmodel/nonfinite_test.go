@@ -56,3 +56,51 @@ func TestFirstNonFinite(t *testing.T) {
 		t.Errorf("empty: got %d, want -1", got)
 	}
 }
+
+// TestFiniteCopy holds featureTensor's reader to a plain copy and to
+// firstNonFinite: every value arrives, and it notes a NaN or ±Inf wherever
+// it is, from aligned and odd offsets and in reads of any size.
+func TestFiniteCopy(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, n := range []int{1, 2, 3, 8, 9, 4097} {
+		for _, at := range []int{-1, 0, 1, n / 2, n - 2, n - 1} {
+			if at >= n || (at < -1) {
+				continue
+			}
+			data := make([]float32, n+1)
+			for i := range data {
+				data[i] = float32(i%7) - 3
+			}
+			if at >= 0 {
+				data[1+at] = nan
+			}
+			for _, from := range []int{0, 1} { // 1: off the 8-byte boundary
+				src := data[from : from+n]
+				want := firstNonFinite(src) >= 0
+				for _, chunk := range []int{4, 12, 4 * n} {
+					c := &finiteCopy{src: src}
+					var got []byte
+					buf := make([]byte, chunk)
+					for {
+						k, err := c.Read(buf)
+						got = append(got, buf[:k]...)
+						if err != nil {
+							break
+						}
+					}
+					if len(got) != 4*n {
+						t.Fatalf("n %d, from %d, reads of %d: %d bytes, want %d", n, from, chunk, len(got), 4*n)
+					}
+					for i, v := range src {
+						if g := math.Float32frombits(uint32(got[4*i]) | uint32(got[4*i+1])<<8 | uint32(got[4*i+2])<<16 | uint32(got[4*i+3])<<24); g != v && !(g != g && v != v) {
+							t.Fatalf("n %d, from %d, reads of %d: value %d is %v, want %v", n, from, chunk, i, g, v)
+						}
+					}
+					if c.nonFinite != want {
+						t.Errorf("n %d, NaN at %d, from %d, reads of %d: nonFinite %v, want %v", n, at, from, chunk, c.nonFinite, want)
+					}
+				}
+			}
+		}
+	}
+}
