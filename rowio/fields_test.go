@@ -54,7 +54,8 @@ func TestSmallUint(t *testing.T) {
 // fields. It must also read the common shapes, not fall back on them.
 func FuzzPlainEntry(f *testing.F) {
 	for _, seed := range []string{"", " 12:3 4:1", "\t7:0.25\r", "3:1e-3 x", "0012:0003", "5:-2.5", "9:16777217",
-		"1:12345678", "1:3.4e39", "1:\u00a0", "1:2\u00a0", "qid:3 1:2", "1234567890:1", "1:", ":1", "1:1.2.3", "2:inf"} {
+		"1:12345678", "1:3.4e39", "1:\u00a0", "1:2\u00a0", "qid:3 1:2", "1234567890:1", "1:", ":1", "1:1.2.3", "2:inf",
+		"1:0.6170", "1:.5", "1:5.", "1:.", "1:1234.567", "1:0.0000001", "1:9999999.", "1:12345.678", "1:0.1", "1:3.3333333"} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
@@ -88,7 +89,7 @@ func FuzzPlainEntry(f *testing.F) {
 }
 
 func TestPlainEntryReadsCommonShapes(t *testing.T) {
-	for _, field := range []string{"12:3", " 7:0.25", "\t0:1e-3", "9999:12345678", "3:-2.5"} {
+	for _, field := range []string{"12:3", " 7:0.25", "\t0:1e-3", "9999:12345678", "3:-2.5", "21:1.5439", "8:.5"} {
 		if _, _, _, ok := plainEntry([]byte(field + " 1:1")); !ok {
 			t.Errorf("%q: not read by the fast path", field)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -246,11 +247,15 @@ func plainEntry(b []byte) (idx int, v float32, rest []byte, ok bool) {
 		return 0, 0, b, false
 	}
 	i++
-	from, n, digits := i, 0, true
+	from, n, digits, dot := i, 0, true, -1
 	for ; i < len(b); i++ {
 		c := b[i]
 		if c-'0' <= 9 {
 			n = n*10 + int(c-'0')
+			continue
+		}
+		if c == '.' && dot < 0 {
+			dot = i
 			continue
 		}
 		if c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E' {
@@ -266,8 +271,15 @@ func plainEntry(b []byte) (idx int, v float32, rest []byte, ok bool) {
 	switch {
 	case len(val) == 0:
 		return 0, 0, b, false
-	case digits && len(val) <= 7: // below 10^7 < 2^24: exact
+	case digits && dot < 0 && len(val) <= 7: // below 10^7 < 2^24: exact
 		return idx, float32(n), b[i:], true
+	case digits && dot >= 0 && len(val) > 1 && len(val) <= 8:
+		// A decimal of at most 7 digits (tf-idf weights, "0.6170"): n and
+		// 10^k are exact in float32, and a float64 quotient rounded to
+		// float32 is then the correctly rounded float32 of n/10^k (double
+		// rounding is innocuous for division when 53 ≥ 2·24+2), which is
+		// what strconv.ParseFloat(val, 32) returns (FuzzPlainEntry).
+		return idx, float32(float64(n) / math.Pow10(i-dot-1)), b[i:], true
 	}
 	f, err := strconv.ParseFloat(string(val), 32)
 	if err != nil {

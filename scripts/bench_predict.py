@@ -24,7 +24,7 @@ batching and writing add. Prints a Markdown table with the ratios.
 With --kerasgo-beam, also runs the Beam pipeline (beam/cmd/kerasgo-beam) on
 Prism over the same file, and compares it with kerasgo predict.
 
-Usage: python scripts/bench_predict.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--reps 5]
+Usage: python scripts/bench_predict.py --kerasgo bin/kerasgo --model DIR [--rows 300000] [--reps 5] [--values flags,counts,tfidf]
        [--rows-go-only 1000000] [--kerasgo-beam bin/kerasgo-beam]
 """
 
@@ -154,6 +154,7 @@ def main():
     p.add_argument("--kerasgo-beam", help="the Beam pipeline's binary, run on Prism over the --rows file of flags")
     p.add_argument("--rows", type=int, default=300000)
     p.add_argument("--reps", type=int, default=5, help="interleaved repetitions of every way on every file")
+    p.add_argument("--values", default=",".join(VALUES), help="the kinds of values to score, comma-separated")
     p.add_argument("--rows-go-only", type=int, default=1000000, help="a larger file scored by kerasgo only (0: skip)")
     p.add_argument("--cache", default=os.path.join(os.environ.get("KERASGO_CACHE", os.path.expanduser("~/.cache/kerasgo")), "bench"))
     p.add_argument("--python-way", nargs=3, metavar=("WAY", "DATA", "OUT"), help=argparse.SUPPRESS)
@@ -176,7 +177,9 @@ def main():
           f"same repetition.\n")
     print("| values | way | wall time | peak RSS | kerasgo's speed-up | limit: model calls alone | kerasgo's own share |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for values in VALUES:
+    for values in args.values.split(","):
+        if values not in VALUES:
+            raise SystemExit(f"--values: {values!r} is not one of {', '.join(VALUES)}")
         data = os.path.join(args.cache, f"bow-{values}-{args.rows}.libsvm")
         make_file(data, args.rows, values)
         runs, limits = {w: [] for w in ways}, []

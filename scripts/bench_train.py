@@ -115,7 +115,7 @@ def main():
     try:
         for rep in range(args.reps):
             for i, (name, argv) in enumerate(ways):
-                seconds, rss = bench_predict.measure(argv + [os.path.join(tmp, f"out{i}-{rep}")] if "--keras-way" in argv
+                seconds, rss = bench_predict.measure(argv + [os.path.join(tmp, f"out{i}-{rep}.keras")] if "--keras-way" in argv
                                                      else argv + ["--out", os.path.join(tmp, f"out{i}-{rep}")])[:2]
                 runs[name].append((seconds, rss))
                 print(json.dumps({"way": name, "rep": rep, "rows": args.rows, "seconds": round(seconds, 2),
