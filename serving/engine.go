@@ -73,7 +73,10 @@ func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs ma
 	if !ok && signature != spec.Signature {
 		return nil, fmt.Errorf("%w: %w", ErrUnknownSignature, badRequest("Serving signature key %q not found.", signature))
 	}
-	if signature == spec.Signature && spec.Input != InputTensors {
+	tm, isTensorModel := mv.v.model.(TensorModel)
+	// A Model that is not a TensorModel takes rows whatever its Spec's
+	// Input says, as the REST handler feeds it.
+	if signature == spec.Signature && (spec.Input != InputTensors || !isTensorModel) {
 		if y, ok, err := mv.predictRows(ctx, inputs); ok {
 			if err != nil {
 				return nil, err
@@ -85,7 +88,6 @@ func (mv *ModelVersion) Predict(ctx context.Context, signature string, inputs ma
 			return map[string]tensor.Tensor{spec.OutputKey: t}, nil
 		}
 	}
-	tm, isTensorModel := mv.v.model.(TensorModel)
 	if !isTensorModel {
 		return nil, badRequest("model input %q takes a float32 matrix of shape [n, %d] or texts", spec.InputKey, spec.InputDim)
 	}

@@ -27,6 +27,7 @@ import (
 //	POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    predictions
 //	GET  /metrics, /monitoring/prometheus/metrics                Prometheus
 //	GET  /healthz, /readyz                                       liveness, readiness
+//	/v2/...                                                      the Open Inference Protocol (v2.go)
 //
 // It is an ordinary http.Handler, so a Go service can mount it in its own mux.
 func (srv *Server) Handler() http.Handler {
@@ -45,6 +46,9 @@ func (srv *Server) Handler() http.Handler {
 	// The standard mux cannot match TF Serving's "{name}:predict" (a wildcard
 	// fills a whole segment), so /v1/models/ is routed here by hand.
 	mux.HandleFunc("/v1/", srv.serveModels)
+	// The Open Inference Protocol (v2.go).
+	mux.HandleFunc("/v2", srv.serveV2)
+	mux.HandleFunc("/v2/", srv.serveV2)
 	return mux
 }
 
