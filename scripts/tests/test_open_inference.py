@@ -1,0 +1,110 @@
+"""NVIDIA Triton's official client (tritonclient) against `kerasgo serve`'s
+Open Inference Protocol API (KServe v2), on the REST port.
+
+Run by `make pytest` (and `make test`). The server is bin/kerasgo unless
+KERASGO_BIN names another binary. Every expected number comes from
+TensorFlow: TF Serving's half_plus_two run in a TF1 session by tensor name,
+as TF Serving runs it, and the question's model through Keras' own traced
+serving_default function (test_grpc_client's helpers). The protocol's
+routes, headers and error body are the ones inference_rest.md
+(kserve/open-inference-protocol) and Triton's binary data extension define.
+"""
+
+import re
+
+import numpy as np
+import pytest
+import tritonclient.http as triton_http
+from tritonclient.utils import InferenceServerException
+
+from test_grpc_client import (QUESTION_CLASSES, QUESTION_DIM, Server, keras_predict, model_dir,  # noqa: F401
+                              question_model, tf_run, write_config, HALF_PLUS_TWO)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, question_model):  # noqa: F811
+    cfg = write_config(tmp_path_factory.mktemp("config") / "models.json", [
+        ("default", HALF_PLUS_TWO, None, None),
+        ("question", question_model, None, None),
+    ])
+    s = Server(["--grpc-port", "-1", "--model-config", cfg])
+    try:
+        m = re.search(r"\baddress=http://(\S+)", s.serving_line)
+        assert m, f"no address=http://HOST:PORT in the start-up line: {s.serving_line}"
+        c = triton_http.InferenceServerClient(url=m.group(1), network_timeout=60, connection_timeout=60)
+        yield c
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_health_and_metadata(client):
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("question")
+    assert client.is_model_ready("default", "123")
+    assert not client.is_model_ready("no_such_model")
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    meta = client.get_model_metadata("question")
+    assert meta["name"] == "question" and meta["versions"] == ["1"]
+    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, QUESTION_DIM]}]
+    assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, QUESTION_CLASSES]}]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_half_plus_two_matches_tensorflow(client, binary):
+    x = np.array([[1.0], [2.0], [5.0]], np.float32)
+    inp = triton_http.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x, binary_data=binary)
+    out = triton_http.InferRequestedOutput("y", binary_data=binary)
+    got = client.infer("default", [inp], outputs=[out], request_id="r7")
+    want = tf_run(model_dir("default", 123), "serving_default", {"x": x})["y"]
+    np.testing.assert_array_equal(got.as_numpy("y"), want)
+    resp = got.get_response()
+    assert resp["model_name"] == "default" and resp["model_version"] == "123" and resp["id"] == "r7"
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_question_model_matches_keras(client, question_model, binary):  # noqa: F811
+    x = np.random.default_rng(3).random((4, QUESTION_DIM), dtype=np.float32)
+    inp = triton_http.InferInput("features", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x, binary_data=binary)
+    # No outputs named: the client asks for all of them as binary data.
+    got = client.infer("question", [inp]) if binary else client.infer(
+        "question", [inp], outputs=[triton_http.InferRequestedOutput("probabilities", binary_data=False)])
+    want = keras_predict(question_model + "/1", x)
+    np.testing.assert_allclose(got.as_numpy("probabilities"), want, rtol=1e-5, atol=1e-6)
+
+
+def test_compressed_request(client, question_model):  # noqa: F811
+    x = np.random.default_rng(4).random((2, QUESTION_DIM), dtype=np.float32)
+    inp = triton_http.InferInput("features", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    for algorithm in ("gzip", "deflate"):
+        got = client.infer("question", [inp], request_compression_algorithm=algorithm)
+        np.testing.assert_allclose(got.as_numpy("probabilities"), keras_predict(question_model + "/1", x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, status, says", [
+    (lambda c: c.infer("no_such_model", [_input("features", np.zeros((1, QUESTION_DIM), np.float32))]),
+     "404", "no_such_model"),
+    (lambda c: c.infer("question", [_input("features", np.zeros((1, QUESTION_DIM), np.int8), "INT8")]),
+     "400", 'datatype "INT8"'),
+    (lambda c: c.infer("question", [_input("features", np.zeros((1, 7), np.float32))]),
+     "400", "7 features per instance, the model takes 300"),
+    (lambda c: c.infer("question", [_input("features", np.zeros((1, QUESTION_DIM), np.float32))],
+                       outputs=[triton_http.InferRequestedOutput("logits")]),
+     "400", 'unexpected inference output "logits"'),
+    (lambda c: c.get_model_metadata("question", "9"), "404", "Specific(question, 9)"),
+], ids=["unknown model", "datatype", "width", "unknown output", "unknown version"])
+def test_errors(client, make, status, says):
+    with pytest.raises(InferenceServerException) as e:
+        make(client)
+    assert e.value.status() == status, e.value
+    assert says in e.value.message(), e.value
+
+
+def _input(name, x, datatype="FP32"):
+    inp = triton_http.InferInput(name, list(x.shape), datatype)
+    inp.set_data_from_numpy(x)
+    return inp
