@@ -37,7 +37,7 @@ func (srv *Server) Handler() http.Handler {
 	mux.Handle("GET /monitoring/prometheus/metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if name, ready := srv.readiness(); !ready {
+		if name, ready := srv.Ready(); !ready {
 			http.Error(w, fmt.Sprintf("model %q has no version loaded", name), http.StatusServiceUnavailable)
 			return
 		}

@@ -30,8 +30,9 @@ func (srv *Server) snapshot() map[string]*servable {
 	return maps.Clone(srv.models)
 }
 
-// readiness names a model with no version loaded, if any.
-func (srv *Server) readiness() (string, bool) {
+// Ready reports whether every configured model has a version loaded, and
+// when not, the name of one that has none.
+func (srv *Server) Ready() (notReady string, ok bool) {
 	for name, s := range srv.snapshot() {
 		s.mu.RLock()
 		n := len(s.versions)

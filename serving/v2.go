@@ -35,9 +35,26 @@ import (
 // Triton's clients use by default, as raw bytes after the JSON
 // (Inference-Header-Content-Length). Errors are {"error": "..."}.
 
+// Platform is the Open Inference Protocol's name for the kind of model
+// kerasgo serves.
+const Platform = "tensorflow_savedmodel"
+
 // binaryHeader is the binary tensor data extension's header: the length of
 // the JSON part of a body whose tensors follow it as raw bytes.
 const binaryHeader = "Inference-Header-Content-Length"
+
+// ServerName is the name the Open Inference Protocol's server metadata
+// gives.
+const ServerName = "kerasgo"
+
+// ServerVersion is the module version kerasgo was built as, "(devel)" for
+// a build from a checkout.
+func ServerVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
+		return info.Main.Version
+	}
+	return "(devel)"
+}
 
 // v2Route is a parsed /v2/models/... path.
 type v2Route struct {
@@ -77,17 +94,13 @@ func (srv *Server) serveV2(w http.ResponseWriter, req *http.Request) {
 	get := req.Method == http.MethodGet || req.Method == http.MethodHead
 	switch {
 	case path == "/v2" && get:
-		version := "(devel)"
-		if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" {
-			version = info.Main.Version
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"name": "kerasgo", "version": version, "extensions": []string{"binary_tensor_data"}})
+		writeJSON(w, http.StatusOK, map[string]any{"name": ServerName, "version": ServerVersion(), "extensions": []string{"binary_tensor_data"}})
 		return
 	case path == "/v2/health/live" && get:
 		writeJSON(w, http.StatusOK, map[string]bool{"live": true})
 		return
 	case path == "/v2/health/ready" && get:
-		if name, ready := srv.readiness(); !ready {
+		if name, ready := srv.Ready(); !ready {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "error": fmt.Sprintf("model %q has no version loaded", name)})
 			return
 		}
@@ -146,40 +159,50 @@ func (srv *Server) serveV2(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// v2Metadata answers a model's metadata: its versions, and the prediction
-// signature's inputs and outputs with their datatypes and shapes (-1 for a
-// dimension of any size).
-func (srv *Server) v2Metadata(w http.ResponseWriter, mv *ModelVersion) error {
-	versions, err := srv.Versions(mv.Name(), 0)
-	if err != nil {
-		return err
-	}
-	type tensorMeta struct {
-		Name     string  `json:"name"`
-		DataType string  `json:"datatype"`
-		Shape    []int64 `json:"shape"`
-	}
-	list := func(specs map[string]tensor.Spec) []tensorMeta {
-		out := []tensorMeta{}
+// TensorMetadata is one input or output of a model's prediction signature
+// as the Open Inference Protocol describes it.
+type TensorMetadata struct {
+	Name string `json:"name"`
+	// DataType is the protocol's name of its element type ("FP32").
+	DataType string `json:"datatype"`
+	// Shape has -1 for a dimension of any size ([-1] for an unknown rank).
+	Shape []int64 `json:"shape"`
+}
+
+// IOMetadata returns the prediction signature's inputs and outputs, each
+// sorted by name, for the Open Inference Protocol's model metadata.
+func (mv *ModelVersion) IOMetadata() (inputs, outputs []TensorMetadata) {
+	list := func(specs map[string]tensor.Spec) []TensorMetadata {
+		out := []TensorMetadata{}
 		for _, name := range sortedNames(specs) {
 			s := specs[name]
 			shape := s.Shape
 			if shape == nil {
 				shape = []int64{-1}
 			}
-			out = append(out, tensorMeta{Name: name, DataType: s.DType.OIPDataType(), Shape: shape})
+			out = append(out, TensorMetadata{Name: name, DataType: s.DType.OIPDataType(), Shape: shape})
 		}
 		return out
 	}
 	spec := mv.Spec()
 	sig := spec.Signatures[spec.Signature]
+	return list(sig.Inputs), list(sig.Outputs)
+}
+
+// v2Metadata answers a model's metadata: its versions, and the prediction
+// signature's inputs and outputs.
+func (srv *Server) v2Metadata(w http.ResponseWriter, mv *ModelVersion) error {
+	versions, err := srv.Versions(mv.Name(), 0)
+	if err != nil {
+		return err
+	}
 	names := make([]string, len(versions))
 	for i, v := range versions {
 		names[i] = strconv.FormatInt(v, 10)
 	}
+	inputs, outputs := mv.IOMetadata()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"name": mv.Name(), "versions": names, "platform": "tensorflow_savedmodel",
-		"inputs": list(sig.Inputs), "outputs": list(sig.Outputs),
+		"name": mv.Name(), "versions": names, "platform": Platform, "inputs": inputs, "outputs": outputs,
 	})
 	return nil
 }

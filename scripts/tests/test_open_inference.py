@@ -1,5 +1,6 @@
 """NVIDIA Triton's official client (tritonclient) against `kerasgo serve`'s
-Open Inference Protocol API (KServe v2), on the REST port.
+Open Inference Protocol API (KServe v2), over HTTP on the REST port and over
+gRPC on the gRPC port, beside TF Serving's APIs.
 
 Run by `make pytest` (and `make test`). The server is bin/kerasgo unless
 KERASGO_BIN names another binary. Every expected number comes from
@@ -14,6 +15,7 @@ import re
 
 import numpy as np
 import pytest
+import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
 from tritonclient.utils import InferenceServerException
 
@@ -22,20 +24,33 @@ from test_grpc_client import (QUESTION_CLASSES, QUESTION_DIM, Server, keras_pred
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, question_model):  # noqa: F811
+def server(tmp_path_factory, question_model):  # noqa: F811
     cfg = write_config(tmp_path_factory.mktemp("config") / "models.json", [
         ("default", HALF_PLUS_TWO, None, None),
         ("question", question_model, None, None),
     ])
-    s = Server(["--grpc-port", "-1", "--model-config", cfg])
+    s = Server(["--grpc-port", "0", "--model-config", cfg])
     try:
-        m = re.search(r"\baddress=http://(\S+)", s.serving_line)
-        assert m, f"no address=http://HOST:PORT in the start-up line: {s.serving_line}"
-        c = triton_http.InferenceServerClient(url=m.group(1), network_timeout=60, connection_timeout=60)
-        yield c
-        c.close()
+        yield s
     finally:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    m = re.search(r"\baddress=http://(\S+)", server.serving_line)
+    assert m, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
+    c = triton_http.InferenceServerClient(url=m.group(1), network_timeout=60, connection_timeout=60)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def grpc_client(server):
+    assert server.grpc_address, f"no grpc_address in the start-up line: {server.serving_line}"
+    c = triton_grpc.InferenceServerClient(url=server.grpc_address)
+    yield c
+    c.close()
 
 
 def test_health_and_metadata(client):
@@ -106,5 +121,55 @@ def test_errors(client, make, status, says):
 
 def _input(name, x, datatype="FP32"):
     inp = triton_http.InferInput(name, list(x.shape), datatype)
+    inp.set_data_from_numpy(x)
+    return inp
+
+
+def test_grpc_health_and_metadata(grpc_client):
+    assert grpc_client.is_server_live()
+    assert grpc_client.is_server_ready()
+    assert grpc_client.is_model_ready("question")
+    assert grpc_client.get_server_metadata().name == "kerasgo"
+    meta = grpc_client.get_model_metadata("question", as_json=True)
+    assert meta["versions"] == ["1"] and meta["platform"] == "tensorflow_savedmodel"
+    assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [str(-1), str(QUESTION_DIM)]}]
+    with pytest.raises(InferenceServerException) as e:
+        grpc_client.is_model_ready("no_such_model")
+    assert "NOT_FOUND" in e.value.status(), e.value
+
+
+def test_grpc_matches_tensorflow_and_keras(grpc_client, question_model):  # noqa: F811
+    x = np.array([[1.0], [2.0], [5.0]], np.float32)
+    inp = triton_grpc.InferInput("x", list(x.shape), "FP32")
+    inp.set_data_from_numpy(x)
+    got = grpc_client.infer("default", [inp], outputs=[triton_grpc.InferRequestedOutput("y")], request_id="g1")
+    np.testing.assert_array_equal(got.as_numpy("y"), tf_run(model_dir("default", 123), "serving_default", {"x": x})["y"])
+    assert got.get_response().id == "g1" and got.get_response().model_version == "123"
+
+    q = np.random.default_rng(5).random((3, QUESTION_DIM), dtype=np.float32)
+    inp = triton_grpc.InferInput("features", list(q.shape), "FP32")
+    inp.set_data_from_numpy(q)
+    got = grpc_client.infer("question", [inp])
+    np.testing.assert_allclose(got.as_numpy("probabilities"), keras_predict(question_model + "/1", q), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, code, says", [
+    (lambda c: c.infer("no_such_model", [_grpc_input(np.zeros((1, QUESTION_DIM), np.float32))]), "NOT_FOUND", "no_such_model"),
+    (lambda c: c.infer("question", [_grpc_input(np.zeros((1, QUESTION_DIM), np.uint16), "UINT16")]),
+     "INVALID_ARGUMENT", 'datatype "UINT16"'),
+    (lambda c: c.infer("question", [_grpc_input(np.zeros((1, 7), np.float32))]),
+     "INVALID_ARGUMENT", "7 features per instance, the model takes 300"),
+    (lambda c: c.infer("question", [_grpc_input(np.zeros((1, QUESTION_DIM), np.float32))], model_version="x"),
+     "INVALID_ARGUMENT", 'version "x"'),
+], ids=["unknown model", "datatype", "width", "version"])
+def test_grpc_errors(grpc_client, make, code, says):
+    with pytest.raises(InferenceServerException) as e:
+        make(grpc_client)
+    assert code in e.value.status(), e.value
+    assert says in e.value.message(), e.value
+
+
+def _grpc_input(x, datatype="FP32"):
+    inp = triton_grpc.InferInput("features", list(x.shape), datatype)
     inp.set_data_from_numpy(x)
     return inp

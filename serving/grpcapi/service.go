@@ -5,6 +5,9 @@
 // models, versions, labels, batcher, memory bound and metrics. Clients
 // built from TF Serving's protos, such as the tensorflow-serving-api Python
 // package, work unchanged; errors carry the codes TF Serving gives them.
+// Beside them it serves the Open Inference Protocol's
+// inference.GRPCInferenceService (KServe v2, NVIDIA Triton's clients) on the
+// same models.
 package grpcapi
 
 import (
@@ -27,6 +30,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/oippb"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/tensor"
 )
@@ -45,10 +49,12 @@ func New(srv *serving.Server, reload ReloadPolicy) *Service {
 	return &Service{srv: srv, reload: reload}
 }
 
-// Register adds both services to a gRPC server.
+// Register adds TF Serving's two services and the Open Inference
+// Protocol's (inference.GRPCInferenceService) to a gRPC server.
 func (s *Service) Register(gs grpc.ServiceRegistrar) {
 	tfservingpb.RegisterPredictionServiceServer(gs, s)
 	tfservingpb.RegisterModelServiceServer(gs, s)
+	oippb.RegisterGRPCInferenceServiceServer(gs, inference{s: s})
 }
 
 // reservationKey carries a call's memory reservation in its context.

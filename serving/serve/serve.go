@@ -151,7 +151,7 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		healthSrv = health.NewServer()
 		healthpb.RegisterHealthServer(gs, healthSrv)
 		// TF Serving also answers the services' short names.
-		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "PredictionService", "ModelService"} {
+		for _, name := range []string{"", "tensorflow.serving.PredictionService", "tensorflow.serving.ModelService", "PredictionService", "ModelService", "inference.GRPCInferenceService"} {
 			healthSrv.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 		}
 		// gRPC over HTTP/2 without TLS (prior knowledge, as TF Serving's
