@@ -58,7 +58,7 @@ m+=("Mgoogle/protobuf/any.proto=google.golang.org/protobuf/types/known/anypb"
 for name in attr_value full_type function graph node_def op_def resource_handle tensor tensor_shape types variable versions; do
 	m+=("Mtensorflow/core/framework/$name.proto=$framework/${name}_go_proto")
 done
-for name in error_codes meta_graph saved_object_graph saver struct trackable_object_graph; do
+for name in error_codes meta_graph saved_object_graph saver struct trackable_object_graph config named_tensor; do
 	m+=("Mtensorflow/core/protobuf/$name.proto=$core")
 done
 opts=$(IFS=,; echo "module=$mod,${m[*]}")

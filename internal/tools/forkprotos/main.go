@@ -29,6 +29,9 @@ var roots = []string{
 	"tensorflow/core/framework/tensor.proto",
 	"tensorflow/core/protobuf/meta_graph.proto",
 	"tensorflow/core/protobuf/error_codes.proto",
+	// For session_service.proto (SessionRunLog in prediction_log.proto).
+	"tensorflow/core/protobuf/config.proto",
+	"tensorflow/core/protobuf/named_tensor.proto",
 }
 
 func main() {
