@@ -25,7 +25,7 @@ import (
 //	GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            version status
 //	GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signatures
 //	POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    predictions
-//	GET  /metrics, /monitoring/prometheus/metrics                Prometheus
+//	GET  /metrics, /monitoring/prometheus/metrics, MetricsPath   Prometheus
 //	GET  /healthz, /readyz                                       liveness, readiness
 //	/v2/...                                                      the Open Inference Protocol (v2.go)
 //
@@ -35,6 +35,9 @@ func (srv *Server) Handler() http.Handler {
 	metrics := promhttp.HandlerFor(srv.cfg.Registry, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metrics)
 	mux.Handle("GET /monitoring/prometheus/metrics", metrics)
+	if p := srv.cfg.MetricsPath; p != "" && p != "/metrics" && p != "/monitoring/prometheus/metrics" {
+		mux.Handle("GET "+p, metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if name, ready := srv.Ready(); !ready {

@@ -30,9 +30,12 @@ type Config struct {
 	MaxInflightBytes int64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// Registry receives the Prometheus metrics and is exposed at /metrics;
-	// nil makes a private one.
+	// Registry receives the Prometheus metrics and is exposed at /metrics
+	// and /monitoring/prometheus/metrics; nil makes a private one.
 	Registry *prometheus.Registry
+	// MetricsPath is one more path the metrics are served on, as TF
+	// Serving's monitoring config names it (serve.ReadMonitoringConfig).
+	MetricsPath string
 }
 
 // Server serves models over TF Serving's REST API. It is safe for

@@ -140,6 +140,9 @@ func TestFlagRanges(t *testing.T) {
 		"serve --batch-timeout -1s":       {serve("--batch-timeout", "-1s"), "--batch-timeout must be 0 (no waiting) or longer"},
 		"serve --poll-interval -1s":       {serve("--poll-interval", "-1s"), "--poll-interval must be 0 (never poll) or longer"},
 		"serve --rest-port 70000":         {serve("--rest-port", "70000"), "--rest-port must be 0 (any free port) to 65535"},
+		"serve --batching-parameters-file with --max-batch-size": {serve("--batching-parameters-file", filepath.Join(testdata, "serving", "batching_config.txt"), "--max-batch-size", "8"),
+			"--batching-parameters-file and --max-batch-size both set how requests are batched"},
+		"serve --model-config-poll without --model-config": {serve("--model-config-poll", "5s"), "--model-config-poll needs --model-config"},
 	}
 	for name, tc := range rejected {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,10 @@ type serveFlags struct {
 	logJSON        bool
 	reloadRoots    []string
 	reloadToken    string
+	batchingFile   string
+	monitoringFile string
+	configPoll     time.Duration
+	fs             *pflag.FlagSet
 }
 
 func serveCommand() *Command {
@@ -129,6 +134,10 @@ still sending sees the answer, not a reset connection.`,
 			fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines instead of text")
 			fs.StringArrayVar(&f.reloadRoots, "allow-reload-under", nil, "allow gRPC's HandleReloadConfigRequest, for base paths under DIR only (repeat for several; needs --reload-token-file)")
 			fs.StringVar(&f.reloadToken, "reload-token-file", "", `file holding the bearer token a reloading client must send ("authorization: Bearer TOKEN")`)
+			fs.StringVar(&f.batchingFile, "batching-parameters-file", "", "TF Serving's batching parameters text file (BatchingParameters): its fixed batching policy, in place of the batching flags")
+			fs.StringVar(&f.monitoringFile, "monitoring-config-file", "", "TF Serving's monitoring config text file (MonitoringConfig): one more path the Prometheus metrics are served on")
+			fs.DurationVar(&f.configPoll, "model-config-poll", 0, "how often --model-config is read again and its models served, as TF Serving's --model_config_file_poll_wait_seconds (0: never)")
+			f.fs = fs
 			return f.run
 		},
 	}
@@ -163,6 +172,27 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	}
 	if f.batchTimeout.set {
 		cfg.Batch.Policy = serving.BatchFixed
+	}
+	if f.batchingFile != "" {
+		for _, name := range []string{"max-batch-size", "batch-timeout", "max-enqueued", "num-batch-threads"} {
+			if f.fs != nil && f.fs.Changed(name) {
+				return cfg, serve.Options{}, usagef("--batching-parameters-file and --%s both set how requests are batched: give one", name)
+			}
+		}
+		var err error
+		if cfg.Batch, err = serve.ReadBatchingParameters(f.batchingFile); err != nil {
+			return cfg, serve.Options{}, fmt.Errorf("--batching-parameters-file: %w", err)
+		}
+		f.maxBatch, f.maxEnqueued, f.batchThreads = cfg.Batch.MaxBatchSize, cfg.Batch.MaxEnqueued, cfg.Batch.Threads
+	}
+	if f.monitoringFile != "" {
+		var err error
+		if cfg.MetricsPath, err = serve.ReadMonitoringConfig(f.monitoringFile); err != nil {
+			return cfg, serve.Options{}, fmt.Errorf("--monitoring-config-file: %w", err)
+		}
+	}
+	if f.configPoll < 0 || (f.configPoll > 0 && f.modelConfig == "") {
+		return cfg, serve.Options{}, usagef("--model-config-poll needs --model-config and a duration of 0 (never) or more")
 	}
 	switch {
 	case f.maxBatch < 1:
@@ -239,6 +269,12 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer srv.Close()
+	if f.configPoll > 0 {
+		watch, stop := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { serve.WatchModelConfig(watch, srv, f.modelConfig, f.configPoll, cfg.Logger) })
+		defer func() { stop(); wg.Wait() }() // before srv.Close
+	}
 	return serve.Run(ctx, srv, opts)
 }
 
