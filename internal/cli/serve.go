@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -44,6 +45,7 @@ type serveFlags struct {
 	batchingFile   string
 	monitoringFile string
 	configPoll     time.Duration
+	sslFile        string
 	fs             *pflag.FlagSet
 }
 
@@ -137,6 +139,7 @@ still sending sees the answer, not a reset connection.`,
 			fs.StringVar(&f.batchingFile, "batching-parameters-file", "", "TF Serving's batching parameters text file (BatchingParameters): its fixed batching policy, in place of the batching flags")
 			fs.StringVar(&f.monitoringFile, "monitoring-config-file", "", "TF Serving's monitoring config text file (MonitoringConfig): one more path the Prometheus metrics are served on")
 			fs.DurationVar(&f.configPoll, "model-config-poll", 0, "how often --model-config is read again and its models served, as TF Serving's --model_config_file_poll_wait_seconds (0: never)")
+			fs.StringVar(&f.sslFile, "ssl-config-file", "", "TF Serving's SSL config text file (SSLConfig: PEM key, certificate, client CA, client_verify): TLS on gRPC, and on REST with the same material")
 			f.fs = fs
 			return f.run
 		},
@@ -189,6 +192,13 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 		var err error
 		if cfg.MetricsPath, err = serve.ReadMonitoringConfig(f.monitoringFile); err != nil {
 			return cfg, serve.Options{}, fmt.Errorf("--monitoring-config-file: %w", err)
+		}
+	}
+	var tlsConfig *tls.Config
+	if f.sslFile != "" {
+		var err error
+		if tlsConfig, err = serve.ReadSSLConfig(f.sslFile); err != nil {
+			return cfg, serve.Options{}, fmt.Errorf("--ssl-config-file: %w", err)
 		}
 	}
 	if f.configPoll < 0 || (f.configPoll > 0 && f.modelConfig == "") {
@@ -250,7 +260,7 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	opts := serve.Options{Reload: reload,
 		Host: f.host, RESTPort: f.port, GRPCPort: f.grpcPort, MaxGRPCMessageBytes: f.grpcMaxMessage,
 		MaxConnections: f.maxConns, MaxHeaderBytes: f.maxHeader, ReadHeaderTimeout: f.headerTimeout,
-		IdleTimeout: f.idleTimeout, Logger: cfg.Logger,
+		IdleTimeout: f.idleTimeout, Logger: cfg.Logger, TLS: tlsConfig,
 	}
 	cfg.Logger.Info("configured", "models", len(cfg.Models), "max_batch_size", f.maxBatch, "batching", cfg.Batch.Policy.String(), "batch_timeout", cfg.Batch.BatchTimeout.String())
 	return cfg, opts, nil

@@ -8,6 +8,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +73,10 @@ type Options struct {
 	// OnListen, if set, is called with the bound addresses once both APIs
 	// listen (grpc is nil without gRPC).
 	OnListen func(rest, grpc net.Addr)
+	// TLS, if set, serves both APIs over TLS with it (ReadSSLConfig reads
+	// TF Serving's --ssl_config_file into one); nil serves plain HTTP and
+	// gRPC over HTTP/2 without TLS.
+	TLS *tls.Config
 }
 
 // DefaultOptions returns the options of `kerasgo serve` without flags.
@@ -134,7 +139,11 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		IdleTimeout:       opts.IdleTimeout,
 	}
 	errc := make(chan error, 2)
-	logArgs := []any{"address", "http://" + ln.Addr().String()}
+	scheme := "http://"
+	if opts.TLS != nil {
+		scheme = "https://"
+	}
+	logArgs := []any{"address", scheme + ln.Addr().String()}
 	var gs *grpc.Server
 	var ghs *http.Server
 	var healthSrv *health.Server
@@ -160,7 +169,11 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		// by the flow-control windows: GRPCReceiveWindow a stream, and
 		// GRPCConnectionWindow a connection.
 		protocols := new(http.Protocols)
-		protocols.SetUnencryptedHTTP2(true)
+		if opts.TLS != nil {
+			protocols.SetHTTP2(true)
+		} else {
+			protocols.SetUnencryptedHTTP2(true)
+		}
 		ghs = &http.Server{
 			Handler:           &grpcGate{srv: srv, grpc: gs, maxMsg: opts.MaxGRPCMessageBytes},
 			Protocols:         protocols,
@@ -174,13 +187,25 @@ func Run(ctx context.Context, srv *serving.Server, opts Options) error {
 		}
 		grpcAddr = gln.Addr()
 		logArgs = append(logArgs, "grpc_address", grpcAddr.String())
-		go func() { errc <- ghs.Serve(gln) }()
+		if opts.TLS != nil {
+			ghs.TLSConfig = opts.TLS.Clone()
+			ghs.TLSConfig.NextProtos = []string{"h2"}
+			go func() { errc <- ghs.ServeTLS(gln, "", "") }()
+		} else {
+			go func() { errc <- ghs.Serve(gln) }()
+		}
 	}
 	log.Info("serving", logArgs...)
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr(), grpcAddr)
 	}
-	go func() { errc <- hs.Serve(ln) }()
+	if opts.TLS != nil {
+		hs.TLSConfig = opts.TLS.Clone()
+		hs.TLSConfig.NextProtos = []string{"http/1.1"}
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		if ghs != nil {

@@ -3,6 +3,8 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -172,4 +174,40 @@ func WatchModelConfig(ctx context.Context, srv *serving.Server, path string, int
 		slices.Sort(names)
 		log.Info("model config reloaded", "file", path, "models", names)
 	}
+}
+
+// ReadSSLConfig reads TF Serving's --ssl_config_file (an SSLConfig text
+// proto, whose fields hold PEM text, not file names) into a TLS
+// configuration for both APIs: the server's key and certificate, and with
+// client_verify, client certificates required and verified against
+// custom_ca. TF Serving applies the file to gRPC only; kerasgo serves REST
+// with the same material.
+func ReadSSLConfig(path string) (*tls.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading SSL config: %w", err)
+	}
+	var sc tfservingpb.SSLConfig
+	if err := prototext.Unmarshal(data, &sc); err != nil {
+		return nil, fmt.Errorf("%s: SSL config (TF Serving's text format): %w", path, err)
+	}
+	cert, err := tls.X509KeyPair([]byte(sc.GetServerCert()), []byte(sc.GetServerKey()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: server_cert and server_key: %w", path, err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if sc.GetCustomCa() != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(sc.GetCustomCa())) {
+			return nil, fmt.Errorf("%s: custom_ca holds no PEM certificate", path)
+		}
+		cfg.ClientCAs = pool
+	}
+	if sc.GetClientVerify() {
+		if cfg.ClientCAs == nil {
+			return nil, fmt.Errorf("%s: client_verify needs custom_ca, the authority client certificates are verified against", path)
+		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
