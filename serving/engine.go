@@ -172,8 +172,9 @@ const (
 // RunExamples runs a classification or regression signature (method is
 // MethodClassify or MethodRegress; signature "" is "serving_default") on
 // serialized tf.Examples, with TF Serving's checks and texts: the signature
-// exists, has an input named "inputs" and the method's outputs. As in TF Serving by default, the
-// signature's method name is not checked. Its errors are invalid input.
+// exists, has one input, named "inputs", and the method's outputs. As in TF
+// Serving by default, the signature's method name is not checked. Its
+// errors are invalid input.
 func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature string, examples [][]byte) (map[string]tensor.Tensor, error) {
 	tm, ok := mv.v.model.(TensorModel)
 	if !ok {
@@ -186,11 +187,21 @@ func (mv *ModelVersion) RunExamples(ctx context.Context, method, signature strin
 	if !ok {
 		return nil, badRequest("No signature was found with the name: %s", signature)
 	}
+	// TF Serving's PreProcessClassification and PreProcessRegression, with
+	// the method name check off (its default).
+	kind := "regression"
+	if method == methodClassify {
+		kind = "classification"
+	}
+	switch n := len(sig.Outputs); {
+	case len(sig.Inputs) != 1:
+		return nil, badRequest("Expected one input Tensor.")
+	case method == methodClassify && n != 1 && n != 2:
+		return nil, badRequest("Expected one or two output Tensors, found %d", n)
+	case method == methodRegress && n != 1:
+		return nil, badRequest("Expected one output Tensor.")
+	}
 	if _, ok := sig.Inputs["inputs"]; !ok {
-		kind := "regression"
-		if method == methodClassify {
-			kind = "classification"
-		}
 		return nil, badRequest("No %s inputs found in SignatureDef: %s", kind, signature)
 	}
 	_, classes := sig.Outputs["classes"]

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kerasgo/kerasgo/serving/tfservingpb/examplepb"
-	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // Classify and regress take serialized tf.Example protos, built from the
@@ -202,17 +200,12 @@ func decodeExamples(doc *fastjson.Value, method string) ([][]byte, error) {
 // classifyOrRegress answers :classify and :regress on a signature that takes
 // serialized tf.Examples.
 func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter, req *http.Request, v *version, verb string, res *reservation) error {
-	tm, ok := v.model.(TensorModel)
-	if !ok {
+	if _, ok := v.model.(TensorModel); !ok {
 		return badRequest("this model runs only its prediction signature; use :predict")
 	}
 	method := methodRegress
 	if verb == "classify" {
 		method = methodClassify
-	}
-	if !slices.ContainsFunc(slices.Collect(maps.Values(v.spec.Signatures)), func(s tensor.Signature) bool { return s.MethodName == method }) {
-		// Nothing to run: answered before the body is read (and held).
-		return badRequest("this model has no signature with method_name %s; use :predict", method)
 	}
 	doc, done, err := srv.readJSON(req, res)
 	if err != nil {
@@ -233,22 +226,8 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 		}
 		sigName = string(s)
 	}
-	sig, ok := v.spec.Signatures[sigName]
-	if !ok {
-		return badRequest("No signature was found with the name: %s", sigName)
-	}
-	kind := "regression"
-	if verb == "classify" {
-		kind = "classification"
-	}
-	if sig.MethodName != method {
-		return badRequest("Expected %s signature method_name to be %s. Was: %s", kind, method, sig.MethodName)
-	}
-	if len(sig.Inputs) != 1 {
-		return badRequest("Expected one input Tensor.")
-	}
-	in := tensor.Tensor{DType: tensor.String, Shape: []int64{int64(len(examples))}, Data: examples}
-	outputs, err := tm.Run(ctx, sigName, map[string]tensor.Tensor{sortedNames(sig.Inputs)[0]: in})
+	// As over gRPC: TF Serving's checks, without the method name's.
+	outputs, err := (&ModelVersion{v: v, release: func() {}}).RunExamples(ctx, method, sigName, examples)
 	if err != nil {
 		return err
 	}
