@@ -31,7 +31,7 @@ lint: setup
 # Packages whose tests start no goroutine: the race detector has nothing to
 # watch there (their code runs concurrently in score's and the root's tests,
 # which it does watch), so puregotest runs them once, at full speed.
-SEQUENTIAL := rowio dense sparse tensor evaluation textvec errkind internal/learningcurve
+SEQUENTIAL := rowio dense sparse tensor evaluation textvec errkind internal/learningcurve tfrecord
 
 gotest: setup
 	@! grep -nE '\bgo (func|[A-Za-z_.]+\()|\.Go\(|t\.Parallel\(\)' $(addsuffix /*_test.go,$(SEQUENTIAL)) /dev/null \
@@ -48,7 +48,7 @@ pytest: build
 # The packages that must build and test without cgo: only tfmodel (and the
 # commands and tests that use it) may touch TensorFlow. A cgo import anywhere
 # below fails this build.
-PURE_GO := ./rowio/... ./dense/... ./sparse/... ./tensor/... ./fit/... ./evaluation/... ./score/... ./serving/... ./textvec/... \
+PURE_GO := ./rowio/... ./dense/... ./sparse/... ./tensor/... ./tfrecord/... ./fit/... ./evaluation/... ./score/... ./serving/... ./textvec/... \
 	./atomicfile/... ./errkind/... ./internal/learningcurve/... ./promote/... ./cmd/kerasgo-loadgen/...
 
 puregotest:

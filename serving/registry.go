@@ -304,6 +304,22 @@ func (srv *Server) load(ctx context.Context, s *servable, n int64, dir string) (
 	v.batcher = newBatcher(func(ctx context.Context, x dense.Matrix) (dense.Matrix, error) { return m.Predict(ctx, x) },
 		srv.cfg.Batch, func(d float64) { srv.metrics.queueDepth.WithLabelValues(labels...).Add(d) },
 		func(rows int) { srv.metrics.batchSize.WithLabelValues(labels...).Observe(float64(rows)) })
+	if srv.cfg.Warmup != nil {
+		start := time.Now()
+		records, err := srv.cfg.Warmup(ctx, &ModelVersion{name: s.cfg.Name, v: v, release: func() {}}, dir)
+		took := time.Since(start)
+		if err != nil {
+			v.batcher.close()
+			m.Close()
+			return nil, fmt.Errorf("loading %s: %w", dir, err)
+		}
+		if records > 0 {
+			number := strconv.FormatInt(n, 10)
+			srv.metrics.warmupRecords.WithLabelValues(s.cfg.Name, number).Set(float64(records))
+			srv.metrics.warmupSeconds.WithLabelValues(s.cfg.Name, number).Set(took.Seconds())
+			srv.log.Info("warmup", "model", s.cfg.Name, "version", n, "records", records, "took", took.Round(time.Microsecond).String())
+		}
+	}
 	return v, nil
 }
 

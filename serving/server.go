@@ -36,6 +36,11 @@ type Config struct {
 	// MetricsPath is one more path the metrics are served on, as TF
 	// Serving's monitoring config names it (serve.ReadMonitoringConfig).
 	MetricsPath string
+	// Warmup, if set, runs on each newly loaded version, from its
+	// directory, before the version takes requests (grpcapi.Warmup replays
+	// TF Serving's warmup records); it returns how many requests it ran. A
+	// failure fails the version's load.
+	Warmup func(ctx context.Context, mv *ModelVersion, dir string) (int, error)
 }
 
 // Server serves models over TF Serving's REST API. It is safe for
@@ -128,6 +133,9 @@ type serverMetrics struct {
 	queueDepth *prometheus.GaugeVec
 	// inflightBytes is the memory requests in flight have reserved.
 	inflightBytes prometheus.Gauge
+	// warmupRecords and warmupSeconds describe each version's warmup.
+	warmupRecords *prometheus.GaugeVec
+	warmupSeconds *prometheus.GaugeVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
@@ -149,8 +157,14 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kerasgo_inflight_bytes", Help: "Memory reserved by requests in flight (bounded by --max-inflight-bytes).",
 		}),
+		warmupRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kerasgo_warmup_records", Help: "Warmup requests a version ran before it took traffic (TF Serving's assets.extra/tf_serving_warmup_requests).",
+		}, []string{"model", "version"}),
+		warmupSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kerasgo_warmup_seconds", Help: "How long a version's warmup took.",
+		}, []string{"model", "version"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth, m.inflightBytes} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth, m.inflightBytes, m.warmupRecords, m.warmupSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("serving: registering metrics: %w", err)
 		}

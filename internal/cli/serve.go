@@ -46,6 +46,7 @@ type serveFlags struct {
 	monitoringFile string
 	configPoll     time.Duration
 	sslFile        string
+	warmup         bool
 	fs             *pflag.FlagSet
 }
 
@@ -140,6 +141,7 @@ still sending sees the answer, not a reset connection.`,
 			fs.StringVar(&f.monitoringFile, "monitoring-config-file", "", "TF Serving's monitoring config text file (MonitoringConfig): one more path the Prometheus metrics are served on")
 			fs.DurationVar(&f.configPoll, "model-config-poll", 0, "how often --model-config is read again and its models served, as TF Serving's --model_config_file_poll_wait_seconds (0: never)")
 			fs.StringVar(&f.sslFile, "ssl-config-file", "", "TF Serving's SSL config text file (SSLConfig: PEM key, certificate, client CA, client_verify): TLS on gRPC, and on REST with the same material")
+			fs.BoolVar(&f.warmup, "enable-model-warmup", true, "replay a version's assets.extra/tf_serving_warmup_requests (TF Serving's warmup records) before it takes traffic")
 			f.fs = fs
 			return f.run
 		},
@@ -187,6 +189,9 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 			return cfg, serve.Options{}, fmt.Errorf("--batching-parameters-file: %w", err)
 		}
 		f.maxBatch, f.maxEnqueued, f.batchThreads = cfg.Batch.MaxBatchSize, cfg.Batch.MaxEnqueued, cfg.Batch.Threads
+	}
+	if f.warmup {
+		cfg.Warmup = grpcapi.Warmup
 	}
 	if f.monitoringFile != "" {
 		var err error
