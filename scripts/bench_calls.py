@@ -11,7 +11,10 @@ One repetition runs, one after another on the same machine:
     tf.SparseTensor, the two ways a Keras user calls them (Keras 3 takes no
     scipy matrix there), keeping the faster;
   - the root package's BenchmarkPredictAgainstTfgo (kerasgo's Predict against
-    tfgo's Exec on the fortunes model).
+    tfgo's Exec on the fortunes model);
+  - the first layer alone on bag-of-words rows, the export's CSR product
+    (SparseTensorToCSRSparseMatrix + SparseMatrixMatMul, in a tf.function)
+    against its floor, scipy's CSR × dense product of the same batch.
 Each repetition gives every case a ratio (the other side's time per call over
 kerasgo's); the table shows the median time and the median ratio with its
 range over the repetitions. Nothing is asserted.
@@ -112,23 +115,57 @@ def keras_cases(model, tf, dim, classes, seconds):
     return got
 
 
-# Each reported case: its name, kerasgo's benchmark, the other side's key.
+def first_layer_cases(tf, dim, seconds, units=500):
+    """Seconds per call of the first layer alone (x·W, W dim × units) on
+    bag-of-words rows: the export's CSR product and scipy's."""
+    import scipy.sparse
+    w = np.random.default_rng(3).standard_normal((dim, units)).astype(np.float32)
+    kernel = tf.constant(w)
+
+    @tf.function
+    def csr_product(indices, values, dense_shape):
+        x = tf.raw_ops.SparseTensorToCSRSparseMatrix(indices=indices, values=values, dense_shape=dense_shape)
+        return tf.raw_ops.SparseMatrixMatMul(a=x, b=kernel)
+
+    got = {}
+    for batch in BATCHES[1:]:
+        for values in VALUES:
+            x = rows(batch, dim, 1, values)
+            csr, sp = scipy.sparse.csr_matrix(x), tf.sparse.from_dense(x)
+            ours = csr_product(sp.indices, sp.values, sp.dense_shape).numpy()
+            if not np.allclose(ours, csr @ w, rtol=1e-4, atol=1e-4):
+                raise SystemExit(f"first layer, {values}, batch {batch}: the CSR product differs from scipy's")
+            got[f"csr/{values}/batch={batch}"] = time_calls(
+                lambda: csr_product(sp.indices, sp.values, sp.dense_shape).numpy(), seconds)
+            got[f"scipy/{values}/batch={batch}"] = time_calls(lambda: csr @ w, seconds)
+    return got
+
+
+LABELS = {"keras": "Keras predict_on_batch / train_on_batch", "tfgo": "tfgo Exec",
+          "layer": "scipy CSR × dense (the floor)"}
+
+
+# Each reported case: its name, kerasgo's side and key, the other side and key.
 def cases():
     out = []
     for batch in BATCHES:
-        out.append((f"predict, batch {batch}, dense rows (Predict)", f"Predict/batch={batch}",
+        out.append((f"predict, batch {batch}, dense rows (Predict)", ("go", f"Predict/batch={batch}"),
                     "keras", f"predict/dense/batch={batch}"))
     for values in VALUES:
         for batch in BATCHES:
-            out.append((f"predict, batch {batch}, {values} (PredictSparse)", f"PredictSparse/{values}/batch={batch}",
+            out.append((f"predict, batch {batch}, {values} (PredictSparse)", ("go", f"PredictSparse/{values}/batch={batch}"),
                         "keras", f"predict/{values}/batch={batch}"))
-    out.append(("train step, batch 500, dense rows (TrainStep)", "TrainStep", "keras", "train/dense"))
+    out.append(("train step, batch 500, dense rows (TrainStep)", ("go", "TrainStep"), "keras", "train/dense"))
     for values in ("flags", "counts"):
-        out.append((f"train step, batch 500, {values} (TrainStepSparse)", f"TrainStepSparse/{values}",
+        out.append((f"train step, batch 500, {values} (TrainStepSparse)", ("go", f"TrainStepSparse/{values}"),
                     "keras", f"train/{values}"))
     for batch in BATCHES:
         out.append((f"fortunes model, batch {batch}: Predict against tfgo Exec",
-                    f"PredictAgainstTfgo/kerasgo/batch={batch}", "tfgo", f"PredictAgainstTfgo/tfgo/batch={batch}"))
+                    ("go", f"PredictAgainstTfgo/kerasgo/batch={batch}"), "tfgo", f"PredictAgainstTfgo/tfgo/batch={batch}"))
+    for batch in BATCHES[1:]:
+        for values in VALUES:
+            out.append((f"first layer alone, batch {batch}, {values}: the export's CSR product",
+                        ("layer", f"csr/{values}/batch={batch}"), "layer", f"scipy/{values}/batch={batch}"))
     return out
 
 
@@ -159,24 +196,24 @@ def main():
         tfgo = go_bench(os.path.abspath(args.root_test), "^BenchmarkPredictAgainstTfgo$/(kerasgo|tfgo)/",
                         args.seconds, env, ".")
         go.update(tfgo)
-        reps.append({"go": go, "keras": keras, "tfgo": tfgo})
-        print(json.dumps({"rep": rep, "go": go, "keras": keras}), flush=True)
+        layer = first_layer_cases(tf, dim, args.seconds)
+        reps.append({"go": go, "keras": keras, "tfgo": tfgo, "layer": layer})
+        print(json.dumps({"rep": rep, "go": go, "keras": keras, "layer": layer}), flush=True)
     print()
     print(f"{args.reps} interleaved repetitions; time per call: median; ratio: the other side's time over "
           "kerasgo's, median (min–max). Above 1: kerasgo is faster.")
     print()
     print("| case | kerasgo | other side | other side's time | ratio |")
     print("| --- | --- | --- | --- | --- |")
-    for name, mine, side, theirs in cases():
+    for name, (mine_side, mine), side, theirs in cases():
         try:
-            ours = [r["go"][mine] for r in reps]
+            ours = [r[mine_side][mine] for r in reps]
             other = [r[side][theirs] for r in reps]
         except KeyError as e:
             print(f"| {name} | missing {e} | | | |")
             continue
         ratio = spread([o / g for o, g in zip(other, ours)])
-        label = "Keras predict_on_batch / train_on_batch" if side == "keras" else "tfgo Exec"
-        print(f"| {name} | {statistics.median(ours) * 1e3:.2f} ms | {label} | {statistics.median(other) * 1e3:.2f} ms "
+        print(f"| {name} | {statistics.median(ours) * 1e3:.2f} ms | {LABELS[side]} | {statistics.median(other) * 1e3:.2f} ms "
               f"| {ratio[0]:.2f}× ({ratio[1]:.2f}–{ratio[2]:.2f}) |")
 
 
