@@ -15,7 +15,8 @@ clients, a few seconds a point:
 
 kerasgo is called over REST and over TF Serving's gRPC API (one
 PredictRequest with a float32 tensor_content tensor, over one multiplexed
-connection). Every point of a repetition runs before the next repetition
+connection), and its default server also over the Open Inference Protocol's
+REST API (the same row as a JSON tensor). Every point of a repetition runs before the next repetition
 starts, so the servers share the machine's drift. Prints JSON lines, then a
 table per model and API: requests/s and p50/p99 latency, medians over the
 repetitions, with adaptive's throughput over the better fixed setting's and
@@ -90,6 +91,10 @@ def bench_model(args, label, model_dir, row, port, clients, results):
     body = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump({"instances": [row]}, body)
     body.close()
+    # The same row as an Open Inference Protocol request (JSON tensor).
+    v2body = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+    json.dump({"inputs": [{"name": "features", "datatype": "FP32", "shape": [1, len(row)], "data": row}]}, v2body)
+    v2body.close()
     procs, targets = [], []
     try:
         for i, (name, flags) in enumerate(KERASGO):
@@ -99,8 +104,11 @@ def bench_model(args, label, model_dir, row, port, clients, results):
             procs.append(p)
             wait_ready(f"http://127.0.0.1:{rest}/readyz", p)
             wait_port(grpc, p)
-            targets.append((name, "REST", ["-url", f"http://127.0.0.1:{rest}/v1/models/m:predict"]))
-            targets.append((name, "gRPC", ["-grpc", f"127.0.0.1:{grpc}", "-model", "m", "-signature", "serving_default"]))
+            targets.append((name, "REST", ["-url", f"http://127.0.0.1:{rest}/v1/models/m:predict"], body.name))
+            targets.append((name, "gRPC", ["-grpc", f"127.0.0.1:{grpc}", "-model", "m", "-signature", "serving_default"],
+                            body.name))
+            if not flags:
+                targets.append((name, "OIP REST", ["-url", f"http://127.0.0.1:{rest}/v2/models/m/infer"], v2body.name))
         uport = port + 2 * len(KERASGO)
         p = subprocess.Popen([sys.executable, os.path.join(HERE, "serve_uvicorn.py"), model_dir, str(uport)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -111,11 +119,11 @@ def bench_model(args, label, model_dir, row, port, clients, results):
         with open(body.name, "rb") as f:
             payload = f.read()
         wait_ready(url, p, payload)
-        targets.append(("uvicorn", "REST", ["-url", url]))
+        targets.append(("uvicorn", "REST", ["-url", url], body.name))
         for rep in range(args.reps):
             for c in clients:
-                for name, api, target in targets:
-                    r = load(args.loadgen, target, body.name, c, args.seconds)
+                for name, api, target, payload_file in targets:
+                    r = load(args.loadgen, target, payload_file, c, args.seconds)
                     results.setdefault((label, api, name, c), []).append(r)
                     print(json.dumps({"model": label, "api": api, "server": name, "clients": c, "rep": rep, **r}),
                           flush=True)
@@ -125,6 +133,7 @@ def bench_model(args, label, model_dir, row, port, clients, results):
         for p in procs:
             p.wait(timeout=60)
         os.unlink(body.name)
+        os.unlink(v2body.name)
 
 
 def med(rs, key):
@@ -168,6 +177,16 @@ def main():
                 best = max(rps["kerasgo 0s"], rps["kerasgo 2ms"])
                 vs_uv = f"{rps['kerasgo adaptive'] / rps['uvicorn']:.2f}×" if "uvicorn" in rps and rps["uvicorn"] else ""
                 print(f"| {c} | " + " | ".join(cells) + f" | {rps['kerasgo adaptive'] / best:.2f}× | {vs_uv} |")
+    for label, *_ in models:
+        print(f"\n{label}, the Open Inference Protocol over REST (kerasgo adaptive, the same row as a JSON tensor), "
+              "against TF Serving's REST API on the same server:\n")
+        print("| clients | OIP REST: req/s, p50, p99 ms | TF Serving REST: req/s, p50, p99 ms | OIP / TF Serving REST |")
+        print("| --- | --- | --- | --- |")
+        for c in clients:
+            oip, tfs = results[(label, "OIP REST", "kerasgo adaptive", c)], results[(label, "REST", "kerasgo adaptive", c)]
+            print(f"| {c} | {med(oip, 'rps'):,.0f}, {med(oip, 'p50_ms'):.2f}, {med(oip, 'p99_ms'):.2f} | "
+                  f"{med(tfs, 'rps'):,.0f}, {med(tfs, 'p50_ms'):.2f}, {med(tfs, 'p99_ms'):.2f} | "
+                  f"{med(oip, 'rps') / med(tfs, 'rps'):.2f}× |")
     for key, rs in results.items():
         for r in rs:
             if r["errors"]:
