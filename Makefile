@@ -118,6 +118,8 @@ bench: build
 	@# Starlette under uvicorn, one worker per core, at 1 to 256 clients.
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)"
+	@# A version swap under load, with and without TF Serving's warmup records.
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_warmup.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)"
 
 # Soak and abuse test of kerasgo serve on loopback (about 5 minutes): valid and
 # hostile bodies from 64 clients, a version swap and a SIGTERM under load; then
