@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func TestOpenInferenceProtocol(t *testing.T) {
 		for i := n; i < len(b); i += 4 {
 			y = append(y, math.Float32frombits(binary.LittleEndian.Uint32(b[i:])))
 		}
-		if want := []float32{1, 5, 10}; !slicesEqual(y, want) {
+		if want := []float32{1, 5, 10}; !slices.Equal(y, want) {
 			t.Errorf("outputs %v, want %v", y, want)
 		}
 	})
@@ -134,16 +135,4 @@ func TestOpenInferenceProtocol(t *testing.T) {
 			t.Fatalf("%d %s", resp.StatusCode, b)
 		}
 	})
-}
-
-func slicesEqual(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
