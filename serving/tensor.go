@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/valyala/fastjson"
+	"github.com/x448/float16"
 
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/tensor"
@@ -25,12 +26,6 @@ type TensorModel interface {
 	Run(ctx context.Context, signature string, inputs map[string]tensor.Tensor) (map[string]tensor.Tensor, error)
 }
 
-// tfDTypes maps dtypes to TF Serving's metadata names.
-var tfDTypes = map[tensor.DType]string{
-	tensor.Float32: "DT_FLOAT", tensor.Float64: "DT_DOUBLE", tensor.Int32: "DT_INT32", tensor.Int64: "DT_INT64",
-	tensor.Bool: "DT_BOOL", tensor.String: "DT_STRING",
-}
-
 // jsonTensor is a tensor being read from JSON: its shape is fixed by the
 // first element at each level, as TF Serving's json_tensor.cc does.
 type jsonTensor struct {
@@ -40,24 +35,11 @@ type jsonTensor struct {
 }
 
 func newJSONTensor(dtype tensor.DType) (*jsonTensor, error) {
-	t := &jsonTensor{dtype: dtype}
-	switch dtype {
-	case tensor.Float32:
-		t.data = []float32{}
-	case tensor.Float64:
-		t.data = []float64{}
-	case tensor.Int32:
-		t.data = []int32{}
-	case tensor.Int64:
-		t.data = []int64{}
-	case tensor.Bool:
-		t.data = []bool{}
-	case tensor.String:
-		t.data = [][]byte{}
-	default:
+	data := dtype.MakeData(0)
+	if data == nil {
 		return nil, errkind.New(errkind.Unimplemented, "conversion of JSON values to type %s is not supported", dtype)
 	}
-	return t, nil
+	return &jsonTensor{dtype: dtype, data: data}, nil
 }
 
 // shapeOf returns the shape a JSON value's nesting implies, following the
@@ -115,18 +97,27 @@ func (t *jsonTensor) scalar(v *fastjson.Value) error {
 			return mismatch()
 		}
 		t.data = append(d, v.GetFloat64())
+	case []float16.Float16:
+		if v.Type() != fastjson.TypeNumber {
+			return mismatch()
+		}
+		t.data = append(d, float16.Fromfloat32(float32(v.GetFloat64())))
+	case []int8:
+		return appendInt(t, d, v, mismatch)
+	case []int16:
+		return appendInt(t, d, v, mismatch)
 	case []int32:
-		n, err := v.Int()
-		if err != nil || n != int(int32(n)) {
-			return mismatch()
-		}
-		t.data = append(d, int32(n))
+		return appendInt(t, d, v, mismatch)
 	case []int64:
-		n, err := v.Int64()
-		if err != nil {
-			return mismatch()
-		}
-		t.data = append(d, n)
+		return appendInt(t, d, v, mismatch)
+	case []uint8:
+		return appendUint(t, d, v, mismatch)
+	case []uint16:
+		return appendUint(t, d, v, mismatch)
+	case []uint32:
+		return appendUint(t, d, v, mismatch)
+	case []uint64:
+		return appendUint(t, d, v, mismatch)
 	case []bool:
 		b, err := v.Bool()
 		if err != nil {
@@ -154,6 +145,27 @@ func (t *jsonTensor) scalar(v *fastjson.Value) error {
 		}
 		t.data = append(d, append([]byte(nil), s...))
 	}
+	return nil
+}
+
+// appendInt appends a JSON integer that fits T; unlike TF Serving, which
+// wraps an INT8, INT16 or UINT8 value that does not, kerasgo refuses it.
+func appendInt[T int8 | int16 | int32 | int64](t *jsonTensor, d []T, v *fastjson.Value, mismatch func() error) error {
+	n, err := v.Int64()
+	if err != nil || int64(T(n)) != n {
+		return mismatch()
+	}
+	t.data = append(d, T(n))
+	return nil
+}
+
+// appendUint appends a JSON integer that fits T.
+func appendUint[T uint8 | uint16 | uint32 | uint64](t *jsonTensor, d []T, v *fastjson.Value, mismatch func() error) error {
+	n, err := v.Uint64()
+	if err != nil || uint64(T(n)) != n {
+		return mismatch()
+	}
+	t.data = append(d, T(n))
 	return nil
 }
 
@@ -406,10 +418,24 @@ func appendElement(dst []byte, data any, i int64) []byte {
 		return AppendFloat(dst, float64(d[i]), 32)
 	case []float64:
 		return AppendFloat(dst, d[i], 64)
+	case []float16.Float16:
+		return AppendFloat(dst, float64(d[i].Float32()), 32)
+	case []int8:
+		return strconv.AppendInt(dst, int64(d[i]), 10)
+	case []int16:
+		return strconv.AppendInt(dst, int64(d[i]), 10)
 	case []int32:
 		return strconv.AppendInt(dst, int64(d[i]), 10)
 	case []int64:
 		return strconv.AppendInt(dst, d[i], 10)
+	case []uint8:
+		return strconv.AppendUint(dst, uint64(d[i]), 10)
+	case []uint16:
+		return strconv.AppendUint(dst, uint64(d[i]), 10)
+	case []uint32:
+		return strconv.AppendUint(dst, uint64(d[i]), 10)
+	case []uint64:
+		return strconv.AppendUint(dst, d[i], 10)
 	case []bool:
 		return strconv.AppendBool(dst, d[i])
 	case [][]byte:
@@ -467,10 +493,7 @@ func tensorInfos(specs map[string]tensor.Spec) map[string]any {
 		for _, d := range t.Shape {
 			dims = append(dims, map[string]any{"size": strconv.FormatInt(d, 10), "name": ""})
 		}
-		dt := tfDTypes[t.DType]
-		if dt == "" {
-			dt = "DT_" + strings.ToUpper(string(t.DType))
-		}
+		dt := t.DType.TFName()
 		out[alias] = map[string]any{
 			"dtype":        dt,
 			"tensor_shape": map[string]any{"dim": dims, "unknown_rank": t.Shape == nil},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -297,6 +298,32 @@ func (srv *Server) v2Infer(w http.ResponseWriter, req *http.Request, mv *ModelVe
 	return nil
 }
 
+// OIPInputHeader checks what the Open Inference Protocol says of an input
+// before its data, for REST and gRPC alike: a name not among the inputs
+// read so far (seen), a datatype kerasgo feeds, and a shape without a
+// negative dimension. It returns the dtype and the number of elements the
+// shape holds, or an error of errkind.InvalidInput.
+func OIPInputHeader(seen map[string]tensor.Tensor, name, datatype string, shape []int64) (tensor.DType, int64, error) {
+	if _, dup := seen[name]; dup {
+		return "", 0, errkind.New(errkind.InvalidInput, "input %q is given twice", name)
+	}
+	dtype, ok := tensor.FromOIPDataType(datatype)
+	if !ok {
+		return "", 0, errkind.New(errkind.InvalidInput, "input %q: datatype %q is not one kerasgo feeds (BOOL, UINT8 to UINT64, INT8 to INT64, FP16, FP32, FP64, BYTES)", name, datatype)
+	}
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return "", 0, errkind.New(errkind.InvalidInput, "input %q: shape %v has a negative dimension", name, shape)
+		}
+		if d > 0 && n > math.MaxInt64/d {
+			return "", 0, errkind.New(errkind.InvalidInput, "input %q: shape %v holds more than %d elements", name, shape, int64(math.MaxInt64))
+		}
+		n *= d
+	}
+	return dtype, n, nil
+}
+
 // v2Inputs reads a request's input tensors: from their JSON "data" (nested
 // or flat, in row-major order), or from the binary part when their
 // parameters give a binary_data_size, in the order the inputs come.
@@ -311,26 +338,21 @@ func v2Inputs(doc *fastjson.Value, binary []byte, res *reservation) (map[string]
 		if name == "" {
 			return nil, badRequest("input %d has no name", i)
 		}
-		if _, dup := inputs[name]; dup {
-			return nil, badRequest("input %q is given twice", name)
-		}
-		datatype := string(in.GetStringBytes("datatype"))
-		dtype, ok := tensor.FromOIPDataType(datatype)
-		if !ok {
-			return nil, errkind.New(errkind.InvalidInput, "input %q: datatype %q is not one kerasgo feeds (FP32, FP64, INT32, INT64, BOOL, BYTES)", name, datatype)
-		}
 		var shape []int64
 		for _, d := range in.GetArray("shape") {
 			n, err := d.Int64()
-			if err != nil || n < 0 {
-				return nil, badRequest("input %q: shape %s: want non-negative integers", name, in.Get("shape"))
+			if err != nil {
+				return nil, badRequest("input %q: shape %s: want integers", name, in.Get("shape"))
 			}
 			shape = append(shape, n)
 		}
 		if in.Get("shape") == nil {
 			return nil, badRequest("input %q has no shape", name)
 		}
-		n := elements(shape)
+		dtype, n, err := OIPInputHeader(inputs, name, string(in.GetStringBytes("datatype")), shape)
+		if err != nil {
+			return nil, err
+		}
 		var t tensor.Tensor
 		if size := in.Get("parameters", "binary_data_size"); size != nil {
 			k, err := size.Int64()
@@ -353,7 +375,7 @@ func v2Inputs(doc *fastjson.Value, binary []byte, res *reservation) (map[string]
 			if err := jt.flat(data); err != nil {
 				return nil, fmt.Errorf("input %q: %w", name, err)
 			}
-			if got := dataLen(jt.data); got != n {
+			if got := int64(tensor.Len(jt.data)); got != n {
 				return nil, badRequest("input %q: %d elements of data for shape %v, which holds %d", name, got, shape, n)
 			}
 			t = tensor.Tensor{DType: dtype, Shape: shape, Data: jt.data}
@@ -380,25 +402,6 @@ func (t *jsonTensor) flat(v *fastjson.Value) error {
 		}
 	}
 	return nil
-}
-
-// dataLen is the number of elements of a tensor's flat data.
-func dataLen(data any) int64 {
-	switch d := data.(type) {
-	case []float32:
-		return int64(len(d))
-	case []float64:
-		return int64(len(d))
-	case []int32:
-		return int64(len(d))
-	case []int64:
-		return int64(len(d))
-	case []bool:
-		return int64(len(d))
-	case [][]byte:
-		return int64(len(d))
-	}
-	return -1
 }
 
 // v2Output is one output a request asks for, and whether it wants it as
@@ -483,7 +486,7 @@ func encodeV2Response(mv *ModelVersion, id []byte, outputs map[string]tensor.Ten
 			continue
 		}
 		js = append(js, `,"data":[`...)
-		for j := range dataLen(t.Data) {
+		for j := range int64(tensor.Len(t.Data)) {
 			if j > 0 {
 				js = append(js, ',')
 			}

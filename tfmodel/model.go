@@ -75,6 +75,7 @@ type Model struct {
 	graph   *tf.Graph
 
 	predict predictPlan
+	half    halfMaker
 
 	// cGarbage counts bytes of TensorFlow tensors this model made that only a
 	// Go finalizer frees; see noteTensorBytes.
@@ -341,7 +342,7 @@ func (m *Model) Close() error {
 	if m.session == nil {
 		return nil
 	}
-	err := m.session.Close()
+	err := errors.Join(m.session.Close(), m.half.close())
 	m.session = nil
 	m.graph = nil
 	if err != nil {

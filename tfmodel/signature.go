@@ -18,23 +18,7 @@ import (
 // initOpSignature is the pseudo-signature TF2 SavedModels use for their init op.
 const initOpSignature = "__saved_model_init_op"
 
-func dtypeFromProto(t typespb.DataType) tensor.DType {
-	switch t {
-	case typespb.DataType_DT_FLOAT:
-		return tensor.Float32
-	case typespb.DataType_DT_DOUBLE:
-		return tensor.Float64
-	case typespb.DataType_DT_INT32:
-		return tensor.Int32
-	case typespb.DataType_DT_INT64:
-		return tensor.Int64
-	case typespb.DataType_DT_STRING:
-		return tensor.String
-	case typespb.DataType_DT_BOOL:
-		return tensor.Bool
-	}
-	return tensor.DType(strings.ToLower(strings.TrimPrefix(t.String(), "DT_")))
-}
+func dtypeFromProto(t typespb.DataType) tensor.DType { return tensor.FromTFName(t.String()) }
 
 func specFromProto(pb *corepb.TensorInfo) tensor.Spec {
 	spec := tensor.Spec{Name: pb.GetName(), DType: dtypeFromProto(pb.GetDtype()), NoShape: pb.GetTensorShape() == nil}

@@ -1,6 +1,7 @@
 package tfmodel
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -9,6 +10,8 @@ import (
 	"slices"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/x448/float16"
+
 	"github.com/kerasgo/kerasgo/tensor"
 )
 
@@ -24,7 +27,7 @@ func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]te
 	}
 	given := slices.Collect(maps.Keys(inputs))
 	res, names, err := m.runFed(ctx, key, sig, given, func(name string) (*tf.Tensor, error) {
-		return newTensorOf(inputs[name])
+		return m.newTensorOf(inputs[name])
 	})
 	if err != nil {
 		return nil, err
@@ -42,12 +45,17 @@ func (m *Model) RunTensors(ctx context.Context, key string, inputs map[string]te
 }
 
 // newTensorOf copies t into a TensorFlow tensor.
-func newTensorOf(t tensor.Tensor) (*tf.Tensor, error) {
+func (m *Model) newTensorOf(t tensor.Tensor) (*tf.Tensor, error) {
 	n := t.Elements()
 	var flat any
 	switch d := t.Data.(type) {
-	case []float32, []float64, []int32, []int64, []bool:
+	case []float32, []float64, []int8, []int16, []int32, []int64, []uint8, []uint16, []uint32, []uint64, []bool:
 		flat = d
+	case []float16.Float16:
+		if int64(len(d)) != n {
+			return nil, fmt.Errorf("%d elements for shape %v: %w", len(d), t.Shape, ErrShape)
+		}
+		return m.half.fromBits(d, t.Shape)
 	case [][]byte:
 		s := make([]string, len(d))
 		for i, b := range d {
@@ -78,30 +86,30 @@ func newTensorOf(t tensor.Tensor) (*tf.Tensor, error) {
 
 // tensorFrom copies a TensorFlow tensor into a Tensor.
 func tensorFrom(t *tf.Tensor) (tensor.Tensor, error) {
-	out := tensor.Tensor{DType: dtypeFromTF(t.DataType()), Shape: append([]int64{}, t.Shape()...)}
-	v := reflect.ValueOf(t.Value())
-	switch out.DType {
-	case tensor.Float32:
-		out.Data = flatten[float32](v, nil)
-	case tensor.Float64:
-		out.Data = flatten[float64](v, nil)
-	case tensor.Int32:
-		out.Data = flatten[int32](v, nil)
-	case tensor.Int64:
-		out.Data = flatten[int64](v, nil)
-	case tensor.Bool:
-		out.Data = flatten[bool](v, nil)
-	case tensor.String:
-		s := flatten[string](v, nil)
+	dtype, shape := dtypeFromTF(t.DataType()), append([]int64{}, t.Shape()...)
+	switch {
+	case dtype == tensor.String:
+		s := flatten[string](reflect.ValueOf(t.Value()), nil)
 		b := make([][]byte, len(s))
 		for i := range s {
 			b[i] = []byte(s[i])
 		}
-		out.Data = b
-	default:
-		return tensor.Tensor{}, fmt.Errorf("dtype %s: %w", out.DType, ErrUnsupportedDType)
+		return tensor.Tensor{DType: dtype, Shape: shape, Data: b}, nil
+	case dtype == tensor.Uint32: // WriteContentsTo refuses the 32- and 64-bit unsigned types
+		return tensor.Tensor{DType: dtype, Shape: shape, Data: flatten[uint32](reflect.ValueOf(t.Value()), nil)}, nil
+	case dtype == tensor.Uint64:
+		return tensor.Tensor{DType: dtype, Shape: shape, Data: flatten[uint64](reflect.ValueOf(t.Value()), nil)}, nil
+	case dtype.Width() > 0:
+		// A fixed-width tensor's memory is the little-endian raw layout on
+		// the little-endian machines TensorFlow's wheels are built for.
+		var raw bytes.Buffer
+		raw.Grow(int(dtype.Width() * tensor.Tensor{Shape: shape}.Elements()))
+		if _, err := t.WriteContentsTo(&raw); err != nil {
+			return tensor.Tensor{}, fmt.Errorf("dtype %s: %v: %w", dtype, err, ErrUnsupportedDType)
+		}
+		return tensor.DecodeRaw(dtype, shape, raw.Bytes())
 	}
-	return out, nil
+	return tensor.Tensor{}, fmt.Errorf("dtype %s: %w", dtype, ErrUnsupportedDType)
 }
 
 // nest returns the flat slice v as nested slices of the given shape (a

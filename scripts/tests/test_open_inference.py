@@ -13,10 +13,12 @@ routes, headers and error body are the ones inference_rest.md
 
 import re
 
+import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from test_grpc_client import (QUESTION_CLASSES, QUESTION_DIM, Server, keras_predict, model_dir,  # noqa: F401
@@ -104,14 +106,14 @@ def test_compressed_request(client, question_model):  # noqa: F811
     (lambda c: c.infer("no_such_model", [_input("features", np.zeros((1, QUESTION_DIM), np.float32))]),
      "404", "no_such_model"),
     (lambda c: c.infer("question", [_input("features", np.zeros((1, QUESTION_DIM), np.int8), "INT8")]),
-     "400", 'datatype "INT8"'),
+     "400", "float but int8 is provided"),
     (lambda c: c.infer("question", [_input("features", np.zeros((1, 7), np.float32))]),
      "400", "7 features per instance, the model takes 300"),
     (lambda c: c.infer("question", [_input("features", np.zeros((1, QUESTION_DIM), np.float32))],
                        outputs=[triton_http.InferRequestedOutput("logits")]),
      "400", 'unexpected inference output "logits"'),
     (lambda c: c.get_model_metadata("question", "9"), "404", "Specific(question, 9)"),
-], ids=["unknown model", "datatype", "width", "unknown output", "unknown version"])
+], ids=["unknown model", "wrong datatype", "width", "unknown output", "unknown version"])
 def test_errors(client, make, status, says):
     with pytest.raises(InferenceServerException) as e:
         make(client)
@@ -156,12 +158,12 @@ def test_grpc_matches_tensorflow_and_keras(grpc_client, question_model):  # noqa
 @pytest.mark.parametrize("make, code, says", [
     (lambda c: c.infer("no_such_model", [_grpc_input(np.zeros((1, QUESTION_DIM), np.float32))]), "NOT_FOUND", "no_such_model"),
     (lambda c: c.infer("question", [_grpc_input(np.zeros((1, QUESTION_DIM), np.uint16), "UINT16")]),
-     "INVALID_ARGUMENT", 'datatype "UINT16"'),
+     "INVALID_ARGUMENT", "float but uint16 is provided"),
     (lambda c: c.infer("question", [_grpc_input(np.zeros((1, 7), np.float32))]),
      "INVALID_ARGUMENT", "7 features per instance, the model takes 300"),
     (lambda c: c.infer("question", [_grpc_input(np.zeros((1, QUESTION_DIM), np.float32))], model_version="x"),
      "INVALID_ARGUMENT", 'version "x"'),
-], ids=["unknown model", "datatype", "width", "version"])
+], ids=["unknown model", "wrong datatype", "width", "version"])
 def test_grpc_errors(grpc_client, make, code, says):
     with pytest.raises(InferenceServerException) as e:
         make(grpc_client)
@@ -173,3 +175,31 @@ def _grpc_input(x, datatype="FP32"):
     inp = triton_grpc.InferInput("features", list(x.shape), datatype)
     inp.set_data_from_numpy(x)
     return inp
+
+
+def _stub_infer(server, datatype, shape, **contents):
+    """A ModelInferRequest built with the protocol's messages as tritonclient
+    ships them, for what its InferInput refuses to send."""
+    req = service_pb2.ModelInferRequest(model_name="question")
+    inp = req.inputs.add(name="features", datatype=datatype, shape=shape)
+    if "raw" in contents:
+        req.raw_input_contents.append(contents["raw"])
+    else:
+        for field, values in contents.items():
+            getattr(inp.contents, field).extend(values)
+    with grpc.insecure_channel(server.grpc_address) as ch:
+        with pytest.raises(grpc.RpcError) as e:
+            service_pb2_grpc.GRPCInferenceServiceStub(ch).ModelInfer(req, timeout=30)
+    return e.value
+
+
+@pytest.mark.parametrize("datatype, contents, says", [
+    ("BF16", {"raw": b"\0\0" * QUESTION_DIM}, 'datatype "BF16" is not one kerasgo feeds'),
+    ("INT8", {"int_contents": [300] * QUESTION_DIM}, "element 0, 300, does not fit int8"),
+    ("UINT16", {"uint_contents": [70000] * QUESTION_DIM}, "element 0, 70000, does not fit uint16"),
+    ("FP16", {"fp32_contents": [1.0] * QUESTION_DIM}, "FP16 has no typed contents field"),
+], ids=["BF16", "INT8 out of range", "UINT16 out of range", "FP16 typed"])
+def test_grpc_datatype_errors(server, datatype, contents, says):
+    err = _stub_infer(server, datatype, [1, QUESTION_DIM], **contents)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
+    assert says in err.details(), err

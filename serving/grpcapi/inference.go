@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -136,19 +137,9 @@ func inferInputs(req *oippb.ModelInferRequest, res *serving.Reservation) (map[st
 	inputs := make(map[string]tensor.Tensor, len(req.GetInputs()))
 	for i, in := range req.GetInputs() {
 		name := in.GetName()
-		if _, dup := inputs[name]; dup {
-			return nil, errkind.New(errkind.InvalidInput, "input %q is given twice", name)
-		}
-		dtype, ok := tensor.FromOIPDataType(in.GetDatatype())
-		if !ok {
-			return nil, errkind.New(errkind.InvalidInput, "input %q: datatype %q is not one kerasgo feeds (FP32, FP64, INT32, INT64, BOOL, BYTES)", name, in.GetDatatype())
-		}
-		n := int64(1)
-		for _, d := range in.GetShape() {
-			if d < 0 {
-				return nil, errkind.New(errkind.InvalidInput, "input %q: shape %v has a negative dimension", name, in.GetShape())
-			}
-			n *= d
+		dtype, n, err := serving.OIPInputHeader(inputs, name, in.GetDatatype(), in.GetShape())
+		if err != nil {
+			return nil, err
 		}
 		if err := res.Grow(n * 8); err != nil {
 			return nil, err
@@ -163,24 +154,11 @@ func inferInputs(req *oippb.ModelInferRequest, res *serving.Reservation) (map[st
 				return nil, errkind.New(errkind.InvalidInput, "input %q: %v", name, err)
 			}
 		} else {
-			c := in.GetContents()
-			var data any
-			var got int
-			switch dtype {
-			case tensor.Float32:
-				data, got = c.GetFp32Contents(), len(c.GetFp32Contents())
-			case tensor.Float64:
-				data, got = c.GetFp64Contents(), len(c.GetFp64Contents())
-			case tensor.Int32:
-				data, got = c.GetIntContents(), len(c.GetIntContents())
-			case tensor.Int64:
-				data, got = c.GetInt64Contents(), len(c.GetInt64Contents())
-			case tensor.Bool:
-				data, got = c.GetBoolContents(), len(c.GetBoolContents())
-			case tensor.String:
-				data, got = c.GetBytesContents(), len(c.GetBytesContents())
+			data, err := typedContents(in.GetContents(), dtype)
+			if err != nil {
+				return nil, errkind.New(errkind.InvalidInput, "input %q: %v", name, err)
 			}
-			if int64(got) != n {
+			if got := int64(tensor.Len(data)); got != n {
 				return nil, errkind.New(errkind.InvalidInput, "input %q: %d %s contents for shape %v, which holds %d", name, got, in.GetDatatype(), in.GetShape(), n)
 			}
 			t = tensor.Tensor{DType: dtype, Shape: in.GetShape(), Data: data}
@@ -191,4 +169,54 @@ func inferInputs(req *oippb.ModelInferRequest, res *serving.Reservation) (map[st
 		return nil, errkind.New(errkind.InvalidInput, "the request has no inputs")
 	}
 	return inputs, nil
+}
+
+// typedContents returns an input's elements from the contents field its
+// datatype uses: INT8 to INT32 in int_contents, UINT8 to UINT32 in
+// uint_contents, each value checked to fit; FP16 has no such field.
+func typedContents(c *oippb.InferTensorContents, dtype tensor.DType) (any, error) {
+	switch dtype {
+	case tensor.Float32:
+		return c.GetFp32Contents(), nil
+	case tensor.Float64:
+		return c.GetFp64Contents(), nil
+	case tensor.Int8:
+		return narrow[int8](c.GetIntContents())
+	case tensor.Int16:
+		return narrow[int16](c.GetIntContents())
+	case tensor.Int32:
+		return c.GetIntContents(), nil
+	case tensor.Int64:
+		return c.GetInt64Contents(), nil
+	case tensor.Uint8:
+		return narrow[uint8](c.GetUintContents())
+	case tensor.Uint16:
+		return narrow[uint16](c.GetUintContents())
+	case tensor.Uint32:
+		return c.GetUintContents(), nil
+	case tensor.Uint64:
+		return c.GetUint64Contents(), nil
+	case tensor.Bool:
+		return c.GetBoolContents(), nil
+	case tensor.String:
+		return c.GetBytesContents(), nil
+	}
+	return nil, fmt.Errorf("%s has no typed contents field: send it in raw_input_contents", dtype.OIPDataType())
+}
+
+// integer is the element types narrow converts between.
+type integer interface {
+	int8 | int16 | int32 | uint8 | uint16 | uint32
+}
+
+// narrow converts each value to T, refusing one that T cannot hold.
+func narrow[T, S integer](src []S) ([]T, error) {
+	out := make([]T, len(src))
+	for i, v := range src {
+		out[i] = T(v)
+		if S(out[i]) != v || (v < 0) != (out[i] < 0) {
+			return nil, fmt.Errorf("element %d, %d, does not fit %T", i, v, out[i])
+		}
+	}
+	return out, nil
 }

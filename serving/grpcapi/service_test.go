@@ -311,7 +311,7 @@ func TestErrorCodes(t *testing.T) {
 			return predict(&tfservingpb.PredictRequest{ModelSpec: spec("m", 0, ""), Inputs: map[string]*tensorpb.TensorProto{"x": floats([]int64{1, 4}, 1)}})
 		}, codes.InvalidArgument},
 		{"unsupported dtype", func() error {
-			return predict(&tfservingpb.PredictRequest{ModelSpec: spec("m", 0, ""), Inputs: map[string]*tensorpb.TensorProto{"x": {Dtype: typespb.DataType_DT_HALF, TensorShape: dims(1, 3)}}})
+			return predict(&tfservingpb.PredictRequest{ModelSpec: spec("m", 0, ""), Inputs: map[string]*tensorpb.TensorProto{"x": {Dtype: typespb.DataType_DT_BFLOAT16, TensorShape: dims(1, 3)}}})
 		}, codes.InvalidArgument},
 		{"content shorter than shape", func() error {
 			return predict(&tfservingpb.PredictRequest{ModelSpec: spec("m", 0, ""), Inputs: map[string]*tensorpb.TensorProto{"x": {Dtype: typespb.DataType_DT_FLOAT, TensorShape: dims(1, 3), TensorContent: make([]byte, 8)}}})

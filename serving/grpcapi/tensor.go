@@ -1,7 +1,6 @@
 package grpcapi
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"github.com/x448/float16"
 
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/tensor"
@@ -17,21 +17,8 @@ import (
 // dtypeInfo gives the tensor.DType of a TensorFlow dtype kerasgo
 // serves and the bytes an element takes in tensor_content (0: strings).
 func dtypeInfo(dt typespb.DataType) (name tensor.DType, size int64, ok bool) {
-	switch dt {
-	case typespb.DataType_DT_FLOAT:
-		return tensor.Float32, 4, true
-	case typespb.DataType_DT_DOUBLE:
-		return tensor.Float64, 8, true
-	case typespb.DataType_DT_INT32:
-		return tensor.Int32, 4, true
-	case typespb.DataType_DT_INT64:
-		return tensor.Int64, 8, true
-	case typespb.DataType_DT_BOOL:
-		return tensor.Bool, 1, true
-	case typespb.DataType_DT_STRING:
-		return tensor.String, 0, true
-	}
-	return "", 0, false
+	d := tensor.FromTFName(dtypeName(dt))
+	return d, d.Width(), d.MakeData(0) != nil
 }
 
 // stringHeaderBytes is what each element of a string tensor holds besides
@@ -48,15 +35,18 @@ const stringHeaderBytes = 24
 func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (tensor.Tensor, error) {
 	dtName, dtSize, ok := dtypeInfo(tp.GetDtype())
 	if !ok {
-		return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: dtype %s is not supported (kerasgo serves DT_FLOAT, DT_DOUBLE, DT_INT32, DT_INT64, DT_BOOL and DT_STRING)", alias, dtypeName(tp.GetDtype()))
+		return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: dtype %s is not supported (kerasgo serves DT_BOOL, DT_STRING, DT_HALF, DT_FLOAT, DT_DOUBLE, and the signed and unsigned integers of 8 to 64 bits)", alias, dtypeName(tp.GetDtype()))
 	}
 	shape, n, err := shapeOf(alias, tp.GetTensorShape())
 	if err != nil {
 		return tensor.Tensor{}, err
 	}
 	size := dtSize
-	if size == 0 {
+	switch {
+	case size == 0:
 		size = stringHeaderBytes
+	case size < 4 && dtName != tensor.Bool && len(tp.GetTensorContent()) == 0:
+		size += 4 // int_val or half_val, filled to n int32s before the conversion
 	}
 	if n > math.MaxInt64/size {
 		return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: shape %s has too many elements", alias, formatShape(shape))
@@ -75,24 +65,55 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 		if int64(len(content)) != n*dtSize {
 			return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: tensor_content holds %d bytes; shape %s of %s needs %d", alias, len(content), formatShape(shape), dtypeName(tp.GetDtype()), n*dtSize)
 		}
-		t.Data = decodeContent(dtName, content, int(n))
+		if t, err = tensor.DecodeRaw(dtName, shape, content); err != nil {
+			return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: tensor_content: %v", alias, err)
+		}
 		return t, nil
 	}
 	switch dtName {
+	case tensor.Float16:
+		bits := fill(tp.GetHalfVal(), n)
+		h := make([]float16.Float16, n)
+		for i, b := range bits {
+			h[i] = float16.Frombits(uint16(b))
+		}
+		t.Data = h
 	case tensor.Float32:
 		t.Data = fill(tp.GetFloatVal(), n)
 	case tensor.Float64:
 		t.Data = fill(tp.GetDoubleVal(), n)
+	case tensor.Int8:
+		t.Data = convert[int8](fill(tp.GetIntVal(), n))
+	case tensor.Int16:
+		t.Data = convert[int16](fill(tp.GetIntVal(), n))
 	case tensor.Int32:
 		t.Data = fill(tp.GetIntVal(), n)
 	case tensor.Int64:
 		t.Data = fill(tp.GetInt64Val(), n)
+	case tensor.Uint8:
+		t.Data = convert[uint8](fill(tp.GetIntVal(), n))
+	case tensor.Uint16:
+		t.Data = convert[uint16](fill(tp.GetIntVal(), n))
+	case tensor.Uint32:
+		t.Data = fill(tp.GetUint32Val(), n)
+	case tensor.Uint64:
+		t.Data = fill(tp.GetUint64Val(), n)
 	case tensor.Bool:
 		t.Data = fill(tp.GetBoolVal(), n)
 	case tensor.String:
 		t.Data = fill(tp.GetStringVal(), n)
 	}
 	return t, nil
+}
+
+// convert casts each int_val to T as TensorFlow does for the dtypes that
+// field carries besides DT_INT32: a value T cannot hold wraps.
+func convert[T int8 | int16 | uint8 | uint16](vals []int32) []T {
+	out := make([]T, len(vals))
+	for i, v := range vals {
+		out[i] = T(v)
+	}
+	return out
 }
 
 // shapeOf reads a request tensor's shape: no shape is a scalar; an unknown
@@ -132,43 +153,6 @@ func fill[T any](vals []T, n int64) []T {
 	return out
 }
 
-// decodeContent reads n little-endian elements of a numeric or bool dtype.
-func decodeContent(dtype tensor.DType, b []byte, n int) any {
-	le := binary.LittleEndian
-	switch dtype {
-	case tensor.Float32:
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(le.Uint32(b[4*i:]))
-		}
-		return out
-	case tensor.Float64:
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = math.Float64frombits(le.Uint64(b[8*i:]))
-		}
-		return out
-	case tensor.Int32:
-		out := make([]int32, n)
-		for i := range out {
-			out[i] = int32(le.Uint32(b[4*i:]))
-		}
-		return out
-	case tensor.Int64:
-		out := make([]int64, n)
-		for i := range out {
-			out[i] = int64(le.Uint64(b[8*i:]))
-		}
-		return out
-	default: // bool
-		out := make([]bool, n)
-		for i := range out {
-			out[i] = b[i] != 0
-		}
-		return out
-	}
-}
-
 // toProto converts a model's output to a TensorProto with typed fields, as
 // TF Serving answers (tensor_content only for outputs it cannot type).
 func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
@@ -181,10 +165,27 @@ func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 		tp.Dtype, tp.FloatVal = typespb.DataType_DT_FLOAT, data
 	case []float64:
 		tp.Dtype, tp.DoubleVal = typespb.DataType_DT_DOUBLE, data
+	case []float16.Float16:
+		tp.Dtype, tp.HalfVal = typespb.DataType_DT_HALF, make([]int32, len(data))
+		for i, v := range data {
+			tp.HalfVal[i] = int32(v.Bits())
+		}
+	case []int8:
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT8, widen(data)
+	case []int16:
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT16, widen(data)
 	case []int32:
 		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT32, data
 	case []int64:
 		tp.Dtype, tp.Int64Val = typespb.DataType_DT_INT64, data
+	case []uint8:
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT8, widen(data)
+	case []uint16:
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT16, widen(data)
+	case []uint32:
+		tp.Dtype, tp.Uint32Val = typespb.DataType_DT_UINT32, data
+	case []uint64:
+		tp.Dtype, tp.Uint64Val = typespb.DataType_DT_UINT64, data
 	case []bool:
 		tp.Dtype, tp.BoolVal = typespb.DataType_DT_BOOL, data
 	case [][]byte:
@@ -195,16 +196,19 @@ func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 	return tp, nil
 }
 
+// widen returns the values as int_val holds them.
+func widen[T int8 | int16 | uint8 | uint16](vals []T) []int32 {
+	out := make([]int32, len(vals))
+	for i, v := range vals {
+		out[i] = int32(v)
+	}
+	return out
+}
+
 // dtypeFor is the TensorFlow dtype of a tensor.DType (one of its constants,
 // or the lower-case name without DT_ of any other, as tfmodel reads them).
 func dtypeFor(name tensor.DType) typespb.DataType {
-	for _, dt := range []typespb.DataType{typespb.DataType_DT_FLOAT, typespb.DataType_DT_DOUBLE, typespb.DataType_DT_INT32,
-		typespb.DataType_DT_INT64, typespb.DataType_DT_BOOL, typespb.DataType_DT_STRING} {
-		if n, _, _ := dtypeInfo(dt); n == name {
-			return dt
-		}
-	}
-	return typespb.DataType(typespb.DataType_value["DT_"+strings.ToUpper(string(name))])
+	return typespb.DataType(typespb.DataType_value[name.TFName()])
 }
 
 // dtypeName names a dtype the fork's 2.10 protos may not know (FLOAT8 and

@@ -8,6 +8,7 @@ import (
 	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	"github.com/kerasgo/kerasgo/tensor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -27,6 +28,10 @@ func FuzzFromProto(f *testing.F) {
 		{Dtype: typespb.DataType_DT_BOOL, TensorShape: shape(4), TensorContent: []byte{0, 1, 2, 0}},
 		{Dtype: typespb.DataType_DT_INT32, TensorShape: &shapepb.TensorShapeProto{UnknownRank: true}},
 		{Dtype: typespb.DataType_DT_HALF, TensorShape: shape(1)},
+		{Dtype: typespb.DataType_DT_BFLOAT16, TensorShape: shape(1)},
+		{Dtype: typespb.DataType_DT_INT8, TensorShape: shape(1 << 20), IntVal: []int32{300}},
+		{Dtype: typespb.DataType_DT_UINT16, TensorShape: shape(2), TensorContent: []byte{1, 2, 3}},
+		{Dtype: typespb.DataType_DT_UINT64, TensorShape: shape(2), Uint64Val: []uint64{1 << 63}},
 		{Dtype: typespb.DataType_DT_FLOAT, TensorShape: shape(-1, 3)},
 		{Dtype: typespb.DataType_DT_FLOAT, TensorShape: shape(1<<62, 1<<62)},
 	}
@@ -66,7 +71,7 @@ func FuzzFromProto(f *testing.F) {
 		for _, d := range got.Shape {
 			n *= d
 		}
-		if length := dataLen(got.Data); length != n {
+		if length := int64(tensor.Len(got.Data)); length != n {
 			t.Errorf("shape %v holds %d elements, data %d", got.Shape, n, length)
 		}
 	})
@@ -78,22 +83,4 @@ func shape(sizes ...int64) *shapepb.TensorShapeProto {
 		s.Dim = append(s.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
 	}
 	return s
-}
-
-func dataLen(data any) int64 {
-	switch d := data.(type) {
-	case []float32:
-		return int64(len(d))
-	case []float64:
-		return int64(len(d))
-	case []int32:
-		return int64(len(d))
-	case []int64:
-		return int64(len(d))
-	case []bool:
-		return int64(len(d))
-	case [][]byte:
-		return int64(len(d))
-	}
-	return -1
 }
