@@ -273,12 +273,12 @@ func (c *finiteCopy) Read(p []byte) (int, error) {
 	for ; i+2 <= len(from); i += 2 {
 		x, y := from[i], from[i+1]
 		to[i], to[i+1] = x, y
-		a |= x&exponents2 + expLowBit2
-		b |= y&exponents2 + expLowBit2
+		a |= carry(x)
+		b |= carry(y)
 	}
 	for ; i < len(from); i++ {
 		to[i] = from[i]
-		a |= from[i]&exponents2 + expLowBit2
+		a |= carry(from[i])
 	}
 	c.nonFinite = c.nonFinite || (a|b)&signs2 != 0
 	return n * 4, nil
@@ -312,6 +312,11 @@ const (
 	signs2     = 0x80000000_80000000
 )
 
+// carry sets the sign bit of each float32 of a word whose exponent bits
+// are all ones (NaN, ±Inf), and may set others below them: test the result
+// with signs2.
+func carry(w uint64) uint64 { return w&exponents2 + expLowBit2 }
+
 // nonFiniteIn reports whether data holds a NaN or ±Inf. A float32 is not
 // finite exactly when its exponent bits are all ones, the one exponent that
 // carries into the sign bit when its lowest bit is added. So it reads the
@@ -330,13 +335,13 @@ func nonFiniteIn(data []float32) bool {
 	var a, b, c, d uint64
 	i := 0
 	for ; i+4 <= len(w); i += 4 {
-		a |= w[i]&exponents2 + expLowBit2
-		b |= w[i+1]&exponents2 + expLowBit2
-		c |= w[i+2]&exponents2 + expLowBit2
-		d |= w[i+3]&exponents2 + expLowBit2
+		a |= carry(w[i])
+		b |= carry(w[i+1])
+		c |= carry(w[i+2])
+		d |= carry(w[i+3])
 	}
 	for ; i < len(w); i++ {
-		a |= w[i]&exponents2 + expLowBit2
+		a |= carry(w[i])
 	}
 	if (a|b|c|d)&signs2 != 0 {
 		return true
