@@ -393,6 +393,13 @@ func v2Inputs(doc *fastjson.Value, binary []byte, res *reservation) (map[string]
 
 // flat appends the elements of a JSON value of any nesting, in order.
 func (t *jsonTensor) flat(v *fastjson.Value) error {
+	if d, ok := t.data.([]float32); ok {
+		// FP32, the common case, appends to a local slice: storing each
+		// append back into t.data would box a slice header per value.
+		d, err := t.flatFloat32(d, v)
+		t.data = d
+		return err
+	}
 	if v.Type() != fastjson.TypeArray {
 		return t.scalar(v)
 	}
@@ -402,6 +409,24 @@ func (t *jsonTensor) flat(v *fastjson.Value) error {
 		}
 	}
 	return nil
+}
+
+// flatFloat32 is flat for FP32 data; a value that is not a number gets
+// scalar's error.
+func (t *jsonTensor) flatFloat32(d []float32, v *fastjson.Value) ([]float32, error) {
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		return append(d, float32(v.GetFloat64())), nil
+	case fastjson.TypeArray:
+		var err error
+		for _, e := range v.GetArray() {
+			if d, err = t.flatFloat32(d, e); err != nil {
+				return d, err
+			}
+		}
+		return d, nil
+	}
+	return d, t.scalar(v)
 }
 
 // v2Output is one output a request asks for, and whether it wants it as
