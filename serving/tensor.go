@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +32,10 @@ type TensorModel interface {
 type jsonTensor struct {
 	dtype tensor.DType
 	shape []int64 // of one item (an instance, or the whole columnar value)
-	data  any
+	// data points at the elements read so far (*[]float32 for Float32):
+	// appending through the pointer stores no new slice header in the
+	// interface, which would allocate once a value.
+	data any
 }
 
 func newJSONTensor(dtype tensor.DType) (*jsonTensor, error) {
@@ -39,8 +43,13 @@ func newJSONTensor(dtype tensor.DType) (*jsonTensor, error) {
 	if data == nil {
 		return nil, errkind.New(errkind.Unimplemented, "conversion of JSON values to type %s is not supported", dtype)
 	}
-	return &jsonTensor{dtype: dtype, data: data}, nil
+	p := reflect.New(reflect.TypeOf(data))
+	p.Elem().Set(reflect.ValueOf(data))
+	return &jsonTensor{dtype: dtype, data: p.Interface()}, nil
 }
+
+// values returns the elements read, as Tensor.Data holds them.
+func (t *jsonTensor) values() any { return reflect.ValueOf(t.data).Elem().Interface() }
 
 // shapeOf returns the shape a JSON value's nesting implies, following the
 // first element at each level.
@@ -87,44 +96,44 @@ func (t *jsonTensor) scalar(v *fastjson.Value) error {
 		return badRequest("JSON Value: %s Type: %s is not of expected type: %s", v, jsonTypeName(v), t.dtype)
 	}
 	switch d := t.data.(type) {
-	case []float32:
+	case *[]float32:
 		if v.Type() != fastjson.TypeNumber {
 			return mismatch()
 		}
-		t.data = append(d, float32(v.GetFloat64()))
-	case []float64:
+		*d = append(*d, float32(v.GetFloat64()))
+	case *[]float64:
 		if v.Type() != fastjson.TypeNumber {
 			return mismatch()
 		}
-		t.data = append(d, v.GetFloat64())
-	case []float16.Float16:
+		*d = append(*d, v.GetFloat64())
+	case *[]float16.Float16:
 		if v.Type() != fastjson.TypeNumber {
 			return mismatch()
 		}
-		t.data = append(d, float16.Fromfloat32(float32(v.GetFloat64())))
-	case []int8:
-		return appendInt(t, d, v, mismatch)
-	case []int16:
-		return appendInt(t, d, v, mismatch)
-	case []int32:
-		return appendInt(t, d, v, mismatch)
-	case []int64:
-		return appendInt(t, d, v, mismatch)
-	case []uint8:
-		return appendUint(t, d, v, mismatch)
-	case []uint16:
-		return appendUint(t, d, v, mismatch)
-	case []uint32:
-		return appendUint(t, d, v, mismatch)
-	case []uint64:
-		return appendUint(t, d, v, mismatch)
-	case []bool:
+		*d = append(*d, float16.Fromfloat32(float32(v.GetFloat64())))
+	case *[]int8:
+		return appendInt(d, v, mismatch)
+	case *[]int16:
+		return appendInt(d, v, mismatch)
+	case *[]int32:
+		return appendInt(d, v, mismatch)
+	case *[]int64:
+		return appendInt(d, v, mismatch)
+	case *[]uint8:
+		return appendUint(d, v, mismatch)
+	case *[]uint16:
+		return appendUint(d, v, mismatch)
+	case *[]uint32:
+		return appendUint(d, v, mismatch)
+	case *[]uint64:
+		return appendUint(d, v, mismatch)
+	case *[]bool:
 		b, err := v.Bool()
 		if err != nil {
 			return mismatch()
 		}
-		t.data = append(d, b)
-	case [][]byte:
+		*d = append(*d, b)
+	case *[][]byte:
 		if v.Type() == fastjson.TypeObject {
 			o := v.GetObject()
 			enc := o.Get("b64")
@@ -136,36 +145,36 @@ func (t *jsonTensor) scalar(v *fastjson.Value) error {
 			if err != nil {
 				return badRequest("Unable to base64 decode: %v", err)
 			}
-			t.data = append(d, b)
+			*d = append(*d, b)
 			return nil
 		}
 		s, err := v.StringBytes()
 		if err != nil {
 			return mismatch()
 		}
-		t.data = append(d, append([]byte(nil), s...))
+		*d = append(*d, append([]byte(nil), s...))
 	}
 	return nil
 }
 
 // appendInt appends a JSON integer that fits T; unlike TF Serving, which
 // wraps an INT8, INT16 or UINT8 value that does not, kerasgo refuses it.
-func appendInt[T int8 | int16 | int32 | int64](t *jsonTensor, d []T, v *fastjson.Value, mismatch func() error) error {
+func appendInt[T int8 | int16 | int32 | int64](d *[]T, v *fastjson.Value, mismatch func() error) error {
 	n, err := v.Int64()
 	if err != nil || int64(T(n)) != n {
 		return mismatch()
 	}
-	t.data = append(d, T(n))
+	*d = append(*d, T(n))
 	return nil
 }
 
 // appendUint appends a JSON integer that fits T.
-func appendUint[T uint8 | uint16 | uint32 | uint64](t *jsonTensor, d []T, v *fastjson.Value, mismatch func() error) error {
+func appendUint[T uint8 | uint16 | uint32 | uint64](d *[]T, v *fastjson.Value, mismatch func() error) error {
 	n, err := v.Uint64()
 	if err != nil || uint64(T(n)) != n {
 		return mismatch()
 	}
-	t.data = append(d, T(n))
+	*d = append(*d, T(n))
 	return nil
 }
 
@@ -307,7 +316,7 @@ func decodeTensors(raw *fastjson.Value, sig tensor.Signature, columnar bool) (ma
 		}
 	}
 	for name, jt := range tensors {
-		out[name] = tensor.Tensor{DType: jt.dtype, Shape: append([]int64{int64(len(items))}, jt.shape...), Data: jt.data}
+		out[name] = tensor.Tensor{DType: jt.dtype, Shape: append([]int64{int64(len(items))}, jt.shape...), Data: jt.values()}
 	}
 	return out, nil
 }
@@ -322,7 +331,7 @@ func columnTensor(v *fastjson.Value, dtype tensor.DType) (tensor.Tensor, error) 
 	if err := jt.add(v, shape, 0); err != nil {
 		return tensor.Tensor{}, err
 	}
-	return tensor.Tensor{DType: dtype, Shape: shape, Data: jt.data}, nil
+	return tensor.Tensor{DType: dtype, Shape: shape, Data: jt.values()}, nil
 }
 
 // encodeTensors writes a predict response by TF Serving's rules: row format

@@ -375,10 +375,10 @@ func v2Inputs(doc *fastjson.Value, binary []byte, res *reservation) (map[string]
 			if err := jt.flat(data); err != nil {
 				return nil, fmt.Errorf("input %q: %w", name, err)
 			}
-			if got := int64(tensor.Len(jt.data)); got != n {
+			if got := int64(tensor.Len(jt.values())); got != n {
 				return nil, badRequest("input %q: %d elements of data for shape %v, which holds %d", name, got, shape, n)
 			}
-			t = tensor.Tensor{DType: dtype, Shape: shape, Data: jt.data}
+			t = tensor.Tensor{DType: dtype, Shape: shape, Data: jt.values()}
 		}
 		if err := res.grow(n * 8); err != nil {
 			return nil, err
@@ -393,13 +393,6 @@ func v2Inputs(doc *fastjson.Value, binary []byte, res *reservation) (map[string]
 
 // flat appends the elements of a JSON value of any nesting, in order.
 func (t *jsonTensor) flat(v *fastjson.Value) error {
-	if d, ok := t.data.([]float32); ok {
-		// FP32, the common case, appends to a local slice: storing each
-		// append back into t.data would box a slice header per value.
-		d, err := t.flatFloat32(d, v)
-		t.data = d
-		return err
-	}
 	if v.Type() != fastjson.TypeArray {
 		return t.scalar(v)
 	}
@@ -409,24 +402,6 @@ func (t *jsonTensor) flat(v *fastjson.Value) error {
 		}
 	}
 	return nil
-}
-
-// flatFloat32 is flat for FP32 data; a value that is not a number gets
-// scalar's error.
-func (t *jsonTensor) flatFloat32(d []float32, v *fastjson.Value) ([]float32, error) {
-	switch v.Type() {
-	case fastjson.TypeNumber:
-		return append(d, float32(v.GetFloat64())), nil
-	case fastjson.TypeArray:
-		var err error
-		for _, e := range v.GetArray() {
-			if d, err = t.flatFloat32(d, e); err != nil {
-				return d, err
-			}
-		}
-		return d, nil
-	}
-	return d, t.scalar(v)
 }
 
 // v2Output is one output a request asks for, and whether it wants it as
