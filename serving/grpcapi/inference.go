@@ -204,16 +204,10 @@ func typedContents(c *oippb.InferTensorContents, dtype tensor.DType) (any, error
 	return nil, fmt.Errorf("%s has no typed contents field: send it in raw_input_contents", dtype.OIPDataType())
 }
 
-// integer is the element types narrow converts between.
-type integer interface {
-	int8 | int16 | int32 | uint8 | uint16 | uint32
-}
-
 // narrow converts each value to T, refusing one that T cannot hold.
 func narrow[T, S integer](src []S) ([]T, error) {
-	out := make([]T, len(src))
+	out := cast[T](src)
 	for i, v := range src {
-		out[i] = T(v)
 		if S(out[i]) != v || (v < 0) != (out[i] < 0) {
 			return nil, fmt.Errorf("element %d, %d, does not fit %T", i, v, out[i])
 		}

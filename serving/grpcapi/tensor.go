@@ -83,17 +83,17 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 	case tensor.Float64:
 		t.Data = fill(tp.GetDoubleVal(), n)
 	case tensor.Int8:
-		t.Data = convert[int8](fill(tp.GetIntVal(), n))
+		t.Data = cast[int8](fill(tp.GetIntVal(), n))
 	case tensor.Int16:
-		t.Data = convert[int16](fill(tp.GetIntVal(), n))
+		t.Data = cast[int16](fill(tp.GetIntVal(), n))
 	case tensor.Int32:
 		t.Data = fill(tp.GetIntVal(), n)
 	case tensor.Int64:
 		t.Data = fill(tp.GetInt64Val(), n)
 	case tensor.Uint8:
-		t.Data = convert[uint8](fill(tp.GetIntVal(), n))
+		t.Data = cast[uint8](fill(tp.GetIntVal(), n))
 	case tensor.Uint16:
-		t.Data = convert[uint16](fill(tp.GetIntVal(), n))
+		t.Data = cast[uint16](fill(tp.GetIntVal(), n))
 	case tensor.Uint32:
 		t.Data = fill(tp.GetUint32Val(), n)
 	case tensor.Uint64:
@@ -106,11 +106,16 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 	return t, nil
 }
 
-// convert casts each int_val to T as TensorFlow does for the dtypes that
-// field carries besides DT_INT32: a value T cannot hold wraps.
-func convert[T int8 | int16 | uint8 | uint16](vals []int32) []T {
-	out := make([]T, len(vals))
-	for i, v := range vals {
+// integer is the element types the typed fields convert between.
+type integer interface {
+	int8 | int16 | int32 | uint8 | uint16 | uint32
+}
+
+// cast converts each value to T as a Go conversion does, which is
+// TensorFlow's rule for int_val too: a value T cannot hold wraps.
+func cast[T, S integer](src []S) []T {
+	out := make([]T, len(src))
+	for i, v := range src {
 		out[i] = T(v)
 	}
 	return out
@@ -171,17 +176,17 @@ func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 			tp.HalfVal[i] = int32(v.Bits())
 		}
 	case []int8:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT8, widen(data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT8, cast[int32](data)
 	case []int16:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT16, widen(data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT16, cast[int32](data)
 	case []int32:
 		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT32, data
 	case []int64:
 		tp.Dtype, tp.Int64Val = typespb.DataType_DT_INT64, data
 	case []uint8:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT8, widen(data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT8, cast[int32](data)
 	case []uint16:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT16, widen(data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT16, cast[int32](data)
 	case []uint32:
 		tp.Dtype, tp.Uint32Val = typespb.DataType_DT_UINT32, data
 	case []uint64:
@@ -194,15 +199,6 @@ func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 		return nil, fmt.Errorf("output of dtype %s (%T) has no TensorProto form", t.DType, t.Data)
 	}
 	return tp, nil
-}
-
-// widen returns the values as int_val holds them.
-func widen[T int8 | int16 | uint8 | uint16](vals []T) []int32 {
-	out := make([]int32, len(vals))
-	for i, v := range vals {
-		out[i] = int32(v)
-	}
-	return out
 }
 
 // dtypeFor is the TensorFlow dtype of a tensor.DType (one of its constants,
