@@ -15,7 +15,6 @@ it exactly, in value and dtype.
 
 import json
 import os
-import re
 import shutil
 import urllib.request
 
@@ -75,9 +74,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rest_address(server):
-    m = re.search(r"\baddress=http://(\S+)", server.serving_line)
-    assert m, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
-    return m.group(1)
+    assert server.rest_address, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
+    return server.rest_address
 
 
 def check(got, want, what):

@@ -97,6 +97,8 @@ class Server:
             pytest.fail(f"{' '.join(self.args)} exited with {rc} before serving:\n{self.log()}")
         m = re.search(r"\bgrpc_address=(\S+)", self.serving_line)
         self.grpc_address = m.group(1) if m else None
+        m = re.search(r"\baddress=http://(\S+)", self.serving_line)
+        self.rest_address = m.group(1) if m else None  # HOST:PORT of the REST API
 
     def _read(self):
         for line in self.proc.stderr:

@@ -29,7 +29,6 @@ in a pytest process of their own, where kserve is imported.
 
 import asyncio
 import os
-import re
 import subprocess
 import sys
 
@@ -71,9 +70,8 @@ def server(tmp_path_factory, question_model):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def base_url(server):
-    m = re.search(r"\baddress=(http://\S+)", server.serving_line)
-    assert m, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
-    return m.group(1)
+    assert server.rest_address, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
+    return f"http://{server.rest_address}"
 
 
 @pytest.fixture(scope="module")

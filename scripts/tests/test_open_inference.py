@@ -11,7 +11,6 @@ routes, headers and error body are the ones inference_rest.md
 (kserve/open-inference-protocol) and Triton's binary data extension define.
 """
 
-import re
 
 import grpc
 import numpy as np
@@ -40,9 +39,8 @@ def server(tmp_path_factory, question_model):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def client(server):
-    m = re.search(r"\baddress=http://(\S+)", server.serving_line)
-    assert m, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
-    c = triton_http.InferenceServerClient(url=m.group(1), network_timeout=60, connection_timeout=60)
+    assert server.rest_address, f"no address=http://HOST:PORT in the start-up line: {server.serving_line}"
+    c = triton_http.InferenceServerClient(url=server.rest_address, network_timeout=60, connection_timeout=60)
     yield c
     c.close()
 

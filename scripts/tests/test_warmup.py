@@ -57,8 +57,7 @@ def test_warmup_runs_before_traffic(tmp_path):
     try:
         lines = [line for line in s.lines if "msg=warmup" in line]
         assert len(lines) == 1 and "records=5" in lines[0] and "version=123" in lines[0], s.log()
-        address = re.search(r"\baddress=(http://\S+)", s.serving_line).group(1)
-        metrics = urllib.request.urlopen(address + "/metrics", timeout=30).read().decode()
+        metrics = urllib.request.urlopen(f"http://{s.rest_address}/metrics", timeout=30).read().decode()
         assert 'kerasgo_warmup_records{model="m",version="123"} 5' in metrics, metrics
         assert re.search(r'kerasgo_warmup_seconds\{model="m",version="123"\} [0-9.e-]+', metrics)
     finally:
