@@ -26,6 +26,7 @@ build: setup
 lint: setup
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(TFENV); go mod tidy -diff || { echo "go.mod is not tidy: run go mod tidy"; exit 1; }
 	$(TFENV); go vet ./... && go tool staticcheck ./...
 
 # Packages whose tests start no goroutine: the race detector has nothing to
@@ -68,7 +69,7 @@ test:
 # takes minutes on a clean machine; .ci/run runs both.
 beamtest: setup
 	$(TFENV); go build -o bin/staticcheck honnef.co/go/tools/cmd/staticcheck
-	$(TFENV); cd beam && go vet ./... && ../bin/staticcheck ./... && TF_CPP_MIN_LOG_LEVEL=2 go test -count=1 ./... 2>&1 | grep -v ' level=INFO '
+	$(TFENV); cd beam && { go mod tidy -diff || { echo "beam/go.mod is not tidy: run go mod tidy in beam"; exit 1; }; } && go vet ./... && ../bin/staticcheck ./... && TF_CPP_MIN_LOG_LEVEL=2 go test -count=1 ./... 2>&1 | grep -v ' level=INFO '
 
 demo: build
 	@mkdir -p $(OUT)
