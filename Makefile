@@ -150,7 +150,7 @@ proto:
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := rowio:FuzzTableReader rowio:FuzzNPYReader rowio:FuzzLibSVMReader rowio:FuzzJSONLReader rowio:FuzzNextField rowio:FuzzPlainEntry \
-	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/grpcapi:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
+	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/tensorproto:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		CGO_ENABLED=0 go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} || exit 1; \

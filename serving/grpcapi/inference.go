@@ -10,6 +10,7 @@ import (
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/oippb"
+	"github.com/kerasgo/kerasgo/serving/tensorproto"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/tensor"
 )
@@ -205,8 +206,8 @@ func typedContents(c *oippb.InferTensorContents, dtype tensor.DType) (any, error
 }
 
 // narrow converts each value to T, refusing one that T cannot hold.
-func narrow[T, S integer](src []S) ([]T, error) {
-	out := cast[T](src)
+func narrow[T, S tensorproto.Integer](src []S) ([]T, error) {
+	out := tensorproto.Cast[T](src)
 	for i, v := range src {
 		if S(out[i]) != v || (v < 0) != (out[i] < 0) {
 			return nil, fmt.Errorf("element %d, %d, does not fit %T", i, v, out[i])

@@ -31,6 +31,7 @@ import (
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/oippb"
+	"github.com/kerasgo/kerasgo/serving/tensorproto"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/tensor"
 )
@@ -164,7 +165,7 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 		}
 		inputs := make(map[string]tensor.Tensor, len(req.GetInputs()))
 		for alias, tp := range req.GetInputs() {
-			t, err := fromProto(alias, tp, res.Grow)
+			t, err := tensorproto.FromProto(alias, tp, res.Grow)
 			if err != nil {
 				return mv.Number(), err
 			}
@@ -189,7 +190,7 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 			if len(req.GetOutputFilter()) > 0 && !slices.Contains(req.GetOutputFilter(), name) {
 				continue
 			}
-			if resp.Outputs[name], err = toProto(t); err != nil {
+			if resp.Outputs[name], err = tensorproto.ToProto(t); err != nil {
 				return mv.Number(), err
 			}
 		}
@@ -354,7 +355,7 @@ func (s *Service) GetModelMetadata(ctx context.Context, req *tfservingpb.GetMode
 func tensorInfos(specs map[string]tensor.Spec) map[string]*metapb.TensorInfo {
 	out := make(map[string]*metapb.TensorInfo, len(specs))
 	for alias, t := range specs {
-		info := &metapb.TensorInfo{Encoding: &metapb.TensorInfo_Name{Name: t.Name}, Dtype: dtypeFor(t.DType), TensorShape: &shapepb.TensorShapeProto{}}
+		info := &metapb.TensorInfo{Encoding: &metapb.TensorInfo_Name{Name: t.Name}, Dtype: tensorproto.DataType(t.DType), TensorShape: &shapepb.TensorShapeProto{}}
 		switch {
 		case t.NoShape:
 			info.TensorShape = nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/errkind"
 	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/tensorproto"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/tensor"
 	"github.com/kerasgo/kerasgo/tfrecord"
@@ -78,7 +79,7 @@ func replay(ctx context.Context, mv *serving.ModelVersion, log *tfservingpb.Pred
 		req := l.PredictLog.GetRequest()
 		inputs := make(map[string]tensor.Tensor, len(req.GetInputs()))
 		for alias, tp := range req.GetInputs() {
-			t, err := fromProto(alias, tp, noLimit)
+			t, err := tensorproto.FromProto(alias, tp, noLimit)
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package grpcapi
+package tensorproto
 
 import (
 	"errors"
@@ -59,7 +59,7 @@ func FuzzFromProto(f *testing.F) {
 		}
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		got, err := fromProto("x", &tp, reserve)
+		got, err := FromProto("x", &tp, reserve)
 		runtime.ReadMemStats(&after)
 		if allocated := int64(after.TotalAlloc - before.TotalAlloc); allocated > reserved+int64(len(b))+64<<10 {
 			t.Errorf("allocated %d bytes, reserved %d, for a %d-byte message", allocated, reserved, len(b))

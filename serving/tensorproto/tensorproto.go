@@ -1,4 +1,10 @@
-package grpcapi
+// Package tensorproto converts between kerasgo's tensors (package tensor)
+// and TensorFlow's TensorProto, as TF Serving's gRPC API, its warmup
+// records and its request logs carry them: requests are read by
+// TensorFlow's Tensor::FromProto rules, with every element charged to the
+// request's memory reservation before it is allocated, and answers are
+// written in the typed fields TF Serving fills.
+package tensorproto
 
 import (
 	"fmt"
@@ -25,14 +31,14 @@ func dtypeInfo(dt typespb.DataType) (name tensor.DType, size int64, ok bool) {
 // its bytes, which stay in the request message: a slice header.
 const stringHeaderBytes = 24
 
-// fromProto converts a request's TensorProto into a Tensor as TensorFlow's
+// FromProto converts a request's TensorProto into a Tensor as TensorFlow's
 // Tensor::FromProto does: tensor_content, when set, holds exactly the
 // elements, little-endian; otherwise the typed field (float_val, ...) holds
 // them, and when it holds fewer than the shape, the last value fills the
 // rest (none: zeros). Unlike TensorFlow, the elements are charged to the
 // request's reservation (reserve) before they are allocated, so a huge shape with a
 // small body is refused, not allocated.
-func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (tensor.Tensor, error) {
+func FromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64) error) (tensor.Tensor, error) {
 	dtName, dtSize, ok := dtypeInfo(tp.GetDtype())
 	if !ok {
 		return tensor.Tensor{}, errkind.New(errkind.InvalidInput, "input %q: dtype %s is not supported (kerasgo serves DT_BOOL, DT_STRING, DT_HALF, DT_FLOAT, DT_DOUBLE, and the signed and unsigned integers of 8 to 64 bits)", alias, dtypeName(tp.GetDtype()))
@@ -83,17 +89,17 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 	case tensor.Float64:
 		t.Data = fill(tp.GetDoubleVal(), n)
 	case tensor.Int8:
-		t.Data = cast[int8](fill(tp.GetIntVal(), n))
+		t.Data = Cast[int8](fill(tp.GetIntVal(), n))
 	case tensor.Int16:
-		t.Data = cast[int16](fill(tp.GetIntVal(), n))
+		t.Data = Cast[int16](fill(tp.GetIntVal(), n))
 	case tensor.Int32:
 		t.Data = fill(tp.GetIntVal(), n)
 	case tensor.Int64:
 		t.Data = fill(tp.GetInt64Val(), n)
 	case tensor.Uint8:
-		t.Data = cast[uint8](fill(tp.GetIntVal(), n))
+		t.Data = Cast[uint8](fill(tp.GetIntVal(), n))
 	case tensor.Uint16:
-		t.Data = cast[uint16](fill(tp.GetIntVal(), n))
+		t.Data = Cast[uint16](fill(tp.GetIntVal(), n))
 	case tensor.Uint32:
 		t.Data = fill(tp.GetUint32Val(), n)
 	case tensor.Uint64:
@@ -106,14 +112,14 @@ func fromProto(alias string, tp *tensorpb.TensorProto, reserve func(bytes int64)
 	return t, nil
 }
 
-// integer is the element types the typed fields convert between.
-type integer interface {
+// Integer is the element types the typed fields convert between.
+type Integer interface {
 	int8 | int16 | int32 | uint8 | uint16 | uint32
 }
 
-// cast converts each value to T as a Go conversion does, which is
+// Cast converts each value to T as a Go conversion does, which is
 // TensorFlow's rule for int_val too: a value T cannot hold wraps.
-func cast[T, S integer](src []S) []T {
+func Cast[T, S Integer](src []S) []T {
 	out := make([]T, len(src))
 	for i, v := range src {
 		out[i] = T(v)
@@ -158,9 +164,9 @@ func fill[T any](vals []T, n int64) []T {
 	return out
 }
 
-// toProto converts a model's output to a TensorProto with typed fields, as
+// ToProto converts a tensor to a TensorProto with typed fields, as
 // TF Serving answers (tensor_content only for outputs it cannot type).
-func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
+func ToProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 	tp := &tensorpb.TensorProto{TensorShape: &shapepb.TensorShapeProto{}}
 	for _, d := range t.Shape {
 		tp.TensorShape.Dim = append(tp.TensorShape.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
@@ -176,17 +182,17 @@ func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 			tp.HalfVal[i] = int32(v.Bits())
 		}
 	case []int8:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT8, cast[int32](data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT8, Cast[int32](data)
 	case []int16:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT16, cast[int32](data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT16, Cast[int32](data)
 	case []int32:
 		tp.Dtype, tp.IntVal = typespb.DataType_DT_INT32, data
 	case []int64:
 		tp.Dtype, tp.Int64Val = typespb.DataType_DT_INT64, data
 	case []uint8:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT8, cast[int32](data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT8, Cast[int32](data)
 	case []uint16:
-		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT16, cast[int32](data)
+		tp.Dtype, tp.IntVal = typespb.DataType_DT_UINT16, Cast[int32](data)
 	case []uint32:
 		tp.Dtype, tp.Uint32Val = typespb.DataType_DT_UINT32, data
 	case []uint64:
@@ -201,9 +207,9 @@ func toProto(t tensor.Tensor) (*tensorpb.TensorProto, error) {
 	return tp, nil
 }
 
-// dtypeFor is the TensorFlow dtype of a tensor.DType (one of its constants,
+// DataType is the TensorFlow dtype of a tensor.DType (one of its constants,
 // or the lower-case name without DT_ of any other, as tfmodel reads them).
-func dtypeFor(name tensor.DType) typespb.DataType {
+func DataType(name tensor.DType) typespb.DataType {
 	return typespb.DataType(typespb.DataType_value[name.TFName()])
 }
 
