@@ -19,9 +19,13 @@ import (
 )
 
 // ErrCorrupt marks a record whose length or data does not match its
-// checksum, or that ends before its length says (a torn last record after
-// a crash reads as one).
+// checksum, or that ends before its length says (ErrTruncated).
 var ErrCorrupt = errors.New("corrupt TFRecord")
+
+// ErrTruncated marks a record cut short by the end of the stream, as a
+// crash mid-write leaves the last record of a file. It matches ErrCorrupt
+// too.
+var ErrTruncated = fmt.Errorf("truncated record (%w)", ErrCorrupt)
 
 // maskDelta is TensorFlow's constant for masking CRCs (tsl/lib/hash/crc32c.h).
 const maskDelta = 0xa282ead8
@@ -47,7 +51,8 @@ func NewReader(r io.Reader, maxRecord int64) *Reader {
 
 // Next returns the next record's data, valid until the following call. At
 // the end of the stream it returns io.EOF; a damaged or truncated record
-// returns an error matching ErrCorrupt that says which record it was.
+// returns an error matching ErrCorrupt that says which record it was, and
+// also ErrTruncated when the stream ended inside the record.
 func (r *Reader) Next() ([]byte, error) {
 	var head [12]byte
 	n, err := io.ReadFull(r.r, head[:])
@@ -55,7 +60,7 @@ func (r *Reader) Next() ([]byte, error) {
 	case err == io.EOF:
 		return nil, io.EOF
 	case err != nil:
-		return nil, fmt.Errorf("record %d: %d bytes of its 12-byte header, then the end: %w", r.n+1, n, ErrCorrupt)
+		return nil, fmt.Errorf("record %d: %d bytes of its 12-byte header, then the end: %w", r.n+1, n, ErrTruncated)
 	}
 	length := binary.LittleEndian.Uint64(head[:8])
 	if crc(head[:8]) != binary.LittleEndian.Uint32(head[8:]) {
@@ -69,7 +74,7 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 	body := r.buf[:length+4]
 	if n, err := io.ReadFull(r.r, body); err != nil {
-		return nil, fmt.Errorf("record %d: %d of its %d bytes, then the end: %w", r.n+1, n, length+4, ErrCorrupt)
+		return nil, fmt.Errorf("record %d: %d of its %d bytes, then the end: %w", r.n+1, n, length+4, ErrTruncated)
 	}
 	data := body[:length]
 	if crc(data) != binary.LittleEndian.Uint32(body[length:]) {

@@ -70,15 +70,16 @@ func TestTensorFlowFile(t *testing.T) {
 	}
 	last := 12 + 4 + 12 + 7 + 4 // where the third record starts
 	for name, c := range map[string]struct {
-		data []byte
-		read int
-		says string
+		data      []byte
+		read      int
+		says      string
+		truncated bool
 	}{
-		"torn last record":          {file[:len(file)-10], 2, "record 3: 506 of its 516 bytes, then the end"},
-		"torn header":               {file[:last+5], 2, "record 3: 5 bytes of its 12-byte header"},
-		"a length bit flipped":      {flip(last), 2, "record 3: its length does not match its checksum"},
-		"a data bit flipped":        {flip(last + 12 + 100), 2, "record 3: its data does not match its checksum"},
-		"a record longer than held": {file, 2, "more than the"},
+		"torn last record":          {file[:len(file)-10], 2, "record 3: 506 of its 516 bytes, then the end", true},
+		"torn header":               {file[:last+5], 2, "record 3: 5 bytes of its 12-byte header", true},
+		"a length bit flipped":      {flip(last), 2, "record 3: its length does not match its checksum", false},
+		"a data bit flipped":        {flip(last + 12 + 100), 2, "record 3: its data does not match its checksum", false},
+		"a record longer than held": {file, 2, "more than the", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			limit := int64(1 << 20)
@@ -95,6 +96,9 @@ func TestTensorFlowFile(t *testing.T) {
 			}
 			if n != c.read || !errors.Is(err, tfrecord.ErrCorrupt) || !strings.Contains(err.Error(), c.says) {
 				t.Fatalf("read %d records, then %v; want %d, then corruption saying %q", n, err, c.read, c.says)
+			}
+			if errors.Is(err, tfrecord.ErrTruncated) != c.truncated {
+				t.Errorf("%v: matches ErrTruncated %v, want %v", err, !c.truncated, c.truncated)
 			}
 		})
 	}
