@@ -29,6 +29,7 @@ type ModelVersion struct {
 	name    string
 	v       *version
 	release func()
+	log     *modelLog // the model's request log; nil when it logs nothing
 }
 
 // Acquire returns the version of a model a request asks for: number 0 and
@@ -43,7 +44,7 @@ func (srv *Server) Acquire(name string, number int64, label string) (*ModelVersi
 	if err != nil {
 		return nil, err
 	}
-	return &ModelVersion{name: name, v: v, release: release}, nil
+	return &ModelVersion{name: name, v: v, release: release, log: s.requestLog()}, nil
 }
 
 // Release lets the version unload once no other request holds it.

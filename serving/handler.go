@@ -161,6 +161,11 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	}
 	defer release()
 	versionLabel = strconv.FormatInt(v.number, 10)
+	lg := restLog{mv: &ModelVersion{name: r.name, v: v, release: func() {}, log: s.requestLog()}}
+	if lg.mv.Logs() {
+		lg.id = RequestID(req.Header.Get(RequestIDHeader))
+		w.Header().Set(RequestIDHeader, lg.id)
+	}
 	switch r.tail {
 	case "metadata":
 		writeJSON(w, http.StatusOK, map[string]any{
@@ -172,7 +177,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 			err = errMalformed
 			return
 		}
-		err = srv.predict(w, req, v, res)
+		err = srv.predict(w, req, v, res, lg)
 	case "classify", "regress":
 		if req.Method != http.MethodPost {
 			err = errMalformed
@@ -222,14 +227,14 @@ func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
 // (exporter models, text models, Models that are not TensorModels) have
 // their bodies streamed into rows; the others, and requests naming another
 // signature, are read as TF Serving's tensors.
-func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version, res *reservation) error {
+func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version, res *reservation, lg restLog) error {
 	tm, isTensorModel := v.model.(TensorModel)
 	if isTensorModel && !v.spec.Input.rows() && v.spec.Input != InputText {
 		body, err := srv.readBody(req, res, 1)
 		if err != nil {
 			return err
 		}
-		return srv.predictTree(w, req, v, tm, body, res)
+		return srv.predictTree(w, req, v, tm, body, res, lg)
 	}
 	body, err := srv.readBody(req, res, rowsPathFactor)
 	if err != nil {
@@ -243,7 +248,7 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		if !isTensorModel {
 			return badRequest("Serving signature name: %q not found in signature def", rb.signature)
 		}
-		return srv.predictTree(w, req, v, tm, body, res)
+		return srv.predictTree(w, req, v, tm, body, res, lg)
 	}
 	if rb.err != nil {
 		return rb.err
@@ -271,10 +276,18 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 	if v.spec.ScalarOutput && y.Cols == 1 {
 		t.Shape = t.Shape[:1]
 	}
-	out, err := encodeTensors(nil, map[string]tensor.Tensor{v.spec.OutputKey: t}, rb.columnar)
+	outputs := map[string]tensor.Tensor{v.spec.OutputKey: t}
+	out, err := encodeTensors(nil, outputs, rb.columnar)
 	if err != nil {
 		return err
 	}
+	lg.predict(v.spec.Signature, func() map[string]tensor.Tensor {
+		in := tensor.Tensor{DType: tensor.Float32, Shape: []int64{int64(rb.x.Rows), int64(rb.x.Cols)}, Data: rb.x.Data}
+		if len(rb.texts) > 0 {
+			in = textTensor(rb.texts)
+		}
+		return map[string]tensor.Tensor{v.spec.InputKey: in}
+	}, outputs)
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(out)
 	return err
@@ -282,7 +295,7 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 
 // predictTree answers :predict by TF Serving's tensor rules, from the
 // body's parse tree.
-func (srv *Server) predictTree(w http.ResponseWriter, req *http.Request, v *version, tm TensorModel, body []byte, res *reservation) error {
+func (srv *Server) predictTree(w http.ResponseWriter, req *http.Request, v *version, tm TensorModel, body []byte, res *reservation, lg restLog) error {
 	doc, done, err := srv.parseJSON(body, res)
 	if err != nil {
 		return err
@@ -312,7 +325,7 @@ func (srv *Server) predictTree(w http.ResponseWriter, req *http.Request, v *vers
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
 	defer cancel()
-	return srv.predictTensors(ctx, w, tm, v, sigName, raw, columnar)
+	return srv.predictTensors(ctx, w, tm, v, sigName, raw, columnar, lg)
 }
 
 // readBody reads a request body of at most MaxBodyBytes (413 past it),
@@ -429,7 +442,7 @@ func parseBody(p *fastjson.Parser, body []byte) (*fastjson.Value, error) {
 // predictTensors answers a predict request on any signature of a
 // TensorModel: tensors shaped by the JSON, as TF Serving feeds them; not
 // batched.
-func (srv *Server) predictTensors(ctx context.Context, w http.ResponseWriter, tm TensorModel, v *version, sigName string, raw *fastjson.Value, columnar bool) error {
+func (srv *Server) predictTensors(ctx context.Context, w http.ResponseWriter, tm TensorModel, v *version, sigName string, raw *fastjson.Value, columnar bool, lg restLog) error {
 	sig, ok := v.spec.Signatures[sigName]
 	if !ok {
 		return badRequest("Serving signature name: %q not found in signature def", sigName)
@@ -446,6 +459,7 @@ func (srv *Server) predictTensors(ctx context.Context, w http.ResponseWriter, tm
 	if err != nil {
 		return &errkind.Error{Kind: errkind.InvalidInput, Err: err}
 	}
+	lg.predict(sigName, func() map[string]tensor.Tensor { return inputs }, outputs)
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(body)
 	return err

@@ -93,16 +93,23 @@ type TextModel interface {
 type Loader func(ctx context.Context, dir string) (Model, error)
 
 // FileConfig is the JSON form of a model configuration file, the
-// counterpart of TF Serving's model_config_list:
+// counterpart of TF Serving's model_config_list, with its logging_config
+// flattened:
 //
 //	{"models": [{"name": "fortunes", "base_path": "/models/fortunes",
-//	             "versions": [1, 2], "labels": {"stable": 1, "canary": 2}}]}
+//	             "versions": [1, 2], "labels": {"stable": 1, "canary": 2},
+//	             "logging": {"filename_prefix": "/var/log/kerasgo/fortunes",
+//	                         "sampling_rate": 0.1}}]}
 type FileConfig struct {
 	Models []struct {
 		Name     string           `json:"name"`
 		BasePath string           `json:"base_path"`
 		Versions []int64          `json:"versions"`
 		Labels   map[string]int64 `json:"labels"`
+		Logging  *struct {
+			FilenamePrefix string   `json:"filename_prefix"`
+			SamplingRate   *float64 `json:"sampling_rate"`
+		} `json:"logging"`
 	} `json:"models"`
 }
 
@@ -124,7 +131,14 @@ func ParseFileConfig(data []byte) ([]ModelConfig, error) {
 				return nil, fmt.Errorf("model config: %s label %q points at version %d, which is not among the served versions %v", m.Name, label, v, m.Versions)
 			}
 		}
-		out = append(out, ModelConfig{Name: m.Name, BasePath: m.BasePath, Versions: m.Versions, Labels: m.Labels})
+		mc := ModelConfig{Name: m.Name, BasePath: m.BasePath, Versions: m.Versions, Labels: m.Labels}
+		if l := m.Logging; l != nil {
+			if l.FilenamePrefix == "" || l.SamplingRate == nil || *l.SamplingRate < 0 || *l.SamplingRate > 1 {
+				return nil, fmt.Errorf("model config: %s logging: want a filename_prefix and a sampling_rate of 0 to 1", m.Name)
+			}
+			mc.Logging = LoggingConfig{FilenamePrefix: l.FilenamePrefix, SamplingRate: *l.SamplingRate}
+		}
+		out = append(out, mc)
 	}
 	return out, nil
 }

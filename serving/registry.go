@@ -28,6 +28,9 @@ type ModelConfig struct {
 	// Labels map version labels (e.g. "stable") to version numbers; a
 	// labelled version must be among those served.
 	Labels map[string]int64
+	// Logging says which share of the model's requests are logged, and
+	// where; the zero value logs none.
+	Logging LoggingConfig
 }
 
 // Errors for unknown models and versions; the HTTP layer answers 404.
@@ -60,6 +63,9 @@ type servable struct {
 	// seen remembers version directories' file fingerprints between polls:
 	// a version is loaded only once it stops changing.
 	seen map[int64]candidate
+	// log is the model's request log; nil when it logs nothing, and once
+	// the model is dropped.
+	log *modelLog
 }
 
 // notFoundError carries TF Serving's message for a servable it cannot find

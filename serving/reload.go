@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 )
 
 // servable returns the model of that name, or TF Serving's not-found
@@ -65,6 +66,9 @@ func (srv *Server) Reload(ctx context.Context, models []ModelConfig) error {
 		}
 		next[mc.Name] = nil
 	}
+	if err := srv.cfg.checkLogging(models); err != nil {
+		return badRequest("%v", err)
+	}
 	srv.refreshing.Lock()
 	defer srv.refreshing.Unlock()
 	current := srv.snapshot()
@@ -74,7 +78,13 @@ func (srv *Server) Reload(ctx context.Context, models []ModelConfig) error {
 			next[mc.Name] = s
 			continue
 		}
-		s := &servable{cfg: mc, versions: map[int64]*version{}}
+		s, err := srv.newServable(mc)
+		if err != nil {
+			for _, l := range loaded {
+				srv.drop(l)
+			}
+			return badRequest("reloading the model config: %v", err)
+		}
 		if _, err := srv.refresh(ctx, s, true); err != nil {
 			for _, l := range loaded {
 				srv.drop(l)
@@ -97,17 +107,34 @@ func (srv *Server) Reload(ctx context.Context, models []ModelConfig) error {
 	return nil
 }
 
+// newServable begins serving a model: no version loaded yet, its request
+// log open if it has one.
+func (srv *Server) newServable(mc ModelConfig) (*servable, error) {
+	l, err := srv.openModelLog(mc.Name, srv.cfg.logging(mc))
+	if err != nil {
+		return nil, err
+	}
+	return &servable{cfg: mc, versions: map[int64]*version{}, log: l}, nil
+}
+
 // drop unloads every version of a model no longer served, each once its
-// requests finish.
+// requests finish, then lets go of its request log.
 func (srv *Server) drop(s *servable) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var unloads sync.WaitGroup
 	for _, v := range s.versions {
-		srv.unloading.Go(func() { srv.unload(s.cfg.Name, v) })
+		unloads.Go(func() { srv.unload(s.cfg.Name, v) })
 	}
 	s.versions = map[int64]*version{}
+	l := s.log
+	s.log = nil
+	srv.unloading.Go(func() {
+		unloads.Wait()
+		srv.closeModelLog(l)
+	})
 }
 
 func sameConfig(a, b ModelConfig) bool {
-	return a.Name == b.Name && a.BasePath == b.BasePath && slices.Equal(a.Versions, b.Versions) && maps.Equal(a.Labels, b.Labels)
+	return a.Name == b.Name && a.BasePath == b.BasePath && slices.Equal(a.Versions, b.Versions) && maps.Equal(a.Labels, b.Labels) && a.Logging == b.Logging
 }

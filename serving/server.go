@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fastjson"
+
+	"github.com/kerasgo/kerasgo/serving/requestlog"
 )
 
 // Config configures a Server.
@@ -36,6 +38,14 @@ type Config struct {
 	// MetricsPath is one more path the metrics are served on, as TF
 	// Serving's monitoring config names it (serve.ReadMonitoringConfig).
 	MetricsPath string
+	// RequestLog bounds the files, disk and memory of every model's request
+	// log (ModelConfig.Logging says which models log, and where).
+	RequestLog requestlog.Options
+	// RequestLogDir, if set, logs the requests of every model without a
+	// ModelConfig.Logging of its own, as DIR/NAME-TIME.tfrecord, sampled at
+	// RequestLogSampling (0 to 1). It applies to models a Reload adds too.
+	RequestLogDir      string
+	RequestLogSampling float64
 	// Warmup, if set, runs on each newly loaded version, from its
 	// directory, before the version takes requests (grpcapi.Warmup replays
 	// TF Serving's warmup records); it returns how many requests it ran. A
@@ -60,6 +70,9 @@ type Server struct {
 	unloading  sync.WaitGroup
 	parsers    fastjson.ParserPool
 	admission  *admission
+	// logsMu guards logs, the open request logs by filename prefix.
+	logsMu sync.Mutex
+	logs   map[string]*sharedWriter
 }
 
 // New loads the latest version of every configured model and, with a
@@ -87,8 +100,11 @@ func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.checkLogging(cfg.Models); err != nil {
+		return nil, fmt.Errorf("serving: %w", err)
+	}
 	srv := &Server{cfg: cfg, loader: load, log: cfg.Logger, models: map[string]*servable{}, metrics: m,
-		admission: &admission{limit: cfg.MaxInflightBytes, gauge: m.inflightBytes}}
+		admission: &admission{limit: cfg.MaxInflightBytes, gauge: m.inflightBytes}, logs: map[string]*sharedWriter{}}
 	for _, mc := range cfg.Models {
 		if mc.Name == "" || mc.BasePath == "" {
 			srv.Close()
@@ -98,7 +114,11 @@ func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
 			srv.Close()
 			return nil, fmt.Errorf("serving: model %q configured twice", mc.Name)
 		}
-		s := &servable{cfg: mc, versions: map[int64]*version{}}
+		s, err := srv.newServable(mc)
+		if err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("serving: %w", err)
+		}
 		srv.models[mc.Name] = s
 		if _, err := srv.refresh(ctx, s, true); err != nil {
 			srv.Close()
@@ -136,6 +156,10 @@ type serverMetrics struct {
 	// warmupRecords and warmupSeconds describe each version's warmup.
 	warmupRecords *prometheus.GaugeVec
 	warmupSeconds *prometheus.GaugeVec
+	// logRecords, logBytes and logDropped count each model's request log.
+	logRecords *prometheus.CounterVec
+	logBytes   *prometheus.CounterVec
+	logDropped *prometheus.CounterVec
 }
 
 func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
@@ -163,8 +187,17 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 		warmupSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kerasgo_warmup_seconds", Help: "How long a version's warmup took.",
 		}, []string{"model", "version"}),
+		logRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kerasgo_request_log_records_total", Help: "Requests written to the model's request log (PredictionLog TFRecords).",
+		}, []string{"model"}),
+		logBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kerasgo_request_log_bytes_total", Help: "Bytes of PredictionLog records written to the model's request log.",
+		}, []string{"model"}),
+		logDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kerasgo_request_log_dropped_total", Help: "Sampled requests not logged, by reason: queue_full (the disk is slow), write_failed (full or gone), closed, unencodable.",
+		}, []string{"model", "reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth, m.inflightBytes, m.warmupRecords, m.warmupSeconds} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth, m.inflightBytes, m.warmupRecords, m.warmupSeconds, m.logRecords, m.logBytes, m.logDropped} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("serving: registering metrics: %w", err)
 		}

@@ -627,11 +627,18 @@ func TestParseFileConfig(t *testing.T) {
 		"no base path":     {json: `{"models": [{"name": "a"}]}`, wantErr: true},
 		"label off pinned": {json: `{"models": [{"name": "a", "base_path": "/m", "versions": [1], "labels": {"x": 2}}]}`, wantErr: true},
 		"not JSON":         {json: `models: [a]`, wantErr: true},
+		"logging":          {json: `{"models": [{"name": "a", "base_path": "/m", "logging": {"filename_prefix": "/l/a", "sampling_rate": 0.25}}]}`},
+		"logging, no rate": {json: `{"models": [{"name": "a", "base_path": "/m", "logging": {"filename_prefix": "/l/a"}}]}`, wantErr: true},
+		"logging, rate 2":  {json: `{"models": [{"name": "a", "base_path": "/m", "logging": {"filename_prefix": "/l/a", "sampling_rate": 2}}]}`, wantErr: true},
+		"logging, no path": {json: `{"models": [{"name": "a", "base_path": "/m", "logging": {"sampling_rate": 1}}]}`, wantErr: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfgs, err := serving.ParseFileConfig([]byte(tc.json))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, wantErr %v (%+v)", err, tc.wantErr, cfgs)
+			}
+			if want := (serving.LoggingConfig{FilenamePrefix: "/l/a", SamplingRate: 0.25}); name == "logging" && cfgs[0].Logging != want {
+				t.Errorf("logging %+v, want %+v", cfgs[0].Logging, want)
 			}
 		})
 	}

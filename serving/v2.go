@@ -276,6 +276,11 @@ func (srv *Server) v2Infer(w http.ResponseWriter, req *http.Request, mv *ModelVe
 			return badRequest("id: want a string, got %s", jsonTypeName(v))
 		}
 	}
+	if mv.Logs() {
+		logID := RequestID(string(id))
+		w.Header().Set(RequestIDHeader, logID)
+		restLog{mv: mv, id: logID}.predict(mv.Spec().Signature, func() map[string]tensor.Tensor { return inputs }, outputs)
+	}
 	out, blobs, err := encodeV2Response(mv, id, outputs, wantOutputs)
 	if err != nil {
 		return err

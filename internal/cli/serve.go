@@ -16,6 +16,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
+	"github.com/kerasgo/kerasgo/serving/requestlog"
 	"github.com/kerasgo/kerasgo/serving/serve"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
@@ -47,6 +48,11 @@ type serveFlags struct {
 	configPoll     time.Duration
 	sslFile        string
 	warmup         bool
+	logDir         string
+	logSampling    float64
+	logFileBytes   int64
+	logFileAge     time.Duration
+	logTotalBytes  int64
 	fs             *pflag.FlagSet
 }
 
@@ -142,6 +148,11 @@ still sending sees the answer, not a reset connection.`,
 			fs.DurationVar(&f.configPoll, "model-config-poll", 0, "how often --model-config is read again and its models served, as TF Serving's --model_config_file_poll_wait_seconds (0: never)")
 			fs.StringVar(&f.sslFile, "ssl-config-file", "", "TF Serving's SSL config text file (SSLConfig: PEM key, certificate, client CA, client_verify): TLS on gRPC, and on REST with the same material")
 			fs.BoolVar(&f.warmup, "enable-model-warmup", true, "replay a version's assets.extra/tf_serving_warmup_requests (TF Serving's warmup records) before it takes traffic")
+			fs.StringVar(&f.logDir, "request-log-dir", "", "log requests and responses of every model without a logging_config of its own to DIR/NAME-TIME.tfrecord (TF Serving's PredictionLog TFRecords)")
+			fs.Float64Var(&f.logSampling, "request-log-sampling", 1, "share of requests --request-log-dir logs, 0 to 1")
+			fs.Int64Var(&f.logFileBytes, "request-log-max-file-bytes", 64<<20, "a request log file is closed and the next begun past this size")
+			fs.DurationVar(&f.logFileAge, "request-log-max-file-age", time.Hour, "a request log file is closed and the next begun past this age")
+			fs.Int64Var(&f.logTotalBytes, "request-log-max-bytes", 1<<30, "each model's request log files together; the oldest are removed past it")
 			f.fs = fs
 			return f.run
 		},
@@ -177,6 +188,9 @@ func (f *serveFlags) config(env *Env) (serving.Config, serve.Options, error) {
 	}
 	if f.batchTimeout.set {
 		cfg.Batch.Policy = serving.BatchFixed
+	}
+	if err := f.requestLogging(&cfg); err != nil {
+		return cfg, serve.Options{}, err
 	}
 	if f.batchingFile != "" {
 		for _, name := range []string{"max-batch-size", "batch-timeout", "max-enqueued", "num-batch-threads"} {
@@ -291,6 +305,23 @@ func (f *serveFlags) run(ctx context.Context, env *Env, args []string) error {
 		defer func() { stop(); wg.Wait() }() // before srv.Close
 	}
 	return serve.Run(ctx, srv, opts)
+}
+
+// requestLogging applies the --request-log flags: the bounds of every
+// request log, and --request-log-dir's logging for the models that have
+// none of their own.
+func (f *serveFlags) requestLogging(cfg *serving.Config) error {
+	switch {
+	case f.logSampling < 0 || f.logSampling > 1:
+		return usagef("--request-log-sampling must be 0 to 1")
+	case f.logFileBytes < 1<<10 || f.logTotalBytes < f.logFileBytes:
+		return usagef("--request-log-max-file-bytes must be at least 1 KiB and at most --request-log-max-bytes")
+	case f.logFileAge <= 0:
+		return usagef("--request-log-max-file-age must be longer than 0")
+	}
+	cfg.RequestLog = requestlog.Options{MaxFileBytes: f.logFileBytes, MaxFileAge: f.logFileAge, MaxTotalBytes: f.logTotalBytes}
+	cfg.RequestLogDir, cfg.RequestLogSampling = f.logDir, f.logSampling
+	return nil
 }
 
 // batchTimeoutFlag is --batch-timeout: a duration, and whether it was given,

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -22,6 +23,7 @@ func ModelConfigs(cfg *tfservingpb.ModelServerConfig) ([]serving.ModelConfig, er
 		return nil, errkind.New(errkind.InvalidInput, "ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported")
 	}
 	out := make([]serving.ModelConfig, 0, len(list.GetConfig()))
+	var err error
 	for i, mc := range list.GetConfig() {
 		where := fmt.Sprintf("model config %d (%q)", i, mc.GetName())
 		if mc.GetName() == "" || mc.GetBasePath() == "" {
@@ -52,7 +54,32 @@ func ModelConfigs(cfg *tfservingpb.ModelServerConfig) ([]serving.ModelConfig, er
 			}
 			c.Labels[label] = v
 		}
+		if c.Logging, err = loggingConfig(mc.GetLoggingConfig()); err != nil {
+			return nil, errkind.New(errkind.InvalidInput, "%s: logging_config: %v", where, err)
+		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// loggingConfig reads TF Serving's logging_config. kerasgo's log collector
+// writes TFRecord files of PredictionLog (package requestlog): type is ""
+// or "tfrecord", and filename_prefix is required. Sampling by task and
+// the attributes of the request to log are not supported.
+func loggingConfig(lc *tfservingpb.LoggingConfig) (serving.LoggingConfig, error) {
+	if lc == nil {
+		return serving.LoggingConfig{}, nil
+	}
+	collector, sampling := lc.GetLogCollectorConfig(), lc.GetSamplingConfig()
+	switch t := collector.GetType(); {
+	case t != "" && t != "tfrecord":
+		return serving.LoggingConfig{}, fmt.Errorf("log_collector_config type %q is not a collector kerasgo has; its collector writes TFRecord files (type \"\" or \"tfrecord\")", t)
+	case collector.GetFilenamePrefix() == "":
+		return serving.LoggingConfig{}, errors.New("log_collector_config needs a filename_prefix")
+	case len(sampling.GetPerTaskSamplingConfigs()) > 0 || sampling.GetAttributes() != 0 || lc.GetCustomLoggingConfig() != nil:
+		return serving.LoggingConfig{}, errors.New("per_task_sampling_configs, attributes and custom_logging_config are not supported: give sampling_rate only")
+	case sampling.GetSamplingRate() < 0 || sampling.GetSamplingRate() > 1:
+		return serving.LoggingConfig{}, fmt.Errorf("sampling_rate %g: want 0 to 1", sampling.GetSamplingRate())
+	}
+	return serving.LoggingConfig{FilenamePrefix: collector.GetFilenamePrefix(), SamplingRate: sampling.GetSamplingRate()}, nil
 }

@@ -123,6 +123,9 @@ func (in inference) ModelInfer(ctx context.Context, req *oippb.ModelInferRequest
 			resp.Outputs = append(resp.Outputs, &oippb.ModelInferResponse_InferOutputTensor{Name: name, Datatype: t.DType.OIPDataType(), Shape: t.Shape})
 			resp.RawOutputContents = append(resp.RawOutputContents, raw)
 		}
+		logRequest(ctx, mv, req.GetId(), mv.Spec().Signature, func() (*tfservingpb.PredictionLog, error) {
+			return serving.PredictLog(inputs, outputs)
+		})
 		return mv.Number(), nil
 	})
 	return resp, err

@@ -23,6 +23,7 @@ import (
 	metapb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -194,6 +195,9 @@ func (s *Service) Predict(ctx context.Context, req *tfservingpb.PredictRequest) 
 				return mv.Number(), err
 			}
 		}
+		logRequest(ctx, mv, "", signature, func() (*tfservingpb.PredictionLog, error) {
+			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_PredictLog{PredictLog: &tfservingpb.PredictLog{Request: req, Response: resp}}}, nil
+		})
 		return mv.Number(), nil
 	})
 	return resp, err
@@ -217,6 +221,9 @@ func (s *Service) Classify(ctx context.Context, req *tfservingpb.ClassificationR
 			return mv.Number(), err
 		}
 		resp = &tfservingpb.ClassificationResponse{ModelSpec: replySpec(mv, signatureOrDefault(req.GetModelSpec())), Result: result}
+		logRequest(ctx, mv, "", signatureOrDefault(req.GetModelSpec()), func() (*tfservingpb.PredictionLog, error) {
+			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_ClassifyLog{ClassifyLog: &tfservingpb.ClassifyLog{Request: req, Response: resp}}}, nil
+		})
 		return mv.Number(), nil
 	})
 	return resp, err
@@ -240,6 +247,9 @@ func (s *Service) Regress(ctx context.Context, req *tfservingpb.RegressionReques
 			return mv.Number(), err
 		}
 		resp = &tfservingpb.RegressionResponse{ModelSpec: replySpec(mv, signatureOrDefault(req.GetModelSpec())), Result: result}
+		logRequest(ctx, mv, "", signatureOrDefault(req.GetModelSpec()), func() (*tfservingpb.PredictionLog, error) {
+			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_RegressLog{RegressLog: &tfservingpb.RegressLog{Request: req, Response: resp}}}, nil
+		})
 		return mv.Number(), nil
 	})
 	return resp, err
@@ -307,9 +317,36 @@ func (s *Service) MultiInference(ctx context.Context, req *tfservingpb.MultiInfe
 			}
 			resp.Results = append(resp.Results, out)
 		}
+		logRequest(ctx, mv, "", signatureOrDefault(first), func() (*tfservingpb.PredictionLog, error) {
+			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_MultiInferenceLog{MultiInferenceLog: &tfservingpb.MultiInferenceLog{Request: req, Response: resp}}}, nil
+		})
 		return mv.Number(), nil
 	})
 	return resp, err
+}
+
+// RequestIDKey is the gRPC metadata key of a request's id: the client's,
+// if it sends one, or a new one, sent back in the response's header
+// metadata when the model logs requests (serving.RequestIDHeader over
+// HTTP).
+const RequestIDKey = "x-request-id"
+
+// logRequest writes a request and its answer to the model's request log
+// (serving.ModelVersion.Log) under the request's id: given (the Open
+// Inference Protocol's own id), else the client's RequestIDKey, else a new
+// one, which the response's header metadata carries.
+func logRequest(ctx context.Context, mv *serving.ModelVersion, given, signature string, record func() (*tfservingpb.PredictionLog, error)) {
+	if !mv.Logs() {
+		return
+	}
+	if given == "" {
+		if ids := metadata.ValueFromIncomingContext(ctx, RequestIDKey); len(ids) > 0 {
+			given = ids[0]
+		}
+	}
+	id := serving.RequestID(given)
+	_ = grpc.SetHeader(ctx, metadata.Pairs(RequestIDKey, id)) // fails only outside a gRPC server (a direct call)
+	mv.Log(id, signature, record)
 }
 
 func signatureOrDefault(spec *tfservingpb.ModelSpec) string {

@@ -171,3 +171,39 @@ func TestWatchModelConfig(t *testing.T) {
 	write(listing("a"))
 	wait("a served again", func() bool { return served("a") && !served("b") })
 }
+
+// TestModelConfigLogging reads TF Serving's logging_config from a
+// model_config_list file: what kerasgo's TFRecord collector takes, and a
+// clear refusal of what it does not.
+func TestModelConfigLogging(t *testing.T) {
+	for _, c := range []struct {
+		name, logging string
+		want          serving.LoggingConfig
+		wantErr       string
+	}{
+		{"collector and rate", `log_collector_config { filename_prefix: "/logs/m" } sampling_config { sampling_rate: 0.5 }`, serving.LoggingConfig{FilenamePrefix: "/logs/m", SamplingRate: 0.5}, ""},
+		{"tfrecord type, no rate", `log_collector_config { type: "tfrecord" filename_prefix: "/logs/m" }`, serving.LoggingConfig{FilenamePrefix: "/logs/m"}, ""},
+		{"another collector", `log_collector_config { type: "bigquery" filename_prefix: "/logs/m" }`, serving.LoggingConfig{}, `type "bigquery" is not a collector kerasgo has`},
+		{"no prefix", `sampling_config { sampling_rate: 0.5 }`, serving.LoggingConfig{}, "needs a filename_prefix"},
+		{"rate past 1", `log_collector_config { filename_prefix: "/logs/m" } sampling_config { sampling_rate: 1.5 }`, serving.LoggingConfig{}, "sampling_rate 1.5"},
+		{"attributes", `log_collector_config { filename_prefix: "/logs/m" } sampling_config { sampling_rate: 1 attributes: 1 }`, serving.LoggingConfig{}, "not supported"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			config := filepath.Join(t.TempDir(), "models.config")
+			text := `model_config_list { config { name: "m" base_path: "/models/m" logging_config { ` + c.logging + ` } } }`
+			if err := os.WriteFile(config, []byte(text), 0o666); err != nil {
+				t.Fatal(err)
+			}
+			models, err := serve.ReadModelConfig(config)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err %v, want one saying %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil || len(models) != 1 || models[0].Logging != c.want {
+				t.Fatalf("%+v, %v; want logging %+v", models, err, c.want)
+			}
+		})
+	}
+}
