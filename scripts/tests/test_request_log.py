@@ -1,0 +1,157 @@
+"""Request logs (`kerasgo serve --request-log-dir`, or logging_config in a
+model config) read by TensorFlow's own TFRecord reader (tf.data.TFRecordDataset)
+and parsed by tensorflow-serving-api's PredictionLog, after traffic from four
+official clients at once: REST (TF Serving's JSON), gRPC (tensorflow-serving-api),
+and the Open Inference Protocol over REST and gRPC (tritonclient). Every
+request is in the log once, under the id its client gave, with the tensor it
+sent and the answer it got. The logs then serve as TF Serving's warmup records
+for a new version, unchanged."""
+
+import json
+import os
+import shutil
+import threading
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import numpy as np
+import tensorflow as tf
+import tritonclient.grpc as triton_grpc
+import tritonclient.http as triton_http
+from sklearn.datasets import load_svmlight_file
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
+
+from test_grpc_client import REPO, RPC_TIMEOUT, Server
+
+FORTUNES = os.path.join(REPO, "testdata", "models", "fortunes")
+ROWS = os.path.join(REPO, "testdata", "features", "fortunes", "test.libsvm")
+
+
+def rows(n):
+    x, _ = load_svmlight_file(ROWS, n_features=256)
+    return np.asarray(x[:n].todense(), dtype=np.float32)
+
+
+def read_logs(prefix):
+    """Every record under prefix, oldest file first, by TensorFlow's reader."""
+    directory, base = os.path.split(prefix)
+    files = sorted(f for f in os.listdir(directory) if f.startswith(base + "-") and f.endswith(".tfrecord"))
+    assert files, f"no log files under {prefix}: {os.listdir(directory)}"
+    records = []
+    for f in files:
+        for raw in tf.data.TFRecordDataset(os.path.join(directory, f)):
+            records.append(prediction_log_pb2.PredictionLog.FromString(raw.numpy()))
+    return files, records
+
+
+def metric(server, name):
+    text = urllib.request.urlopen(f"http://{server.rest_address}/metrics", timeout=RPC_TIMEOUT).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{"))
+
+
+def send_all(server, x):
+    """Sends row i of x by one of four clients, under id "req-i", eight at a
+    time; returns {id: the answer's probabilities}."""
+    meta = json.load(urllib.request.urlopen(f"http://{server.rest_address}/v1/models/fortunes/metadata", timeout=RPC_TIMEOUT))
+    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    (input_name,), (output_name,) = sig["inputs"], sig["outputs"]
+    channel = grpc.insecure_channel(server.grpc_address)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    local = threading.local()
+
+    def oip_http():
+        if not hasattr(local, "http"):
+            local.http = triton_http.InferenceServerClient(server.rest_address)
+        return local.http
+
+    def oip_grpc():
+        if not hasattr(local, "grpc"):
+            local.grpc = triton_grpc.InferenceServerClient(server.grpc_address)
+        return local.grpc
+
+    def send(i):
+        rid, row = f"req-{i}", x[i:i + 1]
+        match i % 4:
+            case 0:  # TF Serving's REST API
+                req = urllib.request.Request(f"http://{server.rest_address}/v1/models/fortunes:predict",
+                                             data=json.dumps({"instances": row.tolist()}).encode(),
+                                             headers={"X-Request-Id": rid})
+                with urllib.request.urlopen(req, timeout=RPC_TIMEOUT) as resp:
+                    assert resp.headers["X-Request-Id"] == rid
+                    return rid, np.asarray(json.load(resp)["predictions"], dtype=np.float32)
+            case 1:  # TF Serving's gRPC API
+                req = predict_pb2.PredictRequest()
+                req.model_spec.name = "fortunes"
+                req.inputs[input_name].CopyFrom(tf.make_tensor_proto(row))
+                resp, call = stub.Predict.with_call(req, timeout=RPC_TIMEOUT, metadata=[("x-request-id", rid)])
+                assert ("x-request-id", rid) in call.initial_metadata()
+                return rid, tf.make_ndarray(resp.outputs[output_name])
+            case 2:  # the Open Inference Protocol over REST
+                inp = triton_http.InferInput(input_name, list(row.shape), "FP32")
+                inp.set_data_from_numpy(row, binary_data=i % 8 == 2)
+                return rid, oip_http().infer("fortunes", [inp], request_id=rid).as_numpy(output_name)
+            case 3:  # and over gRPC
+                inp = triton_grpc.InferInput(input_name, list(row.shape), "FP32")
+                inp.set_data_from_numpy(row)
+                return rid, oip_grpc().infer("fortunes", [inp], request_id=rid).as_numpy(output_name)
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            return dict(pool.map(send, range(len(x))))
+    finally:
+        channel.close()
+
+
+def test_logs_read_by_tensorflow(tmp_path):
+    x = rows(200)
+    logs = tmp_path / "logs"
+    # Small files, so that the log rotates under load.
+    s = Server(["--grpc-port", "0", "--model", f"fortunes={FORTUNES}",
+                "--request-log-dir", str(logs), "--request-log-max-file-bytes", str(64 << 10)])
+    try:
+        answers = send_all(s, x)
+    finally:
+        s.stop()  # SIGTERM: drains, then writes what the log holds
+    files, records = read_logs(str(logs / "fortunes"))
+    assert len(files) > 1, "the log did not rotate"
+    assert all(os.path.getsize(logs / f) <= 64 << 10 for f in files)
+    assert len(records) == len(x), f"{len(records)} records for {len(x)} requests"
+    seen = set()
+    for rec in records:
+        meta = rec.log_metadata
+        rid = meta.request_origin
+        assert rid in answers and rid not in seen, rid
+        seen.add(rid)
+        assert meta.model_spec.name == "fortunes" and meta.model_spec.version.value == 1
+        assert meta.model_spec.signature_name == "serving_default" and meta.sampling_config.sampling_rate == 1
+        assert rec.WhichOneof("log_type") == "predict_log"
+        (sent,) = rec.predict_log.request.inputs.values()
+        (got,) = rec.predict_log.response.outputs.values()
+        i = int(rid.split("-")[1])
+        np.testing.assert_array_equal(tf.make_ndarray(sent), x[i:i + 1])
+        np.testing.assert_array_equal(tf.make_ndarray(got).reshape(answers[rid].shape), answers[rid])
+
+
+def test_logs_are_warmup_records(tmp_path):
+    """A version whose assets.extra/tf_serving_warmup_requests is a request
+    log, copied as it is, warms up on the logged requests."""
+    x = rows(12)
+    logs = tmp_path / "logs"
+    s = Server(["--grpc-port", "0", "--model", f"fortunes={FORTUNES}", "--request-log-dir", str(logs)])
+    try:
+        send_all(s, x)
+    finally:
+        s.stop()
+    (log_file,) = [f for f in os.listdir(logs) if f.endswith(".tfrecord")]
+    base = tmp_path / "fortunes"
+    shutil.copytree(FORTUNES, base / "2")
+    os.makedirs(base / "2" / "assets.extra", exist_ok=True)
+    shutil.copy(logs / log_file, base / "2" / "assets.extra" / "tf_serving_warmup_requests")
+    s = Server(["--grpc-port", "0", "--model", f"fortunes={base}"])
+    try:
+        lines = [line for line in s.lines if "msg=warmup" in line]
+        assert len(lines) == 1 and f"records={len(x)}" in lines[0] and "version=2" in lines[0], s.log()
+        assert metric(s, "kerasgo_warmup_records") == len(x)
+    finally:
+        s.stop()
