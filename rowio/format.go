@@ -20,10 +20,15 @@ const (
 	FormatNPY    Format = "npy"    // a 2-D float32/float64 NumPy array
 	FormatLibSVM Format = "libsvm" // svmlight sparse rows with labels
 	FormatText   Format = "text"   // raw text, one document a line
+	// FormatPredictionLog is a request log: TFRecords of TF Serving's
+	// PredictionLog, as kerasgo serve writes them. Its reader is
+	// requestlog.NewRowReader (package serving/requestlog), outside this
+	// package so that readers of plain files link no serving code.
+	FormatPredictionLog Format = "predictionlog"
 )
 
 // Formats lists every format, in the order help texts show them.
-var Formats = []Format{FormatCSV, FormatTSV, FormatJSONL, FormatNPY, FormatLibSVM, FormatText}
+var Formats = []Format{FormatCSV, FormatTSV, FormatJSONL, FormatNPY, FormatLibSVM, FormatText, FormatPredictionLog}
 
 // ErrUnknownFormat is returned for a format name that is none of Formats.
 var ErrUnknownFormat = errors.New("unknown format")
@@ -39,13 +44,16 @@ func ParseFormat(name, path string) (Format, error) {
 			return f, nil
 		}
 	}
-	return "", fmt.Errorf("%w %q (want auto, csv, tsv, jsonl, npy, libsvm or text)", ErrUnknownFormat, name)
+	return "", fmt.Errorf("%w %q (want auto, csv, tsv, jsonl, npy, libsvm, text or predictionlog)", ErrUnknownFormat, name)
 }
 
 // FormatOf returns the format path's extension implies: .npy, .tsv/.tab,
-// .jsonl/.ndjson, .libsvm/.svm/.svmlight, .txt; anything else is CSV.
+// .jsonl/.ndjson, .libsvm/.svm/.svmlight, .txt, .tfrecord (a request log);
+// anything else is CSV.
 func FormatOf(path string) Format {
 	switch strings.ToLower(filepath.Ext(path)) {
+	case ".tfrecord":
+		return FormatPredictionLog
 	case ".npy":
 		return FormatNPY
 	case ".tsv", ".tab":
@@ -107,6 +115,8 @@ func NewFormatReader(r io.Reader, path string, f Format, opts ReaderOptions) (Ro
 		return NewTextReader(r, path, opts.Vectorizer, opts.Sparse && opts.Vectorizer != nil), nil
 	case FormatLibSVM:
 		return NewLibSVMReader(r, path, LibSVMOptions{Dim: opts.Dim, Base: opts.Base, Sparse: opts.Sparse})
+	case FormatPredictionLog:
+		return nil, fmt.Errorf("%s: a request log is read by requestlog.NewRowReader (package serving/requestlog): %w", path, ErrUnknownFormat)
 	}
 	return nil, fmt.Errorf("%s: %w %q", path, ErrUnknownFormat, f)
 }

@@ -112,7 +112,7 @@ func (j *JSONLReader) parse(row *Row, text []byte) error {
 			if err := j.parseLabels(row); err != nil {
 				return err
 			}
-			setText(row, j.opts.Vectorizer, text, j.opts.Sparse)
+			SetText(row, j.opts.Vectorizer, text, j.opts.Sparse)
 			return nil
 		}
 		return j.errorf("", `no features: want "x" (dense) or "indices" (sparse)`)

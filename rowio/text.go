@@ -19,9 +19,9 @@ type Vectorizer interface {
 	VectorizeSparse(text string, indices []int32, values []float32) ([]int32, []float32)
 }
 
-// setText fills row with the features of text: Indices and Values when
+// SetText fills row with the features v gives text: Indices and Values when
 // sparse, else Features with every value.
-func setText(row *Row, v Vectorizer, text string, sparse bool) {
+func SetText(row *Row, v Vectorizer, text string, sparse bool) {
 	row.Indices, row.Values = v.VectorizeSparse(text, row.Indices[:0], row.Values[:0])
 	if sparse {
 		row.Features = row.Features[:0]
@@ -70,6 +70,6 @@ func (t *TextReader) Read(row *Row) error {
 		return nil
 	}
 	row.Text = ""
-	setText(row, t.v, text, t.sparse)
+	SetText(row, t.v, text, t.sparse)
 	return nil
 }

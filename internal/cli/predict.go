@@ -18,6 +18,7 @@ import (
 	"github.com/kerasgo/kerasgo/atomicfile"
 	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/score"
+	"github.com/kerasgo/kerasgo/serving/requestlog"
 )
 
 type predictFlags struct {
@@ -54,6 +55,10 @@ Inputs (--format auto picks by extension; "-" reads standard input):
             detected as scikit-learn does (files only; on stdin they are zero-based)
   text      raw text, one document a line (.txt), through the vectorizer the
             exporter stored with the model (JSONL {"text": ...} rows too)
+  predictionlog  a request log kerasgo serve wrote (.tfrecord): the logged
+            Predict requests' rows, with ids REQUEST_ID (REQUEST_ID#k for a
+            request of several rows); stderr then says how often this model's
+            top class differs from the answers logged
 
 Bad input stops the run with the file, line and field; --skip-bad-rows counts
 and reports such rows instead. --shard I/N scores every N-th batch starting at
@@ -64,7 +69,7 @@ A progress bar shows on a terminal (stderr), nowhere else.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &predictFlags{}
 			fs.StringArrayVar(&f.inputs, "input", nil, "input file; repeat for several (- for stdin)")
-			fs.StringVar(&f.format, "format", "auto", "input format: auto, csv, tsv, jsonl, npy, libsvm, text")
+			fs.StringVar(&f.format, "format", "auto", "input format: auto, csv, tsv, jsonl, npy, libsvm, text, predictionlog (a kerasgo serve request log, .tfrecord)")
 			fs.StringVarP(&f.output, "output", "o", "-", "output file, - for stdout")
 			fs.StringVar(&f.outputFormat, "output-format", "", "csv or jsonl (default: by --output's extension, else csv)")
 			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per model call")
@@ -202,6 +207,9 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model
 	}
 	opts.OnBadRow = func(err error) { fmt.Fprintf(env.Stderr, "kerasgo predict: skipping bad row: %v\n", err) }
 	format, _ := rowio.ParseFormat(f.format, path) // checked in run
+	if format == rowio.FormatPredictionLog {
+		return scoreRequestLog(ctx, env, m, r, path, w, opts)
+	}
 	ropts := rowio.ReaderOptions{IDColumn: f.idColumn}
 	if format == rowio.FormatLibSVM {
 		// The reader gets a stream (standard input, or the file behind a
@@ -212,6 +220,35 @@ func (f *predictFlags) scoreFile(ctx context.Context, env *Env, m *kerasgo.Model
 		}
 	}
 	return m.Score(ctx, r, path, format, ropts, w, opts)
+}
+
+// scoreRequestLog scores the rows of a request log again and reports how
+// often the model's top class differs from the answers the log holds.
+func scoreRequestLog(ctx context.Context, env *Env, m *kerasgo.Model, r io.Reader, path string, w rowio.PredictionWriter, opts score.Options) (score.Stats, error) {
+	// Logged rows are dense (a Predict request's float32 matrix) or texts.
+	ropts := rowio.ReaderOptions{Dim: m.InputDim()}
+	opts.Batches = score.DenseBatches
+	if m.Input() == kerasgo.InputStrings {
+		opts.Batches = score.TextBatches
+	} else {
+		ropts.Vectorizer = m.Vectorizer()
+	}
+	lr := requestlog.NewRowReader(r, path, ropts)
+	compared := requestlog.NewComparison(w, lr)
+	opts.Dim, opts.Path = m.InputDim(), path
+	st, err := score.Run(ctx, lr, m, compared, opts)
+	if err != nil {
+		return st, err
+	}
+	note := ""
+	if lr.Skipped > 0 {
+		note += fmt.Sprintf(" (%d records that are not Predict requests of one tensor skipped)", lr.Skipped)
+	}
+	if lr.Torn {
+		note += " (a torn last record skipped)"
+	}
+	fmt.Fprintf(env.Stderr, "kerasgo predict: %s: %s%s\n", path, compared.Report(m.PredictionOptions(0, 0).Classes), note)
+	return st, nil
 }
 
 // newProgress returns a progress bar over an input's bytes when stderr is a

@@ -7,9 +7,12 @@ request is in the log once, under the id its client gave, with the tensor it
 sent and the answer it got. The logs then serve as TF Serving's warmup records
 for a new version, unchanged."""
 
+import csv
 import json
 import os
+import re
 import shutil
+import subprocess
 import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +25,7 @@ import tritonclient.http as triton_http
 from sklearn.datasets import load_svmlight_file
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2, prediction_service_pb2_grpc
 
-from test_grpc_client import REPO, RPC_TIMEOUT, Server
+from test_grpc_client import KERASGO, REPO, RPC_TIMEOUT, Server
 
 FORTUNES = os.path.join(REPO, "testdata", "models", "fortunes")
 ROWS = os.path.join(REPO, "testdata", "features", "fortunes", "test.libsvm")
@@ -131,6 +134,27 @@ def test_logs_read_by_tensorflow(tmp_path):
         i = int(rid.split("-")[1])
         np.testing.assert_array_equal(tf.make_ndarray(sent), x[i:i + 1])
         np.testing.assert_array_equal(tf.make_ndarray(got).reshape(answers[rid].shape), answers[rid])
+
+    # The logs as `kerasgo predict` input: every logged row scored again,
+    # under its request id, and the disagreement with the logged answers
+    # counted as this test counts it from the two sets of probabilities.
+    out = tmp_path / "again.csv"
+    run = subprocess.run([KERASGO, "predict", FORTUNES, "--output", str(out)] +
+                         [a for f in files for a in ("--input", str(logs / f))], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    again = {}
+    with open(out, newline="") as f:
+        for r in csv.DictReader(f):
+            again[r["id"]] = np.array([float(v) for k, v in r.items() if k.startswith("p_")], dtype=np.float32)
+    assert sorted(again) == sorted(answers)
+    differ = sum(int(np.argmax(again[rid]) != np.argmax(answers[rid].reshape(-1))) for rid in answers)
+    reports = [line for line in run.stderr.splitlines() if "against the logged answers" in line]
+    assert len(reports) == len(files), run.stderr
+    said = sum(int(re.search(r"differs on (\d+) of (\d+) rows", line).group(1)) for line in reports)
+    rows_said = sum(int(re.search(r"differs on \d+ of (\d+) rows", line).group(1)) for line in reports)
+    assert (said, rows_said) == (differ, len(x)), run.stderr
+    for rid in answers:
+        np.testing.assert_allclose(again[rid], answers[rid].reshape(-1), rtol=1e-5, atol=1e-6)
 
 
 def test_logs_are_warmup_records(tmp_path):
