@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -16,10 +17,12 @@ import (
 	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/internal/learningcurve"
 	"github.com/kerasgo/kerasgo/rowio"
+	"github.com/kerasgo/kerasgo/serving/requestlog"
 )
 
 type evaluateFlags struct {
 	data, report string
+	labels       string
 	json         bool
 	batchSize    int
 }
@@ -53,7 +56,8 @@ cross-entropy, otherwise binary. --report writes one self-contained HTML
 page.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &evaluateFlags{}
-			fs.StringVar(&f.data, "data", "", "labelled data: libsvm or JSONL (required)")
+			fs.StringVar(&f.data, "data", "", "labelled data: libsvm or JSONL, or with --labels request logs (required)")
+			fs.StringVar(&f.labels, "labels", "", "a CSV file of id,label rows: --data is then kerasgo serve's request logs (a .tfrecord file, a directory, or a log prefix), whose rows it labels by request id")
 			fs.BoolVar(&f.json, "json", false, "print the report and findings as JSON")
 			fs.StringVar(&f.report, "report", "", "also write a self-contained HTML report")
 			fs.IntVar(&f.batchSize, "batch-size", 500, "rows per model call")
@@ -85,7 +89,7 @@ func (f *evaluateFlags) run(ctx context.Context, env *Env, args []string) error 
 		return err
 	}
 	defer m.Close()
-	src, err := labelledSource(m, f.data)
+	src, err := labelledSource(env, m, f.data, f.labels)
 	if err != nil {
 		return err
 	}
@@ -254,11 +258,43 @@ func heatmap(r evaluation.Report) []heatRow {
 }
 
 // labelledSource is the model's source over a labelled file; a file in a
-// format without labels is a usage error.
-func labelledSource(m *kerasgo.Model, path string) (fit.Source, error) {
+// format without labels is a usage error. With labels (a --labels file),
+// path is request logs (a file, a directory or a log prefix) whose rows
+// that file labels by id.
+func labelledSource(env *Env, m *kerasgo.Model, path, labels string) (fit.Source, error) {
+	if labels != "" {
+		return loggedSource(env, m, path, labels)
+	}
 	src, err := m.LabelledSource(path)
 	if errors.Is(err, rowio.ErrUnknownFormat) {
 		return nil, usagef("%v", err)
 	}
 	return src, err
+}
+
+// loggedSource is the labelled rows of request logs, joined with a labels
+// file by request id; the first pass says how many rows were labelled.
+func loggedSource(env *Env, m *kerasgo.Model, path, labelsPath string) (fit.Source, error) {
+	paths, err := requestlog.Paths(path)
+	if err != nil {
+		return nil, err
+	}
+	labels, err := requestlog.ReadLabels(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	src, err := requestlog.LabelledSource(paths, labels, rowio.ReaderOptions{Dim: m.InputDim(), Vectorizer: m.Vectorizer(), Sparse: true}, func(c requestlog.Counts) {
+		once.Do(func() {
+			fmt.Fprintf(env.Stderr, "kerasgo: %s: %d logged rows labelled by %s, %d without a label left out", path, c.Labelled, labelsPath, c.Unlabelled)
+			if c.Skipped > 0 {
+				fmt.Fprintf(env.Stderr, ", %d records that are not Predict requests of one tensor skipped", c.Skipped)
+			}
+			fmt.Fprintln(env.Stderr)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fit.Source(src), nil
 }

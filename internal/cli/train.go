@@ -20,6 +20,7 @@ import (
 
 type trainFlags struct {
 	data, valData, out, classWeight, plot string
+	labels                                string
 	memoryBudget                          string
 	monitor                               fit.Metric
 	valSplit, learningRate                float64
@@ -76,7 +77,8 @@ never the one just compared, the new one, or one that --model-config (the
 server's config file) pins or labels.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &trainFlags{monitor: fit.ValLoss, promoteIf: fit.ValLoss}
-			fs.StringVar(&f.data, "data", "", "training data: libsvm, or JSONL with labels (required)")
+			fs.StringVar(&f.data, "data", "", "training data: libsvm, or JSONL with labels, or with --labels request logs (required)")
+			fs.StringVar(&f.labels, "labels", "", "a CSV file of id,label rows: --data and --validation-data are then kerasgo serve's request logs (a .tfrecord file, a directory, or a log prefix), whose rows it labels by request id")
 			fs.StringVar(&f.out, "out", "", "directory for the trained model (required)")
 			fs.StringVar(&f.valData, "validation-data", "", "validation data, same formats")
 			fs.Float64Var(&f.valSplit, "validation-split", 0, "hold out this fraction of --data for validation (the same rows every epoch)")
@@ -226,13 +228,13 @@ func (f *trainFlags) fitOptions(ctx context.Context, env *Env, m *kerasgo.Model)
 // model went, the learning curves and the evaluation block of the model
 // kept, which it returns.
 func (f *trainFlags) train(ctx context.Context, env *Env, m *kerasgo.Model, out string, opts fit.Options) (fit.Result, evaluation.Report, error) {
-	train, err := labelledSource(m, f.data)
+	train, err := labelledSource(env, m, f.data, f.labels)
 	if err != nil {
 		return fit.Result{}, evaluation.Report{}, err
 	}
 	var val fit.Source
 	if f.valData != "" {
-		if val, err = labelledSource(m, f.valData); err != nil {
+		if val, err = labelledSource(env, m, f.valData, f.labels); err != nil {
 			return fit.Result{}, evaluation.Report{}, err
 		}
 	}

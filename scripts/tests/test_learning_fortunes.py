@@ -127,6 +127,61 @@ def test_kerasgo_train_learns_as_keras_fit(tmp_path, fmt):
         assert "--learning-rate 0.0005 replaces the model's ExponentialDecay learning-rate schedule" in out, out[:2000]
 
 
+def test_train_on_request_logs_learns_as_keras_fit(tmp_path):
+    """The same comparison, with the rows taken from kerasgo serve's request
+    logs (train --data LOGS --labels ids.csv): the fortunes rows are sent to
+    the served model in requests of up to 50 rows, their labels written by
+    request id, and training on the logs must end where Keras' fit on the
+    rows does."""
+    import urllib.request
+
+    from sklearn.datasets import load_svmlight_file
+
+    from test_grpc_client import Server
+
+    path, keras_runs = keras_side(tmp_path, "keras")
+    exported = str(tmp_path / "exported")
+    kerasgo("export", "--from", path, "--out", exported)
+    logs = tmp_path / "logs"
+    labels = tmp_path / "ids.csv"
+    s = Server(["--grpc-port", "-1", "--model", f"train={exported}", "--model", f"val={exported}",
+                "--request-log-dir", str(logs)])
+    try:
+        with open(labels, "w", encoding="utf-8") as out:
+            out.write("id,label\n")
+            for name in ("train", "val"):
+                x, y = load_svmlight_file(os.path.join(DATA, ("train" if name == "train" else "test") + ".libsvm"),
+                                          n_features=256, zero_based=True)
+                x = np.asarray(x.todense(), dtype=np.float32)
+                for start in range(0, len(y), 50):
+                    rid = f"{name}-{start}"
+                    req = urllib.request.Request(f"http://{s.rest_address}/v1/models/{name}:predict",
+                                                 data=json.dumps({"instances": x[start:start + 50].tolist()}).encode(),
+                                                 headers={"X-Request-Id": rid})
+                    urllib.request.urlopen(req, timeout=60).read()
+                    n = min(50, len(y) - start)
+                    for k in range(n):
+                        out.write(f"{rid}#{k},{int(y[start + k])}\n" if n > 1 else f"{rid},{int(y[start + k])}\n")
+    finally:
+        s.stop()
+    go_runs = []
+    for seed in SEEDS:
+        out = kerasgo("train", exported, "--data", str(logs / "train"), "--validation-data", str(logs / "val"),
+                      "--labels", str(labels), "--epochs", str(EPOCHS), "--batch-size", str(BATCH),
+                      "--seed", str(seed), "--out", str(tmp_path / f"trained{seed}"))
+        epochs = {int(e): (float(l), float(a)) for e, l, a in EPOCH_LINE.findall(out)}
+        assert EPOCHS in epochs, out[-2000:]
+        loss, top1 = epochs[EPOCHS]
+        go_runs.append({"seed": seed, "top1": top1, "loss": loss})
+    g_top1, k_top1 = [r["top1"] for r in go_runs], [r["top1"] for r in keras_runs]
+    g_loss, k_loss = [r["loss"] for r in go_runs], [r["loss"] for r in keras_runs]
+    d_top1, s_top1 = agree("top1", g_top1, k_top1)
+    d_loss, s_loss = agree("loss", g_loss, k_loss)
+    RESULTS["keras, from request logs"] = ("(logs)", g_top1, k_top1, g_loss, k_loss, s_top1, s_loss)
+    assert d_top1 <= max(s_top1, MIN_TOP1), (g_top1, k_top1)
+    assert d_loss <= max(s_loss, MIN_LOSS), (g_loss, k_loss)
+
+
 def test_report_learning_comparison():
     """Prints the runs (pytest -s); always passes."""
     for fmt, (state, gt, kt, gl, kl, st, sl) in RESULTS.items():

@@ -3,7 +3,11 @@ package requestlog_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -138,5 +142,90 @@ func TestRowReaderErrors(t *testing.T) {
 				t.Errorf("%v, want a parse error saying %q", err, c.says)
 			}
 		})
+	}
+}
+
+// TestReadLabels reads labels by id and refuses, naming the line and
+// field, what it cannot join on.
+func TestReadLabels(t *testing.T) {
+	for _, c := range []struct {
+		name, csv string
+		want      map[string][]string
+		says      string
+	}{
+		{"ok", "label,id\nwork,a\n\"art,work\",b#1\n", map[string][]string{"a": {"work"}, "b#1": {"art", "work"}}, ""},
+		{"no id column", "request,label\na,work\n", nil, "labels.csv:1: the header"},
+		{"empty label", "id,label\na,\n", nil, "labels.csv:2: field label: empty"},
+		{"labelled twice", "id,label\na,x\nb,y\na,z\n", nil, `labels.csv:4: field id: "a" is labelled twice`},
+		{"short row", "id,label\na\n", nil, "labels.csv:2: 1 fields"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "labels.csv")
+			if err := os.WriteFile(path, []byte(c.csv), 0o666); err != nil {
+				t.Fatal(err)
+			}
+			got, err := requestlog.ReadLabels(path)
+			if c.says != "" {
+				if err == nil || !strings.Contains(err.Error(), c.says) {
+					t.Fatalf("%v, want an error saying %q", err, c.says)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("%v, %v; want %v", got, err, c.want)
+			}
+		})
+	}
+}
+
+// TestLabelledSource joins two log files with labels: the labelled rows,
+// in order, on every pass, and the counts of the rest.
+func TestLabelledSource(t *testing.T) {
+	dir := t.TempDir()
+	for i, recs := range [][][]byte{
+		{predictLog(t, "a", tensor.Tensor{DType: tensor.Float32, Shape: []int64{2, 1}, Data: []float32{1, 2}}, []float32{0, 1}, 1)},
+		{predictLog(t, "b", tensor.Tensor{DType: tensor.Float32, Shape: []int64{1, 1}, Data: []float32{3}}, []float32{0}, 1)},
+	} {
+		var file bytes.Buffer
+		for _, r := range recs {
+			if err := tfrecord.NewWriter(&file).Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("m-%d.tfrecord", i)), file.Bytes(), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths, err := requestlog.Paths(dir)
+	if err != nil || len(paths) != 2 {
+		t.Fatalf("%v %v", paths, err)
+	}
+	var counts []requestlog.Counts
+	src, err := requestlog.LabelledSource(paths, map[string][]string{"a#1": {"x"}, "b": {"y"}}, rowio.ReaderOptions{Dim: 1}, func(c requestlog.Counts) { counts = append(counts, c) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pass := range 2 {
+		r, closer, err := src()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			var row rowio.Row
+			if err := r.Read(&row); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprint(row.ID, row.Features, row.Labels))
+		}
+		closer.Close()
+		if want := []string{"a#1[2] [x]", "b[3] [y]"}; !slices.Equal(got, want) {
+			t.Errorf("pass %d: %v, want %v", pass, got, want)
+		}
+	}
+	if want := (requestlog.Counts{Labelled: 2, Unlabelled: 1}); len(counts) != 2 || counts[0] != want {
+		t.Errorf("counts %v, want %v on each pass", counts, want)
 	}
 }
