@@ -118,6 +118,10 @@ func OpenCheckpoint(ctx context.Context, out string, opts Options) (*Model, *fit
 //     weights of the last finished step, and the checkpoint stays for
 //     OpenCheckpoint.
 //
+// With validation data, a finished run also records the class mix of the
+// validation rows and of the saved model's predictions on them
+// (evaluation.ClassMix), which kerasgo serve compares its traffic with.
+//
 // opts comes from FitOptions plus the caller's epochs, batch size and the
 // rest; Train sets its BestDir (a temporary directory beside out, removed
 // on return) and, with CheckpointEvery, its CheckpointDir. The directory
@@ -178,6 +182,13 @@ func (m *Model) Train(ctx context.Context, train, val fit.Source, out string, op
 			return res, err
 		}
 		if err := fit.WriteRecord(out, res); err != nil {
+			return res, err
+		}
+	}
+	// The class mix the saved model was validated on, for a server to
+	// compare its traffic with (evaluation.DiagnoseTraffic).
+	if eval, _, what := res.Kept(); (val != nil || opts.ValidationSplit > 0) && eval.Rows > 0 {
+		if err := evaluation.MixOf(eval, "kerasgo train: "+what).Write(out); err != nil {
 			return res, err
 		}
 	}

@@ -128,7 +128,9 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tenso
 		for i, b := range raw {
 			texts[i] = string(b)
 		}
-		y, err = text.PredictText(ctx, texts)
+		if y, err = text.PredictText(ctx, texts); err == nil {
+			mv.v.traffic.observe(y)
+		}
 		return y, true, err
 	}
 	return y, false, nil

@@ -49,6 +49,9 @@ func (srv *Server) Handler() http.Handler {
 	// The standard mux cannot match TF Serving's "{name}:predict" (a wildcard
 	// fills a whole segment), so /v1/models/ is routed here by hand.
 	mux.HandleFunc("/v1/", srv.serveModels)
+	// What the versions' traffic shows against their validation rows
+	// (traffic.go).
+	mux.HandleFunc("GET /kerasgo/findings", srv.serveFindings)
 	// The Open Inference Protocol (v2.go).
 	mux.HandleFunc("/v2", srv.serveV2)
 	mux.HandleFunc("/v2/", srv.serveV2)
@@ -265,7 +268,9 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		if !ok {
 			return badRequest("model input %q takes numbers, not texts", v.spec.InputKey)
 		}
-		y, err = text.PredictText(ctx, rb.texts)
+		if y, err = text.PredictText(ctx, rb.texts); err == nil {
+			v.traffic.observe(y)
+		}
 	} else {
 		y, err = v.batcher.Predict(ctx, rb.x)
 	}

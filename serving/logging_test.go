@@ -1,6 +1,7 @@
 package serving_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/requestlog"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
@@ -197,5 +199,60 @@ func TestRequestLogFullDisk(t *testing.T) {
 	}
 	if logs := readLog(t, prefix); float64(len(logs)) != written {
 		t.Errorf("%d records on disk, %v counted", len(logs), written)
+	}
+}
+
+// TestTrafficFindings serves a version whose directory records the class
+// mix it was validated on: traffic like the validation predictions is
+// silent; traffic that collapses onto one class gets the finding, in
+// kerasgo evaluate's words, at GET /kerasgo/findings and in the gauges.
+func TestTrafficFindings(t *testing.T) {
+	base, l := oneModel(t, 1)
+	// The fake answers [1, s, 2s]: class "a" for s = 0, "c" for s = 1.
+	mix := evaluation.ClassMix{Classes: []string{"a", "b", "c"}, Rows: 1000, Labels: []int{400, 200, 400}, Predicted: []int{500, 0, 500}, Source: "test"}
+	if err := mix.Write(filepath.Join(base, "1")); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	_, ts := newServer(t, serving.Config{Registry: reg, TrafficWindow: 200, Models: []serving.ModelConfig{{Name: "m", BasePath: base}}}, l)
+	findings := func() []evaluation.Finding {
+		resp, err := http.Get(ts.URL + "/kerasgo/findings?model=m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Versions []serving.VersionFindings `json:"versions"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Versions) != 1 {
+			t.Fatalf("%+v, %v", body, err)
+		}
+		return body.Versions[0].Findings
+	}
+	send := func(rows string) {
+		if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [`+rows+`]}`); code != 200 {
+			t.Fatalf("%d %v", code, out)
+		}
+	}
+	for range 100 {
+		send("[0], [1]")
+	}
+	if f := findings(); len(f) != 0 {
+		t.Fatalf("traffic like the validation rows: %v", f)
+	}
+	for range 200 {
+		send("[1]")
+	}
+	f := findings()
+	if len(f) != 3 || f[0].Kind != evaluation.KindPredictionCollapse ||
+		!strings.Contains(f[0].Text, `"c" receives 100.0% of the predictions (200 of 200 rows) but received 50.0% of them on the validation rows (500 of 1000), where it holds 40.0% of the labels (400)`) ||
+		f[1].Kind != evaluation.KindNeverPredicted || f[2].Kind != evaluation.KindClassMixShift {
+		t.Fatalf("collapsed traffic: %+v", f)
+	}
+	if got := gauge(t, reg, "kerasgo_traffic_class_mix_distance"); got != 0.5 {
+		t.Errorf("kerasgo_traffic_class_mix_distance %v, want 0.5", got)
+	}
+	if got := gauge(t, reg, "kerasgo_traffic_finding"); got != 3 {
+		t.Errorf("kerasgo_traffic_finding sums to %v, want 3 kinds on", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/errkind"
+	"github.com/kerasgo/kerasgo/evaluation"
 )
 
 // ModelConfig names one model and where its versions live.
@@ -51,6 +52,7 @@ type version struct {
 	batcher *batcher
 	spec    Spec
 	refs    sync.WaitGroup // requests using this version
+	traffic *traffic       // its answers against its validation class mix; nil without one
 }
 
 // servable is one model name with its loaded versions.
@@ -306,8 +308,19 @@ func (srv *Server) load(ctx context.Context, s *servable, n int64, dir string) (
 		return nil, fmt.Errorf("loading %s: %w", dir, err)
 	}
 	v := &version{number: n, dir: dir, model: m, spec: m.Spec()}
+	if mix, err := evaluation.ReadClassMix(dir); err != nil {
+		srv.log.Warn("the version's class mix is unreadable; its traffic is not compared with it", "model", s.cfg.Name, "version", n, "err", err)
+	} else {
+		v.traffic = newTraffic(mix, srv.cfg.TrafficWindow)
+	}
 	labels := []string{s.cfg.Name}
-	v.batcher = newBatcher(func(ctx context.Context, x dense.Matrix) (dense.Matrix, error) { return m.Predict(ctx, x) },
+	v.batcher = newBatcher(func(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
+		y, err := m.Predict(ctx, x)
+		if err == nil {
+			v.traffic.observe(y)
+		}
+		return y, err
+	},
 		srv.cfg.Batch, func(d float64) { srv.metrics.queueDepth.WithLabelValues(labels...).Add(d) },
 		func(rows int) { srv.metrics.batchSize.WithLabelValues(labels...).Observe(float64(rows)) })
 	if srv.cfg.Warmup != nil {
@@ -319,6 +332,7 @@ func (srv *Server) load(ctx context.Context, s *servable, n int64, dir string) (
 			m.Close()
 			return nil, fmt.Errorf("loading %s: %w", dir, err)
 		}
+		v.traffic.reset() // warmup requests are not traffic
 		if records > 0 {
 			number := strconv.FormatInt(n, 10)
 			srv.metrics.warmupRecords.WithLabelValues(s.cfg.Name, number).Set(float64(records))

@@ -46,6 +46,12 @@ type Config struct {
 	// RequestLogSampling (0 to 1). It applies to models a Reload adds too.
 	RequestLogDir      string
 	RequestLogSampling float64
+	// TrafficWindow is how many of a version's latest answered rows are
+	// compared with the class mix it was validated on (GET
+	// /kerasgo/findings, the kerasgo_traffic_* gauges), for versions whose
+	// model recorded one (evaluation.ClassMix). Default 1,000; negative
+	// turns it off.
+	TrafficWindow int
 	// Warmup, if set, runs on each newly loaded version, from its
 	// directory, before the version takes requests (grpcapi.Warmup replays
 	// TF Serving's warmup records); it returns how many requests it ran. A
@@ -96,6 +102,9 @@ func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	if cfg.TrafficWindow == 0 {
+		cfg.TrafficWindow = 1000
+	}
 	m, err := newServerMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err
@@ -105,6 +114,9 @@ func New(ctx context.Context, cfg Config, load Loader) (*Server, error) {
 	}
 	srv := &Server{cfg: cfg, loader: load, log: cfg.Logger, models: map[string]*servable{}, metrics: m,
 		admission: &admission{limit: cfg.MaxInflightBytes, gauge: m.inflightBytes}, logs: map[string]*sharedWriter{}}
+	if err := cfg.Registry.Register(newTrafficCollector(srv)); err != nil {
+		return nil, fmt.Errorf("serving: registering metrics: %w", err)
+	}
 	for _, mc := range cfg.Models {
 		if mc.Name == "" || mc.BasePath == "" {
 			srv.Close()

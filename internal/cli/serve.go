@@ -53,6 +53,7 @@ type serveFlags struct {
 	logFileBytes   int64
 	logFileAge     time.Duration
 	logTotalBytes  int64
+	trafficWindow  int
 	fs             *pflag.FlagSet
 }
 
@@ -153,6 +154,7 @@ still sending sees the answer, not a reset connection.`,
 			fs.Int64Var(&f.logFileBytes, "request-log-max-file-bytes", 64<<20, "a request log file is closed and the next begun past this size")
 			fs.DurationVar(&f.logFileAge, "request-log-max-file-age", time.Hour, "a request log file is closed and the next begun past this age")
 			fs.Int64Var(&f.logTotalBytes, "request-log-max-bytes", 1<<30, "each model's request log files together; the oldest are removed past it")
+			fs.IntVar(&f.trafficWindow, "traffic-window", 1000, "latest answered rows of each version compared with the class mix it was validated on (GET /kerasgo/findings; 0: off)")
 			f.fs = fs
 			return f.run
 		},
@@ -321,6 +323,14 @@ func (f *serveFlags) requestLogging(cfg *serving.Config) error {
 	}
 	cfg.RequestLog = requestlog.Options{MaxFileBytes: f.logFileBytes, MaxFileAge: f.logFileAge, MaxTotalBytes: f.logTotalBytes}
 	cfg.RequestLogDir, cfg.RequestLogSampling = f.logDir, f.logSampling
+	switch {
+	case f.trafficWindow < 0:
+		return usagef("--traffic-window must be 0 (off) or more")
+	case f.trafficWindow == 0:
+		cfg.TrafficWindow = -1
+	default:
+		cfg.TrafficWindow = f.trafficWindow
+	}
 	return nil
 }
 
