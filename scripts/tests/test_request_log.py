@@ -179,3 +179,59 @@ def test_logs_are_warmup_records(tmp_path):
         assert metric(s, "kerasgo_warmup_records") == len(x)
     finally:
         s.stop()
+
+
+def test_findings_on_live_traffic(tmp_path):
+    """kerasgo train records the class mix of its validation rows; kerasgo
+    serve compares each version's latest answers with it. Traffic drawn from
+    the validation rows is silent; traffic that collapses onto one class gets
+    the finding, with the numbers kerasgo evaluate gives on those rows."""
+    model = tmp_path / "model"
+    run = subprocess.run([KERASGO, "train", FORTUNES, "--data", os.path.join(REPO, "testdata", "features", "fortunes", "train.libsvm"),
+                          "--validation-data", ROWS, "--epochs", "1", "--seed", "1", "--out", str(model)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    with open(model / "assets" / "kerasgo-class-mix.json", encoding="utf-8") as f:
+        mix = json.load(f)
+    run = subprocess.run([KERASGO, "evaluate", str(model), "--data", ROWS, "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    report = report.get("report", report)
+    assert mix["predicted"] == report["predicted_counts"] and mix["labels"] == report["baselines"]["class_counts"]
+
+    x = rows(1255)
+    s = Server(["--grpc-port", "-1", "--model", f"fortunes={model}", "--traffic-window", "500"])
+    try:
+        def predict(batch):
+            req = urllib.request.Request(f"http://{s.rest_address}/v1/models/fortunes:predict",
+                                         data=json.dumps({"instances": batch.tolist()}).encode())
+            return np.asarray(json.load(urllib.request.urlopen(req, timeout=RPC_TIMEOUT))["predictions"])
+
+        def findings():
+            body = json.load(urllib.request.urlopen(f"http://{s.rest_address}/kerasgo/findings", timeout=RPC_TIMEOUT))
+            (v,) = body["versions"]
+            assert v["model"] == "fortunes" and v["rows"] == 500, v
+            return v["findings"]
+
+        order = np.random.default_rng(7).permutation(len(x))
+        answers = np.concatenate([predict(x[order[i:i + 5]]) for i in range(0, len(x), 5)])
+        assert findings() == [], "traffic drawn from the validation rows"
+        assert metric(s, "kerasgo_traffic_finding") == 0
+
+        # Collapse: only rows the model answers with one class.
+        top = answers.argmax(axis=1)
+        cls = int(np.bincount(top).argmax())
+        picked = x[order][top == cls]
+        for i in range(0, 500, 5):
+            predict(picked[np.arange(i, i + 5) % len(picked)])
+        found = {f["kind"]: f["text"] for f in findings()}
+        name, n = mix["classes"][cls], sum(report["predicted_counts"])
+        want = (f'"{name}" receives 100.0% of the predictions (500 of 500 rows) but received '
+                f'{100 * report["predicted_counts"][cls] / n:.1f}% of them on the validation rows '
+                f'({report["predicted_counts"][cls]} of {n}), where it holds '
+                f'{100 * report["baselines"]["class_counts"][cls] / n:.1f}% of the labels ({report["baselines"]["class_counts"][cls]})')
+        assert want in found.get("prediction_collapse", ""), found
+        assert "classes_never_predicted" in found and "class_mix_shift" in found, found
+        assert metric(s, "kerasgo_traffic_finding") == 3
+    finally:
+        s.stop()
