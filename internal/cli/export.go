@@ -12,12 +12,16 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/evaluation"
+	"github.com/kerasgo/kerasgo/fit"
 	"github.com/kerasgo/kerasgo/scripts"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
 
 type exportFlags struct {
 	arch, from, out, classNames, loss, optimizer, python string
+	validationData                                       string
 	vectorizer, tokenizer, tokenizerMode                 string
 	inputDim, classes, seed                              int
 	multiLabel                                           bool
@@ -69,6 +73,7 @@ $KERASGO_CACHE (default ~/.cache/kerasgo).`,
 			fs.IntVar(&f.classes, "classes", 0, "number of classes (with --arch)")
 			fs.BoolVar(&f.multiLabel, "multi-label", false, "labels are multi-hot: several classes per row")
 			fs.StringVar(&f.out, "out", "", "directory to write the SavedModel to (required)")
+			fs.StringVar(&f.validationData, "validation-data", "", "labelled rows (libsvm or JSONL) to record the model's class mix on, which kerasgo serve compares its traffic with (kerasgo train records it itself)")
 			fs.IntVar(&f.seed, "seed", 0, "random seed; the export is deterministic given it")
 			fs.StringVar(&f.classNames, "class-names", "", "file with one class name a line")
 			fs.StringVar(&f.loss, "loss", "", "override the loss (a Keras loss name)")
@@ -142,6 +147,38 @@ func (f *exportFlags) run(ctx context.Context, env *Env, args []string) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("export: %s failed: %w", python, err)
 	}
+	if f.validationData != "" {
+		return recordClassMix(ctx, env, f.out, f.validationData)
+	}
+	return nil
+}
+
+// recordClassMix evaluates the model in dir on labelled data and records
+// the class mix of those rows and of its predictions on them
+// (evaluation.ClassMix), which kerasgo serve compares its traffic with.
+func recordClassMix(ctx context.Context, env *Env, dir, data string) error {
+	m, err := kerasgo.Open(ctx, dir, kerasgo.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	src, err := labelledSource(env, m, data, "")
+	if err != nil {
+		return err
+	}
+	model, opts, _, err := m.Evaluator(ctx, src)
+	if err != nil {
+		return err
+	}
+	opts.ValPath = data
+	rep, err := fit.Evaluate(ctx, model, src, opts)
+	if err != nil {
+		return err
+	}
+	if err := evaluation.MixOf(rep, "kerasgo export: "+filepath.Base(data)).Write(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "recorded the class mix of %d rows of %s for kerasgo serve's traffic findings\n", rep.Rows, data)
 	return nil
 }
 

@@ -195,8 +195,7 @@ def test_findings_on_live_traffic(tmp_path):
         mix = json.load(f)
     run = subprocess.run([KERASGO, "evaluate", str(model), "--data", ROWS, "--json"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
-    report = report.get("report", report)
+    report = json.loads(run.stdout)["report"]
     assert mix["predicted"] == report["predicted_counts"] and mix["labels"] == report["baselines"]["class_counts"]
 
     x = rows(1255)
@@ -235,3 +234,19 @@ def test_findings_on_live_traffic(tmp_path):
         assert metric(s, "kerasgo_traffic_finding") == 3
     finally:
         s.stop()
+
+
+def test_export_records_class_mix(tmp_path):
+    """kerasgo export --validation-data records the class mix kerasgo
+    evaluate reports on those rows."""
+    out = tmp_path / "exported"
+    run = subprocess.run([KERASGO, "export", "--arch", "question", "--input-dim", "256", "--classes", "20", "--seed", "3",
+                          "--out", str(out), "--validation-data", ROWS], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    with open(out / "assets" / "kerasgo-class-mix.json", encoding="utf-8") as f:
+        mix = json.load(f)
+    run = subprocess.run([KERASGO, "evaluate", str(out), "--data", ROWS, "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)["report"]
+    assert mix["rows"] == 1255 and mix["predicted"] == report["predicted_counts"]
+    assert mix["labels"] == report["baselines"]["class_counts"]
