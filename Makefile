@@ -99,6 +99,9 @@ demo: build
 	@echo
 	@echo "== 6. keep a served model fresh: serve a base path, retrain into it, promote only if better"
 	bash scripts/demo_fresh.sh $(OUT)
+	@echo
+	@echo "== 7. watch live traffic: request logs, and the diagnosis applied to what the server answers"
+	python3 scripts/demo_traffic.py $(OUT)
 
 BENCH_MODEL = $${KERASGO_CACHE}/bench/question-10000-20
 

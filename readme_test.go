@@ -13,8 +13,14 @@ import (
 	"syscall"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/kerasgo/kerasgo"
 	"github.com/kerasgo/kerasgo/promote"
+	"github.com/kerasgo/kerasgo/serving"
+	"github.com/kerasgo/kerasgo/serving/requestlog"
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
+	"github.com/kerasgo/kerasgo/tensor"
 )
 
 // readmePrograms returns the README's ```go blocks, in order.
@@ -177,6 +183,55 @@ func TestREADMEPrograms(t *testing.T) {
 		defer m.Close()
 		if _, err := m.PredictText(t.Context(), goldenTexts(t)[:3]); err != nil {
 			t.Fatalf("the published version does not predict: %v", err)
+		}
+	})
+	t.Run("rescorelog compares a request log's answers", func(t *testing.T) {
+		bin, ok := bins["rescorelog"]
+		if !ok {
+			t.Fatal("no rescorelog program in the README")
+		}
+		// A log of two requests of three rows, all answered class 0 ("art"),
+		// as kerasgo serve writes them.
+		prefix := filepath.Join(t.TempDir(), "fortunes")
+		w, err := requestlog.Open(prefix, requestlog.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r := range 2 {
+			x := make([]float32, 3*256)
+			answers := make([]float32, 3*20)
+			for i := range 3 {
+				x[i*256+r*3+i] = 1
+				answers[i*20] = 1
+			}
+			rec, err := serving.PredictLog(map[string]tensor.Tensor{"features": {DType: tensor.Float32, Shape: []int64{3, 256}, Data: x}},
+				map[string]tensor.Tensor{"probabilities": {DType: tensor.Float32, Shape: []int64{3, 20}, Data: answers}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec.LogMetadata = &tfservingpb.LogMetadata{RequestOrigin: fmt.Sprintf("req-%d", r), ModelSpec: &tfservingpb.ModelSpec{Name: "fortunes"}}
+			b, err := proto.Marshal(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(b)
+		}
+		w.Close()
+		files, err := requestlog.Files(prefix)
+		if err != nil || len(files) != 1 {
+			t.Fatalf("%v %v", files, err)
+		}
+		cmd := exec.Command(bin, files[0])
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("rescorelog: %v\n%s", err, stderr.String())
+		}
+		if lines := strings.Split(strings.TrimSpace(stdout.String()), "\n"); len(lines) != 7 || !strings.HasPrefix(lines[1], "req-0#0,") {
+			t.Errorf("rescorelog wrote %q, want a header and 6 rows named req-0#0 ...", lines)
+		}
+		if !strings.Contains(stderr.String(), "(fortunes version 0: 6 rows), the top class differs on") {
+			t.Errorf("rescorelog said %q", stderr.String())
 		}
 	})
 }

@@ -118,6 +118,15 @@ process (docs/serving.md has the memory bound they give):
                         read (refused unread: UNAVAILABLE, or
                         RESOURCE_EXHAUSTED if it could never fit), plus its
                         decoded tensors
+Request logs: --request-log-dir DIR (or logging_config in --model-config)
+writes each model's requests and answers as TF Serving's PredictionLog
+TFRecords, DIR/NAME-TIME.tfrecord, rotated and bounded on disk, never slowing a
+request; answers carry the request's id (X-Request-Id, gRPC x-request-id). A
+version whose model recorded the class mix it was validated on (kerasgo train
+with validation data) has its latest --traffic-window answers compared with it:
+GET /kerasgo/findings says what is wrong in kerasgo evaluate's words, and the
+kerasgo_traffic_* gauges carry the numbers (docs/serving.md).
+
 Every error is answered with its status and a JSON {"error": ...}: the rest of
 the body is read and discarded first (up to 4x --max-body-bytes), so a client
 still sending sees the answer, not a reset connection.`,
