@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fastjson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb/examplepb"
 )
 
@@ -199,7 +200,7 @@ func decodeExamples(doc *fastjson.Value, method string) ([][]byte, error) {
 
 // classifyOrRegress answers :classify and :regress on a signature that takes
 // serialized tf.Examples.
-func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter, req *http.Request, v *version, verb string, res *reservation) error {
+func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter, req *http.Request, v *version, verb string, res *reservation, lg restLog) error {
 	if _, ok := v.model.(TensorModel); !ok {
 		return badRequest("this model runs only its prediction signature; use :predict")
 	}
@@ -238,6 +239,14 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 		if err != nil {
 			return fmt.Errorf("signature %q: %w", sigName, err)
 		}
+		lg.mv.Log(lg.id, sigName, func() (*tfservingpb.PredictionLog, error) {
+			in, err := exampleInput(examples)
+			spec := &tfservingpb.ModelSpec{Name: lg.mv.Name(), SignatureName: sigName}
+			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_RegressLog{RegressLog: &tfservingpb.RegressLog{
+				Request:  &tfservingpb.RegressionRequest{ModelSpec: spec, Input: in},
+				Response: &tfservingpb.RegressionResponse{ModelSpec: spec, Result: RegressionResult(values)},
+			}}}, err
+		})
 		for i, f := range values {
 			if i > 0 {
 				out = append(out, ',')
@@ -249,6 +258,14 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 		if err != nil {
 			return fmt.Errorf("signature %q: %w", sigName, err)
 		}
+		lg.mv.Log(lg.id, sigName, func() (*tfservingpb.PredictionLog, error) {
+			in, err := exampleInput(examples)
+			spec := &tfservingpb.ModelSpec{Name: lg.mv.Name(), SignatureName: sigName}
+			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_ClassifyLog{ClassifyLog: &tfservingpb.ClassifyLog{
+				Request:  &tfservingpb.ClassificationRequest{ModelSpec: spec, Input: in},
+				Response: &tfservingpb.ClassificationResponse{ModelSpec: spec, Result: ClassificationResult(results)},
+			}}}, err
+		})
 		for i, classes := range results {
 			if i > 0 {
 				out = append(out, ',')
@@ -271,4 +288,40 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	w.Header().Set("Content-Type", "application/json")
 	_, err = w.Write(out)
 	return err
+}
+
+// exampleInput is serialized tf.Examples as a request's Input, for a log.
+func exampleInput(examples [][]byte) (*tfservingpb.Input, error) {
+	list := &tfservingpb.ExampleList{Examples: make([]*examplepb.Example, len(examples))}
+	for i, b := range examples {
+		list.Examples[i] = &examplepb.Example{}
+		if err := proto.Unmarshal(b, list.Examples[i]); err != nil {
+			return nil, err
+		}
+	}
+	return &tfservingpb.Input{Kind: &tfservingpb.Input_ExampleList{ExampleList: list}}, nil
+}
+
+// ClassificationResult is examples' classes as TF Serving's Classify
+// answers them.
+func ClassificationResult(results [][]Class) *tfservingpb.ClassificationResult {
+	out := &tfservingpb.ClassificationResult{}
+	for _, classes := range results {
+		c := &tfservingpb.Classifications{}
+		for _, class := range classes {
+			c.Classes = append(c.Classes, &tfservingpb.Class{Label: class.Label, Score: class.Score})
+		}
+		out.Classifications = append(out.Classifications, c)
+	}
+	return out
+}
+
+// RegressionResult is examples' values as TF Serving's Regress answers
+// them.
+func RegressionResult(values []float32) *tfservingpb.RegressionResult {
+	out := &tfservingpb.RegressionResult{}
+	for _, v := range values {
+		out.Regressions = append(out.Regressions, &tfservingpb.Regression{Value: v})
+	}
+	return out
 }

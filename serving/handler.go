@@ -188,7 +188,7 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 		}
 		ctx, cancel := context.WithTimeout(req.Context(), srv.cfg.RequestTimeout)
 		defer cancel()
-		err = srv.classifyOrRegress(ctx, w, req, v, r.tail, res)
+		err = srv.classifyOrRegress(ctx, w, req, v, r.tail, res, lg)
 	default:
 		err = errkind.New(errkind.NotFound, "unknown method %q", r.tail)
 	}

@@ -250,3 +250,54 @@ def test_export_records_class_mix(tmp_path):
     report = json.loads(run.stdout)["report"]
     assert mix["rows"] == 1255 and mix["predicted"] == report["predicted_counts"]
     assert mix["labels"] == report["baselines"]["class_counts"]
+
+
+def test_classify_and_regress_logs(tmp_path):
+    """TF Serving's half_plus_two, asked over REST (TF Serving's documented
+    :classify and :regress JSON) and gRPC: each request is logged as TF
+    Serving's ClassifyLog or RegressLog, with the examples sent and the
+    results the client got."""
+    from tensorflow_serving.apis import classification_pb2, input_pb2, regression_pb2
+
+    from test_grpc_client import HALF_PLUS_TWO
+
+    logs = tmp_path / "logs"
+    s = Server(["--grpc-port", "0", "--model", f"default={HALF_PLUS_TWO}", "--request-log-dir", str(logs)])
+    got = {}
+    try:
+        for verb, sig, x in (("classify", "classify_x_to_y", 2.0), ("regress", "regress_x_to_y", 5.0)):
+            req = urllib.request.Request(f"http://{s.rest_address}/v1/models/default:{verb}", headers={"X-Request-Id": f"rest-{verb}"},
+                                         data=json.dumps({"signature_name": sig, "examples": [{"x": x}]}).encode())
+            got[f"rest-{verb}"] = json.load(urllib.request.urlopen(req, timeout=RPC_TIMEOUT))["results"]
+        channel = grpc.insecure_channel(s.grpc_address)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        examples = input_pb2.Input(example_list=input_pb2.ExampleList(examples=[
+            tf.train.Example(features=tf.train.Features(feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[7.0]))}))]))
+        creq = classification_pb2.ClassificationRequest(input=examples)
+        creq.model_spec.name, creq.model_spec.signature_name = "default", "classify_x_to_y"
+        got["grpc-classify"] = stub.Classify(creq, timeout=RPC_TIMEOUT, metadata=[("x-request-id", "grpc-classify")])
+        rreq = regression_pb2.RegressionRequest(input=examples)
+        rreq.model_spec.name, rreq.model_spec.signature_name = "default", "regress_x_to_y"
+        got["grpc-regress"] = stub.Regress(rreq, timeout=RPC_TIMEOUT, metadata=[("x-request-id", "grpc-regress")])
+        channel.close()
+    finally:
+        s.stop()
+    _, records = read_logs(str(logs / "default"))
+    by_id = {r.log_metadata.request_origin: r for r in records}
+    assert sorted(by_id) == sorted(got)
+    for rid, rec in by_id.items():
+        kind = rec.WhichOneof("log_type")
+        assert kind == ("classify_log" if "classify" in rid else "regress_log"), (rid, kind)
+        log = getattr(rec, kind)
+        (ex,) = log.request.input.example_list.examples
+        sent = ex.features.feature["x"].float_list.value[0]
+        if rid.startswith("rest-"):
+            assert sent == (2.0 if "classify" in rid else 5.0)
+            if kind == "classify_log":
+                (classes,) = log.response.result.classifications
+                assert [[c.label, c.score] for c in classes.classes] == got[rid][0]
+            else:
+                assert [r.value for r in log.response.result.regressions] == got[rid]
+        else:
+            assert sent == 7.0 and log.response.result == got[rid].result
+        assert rec.log_metadata.model_spec.version.value == 123

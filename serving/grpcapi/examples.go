@@ -56,15 +56,7 @@ func classify(ctx context.Context, mv *serving.ModelVersion, signature string, e
 	if err != nil {
 		return nil, fmt.Errorf("signature %q: %w", signature, err)
 	}
-	result := &tfservingpb.ClassificationResult{}
-	for _, classes := range results {
-		c := &tfservingpb.Classifications{}
-		for _, class := range classes {
-			c.Classes = append(c.Classes, &tfservingpb.Class{Label: class.Label, Score: class.Score})
-		}
-		result.Classifications = append(result.Classifications, c)
-	}
-	return result, nil
+	return serving.ClassificationResult(results), nil
 }
 
 // regress runs a regression signature: its "outputs", one float per
@@ -78,9 +70,5 @@ func regress(ctx context.Context, mv *serving.ModelVersion, signature string, ex
 	if err != nil {
 		return nil, fmt.Errorf("signature %q: %w", signature, err)
 	}
-	result := &tfservingpb.RegressionResult{}
-	for _, v := range values {
-		result.Regressions = append(result.Regressions, &tfservingpb.Regression{Value: v})
-	}
-	return result, nil
+	return serving.RegressionResult(values), nil
 }
