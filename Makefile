@@ -122,6 +122,8 @@ bench: build
 	@# Starlette under uvicorn, one worker per core, at 1 to 256 clients.
 	$(TFENV); go build -o bin/kerasgo-loadgen ./cmd/kerasgo-loadgen
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)"
+	@# What logging every request costs a request (--request-log-dir), REST and gRPC.
+	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_requestlog.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model "$(BENCH_MODEL)"
 	@# A version swap under load, with and without TF Serving's warmup records.
 	$(TFENV); "$$KERASGO_PYTHON" scripts/bench_warmup.py --kerasgo bin/kerasgo --model "$(BENCH_MODEL)"
 
@@ -153,7 +155,7 @@ proto:
 # `make test`). New failing inputs land in the package's testdata/fuzz.
 FUZZTIME ?= 30s
 FUZZ_TARGETS := rowio:FuzzTableReader rowio:FuzzNPYReader rowio:FuzzLibSVMReader rowio:FuzzJSONLReader rowio:FuzzNextField rowio:FuzzPlainEntry \
-	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/tensorproto:FuzzFromProto textvec:FuzzVectorize textvec:FuzzTokenizer
+	serving:FuzzDecodeTensors serving:FuzzDecodeRowBody serving:FuzzParseNumber serving/tensorproto:FuzzFromProto serving/requestlog:FuzzRowReader textvec:FuzzVectorize textvec:FuzzTokenizer
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 		CGO_ENABLED=0 go test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*} || exit 1; \

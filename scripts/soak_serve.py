@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Soak and abuse test of `kerasgo serve`, on loopback only.
 
-Serves a TF Serving base path holding the bundled fortunes model as version 1
+Serves a TF Serving base path holding the bundled fortunes model as version 1,
+logging every request (a small --request-log-max-bytes, and the disk "full"
+from 60% of the run on),
 and sends, from many concurrent clients (bin/kerasgo-loadgen -mix), a mix of
 valid small and large predict bodies, raw texts, malformed, oversized, deeply
 nested, NaN and wrong-width bodies, a large body to an API the model lacks and
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -98,6 +101,23 @@ WEIGHTS = {
 }
 
 
+LOG_FILE_MIB, LOG_TOTAL_MIB = 1, 8  # the request log's bounds
+
+
+def read_logs(directory, files):
+    """Reads every request log file with TensorFlow's TFRecord reader (a
+    damaged record raises) and tensorflow-serving-api's PredictionLog."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    n = 0
+    for f in files:
+        for raw in tf.data.TFRecordDataset(os.path.join(directory, f)):
+            prediction_log_pb2.PredictionLog.FromString(raw.numpy())
+            n += 1
+    return n
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kerasgo", default="bin/kerasgo")
@@ -125,9 +145,12 @@ def main():
             json.dump(mix, f)
 
         log = open(os.path.join(tmp, "serve.log"), "w")
+        logs = os.path.join(tmp, "requests")
         server = subprocess.Popen([args.kerasgo, "serve", "--model", f"f={base}", "--rest-port", str(args.port),
                                    "--poll-interval", "1s", "--max-inflight-bytes", str(args.max_inflight_mib * MIB),
-                                   "--max-body-bytes", str(args.max_body_mib * MIB)], stderr=log)
+                                   "--max-body-bytes", str(args.max_body_mib * MIB),
+                                   "--request-log-dir", logs, "--request-log-max-file-bytes", str(LOG_FILE_MIB * MIB),
+                                   "--request-log-max-bytes", str(LOG_TOTAL_MIB * MIB)], stderr=log)
         wait_ready(f"http://127.0.0.1:{args.port}/readyz", server)
         ready_rss = rss_mib(server.pid)
         samples = []
@@ -147,13 +170,22 @@ def main():
         load = subprocess.Popen([args.loadgen, "-mix", mix_path, "-c", str(args.clients), "-d", f"{args.seconds}s"],
                                 stdout=subprocess.PIPE, text=True)
         start = time.time()
-        swap_at, term_at = start + args.seconds * 0.4, start + args.seconds - 8
+        swap_at, full_at, term_at = start + args.seconds * 0.4, start + args.seconds * 0.6, start + args.seconds - 8
         time.sleep(max(0, swap_at - time.time()))
         # A new version appears atomically: copied beside, then renamed in.
         staging = os.path.join(base, ".staging-2")
         shutil.copytree(args.model, staging)
         os.rename(staging, os.path.join(base, "2"))
         swapped = time.time() - start
+        # The disk fills up: from here on no file of the server's may grow
+        # past 64 KiB (a file-size limit, set from outside, stands in for a
+        # full disk). Its request log drops records; requests are answered.
+        time.sleep(max(0, full_at - time.time()))
+        resource.prlimit(server.pid, resource.RLIMIT_FSIZE, (64 << 10, resource.RLIM_INFINITY))
+        time.sleep(max(0, term_at - time.time() - 2))
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{args.port}/metrics", timeout=10).read().decode()
+        logged = {name: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name + "{"))
+                  for name in ("kerasgo_request_log_records_total", "kerasgo_request_log_dropped_total")}
         time.sleep(max(0, term_at - time.time()))
         term_ms = int(time.time() * 1000)
         server.send_signal(signal.SIGTERM)
@@ -162,6 +194,9 @@ def main():
         sampler.join()
         code = server.wait(timeout=60)
         result = json.loads(out)
+        log_files = sorted(os.listdir(logs))
+        log_bytes = sum(os.path.getsize(os.path.join(logs, f)) for f in log_files)
+        log_records = read_logs(logs, log_files)
     finally:
         log_text = open(os.path.join(tmp, "serve.log")).read() if os.path.exists(os.path.join(tmp, "serve.log")) else ""
         shutil.rmtree(tmp, ignore_errors=True)
@@ -203,6 +238,14 @@ def main():
         failed.append(f"server exited {code} after SIGTERM")
     if not swapped_in:
         failed.append("version 2 was not loaded")
+    print(f"request log: {logged['kerasgo_request_log_records_total']:,.0f} records written and "
+          f"{logged['kerasgo_request_log_dropped_total']:,.0f} dropped (the disk full from {args.seconds * 0.6:.0f} s); "
+          f"{len(log_files)} files of {log_bytes / MIB:.1f} MiB (bound {LOG_TOTAL_MIB} MiB) holding {log_records:,} records, "
+          "all read by TensorFlow's TFRecord reader")
+    if log_bytes > LOG_TOTAL_MIB * MIB:
+        failed.append("request log files past --request-log-max-bytes")
+    if not logged["kerasgo_request_log_dropped_total"] or not logged["kerasgo_request_log_records_total"]:
+        failed.append("the full disk did not show in the request log's counts")
     if failed:
         print("FAILED: " + "; ".join(failed))
         sys.exit(1)

@@ -26,7 +26,7 @@ import (
 
 // predictLog is the record of a Predict request of rows (n × d) under id,
 // answered by version 3 with out (n × c).
-func predictLog(t *testing.T, id string, in tensor.Tensor, out []float32, c int64) []byte {
+func predictLog(t testing.TB, id string, in tensor.Tensor, out []float32, c int64) []byte {
 	t.Helper()
 	inp, err := tensorproto.ToProto(in)
 	if err != nil {

@@ -46,6 +46,9 @@ type Options struct {
 	// QueueBytes bounds the records waiting for the disk; a record that
 	// does not fit is dropped. Default 16 MiB.
 	QueueBytes int64
+	// FlushInterval is how long a record may wait in memory before it is
+	// written to the file (what a crash can lose). Default 100 ms.
+	FlushInterval time.Duration
 	// Dropped, if set, is called once for each record dropped, with why. It
 	// must not block.
 	Dropped func(DropReason)
@@ -95,11 +98,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.QueueBytes == 0 {
 		o.QueueBytes = 16 << 20
 	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = 100 * time.Millisecond
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	switch {
-	case o.MaxFileBytes < 0 || o.MaxFileAge < 0 || o.MaxTotalBytes < 0 || o.QueueBytes < 0:
+	case o.MaxFileBytes < 0 || o.MaxFileAge < 0 || o.MaxTotalBytes < 0 || o.QueueBytes < 0 || o.FlushInterval < 0:
 		return o, errors.New("request log: sizes and ages must not be negative")
 	case o.MaxFileBytes > o.MaxTotalBytes:
 		return o, fmt.Errorf("request log: a file of up to %d bytes does not fit in a total of %d", o.MaxFileBytes, o.MaxTotalBytes)
@@ -121,10 +127,11 @@ type Writer struct {
 	prefix string
 	opts   Options
 
-	mu     sync.Mutex // guards queued and closed
-	queue  chan []byte
-	queued int64 // bytes in queue
-	closed bool
+	mu      sync.Mutex // guards queued and closed
+	queue   chan []byte
+	queued  int64 // bytes in queue
+	closed  bool
+	closing chan struct{} // closed by Close
 
 	done chan struct{}
 	// Fields below are the writing goroutine's.
@@ -156,7 +163,7 @@ func Open(prefix string, opts Options) (*Writer, error) {
 	if err := repair(prefix, opts.Logger); err != nil {
 		return nil, err
 	}
-	w := &Writer{prefix: prefix, opts: opts, queue: make(chan []byte, 1<<14), done: make(chan struct{})}
+	w := &Writer{prefix: prefix, opts: opts, queue: make(chan []byte, 1<<15), closing: make(chan struct{}), done: make(chan struct{})}
 	w.bw = bufio.NewWriterSize(nil, 256<<10)
 	go w.run()
 	return w, nil
@@ -192,47 +199,43 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
-		close(w.queue)
+		close(w.closing)
 	}
 	w.mu.Unlock()
 	<-w.done
 	return nil
 }
 
-// run writes the queued records: as many as are waiting, then a flush, so
-// records reach the disk as soon as the queue is empty.
+// run wakes every FlushInterval to write the records queued meanwhile and
+// flush them: a busy log makes few, large writes, and a request's record
+// never wakes the writer (on a machine of few cores, waking it for each
+// record costs the requests more than writing does).
 func (w *Writer) run() {
 	defer close(w.done)
-	age := time.NewTimer(w.opts.MaxFileAge)
-	defer age.Stop()
+	tick := time.NewTicker(w.opts.FlushInterval)
+	defer tick.Stop()
 	for {
+		closed := false
 		select {
-		case rec, ok := <-w.queue:
-			if !ok {
-				w.closeFile()
-				return
+		case <-tick.C:
+		case <-w.closing:
+			closed = true
+		}
+		for more := true; more; {
+			select {
+			case rec := <-w.queue:
+				w.append(rec)
+			default:
+				more = false
 			}
-			w.append(rec)
-			for more := true; more; {
-				select {
-				case rec, ok := <-w.queue:
-					if !ok {
-						w.closeFile()
-						return
-					}
-					w.append(rec)
-				default:
-					more = false
-				}
-			}
-			w.flush()
-			if w.f != nil {
-				age.Reset(time.Until(w.begun.Add(w.opts.MaxFileAge)))
-			}
-		case <-age.C:
-			if w.f != nil && time.Since(w.begun) >= w.opts.MaxFileAge {
-				w.closeFile()
-			}
+		}
+		w.flush()
+		if closed {
+			w.closeFile()
+			return
+		}
+		if w.f != nil && time.Since(w.begun) >= w.opts.MaxFileAge {
+			w.closeFile()
 		}
 	}
 }
@@ -282,15 +285,31 @@ func (w *Writer) flush() {
 	w.pending = w.pending[:0]
 }
 
-// failed drops the records not yet on disk and cuts the file back to its
-// last whole record, so the records after it stay readable. When the file
-// cannot be cut, it is closed: its torn end is its last record.
+// failed keeps the records a refused write did put in the file whole,
+// drops the rest, and cuts the file back to its last whole record, so the
+// records after it stay readable. When the file cannot be cut, it is
+// closed: its torn end is its last record.
 func (w *Writer) failed(err error) {
 	if !w.failing {
 		w.opts.Logger.Warn("request log: a write failed; records are dropped until writes succeed again", "file", w.f.Name(), "err", err)
 		w.failing = true
 	}
-	w.drop(len(w.pending))
+	reached := w.good
+	if at, serr := w.f.Seek(0, io.SeekCurrent); serr == nil {
+		reached = at
+	}
+	kept := 0
+	for _, n := range w.pending {
+		if w.good+int64(n)+16 > reached {
+			break
+		}
+		w.good += int64(n) + 16
+		kept++
+		if w.opts.Written != nil {
+			w.opts.Written(n)
+		}
+	}
+	w.drop(len(w.pending) - kept)
 	w.pending = w.pending[:0]
 	w.bw.Reset(w.f) // discard what the file refused
 	w.size = w.good

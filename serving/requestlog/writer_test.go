@@ -42,6 +42,7 @@ type counts struct {
 
 func (c *counts) options(o requestlog.Options) requestlog.Options {
 	c.dropped = map[requestlog.DropReason]int{}
+	o.FlushInterval = time.Millisecond // the tests wait for each record to reach the file
 	o.Dropped = func(r requestlog.DropReason) { c.mu.Lock(); c.dropped[r]++; c.mu.Unlock() }
 	o.Written = func(int) { c.mu.Lock(); c.written++; c.mu.Unlock() }
 	return o
