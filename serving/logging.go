@@ -117,7 +117,7 @@ func (srv *Server) openModelLog(model string, cfg LoggingConfig) (*modelLog, err
 		written := srv.metrics.logRecords.WithLabelValues(model)
 		bytes := srv.metrics.logBytes.WithLabelValues(model)
 		dropped := map[requestlog.DropReason]prometheus.Counter{}
-		for _, r := range []requestlog.DropReason{requestlog.DropQueueFull, requestlog.DropWriteFailed, requestlog.DropClosed} {
+		for _, r := range []requestlog.DropReason{requestlog.DropQueueFull, requestlog.DropWriteFailed, requestlog.DropClosed, requestlog.DropTooLarge} {
 			dropped[r] = srv.metrics.logDropped.WithLabelValues(model, r.String())
 		}
 		opts.Written = func(n int) { written.Inc(); bytes.Add(float64(n)) }

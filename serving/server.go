@@ -206,7 +206,7 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 			Name: "kerasgo_request_log_bytes_total", Help: "Bytes of PredictionLog records written to the model's request log.",
 		}, []string{"model"}),
 		logDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kerasgo_request_log_dropped_total", Help: "Sampled requests not logged, by reason: queue_full (the disk is slow), write_failed (full or gone), closed, unencodable.",
+			Name: "kerasgo_request_log_dropped_total", Help: "Sampled requests not logged, by reason: queue_full (the disk is slow), write_failed (full or gone), too_large (past --request-log-max-file-bytes alone), closed, unencodable.",
 		}, []string{"model", "reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.batchSize, m.queueDepth, m.inflightBytes, m.warmupRecords, m.warmupSeconds, m.logRecords, m.logBytes, m.logDropped} {

@@ -70,6 +70,8 @@ const (
 	DropWriteFailed
 	// DropClosed: the record came after Close.
 	DropClosed
+	// DropTooLarge: the record alone is larger than MaxFileBytes.
+	DropTooLarge
 )
 
 // String names the reason as the metrics label it.
@@ -81,6 +83,8 @@ func (r DropReason) String() string {
 		return "write_failed"
 	case DropClosed:
 		return "closed"
+	case DropTooLarge:
+		return "too_large"
 	}
 	return fmt.Sprintf("DropReason(%d)", int(r))
 }
@@ -170,8 +174,8 @@ func Open(prefix string, opts Options) (*Writer, error) {
 }
 
 // Write queues one record (a serialized PredictionLog) and returns at
-// once: false when it was dropped (the queue is full, or the Writer
-// closed). The Writer keeps record; the caller must not change it.
+// once: false when it was dropped (the queue is full, the record alone
+// would pass MaxFileBytes, or the Writer closed). The Writer keeps record; the caller must not change it.
 func (w *Writer) Write(record []byte) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -179,6 +183,8 @@ func (w *Writer) Write(record []byte) bool {
 	switch {
 	case w.closed:
 		reason = DropClosed
+	case int64(len(record))+16 > w.opts.MaxFileBytes:
+		reason = DropTooLarge
 	case w.queued+int64(len(record)) <= w.opts.QueueBytes:
 		select {
 		case w.queue <- record:

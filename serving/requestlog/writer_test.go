@@ -161,16 +161,19 @@ func TestRotationByAge(t *testing.T) {
 	}
 }
 
-// TestDrops: a record larger than the queue's bound, or written after
-// Close, is dropped and counted, and Write says so at once.
+// TestDrops: a record larger than the queue's bound or than a file, or
+// written after Close, is dropped and counted, and Write says so at once.
 func TestDrops(t *testing.T) {
 	var cnt counts
-	w, err := requestlog.Open(filepath.Join(t.TempDir(), "m"), cnt.options(requestlog.Options{QueueBytes: 500}))
+	w, err := requestlog.Open(filepath.Join(t.TempDir(), "m"), cnt.options(requestlog.Options{QueueBytes: 500, MaxFileBytes: 2000}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if w.Write(record(t, 0, 1000)) {
 		t.Error("a record larger than QueueBytes was queued")
+	}
+	if w.Write(record(t, 0, 3000)) {
+		t.Error("a record larger than MaxFileBytes was queued")
 	}
 	if !w.Write(record(t, 1, 100)) {
 		t.Error("a small record was dropped")
@@ -179,7 +182,7 @@ func TestDrops(t *testing.T) {
 	if w.Write(record(t, 2, 100)) {
 		t.Error("a record written after Close was queued")
 	}
-	want := map[requestlog.DropReason]int{requestlog.DropQueueFull: 1, requestlog.DropClosed: 1}
+	want := map[requestlog.DropReason]int{requestlog.DropQueueFull: 1, requestlog.DropClosed: 1, requestlog.DropTooLarge: 1}
 	if !maps.Equal(cnt.dropped, want) || cnt.written != 1 {
 		t.Errorf("dropped %v and wrote %d, want %v and 1", cnt.dropped, cnt.written, want)
 	}
