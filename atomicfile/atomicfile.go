@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -101,6 +102,22 @@ func (f *File) Abort() {
 	f.done = true
 	f.f.Close()
 	os.Remove(f.Name())
+}
+
+// WriteJSON writes v to path as indented JSON, atomically: the file
+// appears whole, or not at all.
+func WriteJSON(path string, v any) error {
+	f, err := Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	enc := json.NewEncoder(f)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Commit()
 }
 
 // SyncDir fsyncs a directory so that renames inside it are durable.

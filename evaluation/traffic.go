@@ -46,15 +46,7 @@ func (c ClassMix) Write(modelDir string) error {
 	if err := os.MkdirAll(filepath.Join(modelDir, "assets"), 0o777); err != nil {
 		return err
 	}
-	f, err := atomicfile.Create(filepath.Join(modelDir, "assets", ClassMixFile))
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if err := json.NewEncoder(f).Encode(c); err != nil {
-		return fmt.Errorf("writing the class mix: %w", err)
-	}
-	return f.Commit()
+	return atomicfile.WriteJSON(filepath.Join(modelDir, "assets", ClassMixFile), c)
 }
 
 // ReadClassMix reads the class mix recorded in modelDir; nil and no error

@@ -505,19 +505,7 @@ func checkpoint(ctx context.Context, m Model, opts Options, st State) error {
 func StatePath(checkpointDir string) string { return checkpointDir + ".state.json" }
 
 // WriteState writes a checkpoint's state file atomically.
-func WriteState(path string, st State) error {
-	f, err := atomicfile.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	enc := json.NewEncoder(f)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(st); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return f.Commit()
-}
+func WriteState(path string, st State) error { return atomicfile.WriteJSON(path, st) }
 
 // ReadState reads a checkpoint's state file.
 func ReadState(path string) (State, error) {

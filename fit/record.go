@@ -30,15 +30,7 @@ func WriteRecord(modelDir string, res Result) error {
 	if err := os.MkdirAll(filepath.Join(modelDir, "assets"), 0o777); err != nil {
 		return err
 	}
-	f, err := atomicfile.Create(filepath.Join(modelDir, "assets", RecordFile))
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if err := json.NewEncoder(f).Encode(Record{Start: res.Start, Epochs: res.History}); err != nil {
-		return fmt.Errorf("writing the training record: %w", err)
-	}
-	return f.Commit()
+	return atomicfile.WriteJSON(filepath.Join(modelDir, "assets", RecordFile), Record{Start: res.Start, Epochs: res.History})
 }
 
 // ReadRecord reads the training record in modelDir; it returns nil and no

@@ -239,13 +239,11 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 		if err != nil {
 			return fmt.Errorf("signature %q: %w", sigName, err)
 		}
-		lg.mv.Log(lg.id, sigName, func() (*tfservingpb.PredictionLog, error) {
-			in, err := exampleInput(examples)
-			spec := &tfservingpb.ModelSpec{Name: lg.mv.Name(), SignatureName: sigName}
+		lg.examples(sigName, examples, func(spec *tfservingpb.ModelSpec, in *tfservingpb.Input) *tfservingpb.PredictionLog {
 			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_RegressLog{RegressLog: &tfservingpb.RegressLog{
 				Request:  &tfservingpb.RegressionRequest{ModelSpec: spec, Input: in},
 				Response: &tfservingpb.RegressionResponse{ModelSpec: spec, Result: RegressionResult(values)},
-			}}}, err
+			}}}
 		})
 		for i, f := range values {
 			if i > 0 {
@@ -258,13 +256,11 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 		if err != nil {
 			return fmt.Errorf("signature %q: %w", sigName, err)
 		}
-		lg.mv.Log(lg.id, sigName, func() (*tfservingpb.PredictionLog, error) {
-			in, err := exampleInput(examples)
-			spec := &tfservingpb.ModelSpec{Name: lg.mv.Name(), SignatureName: sigName}
+		lg.examples(sigName, examples, func(spec *tfservingpb.ModelSpec, in *tfservingpb.Input) *tfservingpb.PredictionLog {
 			return &tfservingpb.PredictionLog{LogType: &tfservingpb.PredictionLog_ClassifyLog{ClassifyLog: &tfservingpb.ClassifyLog{
 				Request:  &tfservingpb.ClassificationRequest{ModelSpec: spec, Input: in},
 				Response: &tfservingpb.ClassificationResponse{ModelSpec: spec, Result: ClassificationResult(results)},
-			}}}, err
+			}}}
 		})
 		for i, classes := range results {
 			if i > 0 {
@@ -290,16 +286,21 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 	return err
 }
 
-// exampleInput is serialized tf.Examples as a request's Input, for a log.
-func exampleInput(examples [][]byte) (*tfservingpb.Input, error) {
-	list := &tfservingpb.ExampleList{Examples: make([]*examplepb.Example, len(examples))}
-	for i, b := range examples {
-		list.Examples[i] = &examplepb.Example{}
-		if err := proto.Unmarshal(b, list.Examples[i]); err != nil {
-			return nil, err
+// examples logs a Classify or Regress request on serialized tf.Examples
+// and its answer (if sampled): record builds the log from the request's
+// model spec and its examples as an Input.
+func (l restLog) examples(signature string, examples [][]byte, record func(*tfservingpb.ModelSpec, *tfservingpb.Input) *tfservingpb.PredictionLog) {
+	l.mv.Log(l.id, signature, func() (*tfservingpb.PredictionLog, error) {
+		list := &tfservingpb.ExampleList{Examples: make([]*examplepb.Example, len(examples))}
+		for i, b := range examples {
+			list.Examples[i] = &examplepb.Example{}
+			if err := proto.Unmarshal(b, list.Examples[i]); err != nil {
+				return nil, err
+			}
 		}
-	}
-	return &tfservingpb.Input{Kind: &tfservingpb.Input_ExampleList{ExampleList: list}}, nil
+		spec := &tfservingpb.ModelSpec{Name: l.mv.Name(), SignatureName: signature}
+		return record(spec, &tfservingpb.Input{Kind: &tfservingpb.Input_ExampleList{ExampleList: list}}), nil
+	})
 }
 
 // ClassificationResult is examples' classes as TF Serving's Classify

@@ -78,12 +78,7 @@ func (t *traffic) observe(y dense.Matrix) {
 			t.advance(len(t.sets))
 			continue
 		}
-		best := 0
-		for j, p := range row {
-			if p > row[best] {
-				best = j
-			}
-		}
+		best := dense.Argmax(row)
 		if t.filled == len(t.top) {
 			t.counts[t.top[t.next]]--
 		}

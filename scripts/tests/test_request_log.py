@@ -181,6 +181,18 @@ def test_logs_are_warmup_records(tmp_path):
         s.stop()
 
 
+def mix_and_evaluation(model):
+    """The class mix recorded in model, and kerasgo evaluate's report on the
+    validation rows, which must hold the same counts."""
+    with open(model / "assets" / "kerasgo-class-mix.json", encoding="utf-8") as f:
+        mix = json.load(f)
+    run = subprocess.run([KERASGO, "evaluate", str(model), "--data", ROWS, "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)["report"]
+    assert mix["predicted"] == report["predicted_counts"] and mix["labels"] == report["baselines"]["class_counts"]
+    return mix, report
+
+
 def test_findings_on_live_traffic(tmp_path):
     """kerasgo train records the class mix of its validation rows; kerasgo
     serve compares each version's latest answers with it. Traffic drawn from
@@ -191,12 +203,7 @@ def test_findings_on_live_traffic(tmp_path):
                           "--validation-data", ROWS, "--epochs", "1", "--seed", "1", "--out", str(model)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    with open(model / "assets" / "kerasgo-class-mix.json", encoding="utf-8") as f:
-        mix = json.load(f)
-    run = subprocess.run([KERASGO, "evaluate", str(model), "--data", ROWS, "--json"], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)["report"]
-    assert mix["predicted"] == report["predicted_counts"] and mix["labels"] == report["baselines"]["class_counts"]
+    mix, report = mix_and_evaluation(model)
 
     x = rows(1255)
     s = Server(["--grpc-port", "-1", "--model", f"fortunes={model}", "--traffic-window", "500"])
@@ -243,13 +250,8 @@ def test_export_records_class_mix(tmp_path):
     run = subprocess.run([KERASGO, "export", "--arch", "question", "--input-dim", "256", "--classes", "20", "--seed", "3",
                           "--out", str(out), "--validation-data", ROWS], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    with open(out / "assets" / "kerasgo-class-mix.json", encoding="utf-8") as f:
-        mix = json.load(f)
-    run = subprocess.run([KERASGO, "evaluate", str(out), "--data", ROWS, "--json"], capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)["report"]
-    assert mix["rows"] == 1255 and mix["predicted"] == report["predicted_counts"]
-    assert mix["labels"] == report["baselines"]["class_counts"]
+    mix, _ = mix_and_evaluation(out)
+    assert mix["rows"] == 1255
 
 
 def test_classify_and_regress_logs(tmp_path):

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/rowio"
 )
 
@@ -39,7 +40,7 @@ func (c *Comparison) Write(id string, probs []float32) error {
 	if a, ok := c.log.Answer(id); ok && len(a.Output) == len(probs) && len(probs) > 0 {
 		c.Rows++
 		c.Served[fmt.Sprintf("%s version %d", a.Model, a.Version)]++
-		was, now := top(a.Output), top(probs)
+		was, now := dense.Argmax(a.Output), dense.Argmax(probs)
 		if was != now {
 			c.Differ++
 			c.Changes[[2]int{was, now}]++
@@ -50,17 +51,6 @@ func (c *Comparison) Write(id string, probs []float32) error {
 
 // Flush flushes the writer underneath.
 func (c *Comparison) Flush() error { return c.w.Flush() }
-
-// top is the index of the highest value (the first, on ties).
-func top(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
 
 // Report says how often the top class differs from the logged answers,
 // and the most frequent changes, naming classes by classes (class_N when

@@ -266,20 +266,7 @@ func TestFullDisk(t *testing.T) {
 // TestReadTornAndDamaged: a last record cut short is skipped and reported
 // as torn; damage before the end is an error naming the file and record.
 func TestReadTornAndDamaged(t *testing.T) {
-	prefix := filepath.Join(t.TempDir(), "m")
-	w, err := requestlog.Open(prefix, requestlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		w.Write(record(t, i, 100))
-	}
-	w.Close()
-	files, err := requestlog.Files(prefix)
-	if err != nil || len(files) != 1 {
-		t.Fatalf("%v %v", files, err)
-	}
-	whole, err := os.ReadFile(files[0])
+	whole, err := os.ReadFile(threeRecords(t, filepath.Join(t.TempDir(), "m")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,16 +309,7 @@ func TestReadTornAndDamaged(t *testing.T) {
 // of their own.
 func TestOpenRepairsTornFile(t *testing.T) {
 	prefix := filepath.Join(t.TempDir(), "m")
-	w, err := requestlog.Open(prefix, requestlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		w.Write(record(t, i, 100))
-	}
-	w.Close()
-	files, _ := requestlog.Files(prefix)
-	f, err := os.OpenFile(files[0], os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(threeRecords(t, prefix), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +321,7 @@ func TestOpenRepairsTornFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	w, err = requestlog.Open(prefix, requestlog.Options{})
+	w, err := requestlog.Open(prefix, requestlog.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,4 +331,23 @@ func TestOpenRepairsTornFile(t *testing.T) {
 	if !slices.Equal(ids, []string{"0", "1", "2", "4"}) || len(sizes) != 2 {
 		t.Errorf("records %v in %d files, want [0 1 2 4] in 2", ids, len(sizes))
 	}
+}
+
+// threeRecords writes records 0, 1 and 2 under prefix and returns the one
+// file they went to.
+func threeRecords(t *testing.T, prefix string) string {
+	t.Helper()
+	w, err := requestlog.Open(prefix, requestlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		w.Write(record(t, i, 100))
+	}
+	w.Close()
+	files, err := requestlog.Files(prefix)
+	if err != nil || len(files) != 1 {
+		t.Fatalf("%v %v", files, err)
+	}
+	return files[0]
 }
