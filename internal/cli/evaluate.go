@@ -259,10 +259,10 @@ func heatmap(r evaluation.Report) []heatRow {
 
 // labelledSource is the model's source over a labelled file; a file in a
 // format without labels is a usage error. With labels (a --labels file),
-// path is request logs (a file, a directory or a log prefix) whose rows
-// that file labels by id.
+// a path that is not a labelled file (libsvm, JSONL) is request logs (a
+// file, a directory or a log prefix) whose rows that file labels by id.
 func labelledSource(env *Env, m *kerasgo.Model, path, labels string) (fit.Source, error) {
-	if labels != "" {
+	if labels != "" && !rowio.FormatOf(path).Labelled() {
 		return loggedSource(env, m, path, labels)
 	}
 	src, err := m.LabelledSource(path)

@@ -78,7 +78,7 @@ server's config file) pins or labels.`,
 		Setup: func(fs *pflag.FlagSet) func(context.Context, *Env, []string) error {
 			f := &trainFlags{monitor: fit.ValLoss, promoteIf: fit.ValLoss}
 			fs.StringVar(&f.data, "data", "", "training data: libsvm, or JSONL with labels, or with --labels request logs (required)")
-			fs.StringVar(&f.labels, "labels", "", "a CSV file of id,label rows: --data and --validation-data are then kerasgo serve's request logs (a .tfrecord file, a directory, or a log prefix), whose rows it labels by request id")
+			fs.StringVar(&f.labels, "labels", "", "a CSV file of id,label rows: --data (and a --validation-data that is not libsvm or JSONL) is then kerasgo serve's request logs (a .tfrecord file, a directory, or a log prefix), whose rows it labels by request id")
 			fs.StringVar(&f.out, "out", "", "directory for the trained model (required)")
 			fs.StringVar(&f.valData, "validation-data", "", "validation data, same formats")
 			fs.Float64Var(&f.valSplit, "validation-split", 0, "hold out this fraction of --data for validation (the same rows every epoch)")
