@@ -74,6 +74,7 @@ try:
     print(f"   then {window} requests of one row again and again (a stuck feature pipeline):")
     for f in v["findings"]:
         print(f"     - {f['kind']}: {f['text'][:400]}{'...' if len(f['text']) > 400 else ''}")
+    time.sleep(0.3)  # the log writes what it queued every 100 ms
     metrics = urllib.request.urlopen(url + "/metrics").read().decode()
     for line in metrics.splitlines():
         if line.startswith(("kerasgo_traffic_class_mix_distance", "kerasgo_request_log_records_total")):
