@@ -80,3 +80,24 @@ func Example() {
 	//   categorical (top-1) accuracy. The same training code therefore prints
 	//   different numbers on different versions.
 }
+
+// A served model validated on rows it mostly answered "art" or "work" now
+// answers "work" for nearly every request of the last window.
+func ExampleDiagnoseTraffic() {
+	mix := evaluation.ClassMix{
+		Classes:   []string{"art", "linux", "work"},
+		Rows:      600,
+		Labels:    []int{250, 100, 250},
+		Predicted: []int{260, 90, 250},
+	}
+	window := evaluation.Traffic{Rows: 500, Predicted: []int{20, 10, 470}}
+	for _, f := range evaluation.DiagnoseTraffic(mix, window) {
+		fmt.Println(f.Kind)
+	}
+	dist, _ := evaluation.MixDistance(mix, window)
+	fmt.Printf("distance %.3f\n", dist)
+	// Output:
+	// prediction_collapse
+	// class_mix_shift
+	// distance 0.523
+}

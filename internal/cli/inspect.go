@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kerasgo/kerasgo"
+	"github.com/kerasgo/kerasgo/evaluation"
 	"github.com/kerasgo/kerasgo/servingmodel"
 	"github.com/kerasgo/kerasgo/tfmodel"
 )
@@ -46,6 +47,8 @@ type inspectReport struct {
 	Parameters      int64             `json:"parameters"`
 	Trainable       bool              `json:"trainable_from_go"`
 	NotTrainableWhy string            `json:"not_trainable_reason,omitempty"`
+	// ClassMix is the class mix the model was validated on, if recorded.
+	ClassMix *evaluation.ClassMix `json:"class_mix,omitempty"`
 }
 
 func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
@@ -61,6 +64,9 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 	rep := inspectReport{Dir: m.Dir(), Tags: m.Tags(), TensorFlowVersion: m.TensorFlowVersion(),
 		SignatureDef: servingmodel.SignatureDefMap(m)["signature_def"].(map[string]any), Metadata: m.Metadata(), Parameters: m.ParameterCount()}
 	rep.Trainable, rep.NotTrainableWhy = m.Trainable()
+	if rep.ClassMix, err = evaluation.ReadClassMix(m.Dir()); err != nil {
+		return err
+	}
 	sigs := m.Signatures()
 	if f.json {
 		enc := json.NewEncoder(env.Stdout)
@@ -92,6 +98,11 @@ func (f *inspectFlags) run(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintln(w, "trainable from Go: yes")
 	} else {
 		fmt.Fprintf(w, "trainable from Go: no: %s\n", rep.NotTrainableWhy)
+	}
+	if c := rep.ClassMix; c != nil {
+		fmt.Fprintf(w, "class mix for kerasgo serve's traffic findings: %d validation rows (%s)\n", c.Rows, c.Source)
+	} else {
+		fmt.Fprintln(w, "class mix for kerasgo serve's traffic findings: none (kerasgo train with validation data, or kerasgo export --validation-data, records it)")
 	}
 	return nil
 }
