@@ -82,8 +82,9 @@ const (
 )
 
 // Traffic is what a served version answered over a window of rows: the
-// predictions of each class (rows whose top class it was; for multi-label
-// models, rows that have it at the threshold) among Rows rows.
+// predictions of each class, in the order of ClassMix.Classes (rows whose
+// top class it was; for multi-label models, rows that have it at the
+// threshold), among Rows rows.
 type Traffic struct {
 	Rows      int
 	Predicted []int
@@ -95,8 +96,9 @@ type Traffic struct {
 // of the predictions), classes never predicted, and a class-mix shift.
 // The comparison is with the validation predictions, not the labels, so
 // that a model answering traffic like its validation data is silent. No
-// finding, nil, means nothing is wrong; so does a window of fewer than
-// MinTrafficRows rows, or a mix of other classes.
+// finding, nil, means nothing is wrong. A window of fewer than
+// MinTrafficRows rows, or whose Predicted is not one count per class of
+// mix, is not judged (nil too).
 func DiagnoseTraffic(mix ClassMix, t Traffic) []Finding {
 	if t.Rows < MinTrafficRows || len(t.Predicted) != len(mix.Classes) || len(mix.Predicted) != len(mix.Classes) {
 		return nil

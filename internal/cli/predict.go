@@ -247,7 +247,7 @@ func scoreRequestLog(ctx context.Context, env *Env, m *kerasgo.Model, r io.Reade
 	if lr.Torn {
 		note += " (a torn last record skipped)"
 	}
-	fmt.Fprintf(env.Stderr, "kerasgo predict: %s: %s%s\n", path, compared.Report(m.PredictionOptions(0, 0).Classes), note)
+	fmt.Fprintf(env.Stderr, "kerasgo predict: %s: %s%s\n", path, compared.Report(m.Classes()), note)
 	return st, nil
 }
 

@@ -47,8 +47,9 @@ func Paths(arg string) ([]string, error) {
 // ReadLabels reads a CSV file of labels by request id: a header naming
 // the columns "id" and "label", then one row per labelled row. An id is
 // what a log row is named by (the request's id; ID#k for row k of a
-// request of several rows); a label of several classes separates them
-// with commas. Errors name the file, line and field.
+// request of several rows). A label is a class, by name or by index as
+// in libsvm files; a label of several classes separates them with commas.
+// Errors name the file, line and field.
 func ReadLabels(path string) (map[string][]string, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -35,6 +35,8 @@ func Read(path string, fn func(*tfservingpb.PredictionLog) error) (n int, torn b
 			return n, false, nil
 		case errors.Is(err, tfrecord.ErrTruncated):
 			return n, true, nil
+		case err != nil && n == 0:
+			return n, false, fmt.Errorf("request log %s: not a TFRecord file, or its first record is damaged: %w", path, err)
 		case err != nil:
 			return n, false, fmt.Errorf("request log %s: %w", path, err)
 		}
@@ -47,4 +49,12 @@ func Read(path string, fn func(*tfservingpb.PredictionLog) error) (n int, torn b
 		}
 		n++
 	}
+}
+
+// RequestID is the id of the request a record logs: the client's, or the
+// one the server made and sent back (X-Request-Id, gRPC x-request-id, the
+// Open Inference Protocol's id). TF Serving's LogMetadata has no field for
+// it; kerasgo serve writes it to request_origin.
+func RequestID(log *tfservingpb.PredictionLog) string {
+	return log.GetLogMetadata().GetRequestOrigin()
 }

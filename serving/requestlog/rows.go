@@ -131,7 +131,7 @@ func (lr *RowReader) next() error {
 		}
 		in = &t
 	}
-	id := log.GetLogMetadata().GetRequestOrigin()
+	id := RequestID(log)
 	if id == "" {
 		id = "record-" + strconv.Itoa(lr.record)
 	}

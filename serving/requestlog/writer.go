@@ -10,6 +10,10 @@
 // rotate by size and age, and the prefix's files together stay under a
 // bound: the oldest are removed first. A crash can leave the last record of
 // a file torn; Read detects it by its length and checksum and skips it.
+//
+// Each record's LogMetadata names the model and the version that answered;
+// its request_origin holds the request's id (RequestID), which TF Serving's
+// LogMetadata has no field for.
 package requestlog
 
 import (
@@ -404,7 +408,8 @@ func (w *Writer) prune() {
 	}
 }
 
-// Files lists the log files a Writer of prefix wrote, oldest first.
+// Files lists the log files a Writer of prefix wrote, oldest first: none
+// (and no error) when it has written none yet.
 func Files(prefix string) ([]string, error) {
 	dir, base := filepath.Split(prefix)
 	if dir == "" {
@@ -412,7 +417,7 @@ func Files(prefix string) ([]string, error) {
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("request log: %w", err)
+		return nil, fmt.Errorf("request log %s: %w", prefix, err)
 	}
 	var out []string
 	for _, e := range entries {
