@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kerasgo/kerasgo/dense"
@@ -24,9 +25,11 @@ const (
 	// (up to MaxBatchSize); a batch that fills up goes at once, beside the
 	// one in the model, on another batching thread. A request that finds the
 	// model idle runs at once, alone; requests that arrive while it is busy
-	// go together next. So batches grow with the load, there is no timer,
-	// and a request only waits while the model is busy with an earlier
-	// batch, which it would wait for anyway.
+	// go together next. A batch that finds the model free with fewer rows
+	// than the batch before it lingers, for at most that batch's duration,
+	// until it has as many: the requests that batch answered coming back. So
+	// batches grow with the load, a lone client never waits, and a request
+	// waits only for the model, or for the company a previous batch implies.
 	BatchAdaptive BatchPolicy = iota
 	// BatchFixed is TF Serving's policy: the first request of a batch waits
 	// up to BatchTimeout for others to join it.
@@ -86,6 +89,10 @@ type batcher struct {
 	stop  chan struct{}
 	depth func(delta float64) // queue-depth gauge; may be nil
 	sizes func(rows int)      // batch-size histogram; may be nil
+
+	// lastRows and lastNanos are the rows and duration of the latest
+	// adaptive batch (BatchAdaptive): what the next one lingers for.
+	lastRows, lastNanos atomic.Int64
 }
 
 func newBatcher(predict func(context.Context, dense.Matrix) (dense.Matrix, error), opts BatchOptions, depth func(float64), sizes func(int)) *batcher {
@@ -229,8 +236,30 @@ func (b *batcher) loop() {
 			}
 		}
 		drain()
+		if target := min(int(b.lastRows.Load()), b.opts.MaxBatchSize); inLane && rows < target {
+			// Linger, holding the model, for at most the previous batch's
+			// duration while the requests it answered come back: clients
+			// answered together return together, and a batch that left
+			// without the stragglers would leave the next one small too. A
+			// lone client's batch is as large as its previous one, so it
+			// never waits.
+			timer := time.NewTimer(time.Duration(b.lastNanos.Load()))
+		linger:
+			for rows < target {
+				select {
+				case r := <-b.queue:
+					join(r)
+				case <-timer.C:
+					break linger
+				}
+			}
+			timer.Stop()
+		}
+		start := time.Now()
 		b.run(batch, rows)
 		if inLane {
+			b.lastRows.Store(int64(rows))
+			b.lastNanos.Store(int64(time.Since(start)))
 			<-b.lane
 		}
 	}

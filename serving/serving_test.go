@@ -364,6 +364,44 @@ func TestBatching(t *testing.T) {
 	}
 }
 
+// TestAdaptiveLinger: after a batch of three rows, a request that finds
+// the model free waits, for at most that batch's duration, for the rows
+// the batch answered to come back, and goes with them; a lone client's
+// request (its previous batch was one row too) never waits.
+func TestAdaptiveLinger(t *testing.T) {
+	base, l := oneModel(t, 1)
+	l.tmpl.delay = 300 * time.Millisecond // every model call
+	_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}},
+		Batch: serving.BatchOptions{MaxBatchSize: 8, Threads: 1}}, l)
+	send := func(wg *sync.WaitGroup) {
+		wg.Go(func() {
+			if code, out := do(t, "POST", ts.URL+"/v1/models/m:predict", `{"instances": [[1]]}`); code != 200 {
+				t.Errorf("%d %v", code, out)
+			}
+		})
+	}
+	var first sync.WaitGroup
+	start := time.Now()
+	send(&first) // alone: runs at once
+	waitFor(t, "the first call", func() bool { return len(l.get(filepath.Join(base, "1")).batchRows()) == 1 })
+	for range 3 {
+		send(&first) // queued behind it: one batch of 3
+	}
+	first.Wait()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Skipf("the machine is too loaded to time this (the first batches took %v)", took)
+	}
+	var second sync.WaitGroup
+	send(&second)
+	time.Sleep(50 * time.Millisecond) // well within the 300 ms the batch of 3 took
+	send(&second)
+	send(&second)
+	second.Wait()
+	if got, want := l.get(filepath.Join(base, "1")).batchRows(), []int{1, 3, 3}; !slices.Equal(got, want) {
+		t.Errorf("model calls of %v rows, want %v", got, want)
+	}
+}
+
 // TestAdaptiveBatching holds the first request in the model while six
 // more arrive: under the adaptive policy the lone one ran at once (an
 // hour's BatchTimeout would have held it under the fixed policy), and the

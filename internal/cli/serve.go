@@ -90,8 +90,9 @@ that can also pin a set of versions and give them labels: TF Serving's own
 
 --max-batch-size merges concurrent requests into one model call. By default
 a batch goes as soon as no other batch is in the model (or once it is full),
-with every request waiting then: a lone request runs at once, and batches
-grow with the load (docs/serving.md). --batch-timeout D switches to TF Serving's fixed
+with every request waiting then; one smaller than the batch before it waits
+up to that batch's duration for the rest of its clients: a lone request runs
+at once, and batches grow with the load (docs/serving.md). --batch-timeout D switches to TF Serving's fixed
 policy: a batch's first request waits up to D for others. Past
 --max-enqueued waiting requests the server answers 503. A request of more rows than
 --max-batch-size runs as chunks of that size. SIGINT/SIGTERM stop accepting
