@@ -206,20 +206,24 @@ func (b *batcher) loop() {
 				}
 			}
 		}
+		// fill joins arriving requests until the batch holds target rows
+		// or wait has passed.
+		fill := func(target int, wait time.Duration) {
+			timer := time.NewTimer(wait)
+			defer timer.Stop()
+			for rows < target {
+				select {
+				case r := <-b.queue:
+					join(r)
+				case <-timer.C:
+					return
+				}
+			}
+		}
 		if b.opts.Policy == BatchFixed {
 			drain()
 			if rows < b.opts.MaxBatchSize {
-				timer := time.NewTimer(b.opts.BatchTimeout)
-			fill:
-				for rows < b.opts.MaxBatchSize {
-					select {
-					case r := <-b.queue:
-						join(r)
-					case <-timer.C:
-						break fill
-					}
-				}
-				timer.Stop()
+				fill(b.opts.MaxBatchSize, b.opts.BatchTimeout)
 			}
 			b.run(batch, rows)
 			continue
@@ -243,17 +247,7 @@ func (b *batcher) loop() {
 			// without the stragglers would leave the next one small too. A
 			// lone client's batch is as large as its previous one, so it
 			// never waits.
-			timer := time.NewTimer(time.Duration(b.lastNanos.Load()))
-		linger:
-			for rows < target {
-				select {
-				case r := <-b.queue:
-					join(r)
-				case <-timer.C:
-					break linger
-				}
-			}
-			timer.Stop()
+			fill(target, time.Duration(b.lastNanos.Load()))
 		}
 		start := time.Now()
 		b.run(batch, rows)
