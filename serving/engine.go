@@ -128,9 +128,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tenso
 		for i, b := range raw {
 			texts[i] = string(b)
 		}
-		if y, err = text.PredictText(ctx, texts); err == nil {
-			mv.v.traffic.observe(y)
-		}
+		y, err = mv.v.predictText(ctx, text, texts)
 		return y, true, err
 	}
 	return y, false, nil

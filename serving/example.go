@@ -290,7 +290,7 @@ func (srv *Server) classifyOrRegress(ctx context.Context, w http.ResponseWriter,
 // and its answer (if sampled): record builds the log from the request's
 // model spec and its examples as an Input.
 func (l restLog) examples(signature string, examples [][]byte, record func(*tfservingpb.ModelSpec, *tfservingpb.Input) *tfservingpb.PredictionLog) {
-	l.mv.Log(l.id, signature, func() (*tfservingpb.PredictionLog, error) {
+	l.log(signature, func() (*tfservingpb.PredictionLog, error) {
 		list := &tfservingpb.ExampleList{Examples: make([]*examplepb.Example, len(examples))}
 		for i, b := range examples {
 			list.Examples[i] = &examplepb.Example{}

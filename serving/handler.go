@@ -164,9 +164,9 @@ func (srv *Server) serveModels(w http.ResponseWriter, req *http.Request) {
 	}
 	defer release()
 	versionLabel = strconv.FormatInt(v.number, 10)
-	lg := restLog{mv: &ModelVersion{name: r.name, v: v, release: func() {}, log: s.requestLog()}}
-	if lg.mv.Logs() {
-		lg.id = RequestID(req.Header.Get(RequestIDHeader))
+	var lg restLog
+	if l := s.requestLog(); l != nil {
+		lg = restLog{mv: &ModelVersion{name: r.name, v: v, release: func() {}, log: l}, id: RequestID(req.Header.Get(RequestIDHeader))}
 		w.Header().Set(RequestIDHeader, lg.id)
 	}
 	switch r.tail {
@@ -268,9 +268,7 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		if !ok {
 			return badRequest("model input %q takes numbers, not texts", v.spec.InputKey)
 		}
-		if y, err = text.PredictText(ctx, rb.texts); err == nil {
-			v.traffic.observe(y)
-		}
+		y, err = v.predictText(ctx, text, rb.texts)
 	} else {
 		y, err = v.batcher.Predict(ctx, rb.x)
 	}

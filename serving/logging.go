@@ -70,8 +70,7 @@ type modelLog struct {
 // that one prefix never has two writers. refs is guarded by Server.logsMu.
 type sharedWriter struct {
 	*requestlog.Writer
-	model string
-	refs  int
+	refs int
 }
 
 // logging is a model's request logging: its own, or RequestLogDir's.
@@ -127,7 +126,7 @@ func (srv *Server) openModelLog(model string, cfg LoggingConfig) (*modelLog, err
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %w", model, err)
 		}
-		sw = &sharedWriter{Writer: w, model: model}
+		sw = &sharedWriter{Writer: w}
 		srv.logs[cfg.FilenamePrefix] = sw
 	}
 	sw.refs++
@@ -226,16 +225,24 @@ func PredictLog(inputs, outputs map[string]tensor.Tensor) (*tfservingpb.Predicti
 }
 
 // restLog is a REST request's place in its model's request log: the
-// version answering it and the request's id.
+// version answering it and the request's id. The zero value, for a model
+// that logs nothing, logs nothing.
 type restLog struct {
 	mv *ModelVersion
 	id string
 }
 
+// log is Log for the request, when its model logs.
+func (l restLog) log(signature string, record func() (*tfservingpb.PredictionLog, error)) {
+	if l.mv != nil {
+		l.mv.Log(l.id, signature, record)
+	}
+}
+
 // predict logs a Predict request and its answer, if sampled: inputs gives
 // the request's tensors, built only then.
 func (l restLog) predict(signature string, inputs func() map[string]tensor.Tensor, outputs map[string]tensor.Tensor) {
-	l.mv.Log(l.id, signature, func() (*tfservingpb.PredictionLog, error) { return PredictLog(inputs(), outputs) })
+	l.log(signature, func() (*tfservingpb.PredictionLog, error) { return PredictLog(inputs(), outputs) })
 }
 
 // textTensor is texts as the string tensor a text model's signature takes.

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"math/bits"
 	"net/http"
@@ -93,6 +94,16 @@ func (t *traffic) advance(size int) {
 	t.filled = min(t.filled+1, size)
 }
 
+// predictText runs texts through the version's text path (not batched),
+// counting the answers in its traffic.
+func (v *version) predictText(ctx context.Context, text TextModel, texts []string) (dense.Matrix, error) {
+	y, err := text.PredictText(ctx, texts)
+	if err == nil {
+		v.traffic.observe(y)
+	}
+	return y, err
+}
+
 // reset forgets the rows seen (a version's warmup requests).
 func (t *traffic) reset() {
 	if t == nil {
@@ -130,25 +141,32 @@ type VersionFindings struct {
 // by model name and version.
 func (srv *Server) Findings() []VersionFindings {
 	var out []VersionFindings
-	for name, s := range srv.snapshot() {
-		s.mu.RLock()
-		for n, v := range s.versions {
-			if v.traffic == nil {
-				continue
-			}
-			w := v.traffic.window()
-			f := evaluation.DiagnoseTraffic(v.traffic.mix, w)
-			if f == nil {
-				f = []evaluation.Finding{}
-			}
-			out = append(out, VersionFindings{Model: name, Version: n, Rows: w.Rows, Findings: f, ValidatedOn: v.traffic.mix.Source})
+	srv.eachTraffic(func(model string, number int64, t *traffic) {
+		w := t.window()
+		f := evaluation.DiagnoseTraffic(t.mix, w)
+		if f == nil {
+			f = []evaluation.Finding{}
 		}
-		s.mu.RUnlock()
-	}
+		out = append(out, VersionFindings{Model: model, Version: number, Rows: w.Rows, Findings: f, ValidatedOn: t.mix.Source})
+	})
 	slices.SortFunc(out, func(a, b VersionFindings) int {
 		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.Version, b.Version))
 	})
 	return out
+}
+
+// eachTraffic calls fn with the traffic of every loaded version that
+// tracks it.
+func (srv *Server) eachTraffic(fn func(model string, number int64, t *traffic)) {
+	for name, s := range srv.snapshot() {
+		s.mu.RLock()
+		for n, v := range s.versions {
+			if v.traffic != nil {
+				fn(name, n, v.traffic)
+			}
+		}
+		s.mu.RUnlock()
+	}
 }
 
 // serveFindings answers GET /kerasgo/findings[?model=NAME].
@@ -189,40 +207,33 @@ func (c *trafficCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *trafficCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, s := range c.srv.snapshot() {
-		s.mu.RLock()
-		for n, v := range s.versions {
-			if v.traffic == nil {
-				continue
+	c.srv.eachTraffic(func(name string, n int64, t *traffic) {
+		mix, w := t.mix, t.window()
+		number := strconv.FormatInt(n, 10)
+		ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(w.Rows), name, number)
+		live, val := sum(w.Predicted), sum(mix.Predicted)
+		for j, class := range mix.Classes {
+			if live > 0 {
+				ch <- prometheus.MustNewConstMetric(c.share, prometheus.GaugeValue, float64(w.Predicted[j])/float64(live), name, number, class)
 			}
-			mix, w := v.traffic.mix, v.traffic.window()
-			number := strconv.FormatInt(n, 10)
-			ch <- prometheus.MustNewConstMetric(c.rows, prometheus.GaugeValue, float64(w.Rows), name, number)
-			live, val := sum(w.Predicted), sum(mix.Predicted)
-			for j, class := range mix.Classes {
-				if live > 0 {
-					ch <- prometheus.MustNewConstMetric(c.share, prometheus.GaugeValue, float64(w.Predicted[j])/float64(live), name, number, class)
-				}
-				if val > 0 {
-					ch <- prometheus.MustNewConstMetric(c.validated, prometheus.GaugeValue, float64(mix.Predicted[j])/float64(val), name, number, class)
-				}
-			}
-			dist, _ := evaluation.MixDistance(mix, w)
-			ch <- prometheus.MustNewConstMetric(c.dist, prometheus.GaugeValue, dist, name, number)
-			found := map[evaluation.FindingKind]bool{}
-			for _, f := range evaluation.DiagnoseTraffic(mix, w) {
-				found[f.Kind] = true
-			}
-			for _, k := range []evaluation.FindingKind{evaluation.KindPredictionCollapse, evaluation.KindNeverPredicted, evaluation.KindClassMixShift} {
-				on := 0.0
-				if found[k] {
-					on = 1
-				}
-				ch <- prometheus.MustNewConstMetric(c.kind, prometheus.GaugeValue, on, name, number, string(k))
+			if val > 0 {
+				ch <- prometheus.MustNewConstMetric(c.validated, prometheus.GaugeValue, float64(mix.Predicted[j])/float64(val), name, number, class)
 			}
 		}
-		s.mu.RUnlock()
-	}
+		dist, _ := evaluation.MixDistance(mix, w)
+		ch <- prometheus.MustNewConstMetric(c.dist, prometheus.GaugeValue, dist, name, number)
+		found := map[evaluation.FindingKind]bool{}
+		for _, f := range evaluation.DiagnoseTraffic(mix, w) {
+			found[f.Kind] = true
+		}
+		for _, k := range []evaluation.FindingKind{evaluation.KindPredictionCollapse, evaluation.KindNeverPredicted, evaluation.KindClassMixShift} {
+			on := 0.0
+			if found[k] {
+				on = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.kind, prometheus.GaugeValue, on, name, number, string(k))
+		}
+	})
 }
 
 func sum(counts []int) int {
