@@ -15,8 +15,9 @@ clients, a few seconds a point:
 
 kerasgo is called over REST and over TF Serving's gRPC API (one
 PredictRequest with a float32 tensor_content tensor, over one multiplexed
-connection), and its default server also over the Open Inference Protocol's
-REST API (the same row as a JSON tensor). Every point of a repetition runs before the next repetition
+connection), and its default server also over the Open Inference Protocol:
+REST (the same row as a JSON tensor) and gRPC (ModelInfer with the row as
+raw_input_contents, as Triton's client sends it). Every point of a repetition runs before the next repetition
 starts, so the servers share the machine's drift. Prints JSON lines, then a
 table per model and API: requests/s and p50/p99 latency, medians over the
 repetitions, with adaptive's throughput over the better fixed setting's and
@@ -109,6 +110,8 @@ def bench_model(args, label, model_dir, row, port, clients, results):
                             body.name))
             if not flags:
                 targets.append((name, "OIP REST", ["-url", f"http://127.0.0.1:{rest}/v2/models/m/infer"], v2body.name))
+                targets.append((name, "OIP gRPC", ["-grpc", f"127.0.0.1:{grpc}", "-model", "m", "-protocol", "oip"],
+                                body.name))
         uport = port + 2 * len(KERASGO)
         p = subprocess.Popen([sys.executable, os.path.join(HERE, "serve_uvicorn.py"), model_dir, str(uport)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -178,15 +181,18 @@ def main():
                 vs_uv = f"{rps['kerasgo adaptive'] / rps['uvicorn']:.2f}×" if "uvicorn" in rps and rps["uvicorn"] else ""
                 print(f"| {c} | " + " | ".join(cells) + f" | {rps['kerasgo adaptive'] / best:.2f}× | {vs_uv} |")
     for label, *_ in models:
-        print(f"\n{label}, the Open Inference Protocol over REST (kerasgo adaptive, the same row as a JSON tensor), "
-              "against TF Serving's REST API on the same server:\n")
-        print("| clients | OIP REST: req/s, p50, p99 ms | TF Serving REST: req/s, p50, p99 ms | OIP / TF Serving REST |")
-        print("| --- | --- | --- | --- |")
+        print(f"\n{label}, the Open Inference Protocol (kerasgo adaptive; REST: the row as a JSON tensor, gRPC: "
+              "raw_input_contents), against TF Serving's API over the same transport on the same server:\n")
+        print("| clients | OIP REST: req/s, p50, p99 ms | OIP REST / TF Serving REST "
+              "| OIP gRPC: req/s, p50, p99 ms | OIP gRPC / TF Serving gRPC |")
+        print("| --- | --- | --- | --- | --- |")
         for c in clients:
-            oip, tfs = results[(label, "OIP REST", "kerasgo adaptive", c)], results[(label, "REST", "kerasgo adaptive", c)]
-            print(f"| {c} | {med(oip, 'rps'):,.0f}, {med(oip, 'p50_ms'):.2f}, {med(oip, 'p99_ms'):.2f} | "
-                  f"{med(tfs, 'rps'):,.0f}, {med(tfs, 'p50_ms'):.2f}, {med(tfs, 'p99_ms'):.2f} | "
-                  f"{med(oip, 'rps') / med(tfs, 'rps'):.2f}× |")
+            cells = []
+            for api in ("REST", "gRPC"):
+                oip, tfs = results[(label, "OIP " + api, "kerasgo adaptive", c)], results[(label, api, "kerasgo adaptive", c)]
+                cells.append(f"{med(oip, 'rps'):,.0f}, {med(oip, 'p50_ms'):.2f}, {med(oip, 'p99_ms'):.2f} | "
+                             f"{med(oip, 'rps') / med(tfs, 'rps'):.2f}×")
+            print(f"| {c} | " + " | ".join(cells) + " |")
     for key, rs in results.items():
         for r in rs:
             if r["errors"]:

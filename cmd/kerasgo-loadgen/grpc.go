@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/kerasgo/kerasgo/serving/oippb"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
 
@@ -35,9 +37,36 @@ const (
 	maxRecvBytes = 1 << 30
 )
 
+// protocol is the gRPC API the requests are sent to.
+type protocol string
+
+// The gRPC APIs the loadgen calls.
+const (
+	// protocolTFServing is TF Serving's PredictionService/Predict.
+	protocolTFServing protocol = "tfserving"
+	// protocolOIP is the Open Inference Protocol's
+	// GRPCInferenceService/ModelInfer, with the inputs as
+	// raw_input_contents, as Triton's client sends NumPy arrays.
+	protocolOIP protocol = "oip"
+)
+
+// String returns the protocol's flag value.
+func (p *protocol) String() string { return string(*p) }
+
+// Set parses a -protocol value.
+func (p *protocol) Set(s string) error {
+	switch v := protocol(s); v {
+	case protocolTFServing, protocolOIP:
+		*p = v
+		return nil
+	}
+	return fmt.Errorf("%q: want %s or %s", s, protocolTFServing, protocolOIP)
+}
+
 // grpcConfig is the command line of the gRPC mode.
 type grpcConfig struct {
-	addr          string // host:port of the PredictionService
+	addr          string // host:port of the server
+	protocol      protocol
 	model         string // model_spec.name
 	signature     string // model_spec.signature_name
 	signatureSet  bool   // whether signature was given, so beats the body's
@@ -46,9 +75,10 @@ type grpcConfig struct {
 	conns         int    // connections the clients share round-robin
 }
 
-// runGRPC converts cfg.body into one PredictRequest and sends it from
-// cfg.clients goroutines over cfg.grpc.conns connections, reporting as the
-// HTTP fixed-body mode does: any status but OK is an error.
+// runGRPC converts cfg.body into one PredictRequest (or, with -protocol
+// oip, one ModelInferRequest) and sends it from cfg.clients goroutines over
+// cfg.grpc.conns connections, reporting as the HTTP fixed-body mode does:
+// any status but OK is an error.
 func runGRPC(ctx context.Context, cfg config, stdout io.Writer) error {
 	g := cfg.grpc
 	host, _, err := net.SplitHostPort(g.addr)
@@ -68,28 +98,71 @@ func runGRPC(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if g.protocol == protocolOIP && g.signatureSet {
+		return errors.New("-protocol oip takes no -signature: ModelInfer runs the model's serving_default signature")
+	}
 	req, err := predictRequest(body, g)
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.body, err)
 	}
-	stubs := make([]tfservingpb.PredictionServiceClient, g.conns)
-	for i := range stubs {
-		cc, err := dial(ctx, g.addr)
-		if err != nil {
-			return err
-		}
-		defer cc.Close()
-		stubs[i] = tfservingpb.NewPredictionServiceClient(cc)
-	}
 	// Every client sends the same message: protobuf-go messages are safe
 	// to marshal concurrently while nobody modifies them.
+	var call func(ctx context.Context, cc *grpc.ClientConn) error
+	switch g.protocol {
+	case protocolOIP:
+		infer, err := inferRequest(req)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cfg.body, err)
+		}
+		call = func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := oippb.NewGRPCInferenceServiceClient(cc).ModelInfer(ctx, infer)
+			return err
+		}
+	default:
+		call = func(ctx context.Context, cc *grpc.ClientConn) error {
+			_, err := tfservingpb.NewPredictionServiceClient(cc).Predict(ctx, req)
+			return err
+		}
+	}
+	conns := make([]*grpc.ClientConn, g.conns)
+	for i := range conns {
+		if conns[i], err = dial(ctx, g.addr); err != nil {
+			return err
+		}
+		defer conns[i].Close()
+	}
 	send := func(ctx context.Context, client int) error {
 		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
-		_, err := stubs[client%len(stubs)].Predict(ctx, req)
-		return err
+		return call(ctx, conns[client%len(conns)])
 	}
 	return fixed(ctx, send, cfg.clients, cfg.duration, cfg.warmup, stdout)
+}
+
+// inferRequest turns a PredictRequest into the Open Inference Protocol's
+// ModelInferRequest that Triton's Python client builds for the same NumPy
+// float32 arrays: the same model (no version), one FP32 input per tensor in
+// name order, and the values as raw_input_contents. A PredictRequest that
+// names a signature other than serving_default has no such request.
+func inferRequest(req *tfservingpb.PredictRequest) (*oippb.ModelInferRequest, error) {
+	if sig := req.GetModelSpec().GetSignatureName(); sig != "" && sig != "serving_default" {
+		return nil, fmt.Errorf("signature %q: ModelInfer runs serving_default only", sig)
+	}
+	infer := &oippb.ModelInferRequest{ModelName: req.GetModelSpec().GetName()}
+	for _, name := range slices.Sorted(maps.Keys(req.GetInputs())) {
+		tp := req.GetInputs()[name]
+		shape := make([]int64, len(tp.GetTensorShape().GetDim()))
+		for i, d := range tp.GetTensorShape().GetDim() {
+			shape[i] = d.GetSize()
+		}
+		raw := tp.GetTensorContent()
+		if raw == nil {
+			raw = floatTensor(shape, tp.GetFloatVal(), true).GetTensorContent()
+		}
+		infer.Inputs = append(infer.Inputs, &oippb.ModelInferRequest_InferInputTensor{Name: name, Datatype: "FP32", Shape: shape})
+		infer.RawInputContents = append(infer.RawInputContents, raw)
+	}
+	return infer, nil
 }
 
 // dial opens one plaintext gRPC connection to addr and waits, at most

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/kerasgo/kerasgo/serving/oippb"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 )
 
@@ -52,14 +53,68 @@ func TestPredictRequestMatchesOfficialClient(t *testing.T) {
 	}
 }
 
-// fakePredictionService is a PredictionService that records the requests
-// it gets and answers them with an empty response or with err.
+// TestInferRequestMatchesOfficialClient checks the Open Inference
+// Protocol's request against the ModelInferRequests Triton's own Python
+// client builds for the same arrays (testdata/make_testdata.py).
+func TestInferRequestMatchesOfficialClient(t *testing.T) {
+	fixtures, err := filepath.Glob("testdata/*.oip.pb")
+	if err != nil || len(fixtures) == 0 {
+		t.Fatalf("no fixtures in testdata (%v)", err)
+	}
+	for _, path := range fixtures {
+		name := strings.TrimSuffix(filepath.Base(path), ".oip.pb")
+		t.Run(name, func(t *testing.T) {
+			want := &oippb.ModelInferRequest{}
+			if err := proto.Unmarshal(readFile(t, path), want); err != nil {
+				t.Fatal(err)
+			}
+			for _, content := range []bool{true, false} {
+				pr, err := predictRequest(readFile(t, filepath.Join("testdata", name+".json")), grpcConfig{model: "m", signature: "serving_default", input: "features", tensorContent: content})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := inferRequest(pr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !proto.Equal(got, want) {
+					t.Errorf("tensor_content %v: got\n%s\nwant (the official client's)\n%s", content, prototext.Format(got), prototext.Format(want))
+				}
+			}
+		})
+	}
+}
+
+// fakePredictionService is a PredictionService and a GRPCInferenceService
+// that records the requests it gets and answers them with an empty response
+// or with err.
 type fakePredictionService struct {
 	tfservingpb.UnimplementedPredictionServiceServer
+	oippb.UnimplementedGRPCInferenceServiceServer
 	err error
 
-	mu   sync.Mutex
-	reqs []*tfservingpb.PredictRequest
+	mu     sync.Mutex
+	reqs   []*tfservingpb.PredictRequest
+	infers []*oippb.ModelInferRequest
+}
+
+func (f *fakePredictionService) ModelInfer(_ context.Context, req *oippb.ModelInferRequest) (*oippb.ModelInferResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.infers) < 100 {
+		f.infers = append(f.infers, req)
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	return &oippb.ModelInferResponse{ModelName: req.GetModelName()}, nil
+}
+
+// inferRequests returns the first ModelInfer requests the service got.
+func (f *fakePredictionService) inferRequests() []*oippb.ModelInferRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.infers)
 }
 
 func (f *fakePredictionService) Predict(_ context.Context, req *tfservingpb.PredictRequest) (*tfservingpb.PredictResponse, error) {
@@ -91,6 +146,7 @@ func startFake(tb testing.TB, f *fakePredictionService) string {
 	}
 	srv := grpc.NewServer()
 	tfservingpb.RegisterPredictionServiceServer(srv, f)
+	oippb.RegisterGRPCInferenceServiceServer(srv, f)
 	go srv.Serve(lis)
 	tb.Cleanup(srv.Stop)
 	return lis.Addr().String()
@@ -286,6 +342,64 @@ func TestGRPCLoad(t *testing.T) {
 	}
 }
 
+// TestGRPCLoadOpenInference checks -protocol oip: every client's call is a
+// ModelInfer with the body's tensors as raw FP32 inputs in name order, and
+// none reaches Predict.
+func TestGRPCLoadOpenInference(t *testing.T) {
+	raw := func(values ...float32) []byte {
+		return floatTensor(nil, values, true).GetTensorContent()
+	}
+	tests := map[string]struct {
+		body       string
+		clients    int
+		wantInputs []*oippb.ModelInferRequest_InferInputTensor
+		wantRaw    [][]byte
+	}{
+		"rows": {
+			body:       `{"instances": [[1, 2.5], [-3, 4]]}`,
+			wantInputs: []*oippb.ModelInferRequest_InferInputTensor{{Name: "features", Datatype: "FP32", Shape: []int64{2, 2}}},
+			wantRaw:    [][]byte{raw(1, 2.5, -3, 4)},
+		},
+		"named columns, 8 clients": {
+			body: `{"inputs": {"b": [[5]], "a": [1, 2]}}`, clients: 8,
+			wantInputs: []*oippb.ModelInferRequest_InferInputTensor{
+				{Name: "a", Datatype: "FP32", Shape: []int64{2}},
+				{Name: "b", Datatype: "FP32", Shape: []int64{1, 1}},
+			},
+			wantRaw: [][]byte{raw(1, 2), raw(5)},
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			fake := &fakePredictionService{}
+			cfg := config{
+				body: writeBody(t, tt.body), clients: max(tt.clients, 1), duration: 200 * time.Millisecond, warmup: 50 * time.Millisecond,
+				grpc: grpcConfig{addr: startFake(t, fake), protocol: protocolOIP, model: "m", input: "features", tensorContent: true, conns: 1},
+			}
+			var out bytes.Buffer
+			if err := run(t.Context(), cfg, &out); err != nil {
+				t.Fatal(err)
+			}
+			if r := decodeReport(t, out.Bytes()); r.Requests == 0 || r.Errors != 0 {
+				t.Errorf("report %+v, want requests and no errors", r)
+			}
+			if n := len(fake.requests()); n != 0 {
+				t.Errorf("Predict got %d requests, want none", n)
+			}
+			reqs := fake.inferRequests()
+			if len(reqs) == 0 {
+				t.Fatal("ModelInfer got no request")
+			}
+			want := &oippb.ModelInferRequest{ModelName: "m", Inputs: tt.wantInputs, RawInputContents: tt.wantRaw}
+			for _, req := range reqs {
+				if !proto.Equal(req, want) {
+					t.Fatalf("got\n%s\nwant\n%s", prototext.Format(req), prototext.Format(want))
+				}
+			}
+		})
+	}
+}
+
 // mapsKeys returns an iterator over the keys of the request's inputs.
 func mapsKeys(m map[string]*tensor_go_proto.TensorProto) func(func(string) bool) {
 	return func(yield func(string) bool) {
@@ -350,6 +464,15 @@ func TestGRPCRefused(t *testing.T) {
 		"an empty object":       {body: `{"instances": [{}]}`, wantErr: "instances[0]: no inputs"},
 		"empty named columns":   {body: `{"inputs": {}}`, wantErr: "inputs: no inputs"},
 		"named columns, ragged": {body: `{"inputs": {"x": [[1], [2, 3]]}}`, wantErr: `input "x"[1]: a list of 2`},
+		"oip with -signature": {
+			edit:    func(c *config) { c.grpc.protocol, c.grpc.signature, c.grpc.signatureSet = protocolOIP, "predict", true },
+			wantErr: "-protocol oip takes no -signature",
+		},
+		"oip, the body's signature": {
+			body:    `{"signature_name": "predict", "instances": [[1]]}`,
+			edit:    func(c *config) { c.grpc.protocol = protocolOIP },
+			wantErr: `signature "predict": ModelInfer runs serving_default only`,
+		},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -6,7 +6,9 @@
 // latency percentiles: the load side of `make bench`'s serving benchmark.
 // With -grpc, -model and -body it turns the same TF Serving REST predict body
 // into one PredictRequest and calls TF Serving's gRPC PredictionService/Predict
-// with it instead, reporting the same figures (see grpc.go).
+// with it instead, reporting the same figures (see grpc.go); with -protocol
+// oip it calls the Open Inference Protocol's ModelInfer with the same
+// tensors, as Triton's client sends them.
 // With -mix it sends a weighted mix of requests (valid, malformed,
 // oversized, ...) and reports, for each kind, the HTTP status codes and the
 // connection errors with their times: the load side of `make soak`.
@@ -53,7 +55,9 @@ func main() {
 	flag.IntVar(&cfg.clients, "c", 1, "concurrent clients")
 	flag.DurationVar(&cfg.duration, "d", 5*time.Second, "how long to send (at most 10m)")
 	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "requests sent first and not counted (fixed body only)")
-	flag.StringVar(&cfg.grpc.addr, "grpc", "", "host:port of a TF Serving gRPC PredictionService to call instead of -url (loopback only)")
+	flag.StringVar(&cfg.grpc.addr, "grpc", "", "host:port of a gRPC server to call instead of -url (loopback only)")
+	cfg.grpc.protocol = protocolTFServing
+	flag.Var(&cfg.grpc.protocol, "protocol", "gRPC API of -grpc: tfserving (PredictionService/Predict) or oip (the Open Inference Protocol's ModelInfer, raw FP32 inputs)")
 	flag.StringVar(&cfg.grpc.model, "model", "", "model name of the gRPC requests (model_spec.name)")
 	flag.StringVar(&cfg.grpc.signature, "signature", "serving_default", "signature of the gRPC requests (model_spec.signature_name); unless set, the body's signature_name wins")
 	flag.StringVar(&cfg.grpc.input, "input", "features", "input key of the gRPC requests for bodies that do not name their input")

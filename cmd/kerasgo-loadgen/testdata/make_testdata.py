@@ -3,7 +3,10 @@
 NAME.pb is the PredictRequest TF Serving's official Python client builds for
 the same call (tensorflow_serving.apis.predict_pb2, inputs from
 tf.make_tensor_proto of a float32 NumPy array), serialized. The loadgen's
-conversion of NAME.json must equal it (grpc_test.go).
+conversion of NAME.json must equal it (grpc_test.go). For the bodies of the
+serving_default signature, NAME.oip.pb is the Open Inference Protocol's
+ModelInferRequest that Triton's official client (tritonclient.grpc) builds
+from the same float32 arrays, inputs in name order.
 
 Usage (from the repository root, with the toolchain's Python):
     python cmd/kerasgo-loadgen/testdata/make_testdata.py
@@ -14,7 +17,9 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import tritonclient.grpc as triton
 from tensorflow_serving.apis import predict_pb2
+from tritonclient.grpc import _utils as triton_utils
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,6 +47,19 @@ def main():
             req.inputs[key].CopyFrom(tf.make_tensor_proto(np.array(value, dtype=np.float32)))
         with open(os.path.join(HERE, name + ".pb"), "wb") as f:
             f.write(req.SerializeToString(deterministic=True))
+        if signature != "serving_default":
+            continue
+        triton_inputs = []
+        for key in sorted(inputs):
+            array = np.array(inputs[key], dtype=np.float32)
+            triton_inputs.append(triton.InferInput(key, list(array.shape), "FP32"))
+            triton_inputs[-1].set_data_from_numpy(array)
+        # The request InferenceServerClient.infer sends (its own builder).
+        infer = triton_utils._get_inference_request(
+            model_name="m", inputs=triton_inputs, model_version="", request_id="", outputs=None,
+            sequence_id=0, sequence_start=False, sequence_end=False, priority=0, timeout=None, parameters=None)
+        with open(os.path.join(HERE, name + ".oip.pb"), "wb") as f:
+            f.write(infer.SerializeToString(deterministic=True))
 
 
 if __name__ == "__main__":
