@@ -8,7 +8,7 @@ once, --rounds times. The server's peak RSS is read from /proc/PID/status
 (VmHWM, the kernel's high-water mark), against the bound of docs/serving.md:
 
     RSS once ready + 2 x --max-inflight-bytes + 128 MiB
-      + --max-connections x 64 KiB (gRPC's flow-control windows)
+      + --max-connections x 1 MiB (gRPC's connection flow-control windows)
 
 Prints one JSON line per run and exits 1 when the peak passes the bound.
 
@@ -118,7 +118,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(30)
-    bound = ready + 2 * args.max_inflight_mib * MIB + 128 * MIB + args.max_connections * 64 * 1024
+    bound = ready + 2 * args.max_inflight_mib * MIB + 128 * MIB + args.max_connections * MIB
     out = {"clients": args.clients, "message_mb": args.mb, "rounds": args.rounds, "codes": codes,
            "rss_ready_mib": round(ready / MIB), "rss_peak_mib": round(peak / MIB), "bound_mib": round(bound / MIB),
            "server_alive": alive, "seconds": round(took, 1)}

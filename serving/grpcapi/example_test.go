@@ -17,7 +17,8 @@ import (
 )
 
 // A serving.Server answers TF Serving's gRPC API once its services are
-// registered on a grpc.Server; REST (srv.Handler()) can run beside it. The
+// registered on a grpc.Server (with grpcapi's codec, for messages of
+// many features); REST (srv.Handler()) can run beside it. The
 // loader here is a stand-in: a real service passes servingmodel.Load.
 func Example() {
 	base, _ := os.MkdirTemp("", "models")
@@ -35,7 +36,7 @@ func Example() {
 		return
 	}
 	defer srv.Close()
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.ForceServerCodecV2(grpcapi.NewCodec()))
 	grpcapi.New(srv, grpcapi.ReloadPolicy{}).Register(gs)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go gs.Serve(ln)
