@@ -1,8 +1,6 @@
 package grpcapi
 
 import (
-	"fmt"
-
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
@@ -27,16 +25,11 @@ type Codec struct {
 
 // NewCodec returns a Codec with its own buffer pool.
 func NewCodec() *Codec {
-	exponents := make([]uint8, 0, 17)
-	for e := uint8(8); e <= 24; e++ {
-		exponents = append(exponents, e)
+	sizes := make([]int, 0, 17)
+	for size := 256; size <= 16<<20; size *= 2 {
+		sizes = append(sizes, size)
 	}
-	pool, err := mem.NewBinaryTieredBufferPool(exponents...)
-	if err != nil {
-		// Only exponents beyond the word size fail; these never do.
-		panic(fmt.Sprintf("grpcapi: buffer pool: %v", err))
-	}
-	return &Codec{pool: pool}
+	return &Codec{pool: mem.NewTieredBufferPool(sizes...)}
 }
 
 // Name is the content subtype the codec answers: "proto", gRPC's default.
