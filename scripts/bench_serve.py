@@ -21,7 +21,7 @@ raw_input_contents, as Triton's client sends it). Every point of a repetition ru
 starts, so the servers share the machine's drift. Prints JSON lines, then a
 table per model and API: requests/s and p50/p99 latency, medians over the
 repetitions, with adaptive's throughput over the better fixed setting's and
-over uvicorn's.
+over uvicorn's, then each repetition's adaptive / best fixed ratio.
 
 Usage: python scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model DIR
        [--seconds 5] [--reps 2] [--clients 1,4,16,64,256]
@@ -193,6 +193,19 @@ def main():
                 cells.append(f"{med(oip, 'rps'):,.0f}, {med(oip, 'p50_ms'):.2f}, {med(oip, 'p99_ms'):.2f} | "
                              f"{med(oip, 'rps') / med(tfs, 'rps'):.2f}×")
             print(f"| {c} | " + " | ".join(cells) + " |")
+    print("\nAdaptive over the better fixed setting, each repetition's ratio (the servers ran side by side): "
+          "median (min–max):\n")
+    print("| model, API | " + " | ".join(str(c) for c in clients) + " |")
+    print("| --- |" + " --- |" * len(clients))
+    for label, *_ in models:
+        for api in ("REST", "gRPC"):
+            cells = []
+            for c in clients:
+                ratios = sorted(a["rps"] / max(z["rps"], t["rps"]) for a, z, t in zip(
+                    results[(label, api, "kerasgo adaptive", c)], results[(label, api, "kerasgo 0s", c)],
+                    results[(label, api, "kerasgo 2ms", c)]))
+                cells.append(f"{statistics.median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f})")
+            print(f"| {label.split(' ')[0]}, {api} | " + " | ".join(cells) + " |")
     for key, rs in results.items():
         for r in rs:
             if r["errors"]:

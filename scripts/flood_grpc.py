@@ -8,7 +8,8 @@ once, --rounds times. The server's peak RSS is read from /proc/PID/status
 (VmHWM, the kernel's high-water mark), against the bound of docs/serving.md:
 
     RSS once ready + 2 x --max-inflight-bytes + 128 MiB
-      + --max-connections x 1 MiB (gRPC's connection flow-control windows)
+      + clients x 1 MiB (the flow-control windows of the clients' connections;
+        docs/serving.md counts --max-connections of them)
 
 Prints one JSON line per run and exits 1 when the peak passes the bound.
 
@@ -82,7 +83,6 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--max-inflight-mib", type=int, default=256, help="kerasgo serve's default")
     ap.add_argument("--max-message-mib", type=int, default=128, help="kerasgo serve's default")
-    ap.add_argument("--max-connections", type=int, default=1024, help="kerasgo serve's default")
     args = ap.parse_args()
 
     proc, address = start(args)
@@ -118,7 +118,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(30)
-    bound = ready + 2 * args.max_inflight_mib * MIB + 128 * MIB + args.max_connections * MIB
+    bound = ready + 2 * args.max_inflight_mib * MIB + 128 * MIB + args.clients * MIB
     out = {"clients": args.clients, "message_mb": args.mb, "rounds": args.rounds, "codes": codes,
            "rss_ready_mib": round(ready / MIB), "rss_peak_mib": round(peak / MIB), "bound_mib": round(bound / MIB),
            "server_alive": alive, "seconds": round(took, 1)}

@@ -60,7 +60,7 @@ func (p *protocol) Set(s string) error {
 		*p = v
 		return nil
 	}
-	return fmt.Errorf("%q: want %s or %s", s, protocolTFServing, protocolOIP)
+	return fmt.Errorf("want %s or %s", protocolTFServing, protocolOIP)
 }
 
 // grpcConfig is the command line of the gRPC mode.
@@ -97,9 +97,6 @@ func runGRPC(ctx context.Context, cfg config, stdout io.Writer) error {
 	body, err := os.ReadFile(cfg.body)
 	if err != nil {
 		return err
-	}
-	if g.protocol == protocolOIP && g.signatureSet {
-		return errors.New("-protocol oip takes no -signature: ModelInfer runs the model's serving_default signature")
 	}
 	req, err := predictRequest(body, g)
 	if err != nil {
@@ -142,8 +139,9 @@ func runGRPC(ctx context.Context, cfg config, stdout io.Writer) error {
 // inferRequest turns a PredictRequest into the Open Inference Protocol's
 // ModelInferRequest that Triton's Python client builds for the same NumPy
 // float32 arrays: the same model (no version), one FP32 input per tensor in
-// name order, and the values as raw_input_contents. A PredictRequest that
-// names a signature other than serving_default has no such request.
+// name order, and the values as raw_input_contents, whichever field of the
+// TensorProto held them. A PredictRequest that names a signature other than
+// serving_default has no such request.
 func inferRequest(req *tfservingpb.PredictRequest) (*oippb.ModelInferRequest, error) {
 	if sig := req.GetModelSpec().GetSignatureName(); sig != "" && sig != "serving_default" {
 		return nil, fmt.Errorf("signature %q: ModelInfer runs serving_default only", sig)

@@ -464,9 +464,13 @@ func TestGRPCRefused(t *testing.T) {
 		"an empty object":       {body: `{"instances": [{}]}`, wantErr: "instances[0]: no inputs"},
 		"empty named columns":   {body: `{"inputs": {}}`, wantErr: "inputs: no inputs"},
 		"named columns, ragged": {body: `{"inputs": {"x": [[1], [2, 3]]}}`, wantErr: `input "x"[1]: a list of 2`},
-		"oip with -signature": {
+		"oip with another -signature": {
 			edit:    func(c *config) { c.grpc.protocol, c.grpc.signature, c.grpc.signatureSet = protocolOIP, "predict", true },
-			wantErr: "-protocol oip takes no -signature",
+			wantErr: `signature "predict": ModelInfer runs serving_default only`,
+		},
+		"oip without -grpc": {
+			edit:    func(c *config) { c.grpc.protocol, c.grpc.addr, c.url = protocolOIP, "", "http://127.0.0.1:1/v2/models/m/infer" },
+			wantErr: "-protocol oip needs -grpc",
 		},
 		"oip, the body's signature": {
 			body:    `{"signature_name": "predict", "instances": [[1]]}`,

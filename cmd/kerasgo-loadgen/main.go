@@ -57,7 +57,7 @@ func main() {
 	flag.DurationVar(&cfg.warmup, "warmup", time.Second, "requests sent first and not counted (fixed body only)")
 	flag.StringVar(&cfg.grpc.addr, "grpc", "", "host:port of a gRPC server to call instead of -url (loopback only)")
 	cfg.grpc.protocol = protocolTFServing
-	flag.Var(&cfg.grpc.protocol, "protocol", "gRPC API of -grpc: tfserving (PredictionService/Predict) or oip (the Open Inference Protocol's ModelInfer, raw FP32 inputs)")
+	flag.Var(&cfg.grpc.protocol, "protocol", "gRPC API of -grpc: tfserving (PredictionService/Predict) or oip (the Open Inference Protocol's ModelInfer, raw FP32 inputs whatever -tensor-content says)")
 	flag.StringVar(&cfg.grpc.model, "model", "", "model name of the gRPC requests (model_spec.name)")
 	flag.StringVar(&cfg.grpc.signature, "signature", "serving_default", "signature of the gRPC requests (model_spec.signature_name); unless set, the body's signature_name wins")
 	flag.StringVar(&cfg.grpc.input, "input", "features", "input key of the gRPC requests for bodies that do not name their input")
@@ -101,6 +101,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	if cfg.warmup < 0 {
 		return errors.New("want a warm-up of 0 or more")
+	}
+	if cfg.grpc.protocol == protocolOIP && cfg.grpc.addr == "" {
+		return errors.New("-protocol oip needs -grpc (the Open Inference Protocol over REST takes -url .../v2/models/NAME/infer and a JSON body)")
 	}
 	if cfg.grpc.addr != "" {
 		if cfg.url != "" || cfg.mix != "" {

@@ -59,6 +59,14 @@ func TestCodec(t *testing.T) {
 				if err := codec.Unmarshal(frames, back); err != nil {
 					t.Fatal(err)
 				}
+				// The buffer Unmarshal read from is back in the pool: the
+				// next Get of its size returns it, and what it holds must
+				// not show through the message.
+				junk := codec.pool.Get(len(got))
+				for i := range *junk {
+					(*junk)[i] = 0xff
+				}
+				codec.pool.Put(junk)
 				if !proto.Equal(back, req) {
 					t.Fatalf("Unmarshal read back a different message")
 				}

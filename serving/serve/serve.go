@@ -45,8 +45,8 @@ const (
 	// shared by its calls. A client such as TF Serving's, whose calls all
 	// share one connection, has at most this much of their messages on the
 	// way: at 64 KiB, 64 clients sending 40 KB rows over one connection got
-	// 0.55× the calls of 1 MiB, which is where the gain stopped
-	// (docs/benchmarks.md).
+	// 0.55–0.71× the calls of 1 MiB, which is where the gain stopped
+	// (docs/serving.md, "gRPC memory").
 	GRPCConnectionWindow = 1 << 20
 )
 

@@ -32,6 +32,8 @@ CASES = {
                       "predict", {"features": ROWS, "bias": [0.5, -0.25, 1]}),
     "one_row": ({"instances": [[(i % 7) / 10 for i in range(100)]]}, "serving_default",
                 {"features": [[(i % 7) / 10 for i in range(100)]]}),
+    "two_inputs": ({"inputs": {"features": ROWS, "bias": [0.5, -0.25, 1]}}, "serving_default",
+                   {"features": ROWS, "bias": [0.5, -0.25, 1]}),
 }
 
 
