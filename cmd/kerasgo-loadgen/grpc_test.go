@@ -469,7 +469,9 @@ func TestGRPCRefused(t *testing.T) {
 			wantErr: `signature "predict": ModelInfer runs serving_default only`,
 		},
 		"oip without -grpc": {
-			edit:    func(c *config) { c.grpc.protocol, c.grpc.addr, c.url = protocolOIP, "", "http://127.0.0.1:1/v2/models/m/infer" },
+			edit: func(c *config) {
+				c.grpc.protocol, c.grpc.addr, c.url = protocolOIP, "", "http://127.0.0.1:1/v2/models/m/infer"
+			},
 			wantErr: "-protocol oip needs -grpc",
 		},
 		"oip, the body's signature": {
