@@ -142,7 +142,7 @@ still sending sees the answer, not a reset connection.`,
 			fs.IntVar(&f.maxBatch, "max-batch-size", 64, "most rows merged into one model call (1: no batching)")
 			fs.Var(&f.batchTimeout, "batch-timeout", "TF Serving's fixed batching: how long a batch waits for more requests (default: adaptive, no waiting)")
 			fs.IntVar(&f.maxEnqueued, "max-enqueued", 1000, "waiting requests before the server answers 503")
-			fs.IntVar(&f.batchThreads, "num-batch-threads", 2, "batches run at once")
+			fs.IntVar(&f.batchThreads, "num-batch-threads", 2, "model calls of batched rows run at once")
 			fs.DurationVar(&f.poll, "poll-interval", 5*time.Second, "how often base paths are checked for new versions (0: never)")
 			fs.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "per-request deadline (504 past it)")
 			fs.Int64Var(&f.maxBody, "max-body-bytes", 16<<20, "largest request body (413 past it)")
