@@ -99,41 +99,43 @@ type fakePredictionService struct {
 }
 
 func (f *fakePredictionService) ModelInfer(_ context.Context, req *oippb.ModelInferRequest) (*oippb.ModelInferResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.infers) < 100 {
-		f.infers = append(f.infers, req)
-	}
-	if f.err != nil {
-		return nil, f.err
+	if err := record(f, &f.infers, req); err != nil {
+		return nil, err
 	}
 	return &oippb.ModelInferResponse{ModelName: req.GetModelName()}, nil
 }
 
-// inferRequests returns the first ModelInfer requests the service got.
-func (f *fakePredictionService) inferRequests() []*oippb.ModelInferRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.infers)
-}
-
 func (f *fakePredictionService) Predict(_ context.Context, req *tfservingpb.PredictRequest) (*tfservingpb.PredictResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.reqs) < 100 {
-		f.reqs = append(f.reqs, req)
-	}
-	if f.err != nil {
-		return nil, f.err
+	if err := record(f, &f.reqs, req); err != nil {
+		return nil, err
 	}
 	return &tfservingpb.PredictResponse{ModelSpec: req.GetModelSpec()}, nil
 }
 
-// requests returns the first requests the service got.
-func (f *fakePredictionService) requests() []*tfservingpb.PredictRequest {
+// record keeps req if *reqs holds fewer than 100 requests, and returns the
+// error the service answers with.
+func record[T any](f *fakePredictionService, reqs *[]T, req T) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.reqs)
+	if len(*reqs) < 100 {
+		*reqs = append(*reqs, req)
+	}
+	return f.err
+}
+
+// recorded returns a copy of the requests kept in *reqs.
+func recorded[T any](f *fakePredictionService, reqs *[]T) []T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(*reqs)
+}
+
+// requests returns the first Predict requests the service got.
+func (f *fakePredictionService) requests() []*tfservingpb.PredictRequest { return recorded(f, &f.reqs) }
+
+// inferRequests returns the first ModelInfer requests the service got.
+func (f *fakePredictionService) inferRequests() []*oippb.ModelInferRequest {
+	return recorded(f, &f.infers)
 }
 
 // startFake serves f on a free loopback port until the test ends and
