@@ -188,7 +188,7 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
 		}, []string{"model"}),
 		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kerasgo_batch_queue_depth", Help: "Requests waiting for a batch.",
+			Name: "kerasgo_batch_queue_depth", Help: "Requests waiting for the model: queued, or in a batch that has not gone to it yet.",
 		}, []string{"model"}),
 		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kerasgo_inflight_bytes", Help: "Memory reserved by requests in flight (bounded by --max-inflight-bytes).",

@@ -405,15 +405,15 @@ func TestAdaptiveLinger(t *testing.T) {
 // TestAdaptiveBatching holds the first request in the model while six
 // more arrive: under the adaptive policy the lone one ran at once (an
 // hour's BatchTimeout would have held it under the fixed policy), and the
-// others go in batches of up to MaxBatchSize. With a second batching
-// thread, the next batch waits for the model to be free, gathering, unless
-// it fills up, when it goes beside the first: it does not take one request
-// alone to the model while another batch runs.
+// others go in batches of up to MaxBatchSize. One batch gathers at a time:
+// a full one goes beside the first when a second model call is allowed
+// (two batching threads), and the rest wait for the model together, not
+// split between two batches; with one thread the full batch waits too.
 func TestAdaptiveBatching(t *testing.T) {
 	for _, c := range []struct {
 		threads int
 		// calls is how many model calls are held once the six requests are
-		// in; queued, how many of them wait in the queue then.
+		// in; queued, how many of them wait for the model then.
 		calls, queued int
 	}{{threads: 1, calls: 1, queued: 6}, {threads: 2, calls: 2, queued: 2}} {
 		t.Run(fmt.Sprintf("threads=%d", c.threads), func(t *testing.T) {
@@ -442,9 +442,13 @@ func TestAdaptiveBatching(t *testing.T) {
 				wg.Go(send)
 			}
 			for range c.calls - 1 {
-				<-l.tmpl.started
+				select {
+				case <-l.tmpl.started:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("gave up waiting for %d model calls at once", c.calls)
+				}
 			}
-			waitFor(t, fmt.Sprintf("%d requests queued", c.queued), func() bool {
+			waitFor(t, fmt.Sprintf("%d requests waiting", c.queued), func() bool {
 				return gauge(t, reg, "kerasgo_batch_queue_depth") == float64(c.queued)
 			})
 			release()
