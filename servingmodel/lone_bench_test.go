@@ -31,7 +31,8 @@ import (
 //   - handler/unbatched and handler/adaptive: the REST handler in process
 //     (decode, admission, batcher, model, encode; no network), with
 //     batching off (--max-batch-size 1) and with the adaptive batcher, whose
-//     difference is the batcher's hand-off;
+//     difference is the batcher's own cost (a lone client's request runs on
+//     its own goroutine, with no hand-off to a batching thread);
 //   - grpc-service/adaptive: TF Serving's gRPC Predict method in process
 //     (no transport), on a tensor_content tensor;
 //   - loopback/adaptive: the REST handler behind net/http over loopback TCP,
