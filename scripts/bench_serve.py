@@ -2,8 +2,10 @@
 """Serving benchmark, loopback only: kerasgo serve under its batching
 policies against the Python server a team would deploy.
 
-For each model (testdata/models/fortunes, D=256, and the question's model at
-D=10,000), all servers run at once on their own ports, and single-row predict
+For each model (testdata/models/fortunes, D=256; the same weights as plain
+Keras model.export() wrote them, testdata/models/fortunes_export, which
+kerasgo batches as any model whose signature maps one float32 matrix to
+another; and the question's model at D=10,000), all servers run at once on their own ports, and single-row predict
 requests come from bin/kerasgo-loadgen at 1, 4, 16, 64 and 256 concurrent
 clients, a few seconds a point:
 
@@ -24,7 +26,7 @@ repetitions, with adaptive's throughput over the better fixed setting's and
 over uvicorn's, then each repetition's adaptive / best fixed ratio.
 
 Usage: python scripts/bench_serve.py --kerasgo bin/kerasgo --loadgen bin/kerasgo-loadgen --model DIR
-       [--seconds 5] [--reps 2] [--clients 1,4,16,64,256]
+       [--seconds 5] [--reps 2] [--clients 1,4,16,64,256] [--only fortunes,plain,question]
 """
 
 import argparse
@@ -147,24 +149,34 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--kerasgo", default="bin/kerasgo")
     p.add_argument("--loadgen", default="bin/kerasgo-loadgen")
-    p.add_argument("--model", required=True, help="the question's model at D=10,000")
+    p.add_argument("--model", help="the question's model at D=10,000 (needed unless --only leaves it out)")
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--clients", default="1,4,16,64,256")
+    p.add_argument("--only", default="fortunes,plain,question", help="the models to serve, by short name")
     args = p.parse_args()
+    only = args.only.split(",")
+    if unknown := set(only) - {"fortunes", "plain", "question"}:
+        p.error(f"--only: unknown models {sorted(unknown)}; the models are fortunes, plain and question")
+    if "question" in only and not args.model:
+        p.error("--model is required to serve the question's model")
     clients = [int(c) for c in args.clients.split(",")]
     fortunes = os.path.join(ROOT, "testdata", "models", "fortunes")
     fortunes_row = np.load(os.path.join(ROOT, "testdata", "golden", "fortunes_inputs.npy"))[0].tolist()
     rng = np.random.default_rng(0)
     question_row = (rng.integers(0, 100, size=10000) == 0).astype(int).tolist()
     results = {}
-    models = [("fortunes (D=256)", fortunes, fortunes_row, 18600),
-              ("question (D=10,000)", os.path.abspath(args.model), question_row, 18620)]
-    for label, model_dir, row, port in models:
+    models = [m for m in [
+        ("fortunes", "fortunes (D=256)", fortunes, fortunes_row, 18600),
+        ("plain", "fortunes, plain Keras export (D=256)", os.path.join(ROOT, "testdata", "models", "fortunes_export"),
+         fortunes_row, 18640),
+        ("question", "question (D=10,000)", args.model and os.path.abspath(args.model), question_row, 18620),
+    ] if m[0] in only]
+    for _, label, model_dir, row, port in models:
         bench_model(args, label, model_dir, row, port, clients, results)
     print(f"\n{args.reps} repetitions of {args.seconds:g} s a point; medians. Ratios: kerasgo adaptive's "
           "requests/s over the better fixed setting's and over uvicorn's.")
-    for label, *_ in models:
+    for _, label, *_ in models:
         for api in ("REST", "gRPC"):
             names = [n for n, _ in KERASGO] + (["uvicorn"] if api == "REST" else [])
             print(f"\n{label}, {api}:\n")
@@ -180,7 +192,7 @@ def main():
                 best = max(rps["kerasgo 0s"], rps["kerasgo 2ms"])
                 vs_uv = f"{rps['kerasgo adaptive'] / rps['uvicorn']:.2f}×" if "uvicorn" in rps and rps["uvicorn"] else ""
                 print(f"| {c} | " + " | ".join(cells) + f" | {rps['kerasgo adaptive'] / best:.2f}× | {vs_uv} |")
-    for label, *_ in models:
+    for _, label, *_ in models:
         print(f"\n{label}, the Open Inference Protocol (kerasgo adaptive; REST: the row as a JSON tensor, gRPC: "
               "raw_input_contents), against TF Serving's API over the same transport on the same server:\n")
         print("| clients | OIP REST: req/s, p50, p99 ms | OIP REST / TF Serving REST "
@@ -197,7 +209,7 @@ def main():
           "median (min–max):\n")
     print("| model, API | " + " | ".join(str(c) for c in clients) + " |")
     print("| --- |" + " --- |" * len(clients))
-    for label, *_ in models:
+    for short, label, *_ in models:
         for api in ("REST", "gRPC"):
             cells = []
             for c in clients:
@@ -205,7 +217,7 @@ def main():
                     results[(label, api, "kerasgo adaptive", c)], results[(label, api, "kerasgo 0s", c)],
                     results[(label, api, "kerasgo 2ms", c)]))
                 cells.append(f"{statistics.median(ratios):.2f}× ({ratios[0]:.2f}–{ratios[-1]:.2f})")
-            print(f"| {label.split(' ')[0]}, {api} | " + " | ".join(cells) + " |")
+            print(f"| {short}, {api} | " + " | ".join(cells) + " |")
     for key, rs in results.items():
         for r in rs:
             if r["errors"]:

@@ -109,6 +109,9 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tenso
 	}
 	switch {
 	case t.DType == tensor.Float32 && len(t.Shape) == 2 && spec.Input != InputText:
+		if spec.Input == InputMatrix && t.Shape[1] != int64(spec.InputDim) {
+			return y, false, nil // not the declared rows: TF Serving's tensors
+		}
 		if spec.InputDim >= 0 && t.Shape[1] != int64(spec.InputDim) {
 			return y, true, badRequest("input %q has %d features per instance, the model takes %d", spec.InputKey, t.Shape[1], spec.InputDim)
 		}

@@ -244,6 +244,9 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		return err
 	}
 	rb, err := decodeRowBody(body, v.spec)
+	if isTensorModel && v.spec.Input == InputMatrix && (err != nil || rb.err != nil) {
+		return srv.predictTree(w, req, v, tm, body, res, lg) // not rows: TF Serving's rules
+	}
 	if err != nil {
 		return err
 	}

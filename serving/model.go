@@ -72,10 +72,17 @@ const (
 	InputRowsOrText
 	// InputText: raw texts; the model takes strings (a TextModel).
 	InputText
+	// InputMatrix: a TensorModel whose prediction signature declares one
+	// float32 matrix [n, InputDim] in and one float32 matrix or vector out
+	// (a plain Keras model.export() of a Dense network). A request that
+	// holds exactly such rows is read as rows and merged by the batcher; any
+	// other is read as TF Serving's tensors, shaped by the request, as under
+	// InputTensors, with TF Serving's answers and errors.
+	InputMatrix
 )
 
 // rows reports whether instances may be rows of numbers read as rows.
-func (i Input) rows() bool { return i == InputRows || i == InputRowsOrText }
+func (i Input) rows() bool { return i == InputRows || i == InputRowsOrText || i == InputMatrix }
 
 // texts reports whether instances may be raw texts.
 func (i Input) texts() bool { return i == InputText || i == InputRowsOrText }

@@ -354,7 +354,10 @@ func (r *rowReader) value(i int, k jsontext.Kind) error {
 	}
 	start := len(x.Data)
 	switch {
-	case k == '0' && r.spec.InputDim == 1:
+	case k == '0' && r.spec.InputDim == 1 && r.spec.Input != InputMatrix:
+		// A bare number is a one-feature row of the exporter's models; TF
+		// Serving makes a vector of such instances, so InputMatrix leaves
+		// them to its tensors.
 		tok, err := r.read()
 		if err != nil {
 			return err

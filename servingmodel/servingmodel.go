@@ -37,18 +37,33 @@ func New(m *kerasgo.Model) serving.Model {
 	}
 	textInput := m.Input() == kerasgo.InputStrings
 	// The exporter's models take float32 rows of a known width: those
-	// requests are merged by the batcher. Any other model gets TF Serving's
-	// tensors, shaped by the JSON.
-	rows := tm.Metadata() != nil && spec.InputKey != "" && tm.InputDim() > 0 && !textInput
+	// requests are merged by the batcher. So are the requests that hold
+	// exactly the declared rows of a model whose prediction signature maps
+	// one float32 matrix to one float32 matrix or vector (a plain Keras
+	// model.export() of a Dense network), as TF Serving's batching merges
+	// any model's. Any other model, or request, gets TF Serving's tensors,
+	// shaped by the JSON, one request a call.
+	rows := spec.InputKey != "" && tm.InputDim() > 0 && !textInput
 	switch {
 	case textInput:
 		spec.Input = serving.InputText
 	case m.Vectorizer() != nil:
 		spec.Input = serving.InputRowsOrText
-	case rows:
+	case rows && tm.Metadata() != nil:
 		spec.Input = serving.InputRows
+	case rows && mapsRows(sigs[spec.Signature], spec.InputKey, spec.OutputKey):
+		spec.Input = serving.InputMatrix
 	}
 	return servedModel{m: m, spec: spec}
+}
+
+// mapsRows reports whether sig's input in is a float32 matrix [n, D] and its
+// output out a float32 matrix [n, C] or vector [n]: the rows the batcher
+// merges, and what it splits back.
+func mapsRows(sig tensor.Signature, in, out string) bool {
+	x, y := sig.Inputs[in], sig.Outputs[out]
+	return x.DType == tensor.Float32 && len(x.Shape) == 2 &&
+		y.DType == tensor.Float32 && (len(y.Shape) == 1 || len(y.Shape) == 2)
 }
 
 // servedModel adapts *Model to serving.Model (and serving.TextModel).
