@@ -109,7 +109,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tenso
 	}
 	switch {
 	case t.DType == tensor.Float32 && len(t.Shape) == 2 && spec.Input != InputText:
-		if spec.Input == InputMatrix && t.Shape[1] != int64(spec.InputDim) {
+		if spec.Input == InputMatrix && (t.Shape[1] != int64(spec.InputDim) || t.Shape[0] == 0 || !finite(t.Data.([]float32))) {
 			return y, false, nil // not the declared rows: TF Serving's tensors
 		}
 		if spec.InputDim >= 0 && t.Shape[1] != int64(spec.InputDim) {

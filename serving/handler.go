@@ -227,9 +227,10 @@ func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
 }
 
 // predict answers :predict. Models that take rows of numbers or raw texts
-// (exporter models, text models, Models that are not TensorModels) have
-// their bodies streamed into rows; the others, and requests naming another
-// signature, are read as TF Serving's tensors.
+// (exporter models, text models, InputMatrix models, Models that are not
+// TensorModels) have their bodies streamed into rows; the others, requests
+// naming another signature, and an InputMatrix model's requests that are
+// not exactly its declared finite rows, are read as TF Serving's tensors.
 func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version, res *reservation, lg restLog) error {
 	tm, isTensorModel := v.model.(TensorModel)
 	if isTensorModel && !v.spec.Input.rows() && v.spec.Input != InputText {
@@ -244,8 +245,8 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		return err
 	}
 	rb, err := decodeRowBody(body, v.spec)
-	if isTensorModel && v.spec.Input == InputMatrix && (err != nil || rb.err != nil) {
-		return srv.predictTree(w, req, v, tm, body, res, lg) // not rows: TF Serving's rules
+	if isTensorModel && v.spec.Input == InputMatrix && (err != nil || rb.err != nil || !finite(rb.x.Data)) {
+		return srv.predictTree(w, req, v, tm, body, res, lg) // not the declared rows: TF Serving's rules
 	}
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/kerasgo/kerasgo/dense"
@@ -80,6 +81,18 @@ const (
 	// InputTensors, with TF Serving's answers and errors.
 	InputMatrix
 )
+
+// finite reports whether every value of data is finite. Requests to an
+// InputMatrix model holding others go to TF Serving's tensor path, which
+// passes them to the model as TF Serving does; the rows path refuses them.
+func finite(data []float32) bool {
+	for _, v := range data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return false
+		}
+	}
+	return true
+}
 
 // rows reports whether instances may be rows of numbers read as rows.
 func (i Input) rows() bool { return i == InputRows || i == InputRowsOrText || i == InputMatrix }
@@ -150,12 +163,15 @@ func ParseFileConfig(data []byte) ([]ModelConfig, error) {
 	return out, nil
 }
 
-// outputWidth returns the prediction signature's output width, or 0 when
-// the signature does not say.
+// outputWidth returns the prediction signature's output width (1 for a
+// vector output: one value a row), or 0 when the signature does not say.
 func (s Spec) outputWidth() int {
 	out, ok := s.Signatures[s.Signature].Outputs[s.OutputKey]
 	if !ok || len(out.Shape) == 0 {
 		return 0
+	}
+	if len(out.Shape) == 1 {
+		return 1
 	}
 	if d := out.Shape[len(out.Shape)-1]; d > 0 {
 		return int(d)

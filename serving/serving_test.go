@@ -402,26 +402,31 @@ func TestAdaptiveLinger(t *testing.T) {
 	}
 }
 
-// TestAdaptiveBatching holds the first request in the model while six
-// more arrive: under the adaptive policy the lone one ran at once (an
-// hour's BatchTimeout would have held it under the fixed policy), and the
-// others go in batches of up to MaxBatchSize. One batch gathers at a time:
-// a full one goes beside the first when a second model call is allowed
-// (two batching threads), and the rest wait for the model together, not
-// split between two batches; with one thread the full batch waits too.
+// TestAdaptiveBatching holds the first request in the model while more
+// arrive: under the adaptive policy the lone one ran at once (an hour's
+// BatchTimeout would have held it under the fixed policy), and the others
+// go in batches of up to MaxBatchSize. One batch gathers at a time: a full
+// one goes beside the first when another model call is allowed, and the
+// rest wait for the model together, not split between the idle threads;
+// with one thread the full batch waits too.
 func TestAdaptiveBatching(t *testing.T) {
 	for _, c := range []struct {
-		threads int
-		// calls is how many model calls are held once the six requests are
-		// in; queued, how many of them wait for the model then.
+		threads, maxBatch, sends int
+		// calls is how many model calls are held once the requests are in;
+		// queued, how many of them wait for the model then.
 		calls, queued int
-	}{{threads: 1, calls: 1, queued: 6}, {threads: 2, calls: 2, queued: 2}} {
-		t.Run(fmt.Sprintf("threads=%d", c.threads), func(t *testing.T) {
+		want          []int // rows of each model call
+	}{
+		{threads: 1, maxBatch: 4, sends: 6, calls: 1, queued: 6, want: []int{1, 4, 2}},
+		{threads: 2, maxBatch: 4, sends: 6, calls: 2, queued: 2, want: []int{1, 4, 2}},
+		{threads: 3, maxBatch: 8, sends: 5, calls: 1, queued: 5, want: []int{1, 5}},
+	} {
+		t.Run(fmt.Sprintf("threads=%d,sends=%d", c.threads, c.sends), func(t *testing.T) {
 			base, l := oneModel(t, 1)
 			l.tmpl.started, l.tmpl.release = make(chan struct{}, 8), make(chan struct{})
 			reg := prometheus.NewRegistry()
 			_, ts := newServer(t, serving.Config{Models: []serving.ModelConfig{{Name: "m", BasePath: base}}, Registry: reg,
-				Batch: serving.BatchOptions{MaxBatchSize: 4, Threads: c.threads, BatchTimeout: time.Hour}}, l)
+				Batch: serving.BatchOptions{MaxBatchSize: c.maxBatch, Threads: c.threads, BatchTimeout: time.Hour}}, l)
 			released := false
 			release := func() {
 				if !released {
@@ -438,7 +443,7 @@ func TestAdaptiveBatching(t *testing.T) {
 			}
 			wg.Go(send)
 			<-l.tmpl.started // the lone request is in the model, with no other to wait for
-			for range 6 {
+			for range c.sends {
 				wg.Go(send)
 			}
 			for range c.calls - 1 {
@@ -453,8 +458,8 @@ func TestAdaptiveBatching(t *testing.T) {
 			})
 			release()
 			wg.Wait()
-			if got, want := l.get(filepath.Join(base, "1")).batchRows(), []int{1, 4, 2}; !slices.Equal(got, want) {
-				t.Errorf("model calls of %v rows, want %v", got, want)
+			if got := l.get(filepath.Join(base, "1")).batchRows(); !slices.Equal(got, c.want) {
+				t.Errorf("model calls of %v rows, want %v", got, c.want)
 			}
 		})
 	}

@@ -58,12 +58,12 @@ func New(m *kerasgo.Model) serving.Model {
 }
 
 // mapsRows reports whether sig's input in is a float32 matrix [n, D] and its
-// output out a float32 matrix [n, C] or vector [n]: the rows the batcher
-// merges, and what it splits back.
+// output out a float32 matrix [n, C] or vector [n], n left open: the rows
+// the batcher merges, and what it splits back.
 func mapsRows(sig tensor.Signature, in, out string) bool {
 	x, y := sig.Inputs[in], sig.Outputs[out]
-	return x.DType == tensor.Float32 && len(x.Shape) == 2 &&
-		y.DType == tensor.Float32 && (len(y.Shape) == 1 || len(y.Shape) == 2)
+	return x.DType == tensor.Float32 && len(x.Shape) == 2 && x.Shape[0] < 0 &&
+		y.DType == tensor.Float32 && (len(y.Shape) == 1 || len(y.Shape) == 2) && y.Shape[0] < 0
 }
 
 // servedModel adapts *Model to serving.Model (and serving.TextModel).
