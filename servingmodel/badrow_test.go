@@ -2,7 +2,6 @@ package servingmodel_test
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"path/filepath"
 	"strings"
@@ -10,12 +9,10 @@ import (
 	"testing"
 	"time"
 
-	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
-	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
-	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
 	"github.com/kerasgo/kerasgo/serving/tfservingpb"
@@ -57,18 +54,7 @@ func TestNonFiniteRowInABatch(t *testing.T) {
 			defer srv.Close()
 			svc := grpcapi.New(srv, grpcapi.ReloadPolicy{})
 			predict := func(row []float32) (*tfservingpb.PredictResponse, error) {
-				content := make([]byte, 0, 4*len(row))
-				for _, v := range row {
-					content = binary.LittleEndian.AppendUint32(content, math.Float32bits(v))
-				}
-				return svc.Predict(ctx, &tfservingpb.PredictRequest{
-					ModelSpec: &tfservingpb.ModelSpec{Name: "m"},
-					Inputs: map[string]*tensorpb.TensorProto{"features": {
-						Dtype:         typespb.DataType_DT_FLOAT,
-						TensorShape:   &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: int64(len(row))}}},
-						TensorContent: content,
-					}},
-				})
+				return svc.Predict(ctx, matrixRequest("m", dense.Matrix{Rows: 1, Cols: len(row), Data: row}))
 			}
 			bad := append([]float32(nil), x.Row(2)...)
 			bad[5] = float32(math.NaN())

@@ -3,24 +3,17 @@ package servingmodel_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
-	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
-	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
-
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
-	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
@@ -96,18 +89,7 @@ func BenchmarkLoneRequest(b *testing.B) {
 			srv.Close()
 			continue
 		}
-		content := make([]byte, 4*len(row))
-		for i, v := range row {
-			binary.LittleEndian.PutUint32(content[4*i:], math.Float32bits(v))
-		}
-		req := &tfservingpb.PredictRequest{
-			ModelSpec: &tfservingpb.ModelSpec{Name: "m"},
-			Inputs: map[string]*tensorpb.TensorProto{"features": {
-				Dtype:         typespb.DataType_DT_FLOAT,
-				TensorShape:   &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: 1}, {Size: 256}}},
-				TensorContent: content,
-			}},
-		}
+		req := matrixRequest("m", x)
 		svc := grpcapi.New(srv, grpcapi.ReloadPolicy{})
 		b.Run("grpc-service/"+c.name, func(b *testing.B) {
 			for b.Loop() {

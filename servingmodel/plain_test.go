@@ -2,7 +2,6 @@ package servingmodel_test
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,16 +14,12 @@ import (
 	"sync"
 	"testing"
 
-	tensorpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_go_proto"
-	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
-	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kerasgo/kerasgo/dense"
 	"github.com/kerasgo/kerasgo/rowio"
 	"github.com/kerasgo/kerasgo/serving"
 	"github.com/kerasgo/kerasgo/serving/grpcapi"
-	"github.com/kerasgo/kerasgo/serving/tfservingpb"
 	"github.com/kerasgo/kerasgo/servingmodel"
 )
 
@@ -125,18 +120,7 @@ func TestPlainKerasModelBatched(t *testing.T) {
 			return split(out.Outputs[0].Data, want.Cols)
 		},
 		"gRPC, tensor_content": func(t *testing.T, from, to int) [][]float32 {
-			content := make([]byte, 0, 4*(to-from)*x.Cols)
-			for _, v := range x.Data[from*x.Cols : to*x.Cols] {
-				content = binary.LittleEndian.AppendUint32(content, math.Float32bits(v))
-			}
-			resp, err := svc.Predict(ctx, &tfservingpb.PredictRequest{
-				ModelSpec: &tfservingpb.ModelSpec{Name: "plain"},
-				Inputs: map[string]*tensorpb.TensorProto{"features": {
-					Dtype:         typespb.DataType_DT_FLOAT,
-					TensorShape:   &shapepb.TensorShapeProto{Dim: []*shapepb.TensorShapeProto_Dim{{Size: int64(to - from)}, {Size: int64(x.Cols)}}},
-					TensorContent: content,
-				}},
-			})
+			resp, err := svc.Predict(ctx, matrixRequest("plain", x.Slice(from, to)))
 			if err != nil {
 				t.Error(err)
 				return nil
