@@ -104,8 +104,8 @@ type batcher struct {
 	waiting atomic.Int64
 	wg      sync.WaitGroup
 	stop    chan struct{}
-	depth   func(delta float64) // queue-depth gauge; may be nil
-	sizes   func(rows int)      // batch-size histogram; may be nil
+	depth   func(delta float64) // queue-depth gauge
+	sizes   func(rows int)      // batch-size histogram
 
 	// lastRows and lastNanos are the rows and duration of the latest
 	// adaptive batch (BatchAdaptive): what the next one lingers for.
@@ -137,9 +137,7 @@ func newBatcher(predict func(context.Context, dense.Matrix) (dense.Matrix, error
 func (b *batcher) Predict(ctx context.Context, x dense.Matrix) (dense.Matrix, error) {
 	most := b.opts.MaxBatchSize
 	if most <= 1 {
-		if b.sizes != nil {
-			b.sizes(x.Rows)
-		}
+		b.sizes(x.Rows)
 		return b.predict(ctx, x)
 	}
 	if x.Rows <= most {
@@ -187,9 +185,7 @@ func (b *batcher) alone(ctx context.Context, x dense.Matrix) (y dense.Matrix, ra
 		return y, false, nil
 	}
 	defer func() { <-b.slots }()
-	if b.sizes != nil {
-		b.sizes(x.Rows)
-	}
+	b.sizes(x.Rows)
 	start := time.Now()
 	y, err = b.predict(ctx, x)
 	b.lastRows.Store(int64(x.Rows))
@@ -300,7 +296,9 @@ func (b *batcher) loop() {
 		}
 		if !adaptive {
 			drain()
-			fill(b.opts.MaxBatchSize, b.opts.BatchTimeout)
+			if !full {
+				fill(b.opts.MaxBatchSize, b.opts.BatchTimeout)
+			}
 			b.run(batch, rows)
 			continue
 		}
@@ -340,9 +338,7 @@ func (b *batcher) loop() {
 // model, and the queue-depth gauge with them, and returns the new count.
 func (b *batcher) wait(delta int) int64 {
 	n := b.waiting.Add(int64(delta))
-	if b.depth != nil {
-		b.depth(float64(delta))
-	}
+	b.depth(float64(delta))
 	return n
 }
 
@@ -375,9 +371,7 @@ func (b *batcher) run(batch []*request, rows int) {
 		}
 		x.Data = append(x.Data, r.x.Data...)
 	}
-	if b.sizes != nil {
-		b.sizes(rows)
-	}
+	b.sizes(rows)
 	// The batch serves several requests, so no single request's context may
 	// cancel it; each request stops waiting on its own deadline instead.
 	y, err := b.predict(context.Background(), x)
@@ -386,9 +380,7 @@ func (b *batcher) run(batch []*request, rows int) {
 		// call: run each request alone, so that the others get their
 		// answers and the culprit an error that counts its own rows.
 		for _, r := range live {
-			if b.sizes != nil {
-				b.sizes(r.x.Rows)
-			}
+			b.sizes(r.x.Rows)
 			y, err := b.predict(context.Background(), r.x)
 			r.done <- result{y: y, err: err}
 		}

@@ -109,7 +109,7 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tenso
 	}
 	switch {
 	case t.DType == tensor.Float32 && len(t.Shape) == 2 && spec.Input != InputText:
-		if spec.Input == InputMatrix && (t.Shape[1] != int64(spec.InputDim) || t.Shape[0] == 0 || !finite(t.Data.([]float32))) {
+		if spec.Input == InputMatrix && (t.Shape[1] != int64(spec.InputDim) || t.Shape[0] == 0) {
 			return y, false, nil // not the declared rows: TF Serving's tensors
 		}
 		if spec.InputDim >= 0 && t.Shape[1] != int64(spec.InputDim) {
@@ -120,6 +120,9 @@ func (mv *ModelVersion) predictRows(ctx context.Context, inputs map[string]tenso
 			return dense.New(0, spec.outputWidth()), true, nil
 		}
 		y, err = mv.v.batcher.Predict(ctx, x)
+		if spec.Input == InputMatrix && errkind.Of(err) == errkind.InvalidInput {
+			return y, false, nil // rows the model refuses (non-finite): TF Serving passes them on
+		}
 		return y, true, err
 	case t.DType == tensor.String && len(t.Shape) == 1 && spec.Input.texts():
 		text, isText := mv.v.model.(TextModel)

@@ -230,7 +230,8 @@ func (srv *Server) status(w http.ResponseWriter, s *servable, r route) error {
 // (exporter models, text models, InputMatrix models, Models that are not
 // TensorModels) have their bodies streamed into rows; the others, requests
 // naming another signature, and an InputMatrix model's requests that are
-// not exactly its declared finite rows, are read as TF Serving's tensors.
+// not exactly its declared rows or that hold rows the model refuses, are
+// read as TF Serving's tensors.
 func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version, res *reservation, lg restLog) error {
 	tm, isTensorModel := v.model.(TensorModel)
 	if isTensorModel && !v.spec.Input.rows() && v.spec.Input != InputText {
@@ -245,7 +246,8 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		return err
 	}
 	rb, err := decodeRowBody(body, v.spec)
-	if isTensorModel && v.spec.Input == InputMatrix && (err != nil || rb.err != nil || !finite(rb.x.Data)) {
+	matrix := isTensorModel && v.spec.Input == InputMatrix
+	if matrix && (err != nil || rb.err != nil) {
 		return srv.predictTree(w, req, v, tm, body, res, lg) // not the declared rows: TF Serving's rules
 	}
 	if err != nil {
@@ -275,6 +277,11 @@ func (srv *Server) predict(w http.ResponseWriter, req *http.Request, v *version,
 		y, err = v.predictText(ctx, text, rb.texts)
 	} else {
 		y, err = v.batcher.Predict(ctx, rb.x)
+		if matrix && errkind.Of(err) == errkind.InvalidInput {
+			// Rows the model refuses (non-finite values): TF Serving's
+			// path passes them on to it.
+			return srv.predictTree(w, req, v, tm, body, res, lg)
+		}
 	}
 	if err != nil {
 		return err // statusOf: 400 for ErrInvalidInput, 500 for a runtime failure

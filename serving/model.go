@@ -17,7 +17,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/kerasgo/kerasgo/dense"
@@ -77,22 +76,11 @@ const (
 	// float32 matrix [n, InputDim] in and one float32 matrix or vector out
 	// (a plain Keras model.export() of a Dense network). A request that
 	// holds exactly such rows is read as rows and merged by the batcher; any
-	// other is read as TF Serving's tensors, shaped by the request, as under
-	// InputTensors, with TF Serving's answers and errors.
+	// other, and one whose rows the model refuses as the client's fault (a
+	// non-finite value), is read as TF Serving's tensors, shaped by the
+	// request, as under InputTensors, with TF Serving's answers and errors.
 	InputMatrix
 )
-
-// finite reports whether every value of data is finite. Requests to an
-// InputMatrix model holding others go to TF Serving's tensor path, which
-// passes them to the model as TF Serving does; the rows path refuses them.
-func finite(data []float32) bool {
-	for _, v := range data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return false
-		}
-	}
-	return true
-}
 
 // rows reports whether instances may be rows of numbers read as rows.
 func (i Input) rows() bool { return i == InputRows || i == InputRowsOrText || i == InputMatrix }

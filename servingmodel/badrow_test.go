@@ -20,33 +20,30 @@ import (
 )
 
 // TestNonFiniteRowInABatch sends two golden rows and one holding a NaN at
-// once, over gRPC. The exporter's model refuses non-finite values: the two
-// good requests, merged into one model call with the bad one, still get
-// Keras' predictions, and the bad one alone gets INVALID_ARGUMENT naming its
-// own row and column. A plain Keras export is served as TF Serving serves
-// it: the NaN reaches the model, whose answer comes back (what the graph's
-// kernels make of a NaN is theirs to say).
+// once, over gRPC, merged into one model call (the fixed policy's batch of
+// three). The exporter's model refuses non-finite values: the two good
+// requests still get Keras' predictions, and the bad one alone gets
+// INVALID_ARGUMENT naming its own row and column. A plain Keras export is
+// served as TF Serving serves it: the NaN reaches the model, whose answer
+// comes back (what the graph's kernels make of a NaN is theirs to say).
 func TestNonFiniteRowInABatch(t *testing.T) {
 	ctx := context.Background()
 	x := readGolden(t, "fortunes_inputs.npy")
 	tests := map[string]struct {
 		model, golden string
-		// merged is how many of the three requests the batcher merges: the
-		// fixed policy's batch goes when it holds that many rows.
-		merged int
 		// badErr is what the bad request's error says; "" wants the model's
 		// answer.
 		badErr string
 	}{
-		"exporter model": {model: "fortunes", golden: "fortunes_probabilities.npy", merged: 3, badErr: "row 0, column 5: NaN: non-finite input value"},
-		"plain export":   {model: "fortunes_export", golden: "fortunes_export_probabilities.npy", merged: 2},
+		"exporter model": {model: "fortunes", golden: "fortunes_probabilities.npy", badErr: "row 0, column 5: NaN: non-finite input value"},
+		"plain export":   {model: "fortunes_export", golden: "fortunes_export_probabilities.npy"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			want := readGolden(t, tc.golden)
 			srv, err := serving.New(ctx, serving.Config{
 				Models: []serving.ModelConfig{{Name: "m", BasePath: filepath.Join("..", "testdata", "models", tc.model)}},
-				Batch:  serving.BatchOptions{MaxBatchSize: tc.merged, Policy: serving.BatchFixed, BatchTimeout: time.Minute, Threads: 1},
+				Batch:  serving.BatchOptions{MaxBatchSize: 3, Policy: serving.BatchFixed, BatchTimeout: time.Minute, Threads: 1},
 			}, servingmodel.Load)
 			if err != nil {
 				t.Fatal(err)
